@@ -1,0 +1,19 @@
+//! # maia-core
+//!
+//! The engine behind the `maia` binary: the tool registry that validates and dispatches
+//! every tool call, the hosts that load plugins (native libraries through `libloading`,
+//! sandboxed WebAssembly components through wasmtime), the content-addressed image store
+//! tools exchange images through, and the libtorch binding used by target models.
+//!
+//! The dependency direction is one way: `maia-plugin-sdk` ← `maia-core` ← `maia` (tui).
+
+pub mod call_host;
+pub mod images;
+pub mod plugins;
+pub mod tools;
+pub mod torch;
+
+pub use call_host::CallHost;
+pub use images::ImageStore;
+pub use plugins::{Grants, PluginError, PluginLoader, WasmLimits};
+pub use tools::{ToolProvider, ToolRegistry, ToolSource};

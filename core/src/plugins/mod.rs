@@ -1,0 +1,83 @@
+//! Plugin hosts: finding plugins, reading their manifests, and loading them as native
+//! libraries or sandboxed wasm components behind one [`ToolProvider`] interface.
+
+mod discovery;
+mod error;
+mod grants;
+mod manifest_file;
+mod native;
+mod wasm;
+
+pub use discovery::{PluginSearch, default_search_dirs, discover};
+pub use error::PluginError;
+pub use grants::Grants;
+pub use manifest_file::{PluginFiles, locate};
+pub use native::NativePlugin;
+pub use wasm::{WasmLimits, WasmPlugin, WasmRuntime};
+
+use crate::tools::ToolProvider;
+use maia_plugin_sdk::{Manifest, PluginKind, SDK_MAJOR, SDK_VERSION, major_version};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// Loads plugins of either kind, with the user's grants and the sandbox limits.
+pub struct PluginLoader {
+    grants: Grants,
+    limits: WasmLimits,
+    wasm: OnceLock<Result<Arc<WasmRuntime>, String>>,
+}
+
+impl PluginLoader {
+    /// A loader with the given grants and wasm limits.
+    pub fn new(grants: Grants, limits: WasmLimits) -> Self {
+        PluginLoader { grants, limits, wasm: OnceLock::new() }
+    }
+
+    /// The shared wasm runtime (engine, linker, epoch ticker), started on first use.
+    pub fn wasm_runtime(&self) -> Result<Arc<WasmRuntime>, PluginError> {
+        self.wasm
+            .get_or_init(|| WasmRuntime::new().map(Arc::new).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(PluginError::Runtime)
+    }
+
+    /// The user's grants.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Loads the plugin at `path`: a plugin directory (with `plugin.toml`), or an artifact
+    /// (`.so`/`.wasm`) with `plugin.toml` beside it.
+    pub fn load(&self, path: &Path) -> Result<Box<dyn ToolProvider>, PluginError> {
+        let files = locate(path)?;
+        check_sdk_version(&files.manifest, &files.manifest_path.display().to_string())?;
+        let provider: Box<dyn ToolProvider> = match files.manifest.kind {
+            PluginKind::Native => Box::new(NativePlugin::load(&files)?),
+            PluginKind::Wasm => Box::new(WasmPlugin::load(self.wasm_runtime()?, &files, &self.grants, self.limits)?),
+        };
+        let reported = &provider.description().manifest;
+        if reported.name != files.manifest.name {
+            return Err(PluginError::ManifestMismatch {
+                path: files.artifact.clone(),
+                detail: format!(
+                    "plugin.toml names `{}` but the plugin reports `{}`",
+                    files.manifest.name, reported.name
+                ),
+            });
+        }
+        Ok(provider)
+    }
+}
+
+/// Refuses a plugin whose SDK major version differs from this maia's, naming both.
+pub fn check_sdk_version(manifest: &Manifest, origin: &str) -> Result<(), PluginError> {
+    match major_version(&manifest.sdk_version) {
+        Some(SDK_MAJOR) => Ok(()),
+        _ => Err(PluginError::SdkVersion {
+            plugin: manifest.name.clone(),
+            origin: origin.to_owned(),
+            plugin_sdk: manifest.sdk_version.clone(),
+            host_sdk: SDK_VERSION.to_owned(),
+        }),
+    }
+}
