@@ -1,7 +1,7 @@
 //! The run's image store: content-addressed PNGs that tools and the agent refer to by
 //! short ids (`img_12`). Storing the same bytes twice returns the first id.
 
-use maia_plugin_sdk::{Image, ImageId, ToolError};
+use maia_plugin_sdk::{Image, ImageId, ToolError, ToolOutput};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -85,6 +85,25 @@ impl ImageStore {
         } else {
             format!("no image `{id}`; most recent ids: {}", shown.join(", "))
         }))
+    }
+
+    /// Stores every image a tool returned and writes the assigned ids back into `output`,
+    /// so the text the agent reads and the ids it can use next agree.
+    pub fn adopt_output(&self, output: &mut ToolOutput) -> std::io::Result<Vec<ImageId>> {
+        let mut ids = Vec::with_capacity(output.images.len());
+        for image in &mut output.images {
+            let id = self.insert(image.clone())?;
+            image.id = id.clone();
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Where an image's PNG is on disk, for a store with a directory.
+    pub fn path_of(&self, id: &ImageId) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let hash = self.lock().by_id.get(id)?.hash.clone();
+        Some(dir.join(format!("{hash}.png")))
     }
 
     /// Number of stored images.

@@ -15,5 +15,5 @@ pub mod torch;
 
 pub use call_host::CallHost;
 pub use images::ImageStore;
-pub use plugins::{Grants, PluginError, PluginLoader, WasmLimits};
+pub use plugins::{Grants, LoadProblem, PluginError, PluginLoader, PluginSearch, WasmLimits};
 pub use tools::{ToolProvider, ToolRegistry, ToolSource};

@@ -24,7 +24,7 @@ macro_rules! export_wasm {
                     $crate::wasm::call::<$plugin>(&call_json)
                 }
             }
-            $crate::__maia_export_world!(MaiaWasmExport with_types_in $crate::wasm::bindings);
+            $crate::wasm::bindings::__maia_export_world!(MaiaWasmExport with_types_in $crate::wasm::bindings);
         };
     };
 }

@@ -1,1 +1,58 @@
-fn main() {}
+//! `maia`: an automated interpretability agent for vision models.
+//!
+//! This binary is a thin layer over `maia-core`: argument parsing, terminal output and
+//! the plugin author tooling. Each subcommand lives in its own module under `commands/`.
+
+mod commands;
+mod plugin_args;
+mod sample_images;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// maia — an automated interpretability agent for vision models.
+///
+/// A vision-language model designs and runs experiments on a target network (dataset
+/// exemplars, text-to-image, image edits, calling a unit on images), revises its
+/// hypothesis, and writes a description of what the unit does. Tools come from plugins:
+/// native libraries or sandboxed WebAssembly components built against maia-plugin-sdk.
+#[derive(Parser, Debug)]
+#[command(name = "maia", version, propagate_version = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what maia can do here: tools, plugins, a sample plugin call.
+    Demo(commands::demo::DemoArgs),
+    /// List every tool: its name, where it comes from, and a summary of its arguments.
+    Tools(commands::tools::ToolsArgs),
+    /// Call one tool with JSON arguments and save the images it returns.
+    Call(commands::call::CallArgs),
+    /// Build, check and scaffold plugins.
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
+    /// Check the environment: libtorch, CUDA, wasm runtime, plugin folders.
+    Doctor(commands::doctor::DoctorArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Tools(args) => commands::tools::run(args),
+        Command::Call(args) => commands::call::run(args),
+        Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::Doctor(args) => commands::doctor::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

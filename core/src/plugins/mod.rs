@@ -15,7 +15,7 @@ pub use manifest_file::{PluginFiles, locate};
 pub use native::NativePlugin;
 pub use wasm::{WasmLimits, WasmPlugin, WasmRuntime};
 
-use crate::tools::ToolProvider;
+use crate::tools::{ToolProvider, ToolRegistry};
 use maia_plugin_sdk::{Manifest, PluginKind, SDK_MAJOR, SDK_VERSION, major_version};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -49,11 +49,15 @@ impl PluginLoader {
     /// Loads the plugin at `path`: a plugin directory (with `plugin.toml`), or an artifact
     /// (`.so`/`.wasm`) with `plugin.toml` beside it.
     pub fn load(&self, path: &Path) -> Result<Box<dyn ToolProvider>, PluginError> {
-        let files = locate(path)?;
+        self.load_files(&locate(path)?)
+    }
+
+    /// Loads a plugin already located on disk (see [`locate`]).
+    pub fn load_files(&self, files: &PluginFiles) -> Result<Box<dyn ToolProvider>, PluginError> {
         check_sdk_version(&files.manifest, &files.manifest_path.display().to_string())?;
         let provider: Box<dyn ToolProvider> = match files.manifest.kind {
-            PluginKind::Native => Box::new(NativePlugin::load(&files)?),
-            PluginKind::Wasm => Box::new(WasmPlugin::load(self.wasm_runtime()?, &files, &self.grants, self.limits)?),
+            PluginKind::Native => Box::new(NativePlugin::load(files)?),
+            PluginKind::Wasm => Box::new(WasmPlugin::load(self.wasm_runtime()?, files, &self.grants, self.limits)?),
         };
         let reported = &provider.description().manifest;
         if reported.name != files.manifest.name {
@@ -66,6 +70,41 @@ impl PluginLoader {
             });
         }
         Ok(provider)
+    }
+}
+
+/// A plugin that was found but could not be loaded or registered.
+#[derive(Debug)]
+pub struct LoadProblem {
+    /// Plugin name when its manifest could be read, else the path.
+    pub plugin: String,
+    /// What went wrong, ready to show to the user.
+    pub message: String,
+}
+
+impl PluginLoader {
+    /// Discovers plugins (`search`), loads each and registers its tools. A plugin that
+    /// fails is skipped and reported, so one broken plugin never takes the others down.
+    pub fn load_into(&self, registry: &mut ToolRegistry, search: &PluginSearch) -> Vec<LoadProblem> {
+        let mut problems = Vec::new();
+        for found in discover(search) {
+            let files = match found {
+                Ok(files) => files,
+                Err(e) => {
+                    problems.push(LoadProblem { plugin: "?".into(), message: e.to_string() });
+                    continue;
+                }
+            };
+            let plugin = files.manifest.name.clone();
+            let result = self
+                .load_files(&files)
+                .map_err(|e| e.to_string())
+                .and_then(|provider| registry.register(provider).map_err(|e| e.to_string()));
+            if let Err(message) = result {
+                problems.push(LoadProblem { plugin, message });
+            }
+        }
+        problems
     }
 }
 

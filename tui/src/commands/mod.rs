@@ -1,0 +1,9 @@
+//! One module per `maia` subcommand.
+
+pub mod call;
+pub mod demo;
+pub mod doctor;
+pub mod plugin;
+pub mod plugin_check;
+pub mod plugin_new;
+pub mod tools;
