@@ -7,9 +7,11 @@
 //!
 //! The dependency direction is one way: `maia-plugin-sdk` ← `maia-core` ← `maia` (tui).
 
+pub mod builtin;
 pub mod call_host;
 pub mod images;
 pub mod plugins;
+pub mod target;
 pub mod tools;
 pub mod torch;
 

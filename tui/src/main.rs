@@ -7,6 +7,7 @@ mod commands;
 mod plugin_args;
 mod sample_images;
 mod table;
+mod target_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,7 +19,12 @@ use std::process::ExitCode;
 /// hypothesis, and writes a description of what the unit does. Tools come from plugins:
 /// native libraries or sandboxed WebAssembly components built against maia-plugin-sdk.
 #[derive(Parser, Debug)]
-#[command(name = "maia", version, propagate_version = true, arg_required_else_help = true)]
+#[command(
+    name = "maia",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,6 +41,9 @@ enum Command {
     /// Build, check and scaffold plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// The shapes world: datasets, synthetic units with ground truth, renders.
+    #[command(subcommand)]
+    World(commands::world::WorldCommand),
     /// Check the environment: libtorch, CUDA, wasm runtime, plugin folders.
     Doctor(commands::doctor::DoctorArgs),
 }
@@ -46,6 +55,7 @@ fn main() -> ExitCode {
         Command::Tools(args) => commands::tools::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::World(cmd) => commands::world::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
     };
     match result {

@@ -1,7 +1,9 @@
 //! Command-line options shared by every subcommand that loads plugins: where to find
 //! them, what they may do, and the sandbox limits for wasm.
 
+use maia_core::builtin::CallUnit;
 use maia_core::plugins::default_search_dirs;
+use maia_core::tools::InProcess;
 use maia_core::{Grants, LoadProblem, PluginLoader, PluginSearch, ToolRegistry, WasmLimits};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,11 +29,15 @@ pub struct SandboxArgs {
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
         Ok(secs)
     } else {
-        Err(format!("{s} s is out of range: give a deadline between 0 and 86400 seconds"))
+        Err(format!(
+            "{s} s is out of range: give a deadline between 0 and 86400 seconds"
+        ))
     }
 }
 
@@ -85,14 +91,29 @@ impl PluginArgs {
     pub fn search(&self) -> PluginSearch {
         PluginSearch {
             explicit: self.plugins.clone(),
-            dirs: if self.no_default_plugins { Vec::new() } else { default_search_dirs() },
+            dirs: if self.no_default_plugins {
+                Vec::new()
+            } else {
+                default_search_dirs()
+            },
         }
     }
 
     /// Loads every plugin found into a registry; failures are returned, not fatal.
     pub fn load_registry(&self) -> (ToolRegistry, Vec<LoadProblem>) {
         let mut registry = ToolRegistry::new();
-        let problems = self.sandbox.loader().load_into(&mut registry, &self.search());
+        let mut problems = Vec::new();
+        if let Err(e) = registry.register(Box::new(InProcess::new(CallUnit))) {
+            problems.push(LoadProblem {
+                plugin: "builtin".into(),
+                message: e.to_string(),
+            });
+        }
+        problems.extend(
+            self.sandbox
+                .loader()
+                .load_into(&mut registry, &self.search()),
+        );
         (registry, problems)
     }
 }

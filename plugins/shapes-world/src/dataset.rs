@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -153,19 +154,77 @@ struct IndexLine<'a> {
 /// Writes `n` PNGs (`00000.png`, …) and `scenes.jsonl` (one `{index, file, scene}` per
 /// line) into `dir`, creating it if needed.
 pub fn write_dataset(dir: &Path, n: usize, seed: u64) -> Result<DatasetSummary, DatasetError> {
+    write_dataset_with(dir, n, seed, 1, &mut |_, _| {})
+}
+
+/// [`write_dataset`] on `threads` rendering threads, calling `progress(done, n)` as images
+/// are written (from the calling thread, at most every few milliseconds). The output is
+/// byte-identical whatever the thread count.
+pub fn write_dataset_with(
+    dir: &Path,
+    n: usize,
+    seed: u64,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<DatasetSummary, DatasetError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DatasetError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let threads = threads.clamp(1, 64);
+    let done = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let render_share = |worker: usize| -> Result<(), DatasetError> {
+        for index in (worker..n).step_by(threads) {
+            if failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let png = render_png(&scene_at(index, seed))
+                .map_err(|source| DatasetError::Render { index, source })?;
+            let path = dir.join(format!("{index:05}.png"));
+            std::fs::write(&path, png).map_err(io(&path))?;
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    let results: Vec<Result<(), DatasetError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|worker| {
+                let render_share = &render_share;
+                let failed = &failed;
+                scope.spawn(move || {
+                    let result = render_share(worker);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+            })
+            .collect();
+        while handles.iter().any(|h| !h.is_finished()) {
+            progress(done.load(Ordering::Relaxed), n);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(DatasetError::Io {
+                        path: dir.to_path_buf(),
+                        source: std::io::Error::other("a rendering thread panicked"),
+                    })
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    progress(n, n);
     let index_path = dir.join("scenes.jsonl");
     let file = std::fs::File::create(&index_path).map_err(io(&index_path))?;
     let mut index_file = std::io::BufWriter::new(file);
     for (index, scene) in generate(n, seed) {
         let name = format!("{index:05}.png");
-        let png = render_png(&scene).map_err(|source| DatasetError::Render { index, source })?;
-        let path = dir.join(&name);
-        std::fs::write(&path, png).map_err(io(&path))?;
         let line = serde_json::to_string(&IndexLine {
             index,
             file: &name,

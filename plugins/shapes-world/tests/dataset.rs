@@ -66,3 +66,28 @@ fn writes_pngs_and_jsonl() -> TestResult {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn threaded_writing_gives_the_same_bytes_and_reports_progress() -> TestResult {
+    let base = std::env::temp_dir().join(format!("maia-shapes-threads-{}", std::process::id()));
+    let (one, three) = (base.join("one"), base.join("three"));
+    write_dataset(&one, 9, 4)?;
+    let mut reports = Vec::new();
+    maia_shapes_world::write_dataset_with(&three, 9, 4, 3, &mut |done, total| {
+        reports.push((done, total))
+    })?;
+    assert_eq!(reports.last(), Some(&(9, 9)));
+    assert!(
+        reports.windows(2).all(|w| w[0].0 <= w[1].0),
+        "progress never goes back: {reports:?}"
+    );
+    for name in ["00000.png", "00004.png", "00008.png", "scenes.jsonl"] {
+        assert_eq!(
+            std::fs::read(one.join(name))?,
+            std::fs::read(three.join(name))?,
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&base)?;
+    Ok(())
+}

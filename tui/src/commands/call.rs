@@ -2,17 +2,23 @@
 
 use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::sample_images::insert_samples;
+use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
+use maia_core::call_host::UnitCaller;
 use maia_core::{CallHost, ImageStore, ToolRegistry};
 use maia_plugin_sdk::{Image, ToolCall, ToolError, ToolOutput};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of `maia call`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  maia call --samples grayscale '{\"image_ids\": [\"img_1\"]}'\n  \
-maia call --image photo.png image_stats '{\"image_ids\": [\"img_1\"]}'\n  maia call tile @args.json")]
+#[command(
+    after_help = "Examples:\n  maia call --samples grayscale '{\"image_ids\": [\"img_1\"]}'\n  \
+maia call --image photo.png image_stats '{\"image_ids\": [\"img_1\"]}'\n  maia call tile @args.json\n  \
+maia call --samples --target synthetic:red call_unit '{\"image_ids\": [\"img_1\", \"img_2\"]}'"
+)]
 pub struct CallArgs {
     /// The tool to call (see `maia tools`).
     pub tool: String,
@@ -29,6 +35,8 @@ pub struct CallArgs {
     #[arg(long, value_name = "DIR", default_value = "maia-out")]
     pub out: PathBuf,
     #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
     pub plugins: PluginArgs,
 }
 
@@ -37,8 +45,11 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
     let call_args = parse_args_json(&args.args)?;
     let (registry, problems) = args.plugins.load_registry();
     warn_problems(&problems);
-    let store = ImageStore::with_dir(&args.out)
-        .with_context(|| format!("creating the output folder {}", args.out.display()))?;
+    let store = Arc::new(
+        ImageStore::with_dir(&args.out)
+            .with_context(|| format!("creating the output folder {}", args.out.display()))?,
+    );
+    let unit = args.target.open(store.clone())?;
     for path in &args.images {
         let png = read_png(path)?;
         let id = store.insert(Image::new(png, path.display().to_string()))?;
@@ -50,15 +61,24 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
         }
     }
     let call = ToolCall::new("cli_1", &args.tool, call_args);
-    match call_and_store(&registry, &store, &call) {
+    let unit_caller = unit.as_ref().map(|u| u as &dyn UnitCaller);
+    match call_and_store(&registry, &store, unit_caller, &call) {
         Ok((output, elapsed)) => {
-            let source = registry.get(&args.tool).map(|t| t.source.to_string()).unwrap_or_default();
+            let source = registry
+                .get(&args.tool)
+                .map(|t| t.source.to_string())
+                .unwrap_or_default();
             println!("{} ({source}) took {}", args.tool, format_duration(elapsed));
             print!("{}", render_output(&output, &store));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {} failed [{}]: {}", args.tool, e.kind.as_str(), e.message);
+            eprintln!(
+                "error: {} failed [{}]: {}",
+                args.tool,
+                e.kind.as_str(),
+                e.message
+            );
             Ok(ExitCode::from(2))
         }
     }
@@ -68,15 +88,19 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
 pub fn call_and_store(
     registry: &ToolRegistry,
     store: &ImageStore,
+    unit: Option<&dyn UnitCaller>,
     call: &ToolCall,
 ) -> Result<(ToolOutput, Duration), ToolError> {
     let started = Instant::now();
     let mut host = CallHost::new(store);
+    if let Some(unit) = unit {
+        host = host.with_unit(unit);
+    }
     let mut output = registry.call(call, &mut host)?;
     let elapsed = started.elapsed();
-    store
-        .adopt_output(&mut output)
-        .map_err(|e| ToolError::failed(format!("storing the images `{}` returned: {e}", call.name)))?;
+    store.adopt_output(&mut output).map_err(|e| {
+        ToolError::failed(format!("storing the images `{}` returned: {e}", call.name))
+    })?;
     Ok((output, elapsed))
 }
 
@@ -90,7 +114,10 @@ pub fn render_output(output: &ToolOutput, store: &ImageStore) -> String {
         out.push_str(&format!("  data: {}\n", output.data));
     }
     for image in &output.images {
-        let path = store.path_of(&image.id).map(|p| p.display().to_string()).unwrap_or_default();
+        let path = store
+            .path_of(&image.id)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         out.push_str(&format!("  {} {path} — {}\n", image.id, image.caption));
     }
     out
@@ -98,13 +125,18 @@ pub fn render_output(output: &ToolOutput, store: &ImageStore) -> String {
 
 /// Milliseconds with one decimal below 10 s, seconds above.
 pub fn format_duration(d: Duration) -> String {
-    if d.as_secs() >= 10 { format!("{:.1} s", d.as_secs_f64()) } else { format!("{:.1} ms", d.as_secs_f64() * 1e3) }
+    if d.as_secs() >= 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    }
 }
 
 fn parse_args_json(text: &str) -> Result<serde_json::Value> {
     let (text, origin) = match text.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("reading arguments from {path}"))?,
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading arguments from {path}"))?,
             path.to_owned(),
         ),
         None => (text.to_owned(), "the command line".to_owned()),
@@ -120,7 +152,10 @@ fn parse_args_json(text: &str) -> Result<serde_json::Value> {
 fn read_png(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading image {}", path.display()))?;
     if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        bail!("{} is not a PNG file; convert it first (e.g. `convert in.jpg out.png`)", path.display());
+        bail!(
+            "{} is not a PNG file; convert it first (e.g. `convert in.jpg out.png`)",
+            path.display()
+        );
     }
     Ok(bytes)
 }

@@ -23,20 +23,35 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     t.row(vec![
         "libtorch".into(),
         "ok".into(),
-        format!("{} CPU threads; linked by rpath, no LD_LIBRARY_PATH needed", torch.threads),
+        format!(
+            "{} CPU threads; linked by rpath, no LD_LIBRARY_PATH needed",
+            torch.threads
+        ),
     ]);
     t.row(vec![
         "cuda".into(),
-        if torch.cuda { "ok".into() } else { "none".into() },
         if torch.cuda {
-            format!("{} device(s), cuDNN {}", torch.cuda_devices, if torch.cudnn { "yes" } else { "no" })
+            "ok".into()
+        } else {
+            "none".into()
+        },
+        if torch.cuda {
+            format!(
+                "{} device(s), cuDNN {}",
+                torch.cuda_devices,
+                if torch.cudnn { "yes" } else { "no" }
+            )
         } else {
             "no CUDA device visible: models run on CPU".into()
         },
     ]);
     let loader = args.plugins.sandbox.loader();
     match loader.wasm_runtime() {
-        Ok(_) => t.row(vec!["wasm runtime".into(), "ok".into(), "wasmtime component model, epoch deadlines".into()]),
+        Ok(_) => t.row(vec![
+            "wasm runtime".into(),
+            "ok".into(),
+            "wasmtime component model, epoch deadlines".into(),
+        ]),
         Err(e) => {
             failures += 1;
             t.row(vec!["wasm runtime".into(), "FAIL".into(), e.to_string()]);
@@ -45,14 +60,23 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     let search = args.plugins.search();
     for dir in &search.dirs {
         let status = if dir.is_dir() { "ok" } else { "absent" };
-        t.row(vec!["plugin folder".into(), status.into(), dir.display().to_string()]);
+        t.row(vec![
+            "plugin folder".into(),
+            status.into(),
+            dir.display().to_string(),
+        ]);
     }
     for found in discover(&search) {
         match found {
             Ok(files) => t.row(vec![
                 format!("plugin {}", files.manifest.name),
                 "found".into(),
-                format!("{} {} at {}", files.manifest.kind, files.manifest.version, files.dir.display()),
+                format!(
+                    "{} {} at {}",
+                    files.manifest.kind,
+                    files.manifest.version,
+                    files.dir.display()
+                ),
             ]),
             Err(e) => {
                 failures += 1;
@@ -61,5 +85,9 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
         }
     }
     print!("{}", t.render());
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -7,3 +7,4 @@ pub mod plugin;
 pub mod plugin_check;
 pub mod plugin_new;
 pub mod tools;
+pub mod world;

@@ -14,8 +14,10 @@ use std::process::ExitCode;
 
 /// Options of `maia plugin check`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Before the calls, the image store holds three shapes-world sample images, \
-img_1 to img_3, so example arguments may refer to those ids.")]
+#[command(
+    after_help = "Before the calls, the image store holds three shapes-world sample images, \
+img_1 to img_3, so example arguments may refer to those ids."
+)]
 pub struct CheckArgs {
     /// The plugin: its directory (with plugin.toml) or its .so/.wasm with plugin.toml beside it.
     pub path: PathBuf,
@@ -38,7 +40,11 @@ pub struct Check {
 }
 
 fn check(name: impl Into<String>, result: &'static str, detail: impl Into<String>) -> Check {
-    Check { check: name.into(), result, detail: detail.into() }
+    Check {
+        check: name.into(),
+        result,
+        detail: detail.into(),
+    }
 }
 
 /// Runs all checks on a plugin; stops at the first step the later ones depend on.
@@ -55,11 +61,21 @@ pub fn run_checks(args: &CheckArgs) -> Vec<Check> {
     checks.push(check(
         "manifest",
         "pass",
-        format!("{} {} ({}), artifact {}", m.name, m.version, m.kind, files.artifact.display()),
+        format!(
+            "{} {} ({}), artifact {}",
+            m.name,
+            m.version,
+            m.kind,
+            files.artifact.display()
+        ),
     ));
     let origin = files.manifest_path.display().to_string();
     match check_sdk_version(m, &origin) {
-        Ok(()) => checks.push(check("sdk version", "pass", format!("{} (host {SDK_VERSION})", m.sdk_version))),
+        Ok(()) => checks.push(check(
+            "sdk version",
+            "pass",
+            format!("{} (host {SDK_VERSION})", m.sdk_version),
+        )),
         Err(e) => {
             checks.push(check("sdk version", "fail", e.to_string()));
             return checks;
@@ -76,7 +92,11 @@ pub fn run_checks(args: &CheckArgs) -> Vec<Check> {
     checks.push(check(
         "load",
         "pass",
-        format!("{} tool(s), reports SDK {}", described.tools.len(), described.manifest.sdk_version),
+        format!(
+            "{} tool(s), reports SDK {}",
+            described.tools.len(),
+            described.manifest.sdk_version
+        ),
     ));
     if !m.permissions.is_empty() {
         checks.push(check("permissions", "warn", format!(
@@ -102,24 +122,44 @@ pub fn run_checks(args: &CheckArgs) -> Vec<Check> {
     }
     for spec in &specs {
         if spec.description.trim().is_empty() {
-            checks.push(check(format!("describe {}", spec.name), "warn", "no description: the agent will not know when to use it"));
+            checks.push(check(
+                format!("describe {}", spec.name),
+                "warn",
+                "no description: the agent will not know when to use it",
+            ));
         }
         if spec.examples.is_empty() {
-            checks.push(check(format!("call {}", spec.name), "warn", "no example arguments to call it with; add one with ToolSpec::example"));
+            checks.push(check(
+                format!("call {}", spec.name),
+                "warn",
+                "no example arguments to call it with; add one with ToolSpec::example",
+            ));
             continue;
         }
         for (i, example) in spec.examples.iter().enumerate() {
-            let label = if spec.examples.len() == 1 { format!("call {}", spec.name) } else { format!("call {} #{}", spec.name, i + 1) };
+            let label = if spec.examples.len() == 1 {
+                format!("call {}", spec.name)
+            } else {
+                format!("call {} #{}", spec.name, i + 1)
+            };
             let call = ToolCall::new(format!("check_{i}"), &spec.name, example.clone());
-            match call_and_store(&registry, &store, &call) {
-                Ok((out, elapsed)) => checks.push(check(label, "pass", format!(
-                    "{}; {} chars of text, {} image(s){}",
-                    format_duration(elapsed),
-                    out.text.chars().count(),
-                    out.images.len(),
-                    if out.data.is_null() { "" } else { ", data" }
-                ))),
-                Err(e) => checks.push(check(label, "fail", format!("[{}] {} (args {example})", e.kind.as_str(), e.message))),
+            match call_and_store(&registry, &store, None, &call) {
+                Ok((out, elapsed)) => checks.push(check(
+                    label,
+                    "pass",
+                    format!(
+                        "{}; {} chars of text, {} image(s){}",
+                        format_duration(elapsed),
+                        out.text.chars().count(),
+                        out.images.len(),
+                        if out.data.is_null() { "" } else { ", data" }
+                    ),
+                )),
+                Err(e) => checks.push(check(
+                    label,
+                    "fail",
+                    format!("[{}] {} (args {example})", e.kind.as_str(), e.message),
+                )),
             }
         }
     }
@@ -135,14 +175,26 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     } else {
         let mut table = Table::new(&["CHECK", "RESULT", "DETAIL"]);
         for c in &checks {
-            table.row(vec![c.check.clone(), c.result.to_uppercase(), c.detail.clone()]);
+            table.row(vec![
+                c.check.clone(),
+                c.result.to_uppercase(),
+                c.detail.clone(),
+            ]);
         }
         print!("{}", table.render());
         if failed == 0 {
-            println!("plugin OK ({} checks; sample images: {})", checks.len(), SAMPLE_PROMPTS.join(" | "));
+            println!(
+                "plugin OK ({} checks; sample images: {})",
+                checks.len(),
+                SAMPLE_PROMPTS.join(" | ")
+            );
         } else {
             println!("{failed} check(s) failed");
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -54,10 +54,14 @@ pub struct InstallArgs {
 fn validate_name(name: &str) -> Result<()> {
     let ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
     if !ok {
-        bail!("`{name}` is not a valid plugin name: use lowercase letters, digits and dashes, starting with a letter (e.g. `edge-detect`)");
+        bail!(
+            "`{name}` is not a valid plugin name: use lowercase letters, digits and dashes, starting with a letter (e.g. `edge-detect`)"
+        );
     }
     Ok(())
 }
@@ -67,7 +71,9 @@ fn type_name(name: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let mut c = p.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -75,13 +81,21 @@ fn type_name(name: &str) -> String {
 fn sdk_dependency(explicit: Option<&Path>) -> Result<(String, Option<String>)> {
     let path = match explicit {
         Some(p) => {
-            let p = p.canonicalize().with_context(|| format!("--sdk-path {}", p.display()))?;
+            let p = p
+                .canonicalize()
+                .with_context(|| format!("--sdk-path {}", p.display()))?;
             if !p.join("Cargo.toml").is_file() {
-                bail!("--sdk-path {}: no Cargo.toml there; point it at maia's plugin-sdk folder", p.display());
+                bail!(
+                    "--sdk-path {}: no Cargo.toml there; point it at maia's plugin-sdk folder",
+                    p.display()
+                );
             }
             Some(p)
         }
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk").canonicalize().ok(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../plugin-sdk")
+            .canonicalize()
+            .ok(),
     };
     Ok(match path {
         Some(p) => (format!("{{ path = {:?} }}", p.display().to_string()), None),
@@ -93,23 +107,42 @@ fn sdk_dependency(explicit: Option<&Path>) -> Result<(String, Option<String>)> {
 }
 
 fn fill(template: &str, vars: &[(&str, &str)]) -> String {
-    vars.iter().fold(template.to_owned(), |text, (key, value)| text.replace(&format!("{{{{{key}}}}}"), value))
+    vars.iter().fold(template.to_owned(), |text, (key, value)| {
+        text.replace(&format!("{{{{{key}}}}}"), value)
+    })
 }
 
 /// Runs `maia plugin new`.
 pub fn run(args: NewArgs) -> Result<ExitCode> {
     validate_name(&args.name)?;
-    if args.description.contains('"') || args.description.contains('\\') || args.description.contains('\n') {
+    if args.description.contains('"')
+        || args.description.contains('\\')
+        || args.description.contains('\n')
+    {
         bail!("--description must be one line without quotes or backslashes");
     }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
-    if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{} already exists and is not empty; pick another --dir or name", dir.display());
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty; pick another --dir or name",
+            dir.display()
+        );
     }
     let (sdk_dep, warning) = sdk_dependency(args.sdk_path.as_deref())?;
     let snake = args.name.replace('-', "_");
     let (kind, artifact, build_command) = match args.kind {
-        KindArg::Native => (PluginKind::Native, format!("target/release/lib{snake}.so"), "cargo build --release"),
+        KindArg::Native => (
+            PluginKind::Native,
+            format!("target/release/lib{snake}.so"),
+            "cargo build --release",
+        ),
         KindArg::Wasm => (
             PluginKind::Wasm,
             format!("target/wasm32-wasip2/release/{snake}.wasm"),
@@ -130,17 +163,32 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         ("tool_name", tool.as_str()),
         ("build_command", build_command),
     ];
-    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
-    for (file, template) in [("Cargo.toml", CARGO_TOML), ("src/lib.rs", LIB_RS), ("plugin.toml", PLUGIN_TOML), ("README.md", README_MD)] {
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (file, template) in [
+        ("Cargo.toml", CARGO_TOML),
+        ("src/lib.rs", LIB_RS),
+        ("plugin.toml", PLUGIN_TOML),
+        ("README.md", README_MD),
+    ] {
         let path = dir.join(file);
-        std::fs::write(&path, fill(template, &vars)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, fill(template, &vars))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     std::fs::write(dir.join(".gitignore"), "/target\n").context("writing .gitignore")?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
-    println!("created {} plugin `{}` in {}", kind_text, args.name, dir.display());
-    println!("next:\n  cd {}\n  {build_command}\n  maia plugin check .", dir.display());
+    println!(
+        "created {} plugin `{}` in {}",
+        kind_text,
+        args.name,
+        dir.display()
+    );
+    println!(
+        "next:\n  cd {}\n  {build_command}\n  maia plugin check .",
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,14 +209,22 @@ pub fn install(args: InstallArgs) -> Result<ExitCode> {
     };
     let dest = dest_root.join(&files.manifest.name);
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-    let file_name = files.artifact.file_name().context("the artifact path has no file name")?;
+    let file_name = files
+        .artifact
+        .file_name()
+        .context("the artifact path has no file name")?;
     std::fs::copy(&files.artifact, dest.join(file_name))
         .with_context(|| format!("copying {} to {}", files.artifact.display(), dest.display()))?;
     let mut manifest = files.manifest.clone();
     manifest.artifact = Some(file_name.to_string_lossy().into_owned());
     let text = toml::to_string(&manifest).context("writing plugin.toml")?;
-    std::fs::write(dest.join("plugin.toml"), text).with_context(|| format!("writing {}/plugin.toml", dest.display()))?;
-    println!("installed `{}` into {}; `maia tools` lists its tools", files.manifest.name, dest.display());
+    std::fs::write(dest.join("plugin.toml"), text)
+        .with_context(|| format!("writing {}/plugin.toml", dest.display()))?;
+    println!(
+        "installed `{}` into {}; `maia tools` lists its tools",
+        files.manifest.name,
+        dest.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,8 +243,17 @@ mod tests {
 
     #[test]
     fn templates_have_no_unfilled_placeholders() {
-        let vars = [("name", "x"), ("description", "d"), ("sdk_dependency", "\"1\""), ("sdk_version", "1.0.0"),
-            ("kind", "wasm"), ("artifact", "x.wasm"), ("type_name", "X"), ("tool_name", "x_png_info"), ("build_command", "cargo build")];
+        let vars = [
+            ("name", "x"),
+            ("description", "d"),
+            ("sdk_dependency", "\"1\""),
+            ("sdk_version", "1.0.0"),
+            ("kind", "wasm"),
+            ("artifact", "x.wasm"),
+            ("type_name", "X"),
+            ("tool_name", "x_png_info"),
+            ("build_command", "cargo build"),
+        ];
         for t in [CARGO_TOML, LIB_RS, PLUGIN_TOML, README_MD] {
             let filled = fill(t, &vars);
             assert!(!filled.contains("{{"), "unfilled placeholder in:\n{filled}");

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 /// Options of `maia tools`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Plugins are found in --plugin paths, in target/plugins beside the maia build, \
-and in ~/.config/maia/plugins (or $XDG_CONFIG_HOME/maia/plugins).")]
+#[command(
+    after_help = "Plugins are found in --plugin paths, in target/plugins beside the maia build, \
+and in ~/.config/maia/plugins (or $XDG_CONFIG_HOME/maia/plugins)."
+)]
 pub struct ToolsArgs {
     #[command(flatten)]
     pub plugins: PluginArgs,

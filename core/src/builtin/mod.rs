@@ -1,0 +1,7 @@
+//! Tools compiled into maia (as opposed to plugins): the ones that need the target model
+//! or the run's own state. They implement the same [`maia_plugin_sdk::Plugin`] trait and
+//! are registered through [`crate::tools::InProcess`].
+
+mod call_unit;
+
+pub use call_unit::CallUnit;

@@ -1,0 +1,112 @@
+//! Target models: the networks whose units the agent explains. Everything else in maia
+//! sees them through [`TargetModel`]; a unit is addressed as `layer:unit` ([`UnitRef`]).
+//!
+//! Implementations: [`SyntheticTarget`] (units of the shapes world with ground truth);
+//! libtorch models and remote hosts implement the same trait.
+
+pub mod mask;
+mod spec;
+mod synthetic;
+mod unit_caller;
+mod unit_ref;
+
+pub use spec::open_target;
+pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
+pub use unit_caller::TargetUnit;
+pub use unit_ref::UnitRef;
+
+use maia_plugin_sdk::Image;
+use serde::{Deserialize, Serialize};
+
+/// One layer of a target model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// Layer name, as used in `layer:unit`.
+    pub name: String,
+    /// Number of units (channels).
+    pub units: usize,
+    /// Height of each unit's spatial map.
+    pub map_height: u32,
+    /// Width of each unit's spatial map.
+    pub map_width: u32,
+}
+
+/// What a target model is, for `maia model info` and the agent's task prompt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Display name (file name, or `synthetic:NAME`).
+    pub name: String,
+    /// `synthetic`, `torch` or `remote`.
+    pub kind: String,
+    /// Side of the square input images, in pixels.
+    pub input_size: u32,
+    /// Where it runs (`cpu`, `cuda:0`, a host address).
+    pub device: String,
+    /// Layers in forward order.
+    pub layers: Vec<LayerInfo>,
+}
+
+impl ModelInfo {
+    /// The layer called `name`.
+    pub fn layer(&self, name: &str) -> Option<&LayerInfo> {
+        self.layers.iter().find(|l| l.name == name)
+    }
+}
+
+/// A unit's response over an image: a row-major map and its spatial max.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitMap {
+    /// Map width.
+    pub width: u32,
+    /// Map height.
+    pub height: u32,
+    /// `width * height` values, row-major.
+    pub values: Vec<f32>,
+}
+
+impl UnitMap {
+    /// The unit's scalar activation on the image: the spatial max (as MAIA).
+    pub fn max(&self) -> f32 {
+        self.values
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+}
+
+/// Why a target model could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A `--target` value that names nothing maia can open.
+    #[error("{0}")]
+    Spec(String),
+    /// A `layer:unit` that does not exist in the model.
+    #[error("{0}")]
+    Unit(String),
+    /// An image the model cannot take.
+    #[error("{0}")]
+    Input(String),
+    /// The model failed while computing.
+    #[error("{0}")]
+    Compute(String),
+}
+
+/// A network whose units can be probed.
+pub trait TargetModel: Send + Sync {
+    /// Name, layers, input size, device.
+    fn info(&self) -> &ModelInfo;
+
+    /// Spatial maps of `units` of `layer` for each image: `result[image][i]` is the map of
+    /// `units[i]` on `images[image]`.
+    fn activations(
+        &self,
+        images: &[&Image],
+        layer: &str,
+        units: &[usize],
+    ) -> Result<Vec<Vec<UnitMap>>, TargetError>;
+
+    /// Ground truth of a unit, when the model knows it (synthetic units do).
+    fn ground_truth(&self, _unit: &UnitRef) -> Option<String> {
+        None
+    }
+}

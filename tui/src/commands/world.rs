@@ -1,0 +1,151 @@
+//! `maia world …`: the shapes world, a procedural world with ground truth that stands in
+//! for ImageNet and pretrained models (datasets, synthetic units, single renders).
+
+use crate::table::Table;
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use maia_shapes_world::{catalogue, parse_prompt, render_png, write_dataset_with};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Subcommands of `maia world`.
+#[derive(clap::Subcommand, Debug)]
+pub enum WorldCommand {
+    /// Write a seeded, balanced dataset: N PNGs plus scenes.jsonl (the scene graph of each).
+    Dataset(DatasetArgs),
+    /// List the catalogue of synthetic units with their ground-truth descriptions.
+    Units(UnitsArgs),
+    /// Render one prompt to a PNG and show what the world did not understand.
+    Render(RenderArgs),
+}
+
+/// Options of `maia world dataset`.
+#[derive(clap::Args, Debug)]
+pub struct DatasetArgs {
+    /// Output folder (created; existing images with the same names are overwritten).
+    pub out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub n: u64,
+    /// Seed: the same seed and N give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Rendering threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Options of `maia world units`.
+#[derive(clap::Args, Debug)]
+pub struct UnitsArgs {
+    /// Only units of this kind: mono, or, and, andnot.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Print JSON (name, kind, expression, description).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `maia world render`.
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// What to draw, e.g. "two small red striped circles and a green star on a white background".
+    pub prompt: String,
+    /// Layout seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG.
+    #[arg(long, short, default_value = "shape.png")]
+    pub out: PathBuf,
+}
+
+/// Runs a `maia world` subcommand.
+pub fn run(cmd: WorldCommand) -> Result<ExitCode> {
+    match cmd {
+        WorldCommand::Dataset(args) => dataset(args),
+        WorldCommand::Units(args) => units(args),
+        WorldCommand::Render(args) => render(args),
+    }
+}
+
+fn dataset(args: DatasetArgs) -> Result<ExitCode> {
+    let n = usize::try_from(args.n).context("--n is too large for this machine")?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template(
+            "{spinner} rendering [{bar:40}] {pos}/{len} images, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let summary = write_dataset_with(&args.out, n, args.seed, threads, &mut |done, _| {
+        bar.set_position(done as u64)
+    })
+    .with_context(|| format!("writing the dataset into {}", args.out.display()))?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} images and {} in {:.1} s ({:.0} images/s on {threads} threads)",
+        summary.images,
+        summary.index.display(),
+        secs,
+        summary.images as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn units(args: UnitsArgs) -> Result<ExitCode> {
+    let mut units = catalogue();
+    if let Some(kind) = &args.kind {
+        let wanted = kind.to_ascii_lowercase().replace(['-', '_'], "");
+        if !["mono", "or", "and", "andnot"].contains(&wanted.as_str()) {
+            bail!("unknown unit kind `{kind}`: use mono, or, and, andnot");
+        }
+        units.retain(|u| u.kind.name() == wanted);
+    }
+    if args.json {
+        let rows: Vec<serde_json::Value> = units
+            .iter()
+            .map(|u| serde_json::json!({"name": u.name, "kind": u.kind.name(), "expression": u.concept.to_string(), "description": u.description}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&["NAME", "KIND", "EXPRESSION", "GROUND TRUTH"]);
+    for u in &units {
+        t.row(vec![
+            u.name.clone(),
+            u.kind.name().into(),
+            u.concept.to_string(),
+            u.description.clone(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!(
+        "{} units; probe one with --target synthetic:NAME, or any expression: --target 'synthetic:(circle|star) & !red'",
+        units.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(args: RenderArgs) -> Result<ExitCode> {
+    let parsed = parse_prompt(&args.prompt, args.seed)
+        .with_context(|| format!("cannot draw {:?}", args.prompt))?;
+    let png = render_png(&parsed.scene).context("rendering")?;
+    std::fs::write(&args.out, png).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} ({} objects)",
+        args.out.display(),
+        parsed.scene.objects.len()
+    );
+    for w in &parsed.warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,302 @@
+//! The `maia` binary as users run it: every subcommand's help, the tools listing, calls,
+//! and the plugin scaffold → build → check loop for both plugin kinds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn maia() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_maia"))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The bundled example plugins, built once per test run by the project's own script.
+fn bundled_plugins() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("bash")
+                .arg(workspace().join("scripts/build-plugins.sh"))
+                .arg("--examples-only")
+                .status()
+                .expect("bash runs");
+            assert!(
+                status.success(),
+                "scripts/build-plugins.sh --examples-only failed"
+            );
+            workspace().join("target/plugins")
+        })
+        .clone()
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("maia starts");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn with_bundled(cmd: &mut Command) -> &mut Command {
+    cmd.arg("--no-default-plugins")
+        .arg("--plugin")
+        .arg(bundled_plugins())
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["tools", "--help"],
+        vec!["call", "--help"],
+        vec!["plugin", "--help"],
+        vec!["plugin", "check", "--help"],
+        vec!["plugin", "new", "--help"],
+        vec!["plugin", "install", "--help"],
+        vec!["doctor", "--help"],
+    ] {
+        let (code, out, err) = run(maia().args(&args));
+        assert_eq!(code, 0, "maia {args:?} --help failed: {err}");
+        assert!(out.contains("Usage: maia"), "maia {args:?}: {out}");
+    }
+    let (_, out, _) = run(maia().args(["tools", "--help"]));
+    assert!(
+        out.contains("--allow-net") && out.contains("--wasm-timeout") && out.contains("--plugin"),
+        "{out}"
+    );
+}
+
+#[test]
+fn tools_lists_both_plugin_kinds_with_sources_and_schemas() {
+    let (code, out, err) = run(with_bundled(maia().arg("tools")));
+    assert_eq!(code, 0, "{err}");
+    let line = |tool: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{tool} ")))
+            .unwrap_or_else(|| panic!("{tool} missing:\n{out}"))
+            .to_owned()
+    };
+    assert!(line("grayscale").contains("native:image-ops"), "{out}");
+    assert!(line("grayscale").contains("image_ids: [string]"), "{out}");
+    assert!(line("image_stats").contains("wasm:image-stats"), "{out}");
+
+    let (code, out, _) = run(with_bundled(maia().args(["tools", "--json"])));
+    assert_eq!(code, 0);
+    let tools: serde_json::Value = serde_json::from_str(&out).expect("tools --json is JSON");
+    let crop = tools
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "crop"))
+        .expect("crop listed");
+    assert_eq!(crop["parameters"]["type"], "object");
+    assert!(
+        !crop["examples"]
+            .as_array()
+            .map(Vec::is_empty)
+            .unwrap_or(true)
+    );
+}
+
+#[test]
+fn call_stores_returned_images_as_png_files() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let (code, out, err) = run(with_bundled(
+        maia()
+            .args([
+                "call",
+                "--samples",
+                "grayscale",
+                r#"{"image_ids": ["img_2"]}"#,
+                "--out",
+            ])
+            .arg(out_dir.path()),
+    ));
+    assert_eq!(code, 0, "{err}\n{out}");
+    let saved: Vec<PathBuf> = std::fs::read_dir(out_dir.path())
+        .expect("out dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    // Three samples plus one grayscale result, all content-addressed PNGs.
+    assert_eq!(saved.len(), 4, "{saved:?}");
+    for path in &saved {
+        let bytes = std::fs::read(path).expect("readable");
+        assert!(bytes.starts_with(b"\x89PNG"), "{}", path.display());
+    }
+    assert!(out.contains("img_4"), "the result gets the next id: {out}");
+}
+
+#[test]
+fn call_errors_name_the_problem() {
+    let (code, _, err) = run(with_bundled(maia().args(["call", "grayscal", "{}"])));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown tool `grayscal`")
+            && err.contains("Did you mean `grayscale`")
+            && err.contains("image_stats"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(with_bundled(maia().args([
+        "call",
+        "--samples",
+        "crop",
+        r#"{"image_ids": ["img_1"], "box": {"x": "left"}}"#,
+    ])));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("[invalid_args]") && err.contains("/box"),
+        "{err}"
+    );
+
+    let (code, _, err) =
+        run(maia().args(["call", "--no-default-plugins", "grayscale", "{not json"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("not valid JSON"), "{err}");
+
+    let (code, _, err) = run(maia().args([
+        "call",
+        "--no-default-plugins",
+        "--image",
+        "Cargo.toml",
+        "grayscale",
+        "{}",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("is not a PNG"), "{err}");
+
+    let (code, _, err) = run(maia().args(["tools", "--wasm-timeout", "-1"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("out of range"), "{err}");
+}
+
+#[test]
+fn plugin_check_reports_each_step_and_fails_on_a_missing_manifest() {
+    let (code, out, err) = run(maia()
+        .args(["plugin", "check", "--json"])
+        .arg(bundled_plugins().join("image-ops")));
+    assert_eq!(code, 0, "{out}{err}");
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
+    let names: Vec<&str> = checks.iter().filter_map(|c| c["check"].as_str()).collect();
+    for expected in [
+        "manifest",
+        "sdk version",
+        "load",
+        "schemas",
+        "call grayscale",
+        "call crop",
+        "call tile",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(checks.iter().all(|c| c["result"] != "fail"), "{out}");
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let (code, out, _) = run(maia().args(["plugin", "check"]).arg(empty.path()));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAIL") && out.contains("no plugin.toml found"),
+        "{out}"
+    );
+}
+
+fn scaffold_build_check(kind: &str) {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join(format!("hello-{kind}"));
+    let (code, out, err) = run(maia()
+        .args([
+            "plugin",
+            "new",
+            &format!("hello-{kind}"),
+            "--kind",
+            kind,
+            "--dir",
+        ])
+        .arg(&dir));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(&dir)
+        .args(["build", "--release", "--quiet"]);
+    if kind == "wasm" {
+        build.args(["--target", "wasm32-wasip2"]);
+    }
+    // The scaffold is its own workspace: it must not inherit this build's target dir.
+    build.env_remove("CARGO_TARGET_DIR");
+    let built = build.output().expect("cargo runs");
+    assert!(
+        built.status.success(),
+        "scaffold does not build:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let (code, out, err) = run(maia().args(["plugin", "check"]).arg(&dir));
+    assert_eq!(code, 0, "scaffold fails its check:\n{out}{err}");
+    assert!(
+        out.contains(&format!("call hello_{kind}_png_info")) && out.contains("plugin OK"),
+        "{out}"
+    );
+    // Installing rewrites the artifact path so the copy stands alone.
+    let dest = parent.path().join("installed");
+    let (code, _, err) = run(maia()
+        .args(["plugin", "install"])
+        .arg(&dir)
+        .arg("--dest")
+        .arg(&dest));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(maia()
+        .args(["tools", "--no-default-plugins", "--plugin"])
+        .arg(&dest));
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("hello_{kind}_png_info")), "{out}");
+}
+
+#[test]
+fn native_scaffold_builds_and_passes_check() {
+    scaffold_build_check("native");
+}
+
+#[test]
+fn wasm_scaffold_builds_and_passes_check() {
+    scaffold_build_check("wasm");
+}
+
+#[test]
+fn scaffold_refuses_bad_names_and_existing_folders() {
+    let (code, _, err) = run(maia().args(["plugin", "new", "Bad_Name", "--kind", "native"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("not a valid plugin name"), "{err}");
+    let parent = tempfile::tempdir().expect("tempdir");
+    std::fs::write(parent.path().join("keep.txt"), "mine").expect("write");
+    let (code, _, err) = run(maia()
+        .args(["plugin", "new", "ok", "--kind", "wasm", "--dir"])
+        .arg(parent.path()));
+    assert_ne!(code, 0);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(parent.path().join("keep.txt")).expect("kept"),
+        "mine"
+    );
+}
+
+#[test]
+fn doctor_sees_libtorch_without_ld_library_path() {
+    let (code, out, err) = run(maia()
+        .arg("doctor")
+        .arg("--no-default-plugins")
+        .env_remove("LD_LIBRARY_PATH"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("libtorch") && out.contains("wasm runtime   ok"),
+        "{out}"
+    );
+}
