@@ -39,7 +39,11 @@ pub struct CallHost<'a> {
 impl<'a> CallHost<'a> {
     /// A host over an image store, with no target unit.
     pub fn new(images: &'a ImageStore) -> Self {
-        CallHost { images, unit: None, events: Vec::new() }
+        CallHost {
+            images,
+            unit: None,
+            events: Vec::new(),
+        }
     }
 
     /// Lends a target unit.
@@ -73,6 +77,9 @@ impl Host for CallHost<'_> {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
-        self.events.push(PluginEvent::Log { level, message: message.to_owned() });
+        self.events.push(PluginEvent::Log {
+            level,
+            message: message.to_owned(),
+        });
     }
 }

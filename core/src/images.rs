@@ -40,12 +40,17 @@ impl ImageStore {
     pub fn with_dir(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(ImageStore { inner: Mutex::default(), dir: Some(dir) })
+        Ok(ImageStore {
+            inner: Mutex::default(),
+            dir: Some(dir),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the maps consistent (single inserts).
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Stores an image and returns its id; identical PNG bytes get the existing id.
@@ -62,7 +67,13 @@ impl ImageStore {
         let id = ImageId(format!("img_{}", inner.next));
         image.id = id.clone();
         inner.by_hash.insert(hash.clone(), id.clone());
-        inner.by_id.insert(id.clone(), StoredImage { image: Arc::new(image), hash });
+        inner.by_id.insert(
+            id.clone(),
+            StoredImage {
+                image: Arc::new(image),
+                hash,
+            },
+        );
         Ok(id)
     }
 
@@ -78,7 +89,11 @@ impl ImageStore {
             return Ok(stored.image.clone());
         }
         let mut known: Vec<&ImageId> = inner.by_id.keys().collect();
-        known.sort_by_key(|k| k.0.trim_start_matches("img_").parse::<u64>().unwrap_or(u64::MAX));
+        known.sort_by_key(|k| {
+            k.0.trim_start_matches("img_")
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+        });
         let shown: Vec<&str> = known.iter().rev().take(8).map(|k| k.as_str()).collect();
         Err(ToolError::invalid_args(if shown.is_empty() {
             format!("no image `{id}`: the store is empty; make images first (e.g. text2image)")
@@ -135,10 +150,17 @@ mod tests {
     #[test]
     fn identical_bytes_share_an_id_and_ids_are_sequential() {
         let store = ImageStore::new();
-        let a = store.insert(Image::new(vec![1, 2, 3], "a")).unwrap_or_default();
+        let a = store
+            .insert(Image::new(vec![1, 2, 3], "a"))
+            .unwrap_or_default();
         let b = store.insert(Image::new(vec![4], "b")).unwrap_or_default();
-        let a2 = store.insert(Image::new(vec![1, 2, 3], "again")).unwrap_or_default();
-        assert_eq!((a.as_str(), b.as_str(), a2.as_str()), ("img_1", "img_2", "img_1"));
+        let a2 = store
+            .insert(Image::new(vec![1, 2, 3], "again"))
+            .unwrap_or_default();
+        assert_eq!(
+            (a.as_str(), b.as_str(), a2.as_str()),
+            ("img_1", "img_2", "img_1")
+        );
         assert_eq!(store.len(), 2);
     }
 
@@ -158,7 +180,10 @@ mod tests {
         let store = ImageStore::with_dir(dir.path())?;
         let id = store.insert(Image::new(vec![9, 9], "x"))?;
         let hash = store.get(&id).map(|s| s.hash).unwrap_or_default();
-        assert_eq!(std::fs::read(dir.path().join(format!("{hash}.png")))?, vec![9, 9]);
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("{hash}.png")))?,
+            vec![9, 9]
+        );
         Ok(())
     }
 }

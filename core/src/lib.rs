@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod target;
 pub mod tools;
 pub mod torch;
+pub mod world_cnn;
 
 pub use call_host::CallHost;
 pub use images::ImageStore;

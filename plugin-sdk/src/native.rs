@@ -175,7 +175,12 @@ fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            LAST_PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+            let message = info.payload_as_str().unwrap_or("panic with a non-string payload");
+            let text = match info.location() {
+                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+                None => message.to_owned(),
+            };
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
         }));
     });
 }
@@ -361,7 +366,7 @@ pub fn decode_call_reply(code: u32, bytes: &[u8]) -> Result<ToolOutput, ToolErro
         status::TOOL_ERROR => Err(serde_json::from_slice(bytes)
             .unwrap_or_else(|e| ToolError::failed(format!("plugin sent an unreadable error: {e}")))),
         status::PANIC => Err(ToolError::failed(format!(
-            "plugin panicked: {}",
+            "panicked: {}",
             String::from_utf8_lossy(bytes)
         ))),
         other => Err(ToolError::failed(format!("plugin returned unknown status {other}"))),

@@ -257,6 +257,30 @@ impl ToolError {
     }
 }
 
+impl ToolError {
+    /// Like [`ToolError::from_io`], for an error met on a file `path`. In the wasm sandbox
+    /// a path outside every directory the plugin was granted reads as *not found*
+    /// (wasi-libc finds no preopened directory for it); when no directory above `path`
+    /// is reachable either, that is reported as `denied`, not as a missing file.
+    pub fn from_path_io(what: &str, path: &std::path::Path, err: &std::io::Error) -> Self {
+        #[cfg(target_os = "wasi")]
+        if err.kind() == std::io::ErrorKind::NotFound
+            && !path
+                .ancestors()
+                .skip(1)
+                .any(|dir| !dir.as_os_str().is_empty() && std::fs::metadata(dir).is_ok())
+        {
+            return Self::denied(format!(
+                "{what}: {} is outside every directory granted to the plugin (the plugin has no permission for this; it must ask for the directory under [permissions] fs in plugin.toml, and the user grant it with --allow-fs)",
+                path.display()
+            ));
+        }
+        #[cfg(not(target_os = "wasi"))]
+        let _ = path;
+        Self::from_io(what, err)
+    }
+}
+
 impl fmt::Display for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)

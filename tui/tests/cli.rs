@@ -172,7 +172,7 @@ fn call_errors_name_the_problem() {
     assert_ne!(code, 0);
     assert!(err.contains("is not a PNG"), "{err}");
 
-    let (code, _, err) = run(maia().args(["tools", "--wasm-timeout", "-1"]));
+    let (code, _, err) = run(maia().args(["tools", "--wasm-timeout", "0"]));
     assert_ne!(code, 0);
     assert!(err.contains("out of range"), "{err}");
 }
@@ -195,7 +195,7 @@ fn plugin_check_reports_each_step_and_fails_on_a_missing_manifest() {
         "call tile",
     ] {
         assert!(
-            names.contains(&expected),
+            names.iter().any(|n| n.starts_with(expected)),
             "{expected} missing from {names:?}"
         );
     }
@@ -295,8 +295,10 @@ fn doctor_sees_libtorch_without_ld_library_path() {
         .arg("--no-default-plugins")
         .env_remove("LD_LIBRARY_PATH"));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("libtorch") && out.contains("wasm runtime   ok"),
-        "{out}"
-    );
+    let status = |component: &str| {
+        let line = out.lines().find(|l| l.starts_with(component)).unwrap_or_default();
+        line[component.len().min(line.len())..].split_whitespace().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(status("libtorch"), "ok", "{out}");
+    assert_eq!(status("wasm runtime"), "ok", "{out}");
 }

@@ -18,7 +18,12 @@ pub struct PluginSearch {
 /// The default folders: the build output beside the binary, then the user config dir.
 pub fn default_search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(target) = std::env::current_exe().ok().as_deref().and_then(Path::parent).and_then(Path::parent) {
+    if let Some(target) = std::env::current_exe()
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+    {
         dirs.push(target.join("plugins"));
     }
     let config = std::env::var_os("XDG_CONFIG_HOME")
@@ -31,7 +36,9 @@ pub fn default_search_dirs() -> Vec<PathBuf> {
 }
 
 fn children_with_manifest(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -14,7 +14,9 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// No `plugin.toml` where one is needed.
-    #[error("{path}: no plugin.toml found; every plugin ships one beside its artifact (see `maia plugin new`)")]
+    #[error(
+        "{path}: no plugin.toml found; every plugin ships one beside its artifact (see `maia plugin new`)"
+    )]
     NoManifest {
         /// Where it was looked for.
         path: PathBuf,
@@ -58,7 +60,9 @@ pub enum PluginError {
         host_sdk: String,
     },
     /// Built for another native ABI.
-    #[error("{path}: native plugin ABI v{found}, but this maia speaks ABI v{expected}; rebuild against maia-plugin-sdk {sdk}")]
+    #[error(
+        "{path}: native plugin ABI v{found}, but this maia speaks ABI v{expected}; rebuild against maia-plugin-sdk {sdk}"
+    )]
     Abi {
         /// The library.
         path: PathBuf,

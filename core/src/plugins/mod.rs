@@ -30,13 +30,21 @@ pub struct PluginLoader {
 impl PluginLoader {
     /// A loader with the given grants and wasm limits.
     pub fn new(grants: Grants, limits: WasmLimits) -> Self {
-        PluginLoader { grants, limits, wasm: OnceLock::new() }
+        PluginLoader {
+            grants,
+            limits,
+            wasm: OnceLock::new(),
+        }
     }
 
     /// The shared wasm runtime (engine, linker, epoch ticker), started on first use.
     pub fn wasm_runtime(&self) -> Result<Arc<WasmRuntime>, PluginError> {
         self.wasm
-            .get_or_init(|| WasmRuntime::new().map(Arc::new).map_err(|e| format!("{e:#}")))
+            .get_or_init(|| {
+                WasmRuntime::new()
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"))
+            })
             .clone()
             .map_err(PluginError::Runtime)
     }
@@ -57,7 +65,12 @@ impl PluginLoader {
         check_sdk_version(&files.manifest, &files.manifest_path.display().to_string())?;
         let provider: Box<dyn ToolProvider> = match files.manifest.kind {
             PluginKind::Native => Box::new(NativePlugin::load(files)?),
-            PluginKind::Wasm => Box::new(WasmPlugin::load(self.wasm_runtime()?, files, &self.grants, self.limits)?),
+            PluginKind::Wasm => Box::new(WasmPlugin::load(
+                self.wasm_runtime()?,
+                files,
+                &self.grants,
+                self.limits,
+            )?),
         };
         let reported = &provider.description().manifest;
         if reported.name != files.manifest.name {
@@ -85,13 +98,20 @@ pub struct LoadProblem {
 impl PluginLoader {
     /// Discovers plugins (`search`), loads each and registers its tools. A plugin that
     /// fails is skipped and reported, so one broken plugin never takes the others down.
-    pub fn load_into(&self, registry: &mut ToolRegistry, search: &PluginSearch) -> Vec<LoadProblem> {
+    pub fn load_into(
+        &self,
+        registry: &mut ToolRegistry,
+        search: &PluginSearch,
+    ) -> Vec<LoadProblem> {
         let mut problems = Vec::new();
         for found in discover(search) {
             let files = match found {
                 Ok(files) => files,
                 Err(e) => {
-                    problems.push(LoadProblem { plugin: "?".into(), message: e.to_string() });
+                    problems.push(LoadProblem {
+                        plugin: "?".into(),
+                        message: e.to_string(),
+                    });
                     continue;
                 }
             };

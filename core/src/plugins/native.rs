@@ -4,7 +4,9 @@
 use super::{PluginError, PluginFiles, check_sdk_version};
 use crate::tools::{ToolProvider, ToolSource};
 use maia_plugin_sdk::native::{self as abi, Buffer, HostVTable, PluginVTable, op, status};
-use maia_plugin_sdk::{Description, Host, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, wire};
+use maia_plugin_sdk::{
+    Description, Host, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, wire,
+};
 use std::ffi::{CStr, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -25,7 +27,10 @@ pub struct NativePlugin {
 unsafe impl Send for NativePlugin {}
 
 fn not_a_plugin(path: &Path, reason: impl Into<String>) -> PluginError {
-    PluginError::NotAPlugin { path: path.to_path_buf(), reason: reason.into() }
+    PluginError::NotAPlugin {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 impl NativePlugin {
@@ -35,8 +40,17 @@ impl NativePlugin {
         // SAFETY: loading a library runs its initializers; native plugins are trusted code
         // by design (sandboxed plugins are wasm).
         let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| not_a_plugin(path, format!("cannot load it as a shared library ({e})")))?;
-        let entry = unsafe { library.get::<unsafe extern "C" fn() -> *const PluginVTable>(abi::ENTRY_SYMBOL.as_bytes()) };
+            .map_err(|e| {
+                // libloading's Display is only "dlopen failed"; the loader's reason
+                // ("invalid ELF header", a missing dependency, ...) is its source.
+                let reason = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), |source| format!("{e}: {source}"));
+                not_a_plugin(path, format!("cannot load it as a shared library ({reason})"))
+            })?;
+        let entry = unsafe {
+            library
+                .get::<unsafe extern "C" fn() -> *const PluginVTable>(abi::ENTRY_SYMBOL.as_bytes())
+        };
         let entry = match entry {
             Ok(entry) => entry,
             Err(_) => return Err(missing_entry(&library, path)),
@@ -61,11 +75,16 @@ impl NativePlugin {
         let sdk = if vt.sdk_version.is_null() {
             String::new()
         } else {
-            unsafe { CStr::from_ptr(vt.sdk_version) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(vt.sdk_version) }
+                .to_string_lossy()
+                .into_owned()
         };
         let mut embedded = files.manifest.clone();
         embedded.sdk_version = sdk;
-        check_sdk_version(&embedded, &format!("{}, embedded SDK version", path.display()))?;
+        check_sdk_version(
+            &embedded,
+            &format!("{}, embedded SDK version", path.display()),
+        )?;
 
         // SAFETY: calling into the plugin per the ABI contract.
         let instance = unsafe { (vt.create)() };
@@ -78,7 +97,10 @@ impl NativePlugin {
         let mut plugin = NativePlugin {
             instance,
             vtable,
-            description: Description { manifest: files.manifest.clone(), tools: Vec::new() },
+            description: Description {
+                manifest: files.manifest.clone(),
+                tools: Vec::new(),
+            },
             path: path.clone(),
             library: Some(library),
         };
@@ -128,7 +150,10 @@ fn missing_entry(library: &libloading::Library, path: &Path) -> PluginError {
     }
     not_a_plugin(
         path,
-        format!("it has no `{}` symbol (export one with maia_plugin_sdk::export_native!)", abi::ENTRY_SYMBOL),
+        format!(
+            "it has no `{}` symbol (export one with maia_plugin_sdk::export_native!)",
+            abi::ENTRY_SYMBOL
+        ),
     )
 }
 
@@ -149,11 +174,15 @@ impl ToolProvider for NativePlugin {
     }
 
     fn source(&self) -> ToolSource {
-        ToolSource::Native { plugin: self.description.manifest.name.clone(), path: self.path.clone() }
+        ToolSource::Native {
+            plugin: self.description.manifest.name.clone(),
+            path: self.path.clone(),
+        }
     }
 
     fn call(&mut self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-        let request = serde_json::to_vec(call).map_err(|e| ToolError::failed(format!("encoding call: {e}")))?;
+        let request = serde_json::to_vec(call)
+            .map_err(|e| ToolError::failed(format!("encoding call: {e}")))?;
         let mut host_ref: &mut dyn Host = host;
         let host_vtable = HostVTable {
             ctx: (&mut host_ref as *mut &mut dyn Host).cast(),
@@ -162,7 +191,15 @@ impl ToolProvider for NativePlugin {
         };
         let mut out = Buffer::empty();
         // SAFETY: instance is live; request, host vtable and out outlive the call.
-        let code = unsafe { (self.vt().call)(self.instance, request.as_ptr(), request.len(), &host_vtable, &mut out) };
+        let code = unsafe {
+            (self.vt().call)(
+                self.instance,
+                request.as_ptr(),
+                request.len(),
+                &host_vtable,
+                &mut out,
+            )
+        };
         let bytes = self.take(out);
         abi::decode_call_reply(code, &bytes).map_err(|mut e| {
             if code == status::PANIC {
@@ -175,14 +212,29 @@ impl ToolProvider for NativePlugin {
 
 /// The host's side of `HostVTable::request`: dispatches a plugin's service request to
 /// the `&mut dyn Host` of the current call. Never unwinds into the plugin.
-unsafe extern "C" fn host_request(ctx: *mut c_void, op_code: u32, req: *const u8, len: usize, out: *mut Buffer) -> u32 {
+unsafe extern "C" fn host_request(
+    ctx: *mut c_void,
+    op_code: u32,
+    req: *const u8,
+    len: usize,
+    out: *mut Buffer,
+) -> u32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: ctx is the `&mut &mut dyn Host` set up in `call`, live for the call.
         let host: &mut &mut dyn Host = unsafe { &mut *ctx.cast::<&mut dyn Host>() };
-        let req = if req.is_null() || len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(req, len) } };
+        let req = if req.is_null() || len == 0 {
+            &[][..]
+        } else {
+            unsafe { std::slice::from_raw_parts(req, len) }
+        };
         serve(&mut **host, op_code, req)
     }));
-    let (code, bytes) = result.unwrap_or_else(|_| (status::PANIC, b"host panicked while serving the plugin".to_vec()));
+    let (code, bytes) = result.unwrap_or_else(|_| {
+        (
+            status::PANIC,
+            b"host panicked while serving the plugin".to_vec(),
+        )
+    });
     if !out.is_null() {
         // SAFETY: the plugin passes a writable out pointer.
         unsafe { out.write(Buffer::from_vec(bytes)) };
@@ -191,7 +243,12 @@ unsafe extern "C" fn host_request(ctx: *mut c_void, op_code: u32, req: *const u8
 }
 
 fn serve(host: &mut dyn Host, op_code: u32, req: &[u8]) -> (u32, Vec<u8>) {
-    let error = |e: ToolError| (status::TOOL_ERROR, serde_json::to_vec(&e).unwrap_or_default());
+    let error = |e: ToolError| {
+        (
+            status::TOOL_ERROR,
+            serde_json::to_vec(&e).unwrap_or_default(),
+        )
+    };
     match op_code {
         op::IMAGE => match host.image(&ImageId(String::from_utf8_lossy(req).into_owned())) {
             Ok(image) => (status::OK, wire::encode_image(&image)),
@@ -229,6 +286,8 @@ fn serve(host: &mut dyn Host, op_code: u32, req: &[u8]) -> (u32, Vec<u8>) {
                 Err(e) => error(ToolError::invalid_args(format!("log request: {e}"))),
             }
         }
-        other => error(ToolError::invalid_args(format!("unknown host service {other}"))),
+        other => error(ToolError::invalid_args(format!(
+            "unknown host service {other}"
+        ))),
     }
 }

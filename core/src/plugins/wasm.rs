@@ -5,7 +5,10 @@
 
 use super::{Grants, PluginError, PluginFiles};
 use crate::tools::{ToolProvider, ToolSource};
-use maia_plugin_sdk::{Description, ErrorKind, Host, ImageId, LogLevel, SDK_MAJOR, SDK_VERSION, ToolCall, ToolError, ToolOutput, major_version};
+use maia_plugin_sdk::{
+    Description, ErrorKind, Host, ImageId, LogLevel, SDK_MAJOR, SDK_VERSION, ToolCall, ToolError,
+    ToolOutput, major_version,
+};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -40,7 +43,10 @@ pub struct WasmLimits {
 
 impl Default for WasmLimits {
     fn default() -> Self {
-        WasmLimits { timeout: Duration::from_secs(5), memory_bytes: 256 << 20 }
+        WasmLimits {
+            timeout: Duration::from_secs(5),
+            memory_bytes: 256 << 20,
+        }
     }
 }
 
@@ -71,33 +77,44 @@ impl WasmRuntime {
         let ticker = {
             let engine = engine.clone();
             let stop = stop.clone();
-            std::thread::Builder::new().name("maia-wasm-epoch".into()).spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    engine.increment_epoch();
-                }
-            })?
+            std::thread::Builder::new()
+                .name("maia-wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })?
         };
-        Ok(WasmRuntime { engine, linker, stop, ticker: Some(ticker) })
+        Ok(WasmRuntime {
+            engine,
+            linker,
+            stop,
+            ticker: Some(ticker),
+        })
     }
 
     /// Compiles a component, reusing a cached compilation when the bytes and engine match.
     fn compile(&self, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+            path: path.into(),
+            source,
+        })?;
         let cache = compiled_cache_path(&self.engine, &bytes);
-        if let Some(cache) = &cache {
-            if cache.is_file() {
-                // SAFETY: the file was written by `Component::serialize` of this same engine
-                // configuration (the name includes the engine's compatibility hash).
-                if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, cache) } {
-                    return Ok(component);
-                }
+        if let Some(cache) = &cache
+            && cache.is_file()
+        {
+            // SAFETY: the file was written by `Component::serialize` of this same engine
+            // configuration (the name includes the engine's compatibility hash).
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, cache) } {
+                return Ok(component);
             }
         }
-        let component = Component::new(&self.engine, &bytes).map_err(|e| PluginError::NotAPlugin {
-            path: path.into(),
-            reason: format!("not a WebAssembly component ({e}); build it for wasm32-wasip2"),
-        })?;
+        let component =
+            Component::new(&self.engine, &bytes).map_err(|e| PluginError::NotAPlugin {
+                path: path.into(),
+                reason: format!("not a WebAssembly component ({e}); build it for wasm32-wasip2"),
+            })?;
         if let (Some(cache), Ok(serialized)) = (cache, component.serialize()) {
             let _ = std::fs::create_dir_all(cache.parent().unwrap_or(Path::new(".")));
             let tmp = cache.with_extension("tmp");
@@ -122,11 +139,16 @@ fn compiled_cache_path(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
     let base = std::env::var_os("MAIA_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("maia")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("maia")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("maia"))
+        })?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let content = blake3::hash(wasm).to_hex();
-    Some(base.join("wasm").join(format!("{}-{:016x}.cwasm", &content[..32], hasher.finish())))
+    Some(
+        base.join("wasm")
+            .join(format!("{}-{:016x}.cwasm", &content[..32], hasher.finish())),
+    )
 }
 
 /// A pointer to the current call's host, valid only while a call is in flight.
@@ -143,7 +165,12 @@ struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.cap {
             self.exceeded = Some(desired);
             return Ok(false);
@@ -151,7 +178,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -168,7 +200,10 @@ struct WasmState {
 
 impl WasiView for WasmState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -177,7 +212,9 @@ impl WasmState {
         match &mut self.host {
             // SAFETY: set for the duration of the call by `WasmPlugin::call`.
             Some(ptr) => Ok(unsafe { &mut *ptr.0 }),
-            None => Err(to_wit_error(ToolError::failed("host services are only available during a tool call"))),
+            None => Err(to_wit_error(ToolError::failed(
+                "host services are only available during a tool call",
+            ))),
         }
     }
 }
@@ -187,7 +224,12 @@ impl wit::Host for WasmState {}
 impl bindings::maia::plugin::host::Host for WasmState {
     fn get_image(&mut self, id: String) -> Result<wit::Image, wit::ToolError> {
         let image = self.host()?.image(&ImageId(id)).map_err(to_wit_error)?;
-        Ok(wit::Image { id: image.id.0, png: image.png, caption: image.caption, meta_json: image.meta.to_string() })
+        Ok(wit::Image {
+            id: image.id.0,
+            png: image.png,
+            caption: image.caption,
+            meta_json: image.meta.to_string(),
+        })
     }
 
     fn call_unit(&mut self, image_ids: Vec<String>) -> Result<String, wit::ToolError> {
@@ -223,7 +265,10 @@ fn to_wit_error(e: ToolError) -> wit::ToolError {
         ErrorKind::Timeout => wit::ErrorKind::Timeout,
         ErrorKind::Denied => wit::ErrorKind::Denied,
     };
-    wit::ToolError { kind, message: e.message }
+    wit::ToolError {
+        kind,
+        message: e.message,
+    }
 }
 
 fn from_wit_error(e: wit::ToolError) -> ToolError {
@@ -238,11 +283,16 @@ fn from_wit_error(e: wit::ToolError) -> ToolError {
 
 /// Reads the `maia:plugin` interface version a component exports and refuses another
 /// major version, naming both.
-fn check_world_version(engine: &Engine, component: &Component, files: &PluginFiles) -> Result<(), PluginError> {
+fn check_world_version(
+    engine: &Engine,
+    component: &Component,
+    files: &PluginFiles,
+) -> Result<(), PluginError> {
     let ty = component.component_type();
-    let version = ty
-        .exports(engine)
-        .find_map(|(name, _)| name.strip_prefix("maia:plugin/").map(|rest| rest.split_once('@').map(|(_, v)| v.to_owned())));
+    let version = ty.exports(engine).find_map(|(name, _)| {
+        name.strip_prefix("maia:plugin/")
+            .map(|rest| rest.split_once('@').map(|(_, v)| v.to_owned()))
+    });
     match version {
         None => Err(PluginError::NotAPlugin {
             path: files.artifact.clone(),
@@ -278,7 +328,10 @@ impl NetPolicy {
                 Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.parse().ok()),
                 _ => (entry.clone(), None),
             };
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
             if let Ok(addrs) = (host.as_str(), port.unwrap_or(0)).to_socket_addrs() {
                 allowed.extend(addrs.map(|a| (a.ip(), port)));
             }
@@ -287,7 +340,9 @@ impl NetPolicy {
     }
 
     fn permits(&self, addr: SocketAddr) -> bool {
-        self.allowed.iter().any(|(ip, port)| *ip == addr.ip() && port.is_none_or(|p| p == addr.port()))
+        self.allowed
+            .iter()
+            .any(|(ip, port)| *ip == addr.ip() && port.is_none_or(|p| p == addr.port()))
     }
 }
 
@@ -306,13 +361,22 @@ pub struct WasmPlugin {
 impl WasmPlugin {
     /// Compiles (or loads from cache), checks the world version, instantiates, and reads
     /// the plugin's description.
-    pub fn load(runtime: Arc<WasmRuntime>, files: &PluginFiles, grants: &Grants, limits: WasmLimits) -> Result<Self, PluginError> {
+    pub fn load(
+        runtime: Arc<WasmRuntime>,
+        files: &PluginFiles,
+        grants: &Grants,
+        limits: WasmLimits,
+    ) -> Result<Self, PluginError> {
         let component = runtime.compile(&files.artifact)?;
         check_world_version(&runtime.engine, &component, files)?;
-        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| PluginError::NotAPlugin {
-            path: files.artifact.clone(),
-            reason: format!("its imports cannot be satisfied: {e:#}"),
-        })?;
+        let instance_pre =
+            runtime
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::NotAPlugin {
+                    path: files.artifact.clone(),
+                    reason: format!("its imports cannot be satisfied: {e:#}"),
+                })?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| PluginError::NotAPlugin {
             path: files.artifact.clone(),
             reason: format!("it does not match the maia:plugin world: {e:#}"),
@@ -324,17 +388,23 @@ impl WasmPlugin {
             files: files.clone(),
             grants: grants.clone(),
             limits,
-            description: Description { manifest: files.manifest.clone(), tools: Vec::new() },
+            description: Description {
+                manifest: files.manifest.clone(),
+                tools: Vec::new(),
+            },
         };
-        let startup = |message: String| PluginError::Startup { plugin: files.manifest.name.clone(), message };
+        let startup = |message: String| PluginError::Startup {
+            plugin: files.manifest.name.clone(),
+            message,
+        };
         let (store, instance) = plugin.live_instance().map_err(|e| startup(e.message))?;
         store.set_epoch_deadline(limits.deadline_ticks());
         let json = match instance.maia_plugin_tool().call_describe(&mut *store) {
             Ok(json) => json,
             Err(trap) => return Err(startup(format!("describe trapped: {trap:#}"))),
         };
-        let mut description: Description =
-            serde_json::from_str(&json).map_err(|e| startup(format!("its description is not valid JSON: {e}")))?;
+        let mut description: Description = serde_json::from_str(&json)
+            .map_err(|e| startup(format!("its description is not valid JSON: {e}")))?;
         // Permissions come from plugin.toml (what the user reviewed), not the binary.
         description.manifest.permissions = files.manifest.permissions.clone();
         plugin.description = description;
@@ -362,24 +432,45 @@ impl WasmPlugin {
             }
         }
         let net_granted = self.grants.net(name) && !perms.net.is_empty();
-        let policy = if net_granted { NetPolicy::resolve(&perms.net) } else { NetPolicy::default() };
+        let policy = if net_granted {
+            NetPolicy::resolve(&perms.net)
+        } else {
+            NetPolicy::default()
+        };
         // TCP sockets can be created, but every connect/bind address goes through the
         // policy; refusals are recorded so the error can say what was attempted.
-        wasi.allow_tcp(true).allow_udp(net_granted).allow_ip_name_lookup(net_granted);
+        wasi.allow_tcp(true)
+            .allow_udp(net_granted)
+            .allow_ip_name_lookup(net_granted);
         let record = denied.clone();
-        wasi.socket_addr_check(move |addr, _use| {
-            let ok = policy.permits(addr);
-            if !ok {
-                if let Ok(mut d) = record.lock() {
-                    d.push(addr.to_string());
-                }
+        wasi.socket_addr_check(move |addr, addr_use| {
+            use wasmtime_wasi::sockets::SocketAddrUse as Use;
+            let ok = match addr_use {
+                // Before every connect/send on an unbound socket wasmtime checks a bind of
+                // the wildcard address, port 0 (the OS's implicit bind). Allow exactly that:
+                // what the socket then reaches is checked below.
+                Use::TcpBind | Use::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                Use::TcpConnect | Use::UdpSend | Use::UdpReceive => policy.permits(addr),
+                // A plugin never serves connections.
+                Use::TcpListen | Use::TcpAccept => false,
+            };
+            // Incoming datagrams and connections are dropped silently; report the rest.
+            let attempted = !matches!(addr_use, Use::UdpReceive | Use::TcpAccept);
+            if !ok
+                && attempted
+                && let Ok(mut d) = record.lock()
+            {
+                d.push(addr.to_string());
             }
             Box::pin(async move { ok })
         });
         let state = WasmState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap { cap: self.limits.memory_bytes, exceeded: None },
+            memory: MemoryCap {
+                cap: self.limits.memory_bytes,
+                exceeded: None,
+            },
             host: None,
             denied,
             stderr,
@@ -387,7 +478,10 @@ impl WasmPlugin {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(self.limits.deadline_ticks());
-        let instance = self.pre.instantiate(&mut store).map_err(|e| trap_error(name, self.limits, &store, &e, "instantiating"))?;
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| trap_error(name, self.limits, &store, &e, "instantiating"))?;
         Ok((store, instance))
     }
 
@@ -395,14 +489,21 @@ impl WasmPlugin {
         if self.live.is_none() {
             self.live = Some(self.new_instance()?);
         }
-        self.live.as_mut().ok_or_else(|| ToolError::failed("no instance"))
+        self.live
+            .as_mut()
+            .ok_or_else(|| ToolError::failed("no instance"))
     }
-
 }
 
 /// Turns a wasmtime trap into the error the user sees: timeout, memory cap, or crash
 /// (with the tail of the plugin's stderr, where panics print).
-fn trap_error(name: &str, limits: WasmLimits, store: &Store<WasmState>, err: &wasmtime::Error, during: &str) -> ToolError {
+fn trap_error(
+    name: &str,
+    limits: WasmLimits,
+    store: &Store<WasmState>,
+    err: &wasmtime::Error,
+    during: &str,
+) -> ToolError {
     {
         if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
             return ToolError::timeout(format!(
@@ -419,12 +520,26 @@ fn trap_error(name: &str, limits: WasmLimits, store: &Store<WasmState>, err: &wa
         }
         let stderr = store.data().stderr.contents();
         let stderr = String::from_utf8_lossy(&stderr);
-        let tail: String = stderr.trim().lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        let trap = err.downcast_ref::<Trap>().map(|t| t.to_string()).unwrap_or_else(|| format!("{err:#}"));
+        let tail: String = stderr
+            .trim()
+            .lines()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let trap = err
+            .downcast_ref::<Trap>()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| format!("{err:#}"));
         if tail.is_empty() {
             ToolError::failed(format!("plugin `{name}` crashed {during}: {trap}"))
         } else {
-            ToolError::failed(format!("plugin `{name}` crashed {during}: {trap}; its stderr said:\n{tail}"))
+            ToolError::failed(format!(
+                "plugin `{name}` crashed {during}: {trap}; its stderr said:\n{tail}"
+            ))
         }
     }
 }
@@ -435,11 +550,15 @@ impl ToolProvider for WasmPlugin {
     }
 
     fn source(&self) -> ToolSource {
-        ToolSource::Wasm { plugin: self.files.manifest.name.clone(), path: self.files.artifact.clone() }
+        ToolSource::Wasm {
+            plugin: self.files.manifest.name.clone(),
+            path: self.files.artifact.clone(),
+        }
     }
 
     fn call(&mut self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-        let json = serde_json::to_string(call).map_err(|e| ToolError::failed(format!("encoding call: {e}")))?;
+        let json = serde_json::to_string(call)
+            .map_err(|e| ToolError::failed(format!("encoding call: {e}")))?;
         let ticks = self.limits.deadline_ticks();
         let (mut store, instance) = match self.live.take() {
             Some(live) => live,
@@ -456,11 +575,24 @@ impl ToolProvider for WasmPlugin {
         store.set_epoch_deadline(ticks);
         let result = instance.maia_plugin_tool().call_call(&mut store, &json);
         store.data_mut().host = None;
-        let denied: Vec<String> = store.data().denied.lock().map(|d| d.clone()).unwrap_or_default();
+        let denied: Vec<String> = store
+            .data()
+            .denied
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
         let result = match result {
             Ok(result) => result,
             // The instance may be corrupt after a trap: drop it and start fresh next call.
-            Err(trap) => return Err(trap_error(&self.files.manifest.name, self.limits, &store, &trap, "its call")),
+            Err(trap) => {
+                return Err(trap_error(
+                    &self.files.manifest.name,
+                    self.limits,
+                    &store,
+                    &trap,
+                    "its call",
+                ));
+            }
         };
         self.live = Some((store, instance));
         match result {
@@ -488,7 +620,10 @@ impl ToolProvider for WasmPlugin {
                         if self.files.manifest.permissions.net.is_empty() {
                             "its plugin.toml asks for none".to_owned()
                         } else {
-                            format!("grant the hosts its plugin.toml names with --allow-net {}", self.files.manifest.name)
+                            format!(
+                                "grant the hosts its plugin.toml names with --allow-net {}",
+                                self.files.manifest.name
+                            )
                         },
                         e.message
                     ));

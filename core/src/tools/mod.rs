@@ -63,8 +63,14 @@ pub struct InProcess<P> {
 impl<P: maia_plugin_sdk::Plugin + Send> InProcess<P> {
     /// Wraps a plugin value.
     pub fn new(plugin: P) -> Self {
-        let description = Description { manifest: plugin.manifest(), tools: plugin.tools() };
-        InProcess { plugin, description }
+        let description = Description {
+            manifest: plugin.manifest(),
+            tools: plugin.tools(),
+        };
+        InProcess {
+            plugin,
+            description,
+        }
     }
 }
 

@@ -9,14 +9,16 @@ use std::sync::Mutex;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// Two providers offer the same tool name.
-    #[error("tool `{tool}` from {new} is already provided by {existing}; remove one of the two plugins")]
+    #[error(
+        "tool `{tool}` from {new} is already provided by {existing}; remove one of the two plugins"
+    )]
     Duplicate {
         /// The tool name.
         tool: String,
         /// Source already registered.
-        existing: ToolSource,
+        existing: Box<ToolSource>,
         /// Source being registered.
-        new: ToolSource,
+        new: Box<ToolSource>,
     },
     /// A tool's parameter schema does not compile.
     #[error("tool `{tool}` from {source_}: invalid parameter schema: {message}")]
@@ -24,7 +26,7 @@ pub enum RegistryError {
         /// The tool name.
         tool: String,
         /// Its source.
-        source_: ToolSource,
+        source_: Box<ToolSource>,
         /// What is wrong.
         message: String,
     },
@@ -65,16 +67,23 @@ impl ToolRegistry {
             if let Some(existing) = self.tools.get(&spec.name) {
                 return Err(RegistryError::Duplicate {
                     tool: spec.name.clone(),
-                    existing: existing.source.clone(),
-                    new: source,
+                    existing: Box::new(existing.source.clone()),
+                    new: Box::new(source),
                 });
             }
-            let validator = ArgsValidator::new(&spec.parameters).map_err(|message| RegistryError::BadSchema {
-                tool: spec.name.clone(),
-                source_: source.clone(),
-                message,
+            let validator = ArgsValidator::new(&spec.parameters).map_err(|message| {
+                RegistryError::BadSchema {
+                    tool: spec.name.clone(),
+                    source_: Box::new(source.clone()),
+                    message,
+                }
             })?;
-            staged.push(RegisteredTool { spec: spec.clone(), source: source.clone(), validator, provider: index });
+            staged.push(RegisteredTool {
+                spec: spec.clone(),
+                source: source.clone(),
+                validator,
+                provider: index,
+            });
         }
         for tool in staged {
             self.tools.insert(tool.spec.name.clone(), tool);
@@ -105,10 +114,13 @@ impl ToolRegistry {
 
     /// Validates and runs a call.
     pub fn call(&self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-        let tool = self.tools.get(&call.name).ok_or_else(|| self.unknown_tool(&call.name))?;
-        tool.validator
-            .validate(&call.args)
-            .map_err(|e| ToolError::invalid_args(format!("invalid arguments for `{}`: {e}", call.name)))?;
+        let tool = self
+            .tools
+            .get(&call.name)
+            .ok_or_else(|| self.unknown_tool(&call.name))?;
+        tool.validator.validate(&call.args).map_err(|e| {
+            ToolError::invalid_args(format!("invalid arguments for `{}`: {e}", call.name))
+        })?;
         let mut provider = self.providers[tool.provider]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -122,10 +134,16 @@ impl ToolRegistry {
             .map(|n| (edit_distance(name, n), *n))
             .filter(|(d, n)| *d <= 2.max(n.len() / 3))
             .min();
-        let hint = closest.map(|(_, n)| format!(" Did you mean `{n}`?")).unwrap_or_default();
+        let hint = closest
+            .map(|(_, n)| format!(" Did you mean `{n}`?"))
+            .unwrap_or_default();
         ToolError::invalid_args(format!(
             "unknown tool `{name}`.{hint} Available tools: {}",
-            if names.is_empty() { "(none)".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "(none)".to_owned()
+            } else {
+                names.join(", ")
+            }
         ))
     }
 }
@@ -137,7 +155,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
@@ -168,13 +188,20 @@ mod tests {
         }
         fn call(&mut self, call: &ToolCall, _: &mut dyn Host) -> Result<ToolOutput, ToolError> {
             self.0 += 1;
-            Ok(ToolOutput::text(format!("{} #{}", call.args["text"].as_str().unwrap_or_default(), self.0)))
+            Ok(ToolOutput::text(format!(
+                "{} #{}",
+                call.args["text"].as_str().unwrap_or_default(),
+                self.0
+            )))
         }
     }
 
     fn registry() -> ToolRegistry {
         let mut r = ToolRegistry::new();
-        assert!(r.register(Box::new(InProcess::new(Echo::default()))).is_ok());
+        assert!(
+            r.register(Box::new(InProcess::new(Echo::default())))
+                .is_ok()
+        );
         r
     }
 
@@ -182,7 +209,10 @@ mod tests {
     fn valid_calls_reach_the_provider() {
         let r = registry();
         let store = ImageStore::new();
-        let out = r.call(&ToolCall::new("1", "echo", json!({"text": "hi"})), &mut CallHost::new(&store));
+        let out = r.call(
+            &ToolCall::new("1", "echo", json!({"text": "hi"})),
+            &mut CallHost::new(&store),
+        );
         assert_eq!(out.map(|o| o.text).ok().as_deref(), Some("hi #1"));
     }
 
@@ -190,11 +220,24 @@ mod tests {
     fn unknown_tools_list_what_exists_and_suggest() {
         let r = registry();
         let store = ImageStore::new();
-        let err = r.call(&ToolCall::new("1", "ecko", json!({})), &mut CallHost::new(&store)).err();
+        let err = r
+            .call(
+                &ToolCall::new("1", "ecko", json!({})),
+                &mut CallHost::new(&store),
+            )
+            .err();
         let err = err.unwrap_or_else(|| ToolError::failed(""));
         assert_eq!(err.kind, ErrorKind::InvalidArgs);
-        assert!(err.message.contains("Did you mean `echo`"), "{}", err.message);
-        assert!(err.message.contains("Available tools: echo"), "{}", err.message);
+        assert!(
+            err.message.contains("Did you mean `echo`"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("Available tools: echo"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -202,10 +245,18 @@ mod tests {
         let r = registry();
         let store = ImageStore::new();
         let mut host = CallHost::new(&store);
-        let err = r.call(&ToolCall::new("1", "echo", json!({"text": 5})), &mut host).err();
-        assert!(err.is_some_and(|e| e.kind == ErrorKind::InvalidArgs && e.message.contains("/text")));
+        let err = r
+            .call(&ToolCall::new("1", "echo", json!({"text": 5})), &mut host)
+            .err();
+        assert!(
+            err.is_some_and(|e| e.kind == ErrorKind::InvalidArgs && e.message.contains("/text"))
+        );
         let out = r.call(&ToolCall::new("2", "echo", json!({"text": "x"})), &mut host);
-        assert_eq!(out.map(|o| o.text).ok().as_deref(), Some("x #1"), "the bad call must not have run");
+        assert_eq!(
+            out.map(|o| o.text).ok().as_deref(),
+            Some("x #1"),
+            "the bad call must not have run"
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ impl ArgsValidator {
     /// Compiles a schema; the error says what is wrong with it.
     pub fn new(schema: &Value) -> Result<Self, String> {
         let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
-        Ok(ArgsValidator { validator, summary: summarize_schema(schema) })
+        Ok(ArgsValidator {
+            validator,
+            summary: summarize_schema(schema),
+        })
     }
 
     /// Checks `args`; on failure lists every violation with its path, then the expected
@@ -24,13 +27,21 @@ impl ArgsValidator {
             .take(8)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                if path.is_empty() { e.to_string() } else { format!("at {path}: {e}") }
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("at {path}: {e}")
+                }
             })
             .collect();
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("{}; expected {}", problems.join("; "), self.summary))
+            Err(format!(
+                "{}; expected {}",
+                problems.join("; "),
+                self.summary
+            ))
         }
     }
 }
@@ -44,7 +55,10 @@ pub fn summarize_schema(schema: &Value) -> String {
             return names.join("|");
         }
         match s.get("type").and_then(Value::as_str) {
-            Some("array") => format!("[{}]", s.get("items").map(type_of).unwrap_or_else(|| "any".into())),
+            Some("array") => format!(
+                "[{}]",
+                s.get("items").map(type_of).unwrap_or_else(|| "any".into())
+            ),
             Some("object") if s.get("properties").is_some() => summarize_schema(s),
             Some(t) => t.to_owned(),
             None => "any".to_owned(),
@@ -61,7 +75,11 @@ pub fn summarize_schema(schema: &Value) -> String {
     let fields: Vec<String> = props
         .iter()
         .map(|(name, s)| {
-            let opt = if required.contains(&name.as_str()) { "" } else { "?" };
+            let opt = if required.contains(&name.as_str()) {
+                ""
+            } else {
+                "?"
+            };
             format!("{name}{opt}: {}", type_of(s))
         })
         .collect();
@@ -88,7 +106,10 @@ mod tests {
 
     #[test]
     fn summary_marks_optional_fields() {
-        assert_eq!(summarize_schema(&schema()), r#"{image_ids: [string], mode?: "a"|"b", width?: integer}"#);
+        assert_eq!(
+            summarize_schema(&schema()),
+            r#"{image_ids: [string], mode?: "a"|"b", width?: integer}"#
+        );
     }
 
     #[test]
@@ -97,12 +118,21 @@ mod tests {
             Ok(v) => v,
             Err(e) => panic!("schema should compile: {e}"),
         };
-        assert!(v.validate(&json!({"image_ids": ["img_1"], "width": 3})).is_ok());
-        let err = v.validate(&json!({"image_ids": [], "width": -3})).err().unwrap_or_default();
+        assert!(
+            v.validate(&json!({"image_ids": ["img_1"], "width": 3}))
+                .is_ok()
+        );
+        let err = v
+            .validate(&json!({"image_ids": [], "width": -3}))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("/width"), "{err}");
         assert!(err.contains("/image_ids"), "{err}");
         assert!(err.contains("expected {image_ids: [string]"), "{err}");
-        let err = v.validate(&json!({"image_ids": ["x"], "colour": 1})).err().unwrap_or_default();
+        let err = v
+            .validate(&json!({"image_ids": ["x"], "colour": 1}))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("colour"), "{err}");
     }
 

@@ -1,0 +1,211 @@
+//! What to train: the knobs of the world CNN and the cache key derived from them.
+
+use serde::{Deserialize, Serialize};
+
+use super::WorldCnnError;
+
+/// Bumped whenever a code change alters what a given config trains (data, labels,
+/// architecture, optimiser, export), so that caches written by older code are not reused.
+pub const CODE_VERSION: u32 = 1;
+
+/// The configuration of one world CNN. Every field takes part in the cache key, so two
+/// configs that differ anywhere train (and cache) separately.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorldCnnConfig {
+    /// Seeds everything: weight initialisation, the order batches are drawn in, and the
+    /// shapes-world seeds of the training and held-out scenes (derived from it, distinct).
+    pub seed: u64,
+    /// Side of the square input the network sees, in pixels. Scenes are rendered at the
+    /// world's 224×224 and area-resized to this size, as any other image is at inference.
+    pub input_size: u32,
+    /// Output channels of the four conv blocks.
+    pub channels: [i64; 4],
+    /// Number of training scenes.
+    pub train_images: usize,
+    /// Number of held-out scenes (another world seed) the accuracies are measured on.
+    pub heldout_images: usize,
+    /// Passes over the training scenes.
+    pub epochs: usize,
+    /// Scenes per optimiser step.
+    pub batch_size: usize,
+    /// Peak Adam learning rate (one-cycle: linear warm-up, then cosine decay to zero).
+    pub learning_rate: f64,
+    /// Adam weight decay (L2).
+    pub weight_decay: f64,
+}
+
+impl Default for WorldCnnConfig {
+    /// The model maia trains on first use: a few minutes on two CPU cores.
+    fn default() -> Self {
+        WorldCnnConfig {
+            seed: 1,
+            input_size: 64,
+            channels: [16, 32, 64, 128],
+            train_images: 16_000,
+            heldout_images: 2_000,
+            epochs: 8,
+            batch_size: 64,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+        }
+    }
+}
+
+impl WorldCnnConfig {
+    /// A config that trains in seconds, for tests: a few hundred scenes, one epoch.
+    /// Its accuracy is poor; it exists to exercise the pipeline.
+    pub fn tiny(seed: u64) -> WorldCnnConfig {
+        WorldCnnConfig {
+            seed,
+            input_size: 32,
+            channels: [8, 8, 16, 16],
+            train_images: 256,
+            heldout_images: 64,
+            epochs: 1,
+            batch_size: 32,
+            ..WorldCnnConfig::default()
+        }
+    }
+
+    /// Checks every field is in a range that can train.
+    pub fn validate(&self) -> Result<(), WorldCnnError> {
+        let bad = |field: &'static str, value: String, hint: &'static str| {
+            Err(WorldCnnError::Config { field, value, hint })
+        };
+        if !(16..=224).contains(&self.input_size) || self.input_size % 8 != 0 {
+            return bad(
+                "input_size",
+                self.input_size.to_string(),
+                "use a multiple of 8 in 16..=224 (three 2x poolings follow the first block)",
+            );
+        }
+        if self.channels.iter().any(|&c| !(1..=1024).contains(&c)) {
+            return bad(
+                "channels",
+                format!("{:?}", self.channels),
+                "every block needs 1..=1024 channels",
+            );
+        }
+        if self.train_images == 0 || self.train_images > 1_000_000 {
+            return bad(
+                "train_images",
+                self.train_images.to_string(),
+                "use 1..=1000000 scenes",
+            );
+        }
+        if self.heldout_images == 0 || self.heldout_images > 1_000_000 {
+            return bad(
+                "heldout_images",
+                self.heldout_images.to_string(),
+                "use 1..=1000000 scenes",
+            );
+        }
+        if self.train_images < self.batch_size {
+            return bad(
+                "train_images",
+                self.train_images.to_string(),
+                "use at least batch_size scenes (every step needs a full batch)",
+            );
+        }
+        if self.epochs == 0 || self.epochs > 1000 {
+            return bad("epochs", self.epochs.to_string(), "use 1..=1000 epochs");
+        }
+        if self.batch_size < 2 || self.batch_size > 4096 {
+            return bad(
+                "batch_size",
+                self.batch_size.to_string(),
+                "use 2..=4096 (batch norm needs at least two scenes per batch)",
+            );
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
+        {
+            return bad(
+                "learning_rate",
+                self.learning_rate.to_string(),
+                "use a value in (0, 1), for example 3e-3",
+            );
+        }
+        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
+            return bad(
+                "weight_decay",
+                self.weight_decay.to_string(),
+                "use a value in [0, 1), for example 1e-4",
+            );
+        }
+        Ok(())
+    }
+
+    /// The cache key: 16 hex digits of BLAKE3 over [`CODE_VERSION`] and the config as JSON.
+    pub fn cache_key(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"maia-world-cnn\0");
+        hasher.update(&CODE_VERSION.to_le_bytes());
+        hasher.update(json.as_bytes());
+        hasher.finalize().to_hex()[..16].to_string()
+    }
+
+    /// The shapes-world seed of the training scenes.
+    pub fn train_world_seed(&self) -> u64 {
+        derive_seed(self.seed, 1)
+    }
+
+    /// The shapes-world seed of the held-out scenes (distinct from the training one).
+    pub fn heldout_world_seed(&self) -> u64 {
+        derive_seed(self.seed, 2)
+    }
+}
+
+/// SplitMix64 finaliser over `seed` and a stream number: well-mixed, stable forever.
+pub(crate) fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_key_changes_with_every_field() {
+        let base = WorldCnnConfig::default();
+        let key = base.cache_key();
+        assert_eq!(key.len(), 16);
+        assert_eq!(key, WorldCnnConfig::default().cache_key());
+        let variants = [
+            WorldCnnConfig { seed: 2, ..base.clone() },
+            WorldCnnConfig { input_size: 96, ..base.clone() },
+            WorldCnnConfig { channels: [16, 32, 64, 64], ..base.clone() },
+            WorldCnnConfig { train_images: 1, ..base.clone() },
+            WorldCnnConfig { heldout_images: 1, ..base.clone() },
+            WorldCnnConfig { epochs: 1, ..base.clone() },
+            WorldCnnConfig { batch_size: 2, ..base.clone() },
+            WorldCnnConfig { learning_rate: 1e-3, ..base.clone() },
+            WorldCnnConfig { weight_decay: 0.0, ..base.clone() },
+        ];
+        for variant in variants {
+            assert_ne!(variant.cache_key(), key, "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let config = WorldCnnConfig { input_size: 30, ..WorldCnnConfig::default() };
+        let message = config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("input_size = 30"), "{message}");
+        assert!(WorldCnnConfig::default().validate().is_ok());
+        assert!(WorldCnnConfig::tiny(3).validate().is_ok());
+        let config = WorldCnnConfig { batch_size: 1, ..WorldCnnConfig::default() };
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn world_seeds_are_distinct() {
+        let config = WorldCnnConfig::default();
+        assert_ne!(config.train_world_seed(), config.heldout_world_seed());
+        assert_ne!(config.train_world_seed(), config.seed);
+    }
+}

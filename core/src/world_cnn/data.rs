@@ -1,0 +1,283 @@
+//! Training data: shapes-world scenes, rendered in memory, with the labels of their
+//! dominant object.
+//!
+//! A scene's *dominant object* is the one covering the most visible pixels (occlusion and
+//! ring holes accounted for, ties going to the object drawn last, i.e. in front). Its
+//! shape and color are the two labels. Visible area rather than the nominal `size` is used
+//! because it is what the picture shows: a star fills far less of its bounding circle than
+//! a square does.
+
+use maia_shapes_world::dataset::scene_at_on;
+use maia_shapes_world::scene::DEFAULT_SIDE;
+use maia_shapes_world::{Canvas, Color, Object, Scene, Shape, object_masks, render_rgba};
+use tch::{Kind, Tensor};
+
+use super::WorldCnnError;
+
+/// Side of the images scenes are rendered at before resizing: the world's default canvas,
+/// so training sees exactly what inference on the world's 224×224 images sees.
+pub const SOURCE_SIDE: u32 = DEFAULT_SIDE;
+
+/// Side of the canvas object coverage is measured on. Layouts are scale-free (positions and
+/// sizes are fractions of the side), so the ranking of visible areas does not depend on it.
+const MASK_SIDE: u32 = 112;
+
+/// Scenes rendered per chunk (bounds the memory of the full-size RGBA buffers).
+const CHUNK: usize = 128;
+
+/// The object of `scene` that covers the most visible pixels, or `None` for an empty scene.
+pub fn dominant_object(scene: &Scene) -> Option<Object> {
+    let mut small = scene.clone();
+    small.width = MASK_SIDE;
+    small.height = MASK_SIDE;
+    let masks = object_masks(&small).ok()?;
+    let areas = masks.objects.iter().map(|m| m.iter().sum::<f32>());
+    let mut best: Option<(usize, f32)> = None;
+    for (index, area) in areas.enumerate() {
+        if best.is_none_or(|(_, top)| area >= top) {
+            best = Some((index, area));
+        }
+    }
+    best.and_then(|(index, _)| scene.objects.get(index).copied())
+}
+
+/// Index of `shape` in [`Shape::ALL`] (the shape head's class order).
+pub fn shape_class(shape: Shape) -> i64 {
+    Shape::ALL.iter().position(|&s| s == shape).unwrap_or(0) as i64
+}
+
+/// Index of `color` in [`Color::ALL`] (the color head's class order).
+pub fn color_class(color: Color) -> i64 {
+    Color::ALL.iter().position(|&c| c == color).unwrap_or(0) as i64
+}
+
+/// A rendered set of scenes, kept as bytes to stay small.
+pub(crate) struct WorldData {
+    /// `[N, 3, S, S]` uint8 RGB, area-resized from the 224×224 render.
+    pub images: Tensor,
+    /// `[N]` int64 shape classes of the dominant objects.
+    pub shapes: Tensor,
+    /// `[N]` int64 color classes of the dominant objects.
+    pub colors: Tensor,
+}
+
+impl WorldData {
+    pub(crate) fn len(&self) -> usize {
+        self.shapes.size().first().copied().unwrap_or(0) as usize
+    }
+}
+
+/// One scene's pixels (224×224 RGBA) and labels.
+struct Rendered {
+    rgba: Vec<u8>,
+    shape: i64,
+    color: i64,
+}
+
+fn render_one(index: usize, world_seed: u64) -> Result<Rendered, WorldCnnError> {
+    let canvas = Canvas {
+        width: SOURCE_SIDE,
+        height: SOURCE_SIDE,
+    };
+    let scene = scene_at_on(index, world_seed, canvas);
+    let rgba = render_rgba(&scene).map_err(|source| WorldCnnError::Render {
+        index,
+        seed: world_seed,
+        source,
+    })?;
+    // Every dataset scene holds at least one object; fall back to class 0 rather than
+    // failing if that ever changes.
+    let (shape, color) = dominant_object(&scene)
+        .map(|o| (shape_class(o.shape), color_class(o.color)))
+        .unwrap_or((0, 0));
+    Ok(Rendered { rgba, shape, color })
+}
+
+/// Renders scenes `0..n` of `world_seed` on up to `threads` threads and resizes them to
+/// `side`; `progress(done, n)` after each chunk. The result does not depend on `threads`.
+pub(crate) fn render_set(
+    n: usize,
+    world_seed: u64,
+    side: u32,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<WorldData, WorldCnnError> {
+    let side = i64::from(side);
+    let images = Tensor::zeros([n as i64, 3, side, side], (Kind::Uint8, tch::Device::Cpu));
+    let mut shapes = Vec::with_capacity(n);
+    let mut colors = Vec::with_capacity(n);
+    let threads = threads.clamp(1, 16);
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK).min(n);
+        let chunk = render_chunk(start, end, world_seed, threads)?;
+        let mut bytes = Vec::with_capacity(chunk.len() * (SOURCE_SIDE * SOURCE_SIDE * 4) as usize);
+        for r in &chunk {
+            bytes.extend_from_slice(&r.rgba);
+            shapes.push(r.shape);
+            colors.push(r.color);
+        }
+        let full = i64::from(SOURCE_SIDE);
+        let rgb = Tensor::from_slice(&bytes)
+            .view([chunk.len() as i64, full, full, 4])
+            .narrow(3, 0, 3)
+            .permute([0, 3, 1, 2]);
+        let resized = area_resize(&rgb, side);
+        images
+            .narrow(0, start as i64, (end - start) as i64)
+            .copy_(&resized);
+        start = end;
+        progress(start, n);
+    }
+    Ok(WorldData {
+        images,
+        shapes: Tensor::from_slice(&shapes),
+        colors: Tensor::from_slice(&colors),
+    })
+}
+
+/// Area (box-average) resize of a uint8 `[N, 3, H, W]` batch to `[N, 3, side, side]`,
+/// rounded back to uint8: `adaptive_avg_pool2d`, i.e. `interpolate(mode="area")`.
+pub(crate) fn area_resize(rgb: &Tensor, side: i64) -> Tensor {
+    rgb.to_kind(Kind::Float)
+        .adaptive_avg_pool2d([side, side])
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+}
+
+fn render_chunk(
+    start: usize,
+    end: usize,
+    world_seed: u64,
+    threads: usize,
+) -> Result<Vec<Rendered>, WorldCnnError> {
+    let indices: Vec<usize> = (start..end).collect();
+    let per_worker = indices.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Rendered>, WorldCnnError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
+            .chunks(per_worker)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&index| render_one(index, world_seed))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(WorldCnnError::Io {
+                        doing: "render training scenes on",
+                        path: std::path::PathBuf::from("a worker thread"),
+                        source: std::io::Error::other("a rendering thread panicked"),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(indices.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Per-channel mean and standard deviation of uint8 `[N, 3, S, S]` images scaled to
+/// [0, 1], from exact integer sums (so the result is bit-identical on every run), rounded
+/// to 4 decimals for the sidecar.
+pub(crate) fn channel_stats(images: &Tensor) -> ([f64; 3], [f64; 3]) {
+    let n = images.size().first().copied().unwrap_or(0);
+    let mut sum = [0i64; 3];
+    let mut sum_sq = [0i64; 3];
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(256);
+        let chunk = images.narrow(0, start, len).to_kind(Kind::Int64);
+        let s = chunk.sum_dim_intlist([0i64, 2, 3].as_slice(), false, Kind::Int64);
+        let q = (&chunk * &chunk).sum_dim_intlist([0i64, 2, 3].as_slice(), false, Kind::Int64);
+        for c in 0..3 {
+            sum[c] += s.int64_value(&[c as i64]);
+            sum_sq[c] += q.int64_value(&[c as i64]);
+        }
+        start += len;
+    }
+    let count = (n.max(1) * images.size().iter().skip(2).product::<i64>()) as f64;
+    let round4 = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    let mut mean = [0.0; 3];
+    let mut std = [0.0; 3];
+    for c in 0..3 {
+        let m = sum[c] as f64 / count / 255.0;
+        let var = (sum_sq[c] as f64 / count / (255.0 * 255.0) - m * m).max(1e-6);
+        mean[c] = round4(m);
+        std[c] = round4(var.sqrt()).max(1e-3);
+    }
+    (mean, std)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maia_shapes_world::{Background, Texture};
+
+    fn object(shape: Shape, color: Color, size: f32, x: f32) -> Object {
+        Object {
+            shape,
+            color,
+            texture: Texture::Solid,
+            size,
+            x,
+            y: 0.5,
+            rotation: 0.0,
+        }
+    }
+
+    #[test]
+    fn dominant_is_largest_visible_object() {
+        let mut scene = Scene::empty(Canvas::default());
+        scene.background = Background {
+            color: Color::White,
+            texture: Texture::Solid,
+        };
+        scene.objects = vec![
+            object(Shape::Square, Color::Red, 0.40, 0.3),
+            object(Shape::Circle, Color::Blue, 0.20, 0.75),
+        ];
+        let top = dominant_object(&scene).map(|o| (o.shape, o.color));
+        assert_eq!(top, Some((Shape::Square, Color::Red)));
+        // A large star covers less than a slightly smaller square.
+        scene.objects = vec![
+            object(Shape::Star, Color::Green, 0.40, 0.3),
+            object(Shape::Square, Color::Blue, 0.34, 0.75),
+        ];
+        let top = dominant_object(&scene).map(|o| o.shape);
+        assert_eq!(top, Some(Shape::Square));
+        assert_eq!(dominant_object(&Scene::empty(Canvas::default())), None);
+    }
+
+    #[test]
+    fn render_set_is_thread_count_independent() -> Result<(), WorldCnnError> {
+        let one = render_set(12, 5, 32, 1, &mut |_, _| {})?;
+        let three = render_set(12, 5, 32, 3, &mut |_, _| {})?;
+        assert_eq!(one.images.size(), vec![12, 3, 32, 32]);
+        assert!(one.images.equal(&three.images));
+        assert!(one.shapes.equal(&three.shapes));
+        assert!(one.colors.equal(&three.colors));
+        assert_eq!(one.len(), 12);
+        let (mean, std) = channel_stats(&one.images);
+        for c in 0..3 {
+            assert!((0.0..=1.0).contains(&mean[c]), "{mean:?}");
+            assert!(std[c] > 0.0 && std[c] < 1.0, "{std:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn class_orders_match_the_world() {
+        assert_eq!(shape_class(Shape::Circle), 0);
+        assert_eq!(shape_class(Shape::Diamond), 8);
+        assert_eq!(color_class(Color::Cyan), 11);
+    }
+}

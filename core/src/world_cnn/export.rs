@@ -1,0 +1,256 @@
+//! Writing a trained network as TorchScript plus its sidecar, atomically.
+//!
+//! The model is traced in eval mode (running batch-norm statistics, weights baked in as
+//! constants) over a `[2, 3, S, S]` example; every op is batch-size agnostic, so the
+//! module accepts any batch size. Its outputs come packed into one tensor (see
+//! [`super::sidecar`]); the file is loaded back and checked against the in-memory network
+//! before it is moved into place. Each file is written to a temporary name in the target
+//! directory, synced, and renamed into place; the sidecar goes last and is what marks the
+//! pair complete, so a run killed at any point never leaves a pair that later loads.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use maia_shapes_world::{Color, Shape};
+use tch::{CModule, Device, Kind, Tensor};
+
+use super::WorldCnnError;
+use super::config::{CODE_VERSION, WorldCnnConfig};
+use super::net::{LAYER_NAMES, OUTPUT_NAMES};
+use super::sidecar::{
+    OutputKind, OutputSpec, SIDECAR_FORMAT, SIDECAR_VERSION, Sidecar, TrainingRecord, hash_file,
+};
+use super::train::TrainedNet;
+
+/// What the heads predict, recorded in the sidecar.
+const LABELS: &str = "shape and color of the dominant object: the object covering the most \
+visible pixels (occlusion and ring holes counted; ties go to the object in front)";
+
+/// Traces `trained` and writes `model_path` and its sidecar; returns the sidecar.
+pub(crate) fn write_model(
+    trained: &mut TrainedNet,
+    config: &WorldCnnConfig,
+    model_path: &Path,
+) -> Result<Sidecar, WorldCnnError> {
+    let model_file = model_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| WorldCnnError::Config {
+            field: "model path",
+            value: model_path.display().to_string(),
+            hint: "name a file with a UTF-8 file name, like world-cnn.pt",
+        })?
+        .to_string();
+    if let Some(dir) = model_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(WorldCnnError::io("create directory", dir))?;
+    }
+
+    trained.vs.freeze();
+    let side = i64::from(config.input_size);
+    let example = Tensor::zeros([2, 3, side, side], (Kind::Float, Device::Cpu));
+    let net = &trained.net;
+    let _no_grad = tch::no_grad_guard();
+    // The table of outputs, and the packed answer the saved module must reproduce.
+    let reference = net.forward(&example, false).into_vec();
+    let outputs = output_specs(&reference);
+    let expected = pack(&reference);
+    let mut closure = |inputs: &[Tensor]| match inputs.first() {
+        Some(xs) => vec![pack(&net.forward(xs, false).into_vec())],
+        None => Vec::new(),
+    };
+    let module =
+        CModule::create_by_tracing("WorldCnn", "forward", &[example.shallow_clone()], &mut closure)
+            .map_err(WorldCnnError::torch("tracing the world CNN"))?;
+
+    // libtorch names the archive's top folder after the file, so the model is saved under
+    // its final name inside a private temporary folder: the bytes then depend only on the
+    // weights, and the same config gives the same file.
+    let tmp_dir = temp_path(model_path);
+    let tmp_model = tmp_dir.join(&model_file);
+    let saved = std::fs::create_dir(&tmp_dir)
+        .map_err(WorldCnnError::io("create directory", &tmp_dir))
+        .and_then(|()| {
+            module
+                .save(&tmp_model)
+                .map_err(WorldCnnError::torch("saving the TorchScript module"))
+        })
+        .and_then(|()| sync_file(&tmp_model))
+        .and_then(|()| hash_file(&tmp_model))
+        .and_then(|digest| {
+            check_saved(&tmp_model, &example, &expected)?;
+            Ok(digest)
+        });
+    let model_blake3 = match saved {
+        Ok(digest) => digest,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp_dir);
+            return Err(e);
+        }
+    };
+    let moved = rename(&tmp_model, model_path);
+    let _ = std::fs::remove_dir_all(&tmp_dir);
+    moved?;
+
+    let sidecar = Sidecar {
+        format: SIDECAR_FORMAT.into(),
+        format_version: SIDECAR_VERSION,
+        model_file,
+        model_blake3,
+        method: "forward".into(),
+        input: trained.input.clone(),
+        packed_width: outputs.iter().map(|o| o.numel).sum(),
+        outputs,
+        labels: LABELS.into(),
+        training: TrainingRecord {
+            cache_key: config.cache_key(),
+            code_version: CODE_VERSION,
+            config: config.clone(),
+            train_world_seed: config.train_world_seed(),
+            heldout_world_seed: config.heldout_world_seed(),
+            seconds: trained.seconds,
+            torch_threads: trained.torch_threads,
+            final_loss: trained.final_loss,
+        },
+        heldout: trained.heldout,
+    };
+    let json = serde_json::to_string_pretty(&sidecar).map_err(|e| WorldCnnError::Sidecar {
+        path: Sidecar::path_for(model_path),
+        reason: format!("cannot serialize ({e})"),
+    })?;
+    write_atomic(&Sidecar::path_for(model_path), json.as_bytes())?;
+    Ok(sidecar)
+}
+
+/// Flattens every output per image and concatenates them: `[N, total]`. TorchScript
+/// methods return one value and tch's tracer cannot build a tuple, so the outputs travel
+/// packed; [`Sidecar::unpack`](super::Sidecar::unpack) takes them apart again.
+fn pack(outputs: &[Tensor]) -> Tensor {
+    let flat: Vec<Tensor> = outputs.iter().map(|t| t.flatten(1, -1)).collect();
+    Tensor::cat(&flat, 1)
+}
+
+/// Loads the file just written and checks it reproduces the in-memory network.
+fn check_saved(path: &Path, example: &Tensor, expected: &Tensor) -> Result<(), WorldCnnError> {
+    let mut saved =
+        CModule::load(path).map_err(WorldCnnError::torch("loading the saved world CNN"))?;
+    saved.set_eval();
+    let got = saved
+        .forward_ts(&[example])
+        .map_err(WorldCnnError::torch("running the saved world CNN"))?;
+    if got.size() != expected.size() || !got.allclose(expected, 1e-5, 1e-5, false) {
+        return Err(WorldCnnError::Torch {
+            doing: "checking the saved world CNN",
+            source: tch::TchError::Kind(format!(
+                "the traced module answers {:?}, the network {:?}, or their values differ (this is a bug in maia)",
+                got.size(),
+                expected.size()
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// The output table, from one forward pass over the example batch.
+fn output_specs(outputs: &[Tensor]) -> Vec<OutputSpec> {
+    let shape_classes: Vec<String> = Shape::ALL.iter().map(|s| s.name().to_string()).collect();
+    let color_classes: Vec<String> = Color::ALL.iter().map(|c| c.name().to_string()).collect();
+    let mut offset = 0;
+    OUTPUT_NAMES
+        .iter()
+        .zip(outputs)
+        .enumerate()
+        .map(|(k, (&name, tensor))| {
+            let shape: Vec<i64> = tensor.size().into_iter().skip(1).collect();
+            let units = shape.first().copied().unwrap_or(0) as usize;
+            let numel: i64 = shape.iter().product();
+            let (kind, classes, description) = if LAYER_NAMES.contains(&name) {
+                let description = if k + 1 < LAYER_NAMES.len() {
+                    format!(
+                        "block {}: conv3x3-batchnorm-ReLU output, before its 2x2 max-pool",
+                        k + 1
+                    )
+                } else {
+                    format!(
+                        "block {}: conv3x3-batchnorm-ReLU output, fed to global average pooling",
+                        k + 1
+                    )
+                };
+                (OutputKind::FeatureMap, None, description)
+            } else if name == "shape_logits" {
+                (
+                    OutputKind::Logits,
+                    Some(shape_classes.clone()),
+                    "shape of the dominant object (linear head on the pooled conv4)".to_string(),
+                )
+            } else {
+                (
+                    OutputKind::Logits,
+                    Some(color_classes.clone()),
+                    "color of the dominant object (linear head on the pooled conv4)".to_string(),
+                )
+            };
+            let spec = OutputSpec {
+                name: name.to_string(),
+                kind,
+                shape,
+                units,
+                offset,
+                numel,
+                classes,
+                description,
+            };
+            offset += numel;
+            spec
+        })
+        .collect()
+}
+
+/// A fresh temporary name next to `path` (hidden, unique per process and call, ending in
+/// `.tmp`).
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique = format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    path.with_file_name(unique)
+}
+
+fn sync_file(path: &Path) -> Result<(), WorldCnnError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(WorldCnnError::io("sync", path))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), WorldCnnError> {
+    std::fs::rename(from, to).map_err(|source| {
+        let _ = std::fs::remove_file(from);
+        WorldCnnError::Io {
+            doing: "move a finished file into place at",
+            path: to.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorldCnnError> {
+    let tmp = temp_path(path);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(WorldCnnError::io("write", &tmp));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    rename(&tmp, path)
+}

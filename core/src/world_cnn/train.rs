@@ -1,0 +1,284 @@
+//! Training and evaluation.
+//!
+//! Determinism: the weights are initialised from libtorch's global generator right after
+//! `tch::manual_seed(seed)`, under a process-wide lock so two trainings in one process
+//! cannot interleave their draws; everything else random (scene choice, batch order) comes
+//! from the seed through our own generators, and no dropout or other torch randomness is
+//! used afterwards. libtorch's CPU kernels are deterministic for a fixed intra-op thread
+//! count, so the same config gives bit-identical weights on the same machine; a machine
+//! with another thread count may differ in the last bits.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use maia_shapes_world::{Color, Shape};
+use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
+
+use super::WorldCnnError;
+use super::config::{WorldCnnConfig, derive_seed};
+use super::data::{WorldData, channel_stats, render_set};
+use super::net::Net;
+use super::sidecar::{Accuracies, InputSpec, normalize};
+
+/// Serialises seeding + initialisation across threads (libtorch's generator is global).
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Scenes per forward pass during evaluation.
+const EVAL_BATCH: usize = 256;
+
+/// What training is doing, for progress bars and logs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainProgress {
+    /// Rendering scenes: `done` of `total` (training and held-out scenes together).
+    Rendering {
+        /// Scenes rendered so far.
+        done: usize,
+        /// Scenes to render.
+        total: usize,
+    },
+    /// One optimiser step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Number of epochs.
+        epochs: usize,
+        /// 1-based step, counted over all epochs.
+        step: usize,
+        /// Steps over all epochs.
+        total_steps: usize,
+        /// This step's loss (shape + color cross-entropy).
+        loss: f64,
+    },
+    /// Measuring held-out accuracy.
+    Evaluating,
+    /// Tracing and writing the TorchScript module.
+    Exporting,
+}
+
+/// A trained network, still in memory.
+pub(crate) struct TrainedNet {
+    pub vs: nn::VarStore,
+    pub net: Net,
+    pub input: InputSpec,
+    pub heldout: Accuracies,
+    pub seconds: f64,
+    pub final_loss: f64,
+    pub torch_threads: i32,
+}
+
+/// A small seeded generator (SplitMix64) for batch order.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        derive_seed(self.0, 0)
+    }
+
+    /// Fisher–Yates shuffle.
+    fn shuffle(&mut self, items: &mut [i64]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Learning rate at `step` (0-based) of `total`: linear warm-up over the first 5%, then
+/// cosine decay to zero.
+fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
+    let warm = (total / 20).max(1);
+    if step < warm {
+        return peak * (step + 1) as f64 / warm as f64;
+    }
+    let span = (total - warm).max(1) as f64;
+    let t = (step - warm) as f64 / span;
+    peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// Renders the data, trains, and evaluates on the held-out scenes.
+pub(crate) fn train(
+    config: &WorldCnnConfig,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> Result<TrainedNet, WorldCnnError> {
+    config.validate()?;
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total_scenes = config.train_images + config.heldout_images;
+    let train_data = render_set(
+        config.train_images,
+        config.train_world_seed(),
+        config.input_size,
+        threads,
+        &mut |done, _| {
+            progress(&TrainProgress::Rendering {
+                done,
+                total: total_scenes,
+            })
+        },
+    )?;
+    let heldout_data = render_set(
+        config.heldout_images,
+        config.heldout_world_seed(),
+        config.input_size,
+        threads,
+        &mut |done, _| {
+            progress(&TrainProgress::Rendering {
+                done: config.train_images + done,
+                total: total_scenes,
+            })
+        },
+    )?;
+    let (mean, std) = channel_stats(&train_data.images);
+    let input = InputSpec {
+        layout: "NCHW".into(),
+        dtype: "float32".into(),
+        color: "RGB".into(),
+        channels: 3,
+        size: config.input_size,
+        source_size: super::data::SOURCE_SIDE,
+        resize: "area".into(),
+        scale: 1.0 / 255.0,
+        mean,
+        std,
+    };
+
+    let (vs, net) = {
+        // A poisoned lock only means another training panicked; the guard is still usable.
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(config.seed as i64);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Net::new(
+            &vs.root(),
+            config.channels,
+            Shape::ALL.len() as i64,
+            Color::ALL.len() as i64,
+        );
+        (vs, net)
+    };
+    let mut opt = nn::Adam {
+        wd: config.weight_decay,
+        ..Default::default()
+    }
+    .build(&vs, config.learning_rate)
+    .map_err(WorldCnnError::torch("creating the Adam optimiser"))?;
+
+    let n = train_data.len();
+    let batch = config.batch_size.min(n);
+    let steps_per_epoch = (n / batch).max(1);
+    let total_steps = steps_per_epoch * config.epochs;
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut step = 0;
+    let mut final_loss = f64::NAN;
+    for epoch in 1..=config.epochs {
+        SplitMix(derive_seed(config.seed, 1000 + epoch as u64)).shuffle(&mut order);
+        let mut epoch_loss = 0.0;
+        for (k, indices) in order.chunks_exact(batch).take(steps_per_epoch).enumerate() {
+            opt.set_lr(learning_rate(config.learning_rate, step, total_steps));
+            let idx = Tensor::from_slice(indices);
+            let xs = normalize(&train_data.images.index_select(0, &idx), &input);
+            let out = net.forward(&xs, true);
+            let loss = out
+                .shape_logits
+                .cross_entropy_for_logits(&train_data.shapes.index_select(0, &idx))
+                + out
+                    .color_logits
+                    .cross_entropy_for_logits(&train_data.colors.index_select(0, &idx));
+            opt.backward_step(&loss);
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                return Err(WorldCnnError::Diverged {
+                    loss: value,
+                    epoch,
+                    step: k + 1,
+                    learning_rate: config.learning_rate,
+                });
+            }
+            epoch_loss += value;
+            step += 1;
+            progress(&TrainProgress::Step {
+                epoch,
+                epochs: config.epochs,
+                step,
+                total_steps,
+                loss: value,
+            });
+        }
+        final_loss = epoch_loss / steps_per_epoch as f64;
+    }
+
+    progress(&TrainProgress::Evaluating);
+    let heldout = evaluate(&net, &heldout_data, &input);
+    Ok(TrainedNet {
+        vs,
+        net,
+        input,
+        heldout,
+        seconds: started.elapsed().as_secs_f64(),
+        final_loss,
+        torch_threads: tch::get_num_threads(),
+    })
+}
+
+/// Held-out accuracy, in eval mode (running batch-norm statistics), without gradients.
+fn evaluate(net: &Net, data: &WorldData, input: &InputSpec) -> Accuracies {
+    let _no_grad = tch::no_grad_guard();
+    let n = data.len();
+    let mut shape_right = 0i64;
+    let mut color_right = 0i64;
+    let mut both_right = 0i64;
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(EVAL_BATCH) as i64;
+        let xs = normalize(&data.images.narrow(0, start as i64, len), input);
+        let out = net.forward(&xs, false);
+        let shape_ok = out
+            .shape_logits
+            .argmax(-1, false)
+            .eq_tensor(&data.shapes.narrow(0, start as i64, len));
+        let color_ok = out
+            .color_logits
+            .argmax(-1, false)
+            .eq_tensor(&data.colors.narrow(0, start as i64, len));
+        let count = |t: &Tensor| t.to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+        shape_right += count(&shape_ok);
+        color_right += count(&color_ok);
+        both_right += count(&shape_ok.logical_and(&color_ok));
+        start += len as usize;
+    }
+    let fraction = |right: i64| right as f64 / n.max(1) as f64;
+    Accuracies {
+        images: n,
+        shape: fraction(shape_right),
+        color: fraction(color_right),
+        both: fraction(both_right),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays() {
+        let total = 100;
+        assert!(learning_rate(1.0, 0, total) < learning_rate(1.0, 4, total));
+        assert!((learning_rate(1.0, 4, total) - 1.0).abs() < 1e-9);
+        assert!(learning_rate(1.0, 50, total) < 1.0);
+        assert!(learning_rate(1.0, 99, total) < 0.01);
+        assert!(learning_rate(1.0, 0, 1) > 0.0);
+    }
+
+    #[test]
+    fn shuffle_is_a_seeded_permutation() {
+        let mut a: Vec<i64> = (0..50).collect();
+        let mut b = a.clone();
+        SplitMix(7).shuffle(&mut a);
+        SplitMix(7).shuffle(&mut b);
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        assert_ne!(a, sorted);
+    }
+}
