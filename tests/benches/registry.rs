@@ -33,6 +33,7 @@ fn round_trips(c: &mut Criterion) {
         Ok(bytes) => bytes,
         Err(e) => panic!("encoding the test PNG: {e}"),
     };
+    eprintln!("256×256 test PNG: {} bytes", image.len());
     let id = match store.insert(Image::new(image, "256×256 pattern")) {
         Ok(id) => id,
         Err(e) => panic!("storing the test PNG: {e}"),

@@ -302,3 +302,67 @@ fn doctor_sees_libtorch_without_ld_library_path() {
     assert_eq!(status("libtorch"), "ok", "{out}");
     assert_eq!(status("wasm runtime"), "ok", "{out}");
 }
+
+#[test]
+fn demo_runs_the_scripted_experiment_end_to_end() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let (code, out, err) = run(with_bundled(maia().arg("demo").arg("--out").arg(out_dir.path())));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ground truth: red circles"), "{out}");
+    // The red circle fires the unit, the red square and blue circle do not; turning the
+    // circle green silences it.
+    let activation = |id: &str| -> f32 {
+        let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{id}: activation"))).unwrap_or_else(|| panic!("{id} not probed:\n{out}"));
+        line.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(f32::NAN)
+    };
+    assert!(activation("img_1") > 0.9 && activation("img_2") < 0.2 && activation("img_3") < 0.2, "{out}");
+    assert!(activation("img_9") < 0.2, "green circle should not fire: {out}");
+    let pngs = std::fs::read_dir(out_dir.path().join("images")).expect("images").count();
+    assert!(pngs >= 14, "{pngs} images written");
+}
+
+#[test]
+fn world_commands_write_datasets_list_units_and_report_unknown_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (code, out, err) = run(maia().args(["world", "dataset", "--n", "20", "--seed", "3"]).arg(&data));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_dir(&data).expect("dir").count(), 21, "20 PNGs + scenes.jsonl");
+    let index = std::fs::read_to_string(data.join("scenes.jsonl")).expect("index");
+    assert_eq!(index.lines().count(), 20);
+
+    let (code, out, _) = run(maia().args(["world", "units", "--json"]));
+    assert_eq!(code, 0);
+    let units: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
+    assert!(units.len() >= 60);
+    for kind in ["mono", "or", "and", "andnot"] {
+        assert!(units.iter().any(|u| u["kind"] == kind), "no {kind} unit");
+    }
+
+    let png = dir.path().join("x.png");
+    let (code, out, _) = run(maia().args(["world", "render", "a blurple circle", "-o"]).arg(&png));
+    assert_eq!(code, 0);
+    assert!(out.contains("blurple"), "unknown words are reported: {out}");
+    assert!(std::fs::read(&png).expect("png").starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn synthetic_targets_take_catalogue_names_and_expressions_and_refuse_photos() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = r#"{"image_ids": ["img_1", "img_2"]}"#;
+    let (code, out, err) = run(maia().args(["call", "--no-default-plugins", "--samples", "--target", "synthetic:circle & !blue", "call_unit", args, "--out"]).arg(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    // img_1 is a red circle, img_2 blue squares and a yellow star.
+    assert!(out.contains("img_1: activation 1.0") && out.contains("img_2: activation 0.0"), "{out}");
+
+    let (code, _, err) = run(maia().args(["call", "--no-default-plugins", "--target", "synthetic:circle &&", "call_unit", args]));
+    assert_ne!(code, 0);
+    assert!(err.contains("concept expression"), "{err}");
+
+    let photo = dir.path().join("photo.png");
+    // A PNG file carries no scene graph, even one the world drew.
+    run(maia().args(["world", "render", "a red circle", "-o"]).arg(&photo));
+    let (code, _, err) = run(maia().args(["call", "--no-default-plugins", "--image"]).arg(&photo).args(["--target", "synthetic:red", "call_unit", r#"{"image_ids": ["img_1"]}"#]));
+    assert_eq!(code, 2);
+    assert!(err.contains("img_1 has no scene graph"), "{err}");
+}

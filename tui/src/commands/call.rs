@@ -69,7 +69,7 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
                 .map(|t| t.source.to_string())
                 .unwrap_or_default();
             println!("{} ({source}) took {}", args.tool, format_duration(elapsed));
-            print!("{}", render_output(&output, &store));
+            print!("{}", render_output(&output, &store, true));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -105,12 +105,12 @@ pub fn call_and_store(
 }
 
 /// Text, data and saved images of a tool's output, for the terminal.
-pub fn render_output(output: &ToolOutput, store: &ImageStore) -> String {
+pub fn render_output(output: &ToolOutput, store: &ImageStore, show_data: bool) -> String {
     let mut out = String::new();
     for line in output.text.lines() {
         out.push_str(&format!("  {line}\n"));
     }
-    if !output.data.is_null() {
+    if show_data && !output.data.is_null() {
         out.push_str(&format!("  data: {}\n", output.data));
     }
     for image in &output.images {
