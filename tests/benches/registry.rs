@@ -80,5 +80,31 @@ fn round_trips(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, round_trips);
+/// Shapes-world render throughput, natively (the library) and through the sandboxed
+/// shapes-tools plugin (text2image), same prompt and seed: the ratio is the wasm cost.
+fn render(c: &mut Criterion) {
+    let store = ImageStore::new();
+    let prompt = "two small red striped circles and a green star on a white background";
+    let (wasm, _dir) = registry_with(maia_tests::SHAPES_TOOLS);
+    let call = ToolCall::new("bench", "text2image", json!({"prompts": [prompt], "seed": 1}));
+    let mut group = c.benchmark_group("render_224");
+    group.throughput(criterion::Throughput::Elements(1));
+    group.bench_function("native_library", |b| {
+        b.iter(|| {
+            maia_shapes_world::parse_prompt(prompt, 1)
+                .map_err(|e| e.to_string())
+                .and_then(|p| maia_shapes_world::render_png(&p.scene).map_err(|e| e.to_string()))
+                .map(|png| png.len())
+        })
+    });
+    group.bench_function("wasm_text2image", |b| {
+        b.iter(|| {
+            let mut host = CallHost::new(&store);
+            wasm.call(&call, &mut host).map(|o| o.images.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, round_trips, render);
 criterion_main!(benches);

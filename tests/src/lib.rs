@@ -91,6 +91,10 @@ pub const IMAGE_STATS: Package = Package {
     build: Build::Wasm,
 };
 
+/// The shapes-world wasm plugin (`text2image`, `edit_images`).
+pub const SHAPES_TOOLS: Package =
+    Package { name: "maia-shapes-tools", dir: "plugins/shapes-tools", lib: "shapes_tools", build: Build::Wasm };
+
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -22,7 +22,9 @@ pub fn insert_samples(store: &ImageStore) -> Result<Vec<ImageId>> {
                 .with_context(|| format!("parsing sample prompt {prompt:?}"))?;
             let png = maia_shapes_world::render_png(&parsed.scene)
                 .with_context(|| format!("rendering sample prompt {prompt:?}"))?;
-            let meta = serde_json::json!({ "prompt": prompt, "scene": parsed.scene });
+            let meta = serde_json::json!({
+                "world": "shapes", "prompt": prompt, "seed": i as u64 + 1, "scene": parsed.scene
+            });
             store
                 .insert(Image::new(png, *prompt).with_meta(meta))
                 .context("storing a sample image")

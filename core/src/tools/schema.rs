@@ -2,6 +2,16 @@
 
 use serde_json::Value;
 
+/// Longest a single schema violation is shown, in characters.
+const MAX_PROBLEM_CHARS: usize = 200;
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// A compiled JSON Schema for one tool's arguments.
 pub struct ArgsValidator {
     validator: jsonschema::Validator,
@@ -27,11 +37,10 @@ impl ArgsValidator {
             .take(8)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                if path.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("at {path}: {e}")
-                }
+                // The validator quotes the offending value; a long one would flood the
+                // agent's context, so each problem is cut to a readable length.
+                let text = truncate_chars(&e.to_string(), MAX_PROBLEM_CHARS);
+                if path.is_empty() { text } else { format!("at {path}: {text}") }
             })
             .collect();
         if problems.is_empty() {

@@ -103,7 +103,6 @@ fn text2image_spec() -> ToolSpec {
                     "type": "array",
                     "items": {
                         "type": "string",
-                        "minLength": 1,
                         "description": "An English description of one scene, at most 1000 characters"
                     },
                     "minItems": 1,
@@ -161,7 +160,6 @@ fn edit_images_spec() -> ToolSpec {
                     "type": "array",
                     "items": {
                         "type": "string",
-                        "minLength": 1,
                         "description": "One edit instruction, at most 1000 characters"
                     },
                     "minItems": 1,

@@ -251,11 +251,8 @@ fn every_edit_kind_works_through_the_tool() -> TestResult {
     Ok(())
 }
 
-/// "all squares" should pick the squares only, but the world's edit parser treats "all",
-/// "every", "each" and "both" as "everything" and ignores the noun after them
-/// (plugins/shapes-world/src/edit.rs, `Editor::select`). Un-ignore once that is fixed.
+/// "all squares" picks the squares only; "everything" still picks every object.
 #[test]
-#[ignore = "shapes-world bug: 'all squares' selects every object"]
 fn all_with_a_noun_picks_only_that_noun() -> TestResult {
     let mut host = TestHost::with_samples()?;
     let left: Vec<Shape> = edited(&mut host, "img_2", "delete all squares")?

@@ -419,7 +419,7 @@ impl Editor {
             .objects
             .iter()
             .enumerate()
-            .filter(|(_, o)| reference.pronoun || reference.everything || reference.matches(o))
+            .filter(|(_, o)| reference.pronoun || reference.matches(o))
             .map(|(i, _)| i)
             .collect();
         if chosen.is_empty() {
