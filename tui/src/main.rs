@@ -41,6 +41,9 @@ enum Command {
     /// Build, check and scaffold plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Target models: list layers and units.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
     /// The shapes world: datasets, synthetic units with ground truth, renders.
     #[command(subcommand)]
     World(commands::world::WorldCommand),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Tools(args) => commands::tools::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::Model(cmd) => commands::model::run(cmd),
         Command::World(cmd) => commands::world::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
     };

@@ -2,19 +2,26 @@
 
 use anyhow::{Result, bail};
 use maia_core::ImageStore;
-use maia_core::target::{TargetUnit, UnitRef, open_target};
+use maia_core::target::{TargetUnit, TorchOptions, UnitRef, open_target_with};
 use std::sync::Arc;
 
 /// Which target unit tools reach through `call_unit`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TargetArgs {
-    /// The model whose unit is probed: `synthetic:NAME` (see `maia world units`), a concept
-    /// expression such as 'synthetic:(circle|star) & !red', or `synthetic:all`.
+    /// The model whose unit is probed: `torch:MODEL.pt` (with its sidecar), `synthetic:NAME`
+    /// (see `maia world units`), a concept expression such as 'synthetic:(circle|star) & !red',
+    /// or `synthetic:all`.
     #[arg(long, value_name = "SPEC")]
     pub target: Option<String>,
     /// The unit, as LAYER:UNIT (e.g. `synthetic:0`); default: the target's only unit.
     #[arg(long, value_name = "LAYER:UNIT", requires = "target")]
     pub unit: Option<String>,
+    /// Where a torch model runs: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run a torch model in float16 (CUDA only).
+    #[arg(long)]
+    pub half: bool,
 }
 
 impl TargetArgs {
@@ -23,7 +30,7 @@ impl TargetArgs {
         let Some(spec) = &self.target else {
             return Ok(None);
         };
-        let model: Arc<dyn maia_core::target::TargetModel> = Arc::from(open_target(spec)?);
+        let model: Arc<dyn maia_core::target::TargetModel> = Arc::from(open_target_with(spec, &TorchOptions { device: self.device.clone(), half: self.half })?);
         let unit = match &self.unit {
             Some(text) => text.parse::<UnitRef>()?,
             None => {

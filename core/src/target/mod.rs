@@ -7,10 +7,11 @@
 pub mod mask;
 mod spec;
 mod synthetic;
+pub mod torch;
 mod unit_caller;
 mod unit_ref;
 
-pub use spec::open_target;
+pub use spec::{TorchOptions, open_target, open_target_with};
 pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
 pub use unit_caller::TargetUnit;
 pub use unit_ref::UnitRef;

@@ -7,9 +7,42 @@
 use super::{SyntheticTarget, TargetError, TargetModel};
 use maia_shapes_world::{SyntheticUnit, catalogue, lookup};
 
-/// Opens the target a `--target` value names.
+/// How to run a libtorch target.
+#[derive(Clone, Debug)]
+pub struct TorchOptions {
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    pub device: String,
+    /// float16 on GPU.
+    pub half: bool,
+}
+
+impl Default for TorchOptions {
+    fn default() -> Self {
+        TorchOptions { device: "auto".into(), half: false }
+    }
+}
+
+/// Opens the target a `--target` value names (torch models on the `auto` device).
 pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
+    open_target_with(spec, &TorchOptions::default())
+}
+
+/// Opens a target; `torch:FILE` (or a path to an existing `.pt`/`.ts` file) loads a
+/// TorchScript model with `torch` options.
+pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn TargetModel>, TargetError> {
     let spec = spec.trim();
+    let torch_file = spec.strip_prefix("torch:").map(str::to_owned).or_else(|| {
+        let p = std::path::Path::new(spec);
+        (p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pt" | "ts" | "pth"))).then(|| spec.to_owned())
+    });
+    if let Some(file) = torch_file {
+        let path = std::path::Path::new(&file);
+        if !path.is_file() {
+            return Err(TargetError::Spec(format!("torch model {file} does not exist")));
+        }
+        let device = super::torch::parse_device(&torch.device)?;
+        return Ok(Box::new(super::torch::TorchModel::load(path, device, torch.half)?));
+    }
     if let Some(rest) = spec.strip_prefix("synthetic:") {
         let rest = rest.trim();
         if rest.is_empty() {
@@ -37,7 +70,7 @@ pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
         };
     }
     Err(TargetError::Spec(format!(
-        "cannot open target `{spec}`: expected synthetic:NAME or synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red')"
+        "cannot open target `{spec}`: expected torch:MODEL.pt, synthetic:NAME or synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red')"
     )))
 }
 
@@ -60,7 +93,7 @@ mod tests {
         for (spec, needle) in [
             ("synthetic:", "needs a unit name"),
             ("synthetic:circle &", "nor a concept expression"),
-            ("resnet.pt", "expected synthetic:NAME"),
+            ("resnet.pt", "expected torch:MODEL.pt"),
         ] {
             let msg = open_target(spec)
                 .err()

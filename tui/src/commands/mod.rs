@@ -3,6 +3,7 @@
 pub mod call;
 pub mod demo;
 pub mod doctor;
+pub mod model;
 pub mod plugin;
 pub mod plugin_check;
 pub mod plugin_new;

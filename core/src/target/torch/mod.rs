@@ -1,0 +1,297 @@
+//! Target models on libtorch: a TorchScript file plus a sidecar JSON that says how to feed
+//! it and how to read what it returns.
+//!
+//! Two sidecar formats are understood (`<model>.json` beside `<model>`):
+//! - `maia-model` (what users export, see the README's recipe): `forward` takes a
+//!   normalized `[N, 3, S, S]` float batch and returns `Dict[str, Tensor]` of named layer
+//!   outputs (`[N, C, H, W]` feature maps or `[N, C]` vectors);
+//! - `maia-world-cnn` (the CNN `maia world train-cnn` trains): `forward` returns one packed
+//!   tensor that [`crate::world_cnn::Sidecar::unpack_one`] splits into named outputs.
+//!
+//! Runs on `cuda:N` when asked and available, else CPU; batched; no grad; optional half
+//! precision on GPU. Layers and their shapes are learned by one probe forward at load.
+
+mod device;
+mod model_spec;
+
+pub use device::parse_device;
+pub use model_spec::{ModelSidecar, SIDECAR_FORMAT};
+
+use super::{LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
+use crate::world_cnn::Sidecar as WorldSidecar;
+use image::ImageFormat;
+use maia_plugin_sdk::Image;
+use std::path::Path;
+use std::sync::Mutex;
+use tch::{CModule, Device, IValue, Kind, Tensor};
+
+/// Images per forward pass.
+pub const DEFAULT_BATCH: usize = 32;
+
+enum Outputs {
+    Dict,
+    Packed(Box<WorldSidecar>),
+}
+
+/// How the model's input is made from RGB bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocess {
+    /// Side of the square input.
+    pub size: u32,
+    /// Per-channel mean (on 0..1 values).
+    pub mean: [f64; 3],
+    /// Per-channel std.
+    pub std: [f64; 3],
+}
+
+/// A TorchScript model loaded with tch.
+pub struct TorchModel {
+    module: Mutex<CModule>,
+    outputs: Outputs,
+    preprocess: Preprocess,
+    device: Device,
+    half: bool,
+    batch: usize,
+    info: ModelInfo,
+    file_hash: String,
+}
+
+fn compute(e: impl std::fmt::Display) -> TargetError {
+    TargetError::Compute(e.to_string())
+}
+
+impl TorchModel {
+    /// Loads `path` and its sidecar onto `device`; `half` runs in float16 (GPU only).
+    pub fn load(path: &Path, device: Device, half: bool) -> Result<Self, TargetError> {
+        let sidecar_path = WorldSidecar::path_for(path);
+        let text = std::fs::read_to_string(&sidecar_path).map_err(|e| {
+            TargetError::Spec(format!(
+                "{}: cannot read the model's sidecar {} ({e}); export the model with its sidecar (see the README's export recipe)",
+                path.display(),
+                sidecar_path.display()
+            ))
+        })?;
+        let format = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let (outputs, preprocess, wanted_layers) = match format.as_str() {
+            crate::world_cnn::SIDECAR_FORMAT => {
+                let sidecar = WorldSidecar::parse(&text).map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
+                sidecar.verify_model(path).map_err(|e| TargetError::Spec(e.to_string()))?;
+                let pre = Preprocess { size: sidecar.input.size, mean: sidecar.input.mean, std: sidecar.input.std };
+                let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
+                (Outputs::Packed(Box::new(sidecar)), pre, Some(layers))
+            }
+            SIDECAR_FORMAT => {
+                let spec = ModelSidecar::parse(&text).map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
+                let pre = Preprocess { size: spec.input.size, mean: spec.input.mean, std: spec.input.std };
+                (Outputs::Dict, pre, spec.layers.clone())
+            }
+            other => {
+                return Err(TargetError::Spec(format!(
+                    "{}: unknown sidecar format `{other}`; expected `{SIDECAR_FORMAT}` or `{}`",
+                    sidecar_path.display(),
+                    crate::world_cnn::SIDECAR_FORMAT
+                )));
+            }
+        };
+        if half && !device.is_cuda() {
+            return Err(TargetError::Spec("--half needs a CUDA device; float16 on CPU is slow and inexact".into()));
+        }
+        let mut module = CModule::load_on_device(path, device)
+            .map_err(|e| TargetError::Spec(format!("{}: not a loadable TorchScript module: {e}", path.display())))?;
+        module.set_eval();
+        if half {
+            module.to(device, Kind::Half, false);
+        }
+        let bytes = std::fs::read(path).map_err(|e| TargetError::Spec(format!("{}: {e}", path.display())))?;
+        let file_hash = blake3::hash(&bytes).to_hex().to_string();
+        let mut model = TorchModel {
+            module: Mutex::new(module),
+            outputs,
+            preprocess,
+            device,
+            half,
+            batch: DEFAULT_BATCH,
+            info: ModelInfo {
+                name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                kind: "torch".into(),
+                input_size: 0,
+                device: device_name(device),
+                layers: Vec::new(),
+            },
+            file_hash,
+        };
+        model.info.input_size = model.preprocess.size;
+        model.info.layers = model.probe_layers(wanted_layers.as_deref())?;
+        Ok(model)
+    }
+
+    /// Sets the number of images per forward pass.
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// BLAKE3 of the TorchScript file (part of the exemplar cache key).
+    pub fn file_hash(&self) -> &str {
+        &self.file_hash
+    }
+
+    /// The preprocessing the model expects.
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    fn probe_layers(&self, wanted: Option<&[String]>) -> Result<Vec<LayerInfo>, TargetError> {
+        let s = i64::from(self.preprocess.size);
+        let zeros = Tensor::zeros([1, 3, s, s], (Kind::Float, Device::Cpu));
+        let named = self.forward_all(&zeros)?;
+        let order: Vec<String> = match wanted {
+            Some(w) => w.to_vec(),
+            None => named.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        order
+            .iter()
+            .map(|name| {
+                let (_, t) = named.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                    TargetError::Spec(format!("the sidecar names layer `{name}` but the model does not return it"))
+                })?;
+                let size = t.size();
+                let (units, h, w) = match size.as_slice() {
+                    [_, c, h, w] => (*c, *h, *w),
+                    [_, c] => (*c, 1, 1),
+                    other => return Err(TargetError::Spec(format!("layer `{name}` has shape {other:?}; expected [N, C, H, W] or [N, C]"))),
+                };
+                Ok(LayerInfo { name: name.clone(), units: units as usize, map_height: h as u32, map_width: w as u32 })
+            })
+            .collect()
+    }
+
+    /// Runs the model on a normalized CPU batch; every named output, as float on CPU.
+    fn forward_all(&self, batch: &Tensor) -> Result<Vec<(String, Tensor)>, TargetError> {
+        let module = self.module.lock().map_err(|_| compute("the model lock was poisoned by an earlier panic"))?;
+        let mut input = batch.to_device(self.device);
+        if self.half {
+            input = input.to_kind(Kind::Half);
+        }
+        let out = tch::no_grad(|| module.forward_is(&[IValue::Tensor(input)])).map_err(compute)?;
+        match (&self.outputs, out) {
+            (Outputs::Dict, IValue::GenericDict(pairs)) => pairs
+                .into_iter()
+                .map(|(k, v)| match (k, v) {
+                    (IValue::String(name), IValue::Tensor(t)) => Ok((name, t.to_kind(Kind::Float).to_device(Device::Cpu))),
+                    (k, _) => Err(TargetError::Spec(format!("the model's output dict has a non-tensor entry {k:?}"))),
+                })
+                .collect(),
+            (Outputs::Packed(sidecar), IValue::Tensor(packed)) => {
+                let packed = packed.to_kind(Kind::Float).to_device(Device::Cpu);
+                sidecar
+                    .outputs
+                    .iter()
+                    .map(|o| sidecar.unpack_one(&packed, &o.name).map(|t| (o.name.clone(), t)).map_err(compute))
+                    .collect()
+            }
+            (Outputs::Dict, other) => Err(TargetError::Spec(format!(
+                "forward returned {} but a maia-model must return Dict[str, Tensor] of layer outputs",
+                ivalue_kind(&other)
+            ))),
+            (Outputs::Packed(_), other) => Err(TargetError::Spec(format!("forward returned {} but a world CNN returns one packed tensor", ivalue_kind(&other)))),
+        }
+    }
+
+    /// Decodes, resizes and normalizes images into one `[N, 3, S, S]` float batch.
+    pub fn input_batch(&self, images: &[&Image]) -> Result<Tensor, TargetError> {
+        let tensors: Vec<Tensor> = images.iter().map(|i| decode_rgb(i)).collect::<Result<_, _>>()?;
+        let s = i64::from(self.preprocess.size);
+        let resized: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| {
+                let f = t.to_kind(Kind::Float).unsqueeze(0);
+                let (h, w) = (f.size()[2], f.size()[3]);
+                if h == s && w == s {
+                    f
+                } else if h >= s && w >= s {
+                    // Area averaging when shrinking (as the world CNN was trained).
+                    f.adaptive_avg_pool2d([s, s])
+                } else {
+                    f.upsample_bilinear2d([s, s], false, None, None)
+                }
+            })
+            .collect();
+        let batch = Tensor::cat(&resized, 0);
+        let mean = Tensor::from_slice(&self.preprocess.mean.map(|m| m as f32)).view([1, 3, 1, 1]);
+        let std = Tensor::from_slice(&self.preprocess.std.map(|m| m as f32)).view([1, 3, 1, 1]);
+        Ok((batch / 255.0 - mean) / std)
+    }
+}
+
+fn ivalue_kind(v: &IValue) -> &'static str {
+    match v {
+        IValue::Tensor(_) => "a tensor",
+        IValue::Tuple(_) => "a tuple",
+        IValue::GenericList(_) | IValue::TensorList(_) => "a list",
+        IValue::GenericDict(_) => "a dict",
+        _ => "another value",
+    }
+}
+
+/// `cpu` / `cuda:N`.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(n) => format!("cuda:{n}"),
+        Device::Mps => "mps".into(),
+        _ => "cpu".into(),
+    }
+}
+
+/// An image's pixels as a `[3, H, W]` uint8 tensor.
+fn decode_rgb(image: &Image) -> Result<Tensor, TargetError> {
+    let rgb = image::load_from_memory_with_format(&image.png, ImageFormat::Png)
+        .map_err(|e| TargetError::Input(format!("{}: cannot decode PNG: {e}", image.id)))?
+        .to_rgb8();
+    let (w, h) = rgb.dimensions();
+    Ok(Tensor::from_slice(rgb.as_raw()).view([i64::from(h), i64::from(w), 3]).permute([2, 0, 1]))
+}
+
+impl TargetModel for TorchModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn activations(&self, images: &[&Image], layer: &str, units: &[usize]) -> Result<Vec<Vec<UnitMap>>, TargetError> {
+        for &unit in units {
+            super::UnitRef { layer: layer.to_owned(), unit }.validate(&self.info)?;
+        }
+        let index = Tensor::from_slice(&units.iter().map(|&u| u as i64).collect::<Vec<_>>());
+        let mut result = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch) {
+            let batch = self.input_batch(chunk)?;
+            let named = self.forward_all(&batch)?;
+            let (_, out) = named
+                .into_iter()
+                .find(|(n, _)| n == layer)
+                .ok_or_else(|| compute(format!("the model did not return layer `{layer}`")))?;
+            let out = if out.dim() == 2 { out.unsqueeze(-1).unsqueeze(-1) } else { out };
+            let picked = out.index_select(1, &index).contiguous();
+            let (n, c, h, w) = {
+                let s = picked.size();
+                (s[0] as usize, s[1] as usize, s[2] as u32, s[3] as u32)
+            };
+            let flat: Vec<f32> = Vec::<f32>::try_from(picked.flatten(0, -1)).map_err(compute)?;
+            let per = (h * w) as usize;
+            for i in 0..n {
+                result.push(
+                    (0..c)
+                        .map(|u| {
+                            let start = (i * c + u) * per;
+                            UnitMap { width: w, height: h, values: flat[start..start + per].to_vec() }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(result)
+    }
+}

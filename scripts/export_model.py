@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Export a vision model for maia: TorchScript whose forward returns a dict of named layer
+outputs, plus the `maia-model` sidecar JSON (input size, mean/std, layer names).
+
+    python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4 --out resnet18.pt
+    python scripts/export_model.py --arch tiny --out tiny.pt          # no torchvision needed
+
+torchvision architectures need `pip install torchvision`; weights load only when the
+machine can reach them (--weights DEFAULT), otherwise they are random, which is enough to
+try maia. `--check-image PNG --check-out JSON` also writes the per-unit max activation of
+every layer on that image (already at the input size), for tests.
+"""
+import argparse
+import json
+
+import torch
+import torch.nn as nn
+
+
+class Tiny(nn.Module):
+    """A small 3-block CNN: enough to exercise loading, layers and maps without downloads."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.block3 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        a = self.block1(x)
+        b = self.block2(a)
+        c = self.block3(b)
+        return {"block1": a, "block2": b, "block3": c, "logits": self.head(c.mean(dim=(2, 3)))}
+
+
+class Features(nn.Module):
+    """Wraps a torchvision model: returns the named submodules' outputs as a dict."""
+
+    def __init__(self, model, layers):
+        super().__init__()
+        from torchvision.models.feature_extraction import create_feature_extractor
+        self.body = create_feature_extractor(model, return_nodes={name: name for name in layers})
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="tiny", help="tiny, or a torchvision model name (resnet18, vit_b_16, ...)")
+    p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
+    p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--check-image")
+    p.add_argument("--check-out")
+    a = p.parse_args()
+    torch.manual_seed(a.seed)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    if a.arch == "tiny":
+        model, layers = Tiny(), ["block1", "block2", "block3", "logits"]
+    else:
+        import torchvision
+        layers = [name for name in a.layers.split(",") if name]
+        if not layers:
+            p.error("--layers is required for torchvision models")
+        model = Features(torchvision.models.get_model(a.arch, weights=a.weights), layers)
+    model.eval()
+    scripted = torch.jit.script(model)
+    scripted.save(a.out)
+    sidecar = {"format": "maia-model", "format_version": 1, "name": a.arch,
+               "input": {"size": a.size, "mean": mean, "std": std}, "layers": layers}
+    with open(a.out + ".json", "w") as f:
+        json.dump(sidecar, f, indent=2)
+    print(f"wrote {a.out} and {a.out}.json (layers: {', '.join(layers)})")
+    if a.check_image:
+        import struct, zlib
+        x = read_png_rgb(a.check_image)
+        x = (x / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        with torch.no_grad():
+            out = scripted(x)
+        maxima = {}
+        for name, t in out.items():
+            t = t if t.dim() == 4 else t[:, :, None, None]
+            maxima[name] = t[0].flatten(1).max(dim=1).values.tolist()
+        with open(a.check_out, "w") as f:
+            json.dump(maxima, f)
+
+
+def read_png_rgb(path):
+    """A minimal PNG reader (8-bit RGB/RGBA, non-interlaced) so the check needs no Pillow."""
+    import struct, zlib
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, w, h, ctype = 8, b"", 0, 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6), "only 8-bit RGB/RGBA"
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    bpp = 3 if ctype == 2 else 4
+    raw, stride = zlib.decompress(idat), w * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a_ = line[i - bpp] if i >= bpp else 0
+            b_, c_ = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1: line[i] = (line[i] + a_) & 255
+            elif f == 2: line[i] = (line[i] + b_) & 255
+            elif f == 3: line[i] = (line[i] + (a_ + b_) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b_ - c_), abs(a_ - c_), abs(a_ + b_ - 2 * c_)
+                line[i] = (line[i] + (a_ if pa <= pb and pa <= pc else b_ if pb <= pc else c_)) & 255
+        rows.append(bytes(line))
+        prev = line
+    t = torch.frombuffer(bytearray(b"".join(rows)), dtype=torch.uint8).view(h, w, bpp)[:, :, :3]
+    return t.permute(2, 0, 1).unsqueeze(0).float()
+
+
+if __name__ == "__main__":
+    main()
