@@ -9,6 +9,7 @@
 
 pub mod builtin;
 pub mod call_host;
+pub mod exemplars;
 pub mod images;
 pub mod plugins;
 pub mod target;

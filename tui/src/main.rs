@@ -4,6 +4,7 @@
 //! the plugin author tooling. Each subcommand lives in its own module under `commands/`.
 
 mod commands;
+mod exemplar_pass;
 mod plugin_args;
 mod sample_images;
 mod table;
@@ -41,6 +42,8 @@ enum Command {
     /// Build, check and scaffold plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Top-k dataset images of every unit of a layer, in one cached pass.
+    Exemplars(commands::exemplars::ExemplarsArgs),
     /// Target models: list layers and units.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Tools(args) => commands::tools::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::Exemplars(args) => commands::exemplars::run(args),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::World(cmd) => commands::world::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),

@@ -3,6 +3,11 @@
 use anyhow::{Result, bail};
 use maia_core::ImageStore;
 use maia_core::target::{TargetUnit, TorchOptions, UnitRef, open_target_with};
+use maia_core::ToolRegistry;
+use maia_core::builtin::DatasetExemplars;
+use maia_core::exemplars::DEFAULT_K;
+use maia_core::tools::InProcess;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Which target unit tools reach through `call_unit`.
@@ -22,6 +27,12 @@ pub struct TargetArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
+    /// Image folder for the dataset_exemplars tool (e.g. made by `maia world dataset`).
+    #[arg(long, value_name = "DIR", requires = "target")]
+    pub data: Option<PathBuf>,
+    /// Exemplars kept per unit.
+    #[arg(long, default_value_t = DEFAULT_K)]
+    pub k: usize,
 }
 
 impl TargetArgs {
@@ -55,5 +66,14 @@ impl TargetArgs {
             }
         };
         Ok(Some(TargetUnit::new(model, unit, store)?))
+    }
+
+    /// With `--data`, runs the exemplar pass for the unit's layer and registers the
+    /// `dataset_exemplars` tool.
+    pub fn register_exemplars(&self, unit: &TargetUnit, registry: &mut ToolRegistry) -> Result<()> {
+        let Some(data) = &self.data else { return Ok(()) };
+        let found = crate::exemplar_pass::run_pass(unit.model().as_ref(), &unit.unit().layer, data, self.k, true)?;
+        registry.register(Box::new(InProcess::new(DatasetExemplars::new(unit.model().clone(), unit.unit().clone(), Arc::new(found)))))?;
+        Ok(())
     }
 }

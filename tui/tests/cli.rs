@@ -366,3 +366,31 @@ fn synthetic_targets_take_catalogue_names_and_expressions_and_refuse_photos() {
     assert_eq!(code, 2);
     assert!(err.contains("img_1 has no scene graph"), "{err}");
 }
+
+#[test]
+fn exemplars_are_computed_once_then_served_from_cache_and_as_a_tool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let cache = dir.path().join("cache");
+    let (code, _, err) = run(maia().args(["world", "dataset", "--n", "24", "--seed", "2"]).arg(&data));
+    assert_eq!(code, 0, "{err}");
+    let pass = |extra: &[&str]| {
+        run(maia().env("MAIA_CACHE_DIR", &cache).args(["exemplars", "--model", "synthetic:star", "--layer", "synthetic", "--k", "4", "--data"]).arg(&data).args(extra))
+    };
+    let (code, out, err) = pass(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("computed") && out.contains("synthetic:0"), "{out}{err}");
+    let (code, _, err) = pass(&["--unit", "0", "--out", dir.path().join("ex").to_str().expect("utf-8")]);
+    assert_eq!(code, 0);
+    assert!(err.contains("from cache"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path().join("ex")).expect("ex").count(), 4);
+
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", &cache)
+        .args(["call", "--no-default-plugins", "--target", "synthetic:star", "--k", "4", "--data"])
+        .arg(&data)
+        .args(["dataset_exemplars", "{}", "--out"])
+        .arg(dir.path().join("out")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("top 4 of 24 dataset images for synthetic:0") && out.contains("1. activation 1.0"), "{out}");
+}

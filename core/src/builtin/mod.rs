@@ -3,5 +3,7 @@
 //! are registered through [`crate::tools::InProcess`].
 
 mod call_unit;
+mod dataset_exemplars;
 
 pub use call_unit::CallUnit;
+pub use dataset_exemplars::DatasetExemplars;

@@ -106,6 +106,12 @@ pub trait TargetModel: Send + Sync {
         units: &[usize],
     ) -> Result<Vec<Vec<UnitMap>>, TargetError>;
 
+    /// What identifies this model's behaviour for caches: weights and preprocessing for a
+    /// torch model, the unit definitions for synthetic ones.
+    fn fingerprint(&self) -> String {
+        serde_json::to_string(self.info()).unwrap_or_default()
+    }
+
     /// Ground truth of a unit, when the model knows it (synthetic units do).
     fn ground_truth(&self, _unit: &UnitRef) -> Option<String> {
         None

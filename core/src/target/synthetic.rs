@@ -99,6 +99,11 @@ impl TargetModel for SyntheticTarget {
             .collect()
     }
 
+    fn fingerprint(&self) -> String {
+        let units: Vec<String> = self.units.iter().map(|u| format!("{}={}@{}", u.name, u.concept, u.strength)).collect();
+        format!("synthetic:{}", units.join(";"))
+    }
+
     fn ground_truth(&self, unit: &UnitRef) -> Option<String> {
         (unit.layer == SYNTHETIC_LAYER)
             .then(|| self.units.get(unit.unit).map(|u| u.description.clone()))

@@ -26,6 +26,11 @@ impl TargetUnit {
         Ok(TargetUnit { model, unit, store })
     }
 
+    /// The model.
+    pub fn model(&self) -> &Arc<dyn TargetModel> {
+        &self.model
+    }
+
     /// The unit's address.
     pub fn unit(&self) -> &UnitRef {
         &self.unit

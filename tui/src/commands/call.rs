@@ -43,13 +43,16 @@ pub struct CallArgs {
 /// Runs `maia call`.
 pub fn run(args: CallArgs) -> Result<ExitCode> {
     let call_args = parse_args_json(&args.args)?;
-    let (registry, problems) = args.plugins.load_registry();
+    let (mut registry, problems) = args.plugins.load_registry();
     warn_problems(&problems);
     let store = Arc::new(
         ImageStore::with_dir(&args.out)
             .with_context(|| format!("creating the output folder {}", args.out.display()))?,
     );
     let unit = args.target.open(store.clone())?;
+    if let Some(unit) = &unit {
+        args.target.register_exemplars(unit, &mut registry)?;
+    }
     for path in &args.images {
         let png = read_png(path)?;
         let id = store.insert(Image::new(png, path.display().to_string()))?;

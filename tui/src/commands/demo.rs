@@ -75,7 +75,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let store = Arc::new(
         ImageStore::with_dir(args.out.join("images")).with_context(|| format!("creating {}", args.out.display()))?,
     );
-    let target = TargetArgs { target: Some(args.target.clone()), unit: None, device: "auto".into(), half: false };
+    let target = TargetArgs { target: Some(args.target.clone()), unit: None, device: "auto".into(), half: false, data: None, k: 15 };
     let unit = target.open(store.clone())?.context("no target")?;
     let truth = unit_truth(&args.target);
     println!("\ntarget: {} unit {} (ground truth: {truth})", args.target, unit.unit());

@@ -260,6 +260,10 @@ impl TargetModel for TorchModel {
         &self.info
     }
 
+    fn fingerprint(&self) -> String {
+        format!("torch:{}:{:?}:half={}", self.file_hash, self.preprocess, self.half)
+    }
+
     fn activations(&self, images: &[&Image], layer: &str, units: &[usize]) -> Result<Vec<Vec<UnitMap>>, TargetError> {
         for &unit in units {
             super::UnitRef { layer: layer.to_owned(), unit }.validate(&self.info)?;

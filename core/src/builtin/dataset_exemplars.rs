@@ -1,0 +1,70 @@
+//! `dataset_exemplars`: the images of the dataset that make the target unit fire most,
+//! with masks (MAIA's `System.dataset_exemplars`), from a precomputed exemplar pass.
+
+use crate::exemplars::LayerExemplars;
+use crate::target::{TargetModel, UnitRef};
+use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The `dataset_exemplars` tool for one unit.
+pub struct DatasetExemplars {
+    model: Arc<dyn TargetModel>,
+    unit: UnitRef,
+    exemplars: Arc<LayerExemplars>,
+}
+
+impl DatasetExemplars {
+    /// Serves the exemplars of `unit` from a layer's exemplar pass.
+    pub fn new(model: Arc<dyn TargetModel>, unit: UnitRef, exemplars: Arc<LayerExemplars>) -> Self {
+        DatasetExemplars { model, unit, exemplars }
+    }
+}
+
+#[derive(Deserialize)]
+struct Args {
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+impl Plugin for DatasetExemplars {
+    fn manifest(&self) -> Manifest {
+        Manifest::new("builtin-exemplars", env!("CARGO_PKG_VERSION"), "Dataset exemplars of the target unit")
+    }
+
+    fn tools(&self) -> Vec<ToolSpec> {
+        vec![
+            ToolSpec::new(
+                "dataset_exemplars",
+                "Returns the dataset images that activate the target unit most, highest first, each with a mask that dims everything except where the unit fired. Start here: they show what the unit responds to in natural data.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "k": {"type": "integer", "minimum": 1, "maximum": self.exemplars.k, "description": "How many exemplars (default all)"}
+                    },
+                    "additionalProperties": false
+                }),
+            )
+            .returns("one line per exemplar: rank, activation, file; the masked images")
+            .example(json!({})),
+        ]
+    }
+
+    fn call(&mut self, call: &ToolCall, _host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
+        let args: Args = call.parse_args()?;
+        let masked = self
+            .exemplars
+            .masked_images(self.model.as_ref(), self.unit.unit)
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let k = args.k.unwrap_or(masked.len()).min(masked.len());
+        let mut output = ToolOutput::default();
+        let mut lines = vec![format!("top {k} of {} dataset images for {}:", self.exemplars.images, self.unit)];
+        for (rank, (e, image)) in masked.into_iter().take(k).enumerate() {
+            lines.push(format!("{}. activation {:.3} ({})", rank + 1, e.activation, e.file));
+            output.images.push(image);
+        }
+        output.text = lines.join("\n");
+        Ok(output)
+    }
+}
