@@ -86,7 +86,11 @@ fn render(c: &mut Criterion) {
     let store = ImageStore::new();
     let prompt = "two small red striped circles and a green star on a white background";
     let (wasm, _dir) = registry_with(maia_tests::SHAPES_TOOLS);
-    let call = ToolCall::new("bench", "text2image", json!({"prompts": [prompt], "seed": 1}));
+    let call = ToolCall::new(
+        "bench",
+        "text2image",
+        json!({"prompts": [prompt], "seed": 1}),
+    );
     let mut group = c.benchmark_group("render_224");
     group.throughput(criterion::Throughput::Elements(1));
     group.bench_function("native_library", |b| {

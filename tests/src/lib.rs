@@ -92,8 +92,12 @@ pub const IMAGE_STATS: Package = Package {
 };
 
 /// The shapes-world wasm plugin (`text2image`, `edit_images`).
-pub const SHAPES_TOOLS: Package =
-    Package { name: "maia-shapes-tools", dir: "plugins/shapes-tools", lib: "shapes_tools", build: Build::Wasm };
+pub const SHAPES_TOOLS: Package = Package {
+    name: "maia-shapes-tools",
+    dir: "plugins/shapes-tools",
+    lib: "shapes_tools",
+    build: Build::Wasm,
+};
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {

@@ -206,26 +206,22 @@ fn a_file_that_is_not_a_shared_library_is_refused_with_dlopens_reason() -> TestR
     Ok(())
 }
 
-#[test]
-fn a_native_plugin_built_against_sdk_2_is_refused() -> TestResult {
-    let loader = loader(Grants::none());
-
-    // plugin.toml says 1.0.0; the version embedded in the library says 2.0.0.
-    let installed = NATIVE_SDK2.install()?;
-    let err = load_error(&loader, installed.dir())?;
+/// Checks a refusal of a plugin built against SDK 2.0.0: the variant, the plugin, where
+/// the version was read, and a message naming both versions and what to do.
+fn expect_sdk2_refusal(err: &PluginError, plugin: &str, origin_has: &str) -> TestResult {
     let message = err.to_string();
-    match &err {
+    match err {
         PluginError::SdkVersion {
-            plugin,
+            plugin: name,
             origin,
             plugin_sdk,
             host_sdk,
         } => {
             assert_eq!(
-                (plugin.as_str(), plugin_sdk.as_str(), host_sdk.as_str()),
-                ("native-sdk2", "2.0.0", SDK_VERSION)
+                (name.as_str(), plugin_sdk.as_str(), host_sdk.as_str()),
+                (plugin, "2.0.0", SDK_VERSION)
             );
-            assert!(origin.contains("embedded SDK version"), "{origin}");
+            assert!(origin.contains(origin_has), "{origin}");
         }
         other => return Err(format!("expected SdkVersion, got {other:?}").into()),
     }
@@ -235,6 +231,17 @@ fn a_native_plugin_built_against_sdk_2_is_refused() -> TestResult {
         "{message}"
     );
     assert!(message.contains("rebuild"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn a_native_plugin_built_against_sdk_2_is_refused() -> TestResult {
+    let loader = loader(Grants::none());
+
+    // plugin.toml says 1.0.0; the version embedded in the library says 2.0.0.
+    let installed = NATIVE_SDK2.install()?;
+    let err = load_error(&loader, installed.dir())?;
+    expect_sdk2_refusal(&err, "native-sdk2", "embedded SDK version")?;
 
     // plugin.toml itself says 2.0.0: refused before the library is even opened.
     let manifest = NATIVE_SDK2.manifest_text()?;
@@ -245,26 +252,11 @@ fn a_native_plugin_built_against_sdk_2_is_refused() -> TestResult {
     );
     let installed = NATIVE_SDK2.install_with_manifest(&manifest_2)?;
     let err = load_error(&loader, installed.dir())?;
-    let message = err.to_string();
-    match &err {
-        PluginError::SdkVersion {
-            origin,
-            plugin_sdk,
-            host_sdk,
-            ..
-        } => {
-            assert_eq!(
-                (plugin_sdk.as_str(), host_sdk.as_str()),
-                ("2.0.0", SDK_VERSION)
-            );
-            assert_eq!(origin, &installed.manifest_path().display().to_string());
-        }
-        other => return Err(format!("expected SdkVersion, got {other:?}").into()),
-    }
-    assert!(
-        message.contains("2.0.0") && message.contains(SDK_VERSION),
-        "{message}"
-    );
+    expect_sdk2_refusal(
+        &err,
+        "native-sdk2",
+        &installed.manifest_path().display().to_string(),
+    )?;
     assert_loader_still_works(&loader)
 }
 
@@ -273,27 +265,7 @@ fn a_wasm_component_of_world_2_is_refused() -> TestResult {
     let loader = loader(Grants::none());
     let installed = WASM_SDK2.install()?;
     let err = load_error(&loader, installed.dir())?;
-    let message = err.to_string();
-    match &err {
-        PluginError::SdkVersion {
-            plugin,
-            origin,
-            plugin_sdk,
-            host_sdk,
-        } => {
-            assert_eq!(
-                (plugin.as_str(), plugin_sdk.as_str(), host_sdk.as_str()),
-                ("wasm-sdk2", "2.0.0", SDK_VERSION)
-            );
-            assert!(origin.contains("WIT world maia:plugin@2.0.0"), "{origin}");
-        }
-        other => return Err(format!("expected SdkVersion, got {other:?}").into()),
-    }
-    assert!(message.contains("maia-plugin-sdk 2.0.0"), "{message}");
-    assert!(
-        message.contains(&format!("maia-plugin-sdk {SDK_VERSION}")),
-        "{message}"
-    );
+    expect_sdk2_refusal(&err, "wasm-sdk2", "WIT world maia:plugin@2.0.0")?;
     // A good wasm plugin still loads with the same loader (and its shared runtime).
     let good = WASM_FIXTURE.install()?;
     let mut provider = loader.load(good.dir())?;
