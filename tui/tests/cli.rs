@@ -394,3 +394,34 @@ fn exemplars_are_computed_once_then_served_from_cache_and_as_a_tool() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("top 4 of 24 dataset images for synthetic:0") && out.contains("1. activation 1.0"), "{out}");
 }
+
+#[test]
+fn a_trained_world_cnn_is_a_target_with_named_layers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("cnn.pt");
+    let train = || {
+        run(maia()
+            .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+            .args(["world", "train-cnn", "--seed", "3", "--epochs", "1", "--train-images", "256", "--out"])
+            .arg(&model))
+    };
+    let (code, out, err) = train();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("world CNN trained") && out.contains("held-out accuracy"), "{out}");
+    let (code, out, _) = train();
+    assert_eq!(code, 0);
+    assert!(out.contains("loaded from cache"), "{out}");
+
+    let (code, out, err) = run(maia().args(["model", "info", "--device", "cpu"]).arg(&model));
+    assert_eq!(code, 0, "{err}");
+    for layer in ["conv1", "conv2", "conv3", "conv4", "shape_logits", "color_logits"] {
+        assert!(out.lines().any(|l| l.starts_with(layer)), "{layer} missing:\n{out}");
+    }
+    let (code, out, err) = run(maia()
+        .args(["call", "--no-default-plugins", "--samples", "--device", "cpu", "--unit", "conv3:0", "--target"])
+        .arg(&model)
+        .args(["call_unit", r#"{"image_ids": ["img_1", "img_2"]}"#, "--out"])
+        .arg(dir.path().join("out")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("img_1: activation") && out.contains("img_2: activation"), "{out}");
+}

@@ -5,16 +5,9 @@ use super::LayerExemplars;
 use crate::target::TargetModel;
 use std::path::{Path, PathBuf};
 
-/// The default cache folder: `$MAIA_CACHE_DIR/exemplars`, else
-/// `$XDG_CACHE_HOME/maia/exemplars`, else `~/.cache/maia/exemplars`.
+/// The default cache folder (see [`crate::cache::cache_dir`]): `…/maia/exemplars`.
 pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("MAIA_CACHE_DIR") {
-        return Some(PathBuf::from(dir).join("exemplars"));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("maia").join("exemplars"))
+    crate::cache::cache_dir("exemplars")
 }
 
 /// The key of a layer's exemplars: changes when the model, its preprocessing, the layer,

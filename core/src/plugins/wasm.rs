@@ -136,17 +136,12 @@ impl Drop for WasmRuntime {
 }
 
 fn compiled_cache_path(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
-    let base = std::env::var_os("MAIA_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("maia")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("maia"))
-        })?;
+    let wasm_dir = crate::cache::cache_dir("wasm")?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let content = blake3::hash(wasm).to_hex();
     Some(
-        base.join("wasm")
+        wasm_dir
             .join(format!("{}-{:016x}.cwasm", &content[..32], hasher.finish())),
     )
 }

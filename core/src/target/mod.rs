@@ -11,7 +11,7 @@ pub mod torch;
 mod unit_caller;
 mod unit_ref;
 
-pub use spec::{TorchOptions, open_target, open_target_with};
+pub use spec::{TorchOptions, open_target, open_target_with, world_cnn_cache_dir};
 pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
 pub use unit_caller::TargetUnit;
 pub use unit_ref::UnitRef;

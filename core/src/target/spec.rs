@@ -7,6 +7,11 @@
 use super::{SyntheticTarget, TargetError, TargetModel};
 use maia_shapes_world::{SyntheticUnit, catalogue, lookup};
 
+/// Where `maia world train-cnn` caches models (see [`crate::cache::cache_dir`]).
+pub fn world_cnn_cache_dir() -> Option<std::path::PathBuf> {
+    crate::cache::cache_dir("models")
+}
+
 /// How to run a libtorch target.
 #[derive(Clone, Debug)]
 pub struct TorchOptions {
@@ -31,6 +36,18 @@ pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
 /// TorchScript model with `torch` options.
 pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn TargetModel>, TargetError> {
     let spec = spec.trim();
+    if spec == "world-cnn" {
+        let cache = world_cnn_cache_dir().ok_or_else(|| TargetError::Spec("no cache folder: set MAIA_CACHE_DIR or HOME".into()))?;
+        let config = crate::world_cnn::WorldCnnConfig::default();
+        let Some(cnn) = crate::world_cnn::cached(&cache, &config) else {
+            return Err(TargetError::Spec(format!(
+                "the world CNN is not trained yet (looked in {}); train it once with `maia world train-cnn` (a few minutes)",
+                cache.display()
+            )));
+        };
+        let device = super::torch::parse_device(&torch.device)?;
+        return Ok(Box::new(super::torch::TorchModel::load(&cnn.model_path, device, torch.half)?));
+    }
     let torch_file = spec.strip_prefix("torch:").map(str::to_owned).or_else(|| {
         let p = std::path::Path::new(spec);
         (p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pt" | "ts" | "pth"))).then(|| spec.to_owned())
@@ -70,7 +87,7 @@ pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn Targ
         };
     }
     Err(TargetError::Spec(format!(
-        "cannot open target `{spec}`: expected torch:MODEL.pt, synthetic:NAME or synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red')"
+        "cannot open target `{spec}`: expected torch:MODEL.pt, world-cnn, synthetic:NAME or synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red')"
     )))
 }
 

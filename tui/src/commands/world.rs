@@ -18,6 +18,26 @@ pub enum WorldCommand {
     Units(UnitsArgs),
     /// Render one prompt to a PNG and show what the world did not understand.
     Render(RenderArgs),
+    /// Train the small CNN on the shapes world (once; cached), the target whose real units
+    /// are the "neurons in the wild". `--target world-cnn` uses it.
+    TrainCnn(TrainCnnArgs),
+}
+
+/// Options of `maia world train-cnn`.
+#[derive(clap::Args, Debug)]
+pub struct TrainCnnArgs {
+    /// Training seed (same seed, same weights).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Epochs (default: the standard config's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training scenes (default: the standard config's).
+    #[arg(long)]
+    pub train_images: Option<usize>,
+    /// Also copy the model and its sidecar here (MODEL.pt and MODEL.pt.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `maia world dataset`.
@@ -66,6 +86,7 @@ pub fn run(cmd: WorldCommand) -> Result<ExitCode> {
         WorldCommand::Dataset(args) => dataset(args),
         WorldCommand::Units(args) => units(args),
         WorldCommand::Render(args) => render(args),
+        WorldCommand::TrainCnn(args) => train_cnn(args),
     }
 }
 
@@ -147,5 +168,64 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
     for w in &parsed.warnings {
         println!("warning: {w}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
+    use maia_core::world_cnn::{TrainProgress, WorldCnnConfig, train_or_load_with};
+    let mut config = WorldCnnConfig { seed: args.seed, ..WorldCnnConfig::default() };
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(n) = args.train_images {
+        config.train_images = n;
+    }
+    let cache = maia_core::target::world_cnn_cache_dir().context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let cnn = train_or_load_with(&cache, &config, &mut |p| match p {
+        TrainProgress::Rendering { done, total } => {
+            bar.set_message("rendering scenes");
+            bar.set_length(*total as u64);
+            bar.set_position(*done as u64);
+        }
+        TrainProgress::Step { epoch, epochs, step, total_steps, loss } => {
+            bar.set_message(format!("training epoch {epoch}/{epochs}, loss {loss:.3}"));
+            bar.set_length(*total_steps as u64);
+            bar.set_position(*step as u64);
+        }
+        TrainProgress::Evaluating => bar.set_message("measuring held-out accuracy"),
+        TrainProgress::Exporting => bar.set_message("writing TorchScript"),
+    })
+    .context("training the world CNN")?;
+    bar.finish_and_clear();
+    if let Some(reason) = &cnn.replaced {
+        eprintln!("note: the cached model was unusable ({reason}) and was retrained");
+    }
+    let a = cnn.accuracies;
+    println!(
+        "world CNN {} in {:.1} s: held-out accuracy shape {:.1}%, color {:.1}%, both {:.1}% ({} images)",
+        if cnn.trained { "trained" } else { "loaded from cache" },
+        started.elapsed().as_secs_f64(),
+        a.shape * 100.0,
+        a.color * 100.0,
+        a.both * 100.0,
+        a.images
+    );
+    println!("model: {}", cnn.model_path.display());
+    if let Some(out) = &args.out {
+        std::fs::copy(&cnn.model_path, out).with_context(|| format!("copying the model to {}", out.display()))?;
+        let sidecar_out = maia_core::world_cnn::Sidecar::path_for(out);
+        let mut sidecar = cnn.sidecar.clone();
+        sidecar.model_file = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::write(&sidecar_out, serde_json::to_string_pretty(&sidecar)?)
+            .with_context(|| format!("writing {}", sidecar_out.display()))?;
+        println!("copied to {} (+ {})", out.display(), sidecar_out.display());
+    }
+    println!("probe it: maia model info world-cnn; maia call --target world-cnn --unit conv3:5 --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'");
     Ok(ExitCode::SUCCESS)
 }
