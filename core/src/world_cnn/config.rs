@@ -20,6 +20,10 @@ pub struct WorldCnnConfig {
     pub input_size: u32,
     /// Output channels of the four conv blocks.
     pub channels: [i64; 4],
+    /// Keep only scenes whose dominant object covers at least this many times the visible
+    /// area of the runner-up (1.0 keeps every scene). Scenes with two near-equal largest
+    /// objects have no clear answer; skipping them makes the labels clean.
+    pub min_dominance: f32,
     /// Number of training scenes.
     pub train_images: usize,
     /// Number of held-out scenes (another world seed) the accuracies are measured on.
@@ -35,17 +39,19 @@ pub struct WorldCnnConfig {
 }
 
 impl Default for WorldCnnConfig {
-    /// The model maia trains on first use: a few minutes on two CPU cores.
+    /// The model maia trains on first use: about three minutes on two CPU cores, for
+    /// roughly 90% held-out shape and 97% color accuracy.
     fn default() -> Self {
         WorldCnnConfig {
             seed: 1,
             input_size: 64,
             channels: [16, 32, 64, 128],
-            train_images: 16_000,
+            min_dominance: 1.5,
+            train_images: 18_000,
             heldout_images: 2_000,
-            epochs: 8,
+            epochs: 12,
             batch_size: 64,
-            learning_rate: 3e-3,
+            learning_rate: 1e-2,
             weight_decay: 1e-4,
         }
     }
@@ -72,7 +78,7 @@ impl WorldCnnConfig {
         let bad = |field: &'static str, value: String, hint: &'static str| {
             Err(WorldCnnError::Config { field, value, hint })
         };
-        if !(16..=224).contains(&self.input_size) || self.input_size % 8 != 0 {
+        if !(16..=224).contains(&self.input_size) || !self.input_size.is_multiple_of(8) {
             return bad(
                 "input_size",
                 self.input_size.to_string(),
@@ -84,6 +90,13 @@ impl WorldCnnConfig {
                 "channels",
                 format!("{:?}", self.channels),
                 "every block needs 1..=1024 channels",
+            );
+        }
+        if !(self.min_dominance.is_finite() && (1.0..=10.0).contains(&self.min_dominance)) {
+            return bad(
+                "min_dominance",
+                self.min_dominance.to_string(),
+                "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
             );
         }
         if self.train_images == 0 || self.train_images > 1_000_000 {
@@ -122,7 +135,7 @@ impl WorldCnnConfig {
             return bad(
                 "learning_rate",
                 self.learning_rate.to_string(),
-                "use a value in (0, 1), for example 3e-3",
+                "use a value in (0, 1), for example 1e-2",
             );
         }
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
@@ -176,15 +189,46 @@ mod tests {
         assert_eq!(key.len(), 16);
         assert_eq!(key, WorldCnnConfig::default().cache_key());
         let variants = [
-            WorldCnnConfig { seed: 2, ..base.clone() },
-            WorldCnnConfig { input_size: 96, ..base.clone() },
-            WorldCnnConfig { channels: [16, 32, 64, 64], ..base.clone() },
-            WorldCnnConfig { train_images: 1, ..base.clone() },
-            WorldCnnConfig { heldout_images: 1, ..base.clone() },
-            WorldCnnConfig { epochs: 1, ..base.clone() },
-            WorldCnnConfig { batch_size: 2, ..base.clone() },
-            WorldCnnConfig { learning_rate: 1e-3, ..base.clone() },
-            WorldCnnConfig { weight_decay: 0.0, ..base.clone() },
+            WorldCnnConfig {
+                seed: 2,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                input_size: 96,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                channels: [16, 32, 64, 64],
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                min_dominance: 1.0,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                train_images: 1,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                heldout_images: 1,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                epochs: 1,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                batch_size: 2,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                learning_rate: 1e-3,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                weight_decay: 0.0,
+                ..base.clone()
+            },
         ];
         for variant in variants {
             assert_ne!(variant.cache_key(), key, "{variant:?}");
@@ -193,12 +237,22 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let config = WorldCnnConfig { input_size: 30, ..WorldCnnConfig::default() };
-        let message = config.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let config = WorldCnnConfig {
+            input_size: 30,
+            ..WorldCnnConfig::default()
+        };
+        let message = config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(message.contains("input_size = 30"), "{message}");
         assert!(WorldCnnConfig::default().validate().is_ok());
         assert!(WorldCnnConfig::tiny(3).validate().is_ok());
-        let config = WorldCnnConfig { batch_size: 1, ..WorldCnnConfig::default() };
+        let config = WorldCnnConfig {
+            batch_size: 1,
+            ..WorldCnnConfig::default()
+        };
         assert!(config.validate().is_err());
     }
 

@@ -27,18 +27,36 @@ const CHUNK: usize = 128;
 
 /// The object of `scene` that covers the most visible pixels, or `None` for an empty scene.
 pub fn dominant_object(scene: &Scene) -> Option<Object> {
+    dominance(scene).map(|(object, _)| object)
+}
+
+/// The dominant object and its *dominance*: its visible area divided by the runner-up's
+/// (infinite for a lone object). `None` for an empty scene.
+pub fn dominance(scene: &Scene) -> Option<(Object, f32)> {
     let mut small = scene.clone();
     small.width = MASK_SIDE;
     small.height = MASK_SIDE;
     let masks = object_masks(&small).ok()?;
-    let areas = masks.objects.iter().map(|m| m.iter().sum::<f32>());
     let mut best: Option<(usize, f32)> = None;
-    for (index, area) in areas.enumerate() {
-        if best.is_none_or(|(_, top)| area >= top) {
-            best = Some((index, area));
+    let mut second = 0.0f32;
+    for (index, mask) in masks.objects.iter().enumerate() {
+        let area = mask.iter().sum::<f32>();
+        match best {
+            Some((_, top)) if area < top => second = second.max(area),
+            Some((_, top)) => {
+                second = top;
+                best = Some((index, area));
+            }
+            None => best = Some((index, area)),
         }
     }
-    best.and_then(|(index, _)| scene.objects.get(index).copied())
+    let (index, top) = best?;
+    let ratio = if second > 0.0 {
+        top / second
+    } else {
+        f32::INFINITY
+    };
+    scene.objects.get(index).map(|&object| (object, ratio))
 }
 
 /// Index of `shape` in [`Shape::ALL`] (the shape head's class order).
@@ -59,87 +77,121 @@ pub(crate) struct WorldData {
     pub shapes: Tensor,
     /// `[N]` int64 color classes of the dominant objects.
     pub colors: Tensor,
+    /// The world indices of the scenes, in order.
+    pub indices: Vec<usize>,
 }
 
 impl WorldData {
     pub(crate) fn len(&self) -> usize {
-        self.shapes.size().first().copied().unwrap_or(0) as usize
+        self.indices.len()
     }
 }
 
-/// One scene's pixels (224×224 RGBA) and labels.
+/// One kept scene: its index, RGBA pixels (`224 × 224 × 4`) and labels.
 struct Rendered {
+    index: usize,
     rgba: Vec<u8>,
     shape: i64,
     color: i64,
 }
 
-fn render_one(index: usize, world_seed: u64) -> Result<Rendered, WorldCnnError> {
+/// Scene `index` of `world_seed`, rendered, if its dominant object is at least
+/// `min_dominance` times larger than the runner-up; `Ok(None)` if not.
+fn render_one(
+    index: usize,
+    world_seed: u64,
+    min_dominance: f32,
+) -> Result<Option<Rendered>, WorldCnnError> {
     let canvas = Canvas {
         width: SOURCE_SIDE,
         height: SOURCE_SIDE,
     };
     let scene = scene_at_on(index, world_seed, canvas);
+    let Some((object, ratio)) = dominance(&scene) else {
+        return Ok(None);
+    };
+    if ratio < min_dominance {
+        return Ok(None);
+    }
     let rgba = render_rgba(&scene).map_err(|source| WorldCnnError::Render {
         index,
         seed: world_seed,
         source,
     })?;
-    // Every dataset scene holds at least one object; fall back to class 0 rather than
-    // failing if that ever changes.
-    let (shape, color) = dominant_object(&scene)
-        .map(|o| (shape_class(o.shape), color_class(o.color)))
-        .unwrap_or((0, 0));
-    Ok(Rendered { rgba, shape, color })
+    Ok(Some(Rendered {
+        index,
+        rgba,
+        shape: shape_class(object.shape),
+        color: color_class(object.color),
+    }))
 }
 
-/// Renders scenes `0..n` of `world_seed` on up to `threads` threads and resizes them to
-/// `side`; `progress(done, n)` after each chunk. The result does not depend on `threads`.
+/// Renders the first `n` scenes of `world_seed` whose dominance is at least
+/// `min_dominance` (see [`dominance`]), on up to `threads` threads, and area-resizes them
+/// to `side`; `progress(done, n)` after each chunk. The result does not depend on
+/// `threads`.
 pub(crate) fn render_set(
     n: usize,
     world_seed: u64,
     side: u32,
+    min_dominance: f32,
     threads: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<WorldData, WorldCnnError> {
     let side = i64::from(side);
+    let full = i64::from(SOURCE_SIDE);
     let images = Tensor::zeros([n as i64, 3, side, side], (Kind::Uint8, tch::Device::Cpu));
     let mut shapes = Vec::with_capacity(n);
     let mut colors = Vec::with_capacity(n);
+    let mut indices = Vec::with_capacity(n);
     let threads = threads.clamp(1, 16);
-    let mut start = 0;
-    while start < n {
-        let end = (start + CHUNK).min(n);
-        let chunk = render_chunk(start, end, world_seed, threads)?;
-        let mut bytes = Vec::with_capacity(chunk.len() * (SOURCE_SIDE * SOURCE_SIDE * 4) as usize);
+    let mut next = 0;
+    while indices.len() < n {
+        if next > n.saturating_mul(100) + 10_000 {
+            return Err(WorldCnnError::Config {
+                field: "min_dominance",
+                value: min_dominance.to_string(),
+                hint: "almost no scene passes it; use a value nearer 1.0 (1.0 keeps every scene)",
+            });
+        }
+        let mut chunk = render_chunk(next, next + CHUNK, world_seed, min_dominance, threads)?;
+        next += CHUNK;
+        chunk.truncate(n - indices.len());
+        if chunk.is_empty() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(chunk.len() * 4 * (full * full) as usize);
         for r in &chunk {
             bytes.extend_from_slice(&r.rgba);
-            shapes.push(r.shape);
-            colors.push(r.color);
         }
-        let full = i64::from(SOURCE_SIDE);
+        let start = indices.len() as i64;
         let rgb = Tensor::from_slice(&bytes)
             .view([chunk.len() as i64, full, full, 4])
             .narrow(3, 0, 3)
             .permute([0, 3, 1, 2]);
-        let resized = area_resize(&rgb, side);
         images
-            .narrow(0, start as i64, (end - start) as i64)
-            .copy_(&resized);
-        start = end;
-        progress(start, n);
+            .narrow(0, start, chunk.len() as i64)
+            .copy_(&area_resize(&rgb, side));
+        for r in chunk {
+            indices.push(r.index);
+            shapes.push(r.shape);
+            colors.push(r.color);
+        }
+        progress(indices.len(), n);
     }
     Ok(WorldData {
         images,
         shapes: Tensor::from_slice(&shapes),
         colors: Tensor::from_slice(&colors),
+        indices,
     })
 }
 
 /// Area (box-average) resize of a uint8 `[N, 3, H, W]` batch to `[N, 3, side, side]`,
 /// rounded back to uint8: `adaptive_avg_pool2d`, i.e. `interpolate(mode="area")`.
 pub(crate) fn area_resize(rgb: &Tensor, side: i64) -> Tensor {
-    rgb.to_kind(Kind::Float)
+    rgb.contiguous()
+        .to_kind(Kind::Float)
         .adaptive_avg_pool2d([side, side])
         .round()
         .clamp(0.0, 255.0)
@@ -150,17 +202,18 @@ fn render_chunk(
     start: usize,
     end: usize,
     world_seed: u64,
+    min_dominance: f32,
     threads: usize,
 ) -> Result<Vec<Rendered>, WorldCnnError> {
     let indices: Vec<usize> = (start..end).collect();
     let per_worker = indices.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<Rendered>, WorldCnnError>> = std::thread::scope(|scope| {
+    let parts: Vec<Result<Vec<Option<Rendered>>, WorldCnnError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = indices
             .chunks(per_worker)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|&index| render_one(index, world_seed))
+                        .map(|&index| render_one(index, world_seed, min_dominance))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
@@ -180,7 +233,7 @@ fn render_chunk(
     });
     let mut out = Vec::with_capacity(indices.len());
     for part in parts {
-        out.extend(part?);
+        out.extend(part?.into_iter().flatten());
     }
     Ok(out)
 }
@@ -255,12 +308,34 @@ mod tests {
         let top = dominant_object(&scene).map(|o| o.shape);
         assert_eq!(top, Some(Shape::Square));
         assert_eq!(dominant_object(&Scene::empty(Canvas::default())), None);
+        let ratio = dominance(&scene).map(|(_, r)| r).unwrap_or_default();
+        assert!(ratio > 1.0 && ratio < 2.0, "{ratio}");
+        scene.objects.truncate(1);
+        assert_eq!(dominance(&scene).map(|(_, r)| r), Some(f32::INFINITY));
+    }
+
+    #[test]
+    fn render_set_skips_scenes_without_a_clear_dominant_object() -> Result<(), WorldCnnError> {
+        let strict = render_set(20, 8, 16, 2.0, 2, &mut |_, _| {})?;
+        assert_eq!(strict.len(), 20);
+        assert!(strict.indices.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            *strict.indices.last().unwrap_or(&0) > 20,
+            "nothing was skipped"
+        );
+        for &index in &strict.indices {
+            let scene = scene_at_on(index, 8, Canvas::default());
+            let ratio = dominance(&scene).map(|(_, r)| r).unwrap_or_default();
+            assert!(ratio >= 2.0, "scene {index}: {ratio}");
+        }
+        Ok(())
     }
 
     #[test]
     fn render_set_is_thread_count_independent() -> Result<(), WorldCnnError> {
-        let one = render_set(12, 5, 32, 1, &mut |_, _| {})?;
-        let three = render_set(12, 5, 32, 3, &mut |_, _| {})?;
+        let one = render_set(12, 5, 32, 1.0, 1, &mut |_, _| {})?;
+        let three = render_set(12, 5, 32, 1.0, 3, &mut |_, _| {})?;
+        assert_eq!(one.indices, (0..12).collect::<Vec<_>>());
         assert_eq!(one.images.size(), vec![12, 3, 32, 32]);
         assert!(one.images.equal(&three.images));
         assert!(one.shapes.equal(&three.shapes));
@@ -271,6 +346,24 @@ mod tests {
             assert!((0.0..=1.0).contains(&mean[c]), "{mean:?}");
             assert!(std[c] > 0.0 && std[c] < 1.0, "{std:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn inference_resize_reproduces_training_pixels() -> Result<(), Box<dyn std::error::Error>> {
+        // What `Sidecar::preprocess` does to a world image (RGBA → RGB planes → area
+        // resize) must give exactly the bytes the network was trained on.
+        let data = render_set(3, 9, 48, 1.0, 2, &mut |_, _| {})?;
+        let mut bytes = Vec::new();
+        for &index in &data.indices {
+            bytes.extend(render_rgba(&scene_at_on(index, 9, Canvas::default()))?);
+        }
+        let side = i64::from(SOURCE_SIDE);
+        let rgb = Tensor::from_slice(&bytes)
+            .view([3, side, side, 4])
+            .narrow(3, 0, 3)
+            .permute([0, 3, 1, 2]);
+        assert!(area_resize(&rgb, 48).equal(&data.images));
         Ok(())
     }
 

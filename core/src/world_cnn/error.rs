@@ -17,6 +17,16 @@ pub enum WorldCnnError {
         /// What would be accepted.
         hint: &'static str,
     },
+    /// A tensor or name handed to the sidecar helpers does not fit the model.
+    #[error("{what} {got} does not fit the world CNN; {hint}")]
+    Input {
+        /// What was passed ("image batch", "packed output", "output name").
+        what: &'static str,
+        /// What it was.
+        got: String,
+        /// What fits.
+        hint: &'static str,
+    },
     /// A training or held-out scene could not be drawn.
     #[error(
         "cannot render scene {index} of world seed {seed}: {source}; this is a bug in the shapes world, please report it"
@@ -66,7 +76,9 @@ pub enum WorldCnnError {
         source: std::io::Error,
     },
     /// A sidecar file is not a world CNN sidecar this version understands.
-    #[error("{path} is not a usable world CNN sidecar: {reason}; delete it and the model next to it to retrain")]
+    #[error(
+        "{path} is not a usable world CNN sidecar: {reason}; delete it and the model next to it to retrain"
+    )]
     Sidecar {
         /// The sidecar path.
         path: PathBuf,

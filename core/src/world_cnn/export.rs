@@ -1,7 +1,7 @@
 //! Writing a trained network as TorchScript plus its sidecar, atomically.
 //!
 //! The model is traced in eval mode (running batch-norm statistics, weights baked in as
-//! constants) over a `[2, 3, S, S]` example; every op is batch-size agnostic, so the
+//! constants) over a `[2, 3, S, S]` example batch; every op is batch-size agnostic, so the
 //! module accepts any batch size. Its outputs come packed into one tensor (see
 //! [`super::sidecar`]); the file is loaded back and checked against the in-memory network
 //! before it is moved into place. Each file is written to a temporary name in the target
@@ -25,7 +25,9 @@ use super::train::TrainedNet;
 
 /// What the heads predict, recorded in the sidecar.
 const LABELS: &str = "shape and color of the dominant object: the object covering the most \
-visible pixels (occlusion and ring holes counted; ties go to the object in front)";
+visible pixels (occlusion and ring holes counted; ties go to the object in front). Training and \
+held-out scenes are the world dataset's scenes whose dominant object covers at least \
+training.config.min_dominance times the visible area of the runner-up.";
 
 /// Traces `trained` and writes `model_path` and its sidecar; returns the sidecar.
 pub(crate) fn write_model(
@@ -48,7 +50,10 @@ pub(crate) fn write_model(
 
     trained.vs.freeze();
     let side = i64::from(config.input_size);
-    let example = Tensor::zeros([2, 3, side, side], (Kind::Float, Device::Cpu));
+    // A varied (not constant) example, so the check below exercises every channel.
+    let example = (Tensor::arange(2 * 3 * side * side, (Kind::Float, Device::Cpu)) * 0.37)
+        .sin()
+        .view([2, 3, side, side]);
     let net = &trained.net;
     let _no_grad = tch::no_grad_guard();
     // The table of outputs, and the packed answer the saved module must reproduce.
@@ -59,9 +64,13 @@ pub(crate) fn write_model(
         Some(xs) => vec![pack(&net.forward(xs, false).into_vec())],
         None => Vec::new(),
     };
-    let module =
-        CModule::create_by_tracing("WorldCnn", "forward", &[example.shallow_clone()], &mut closure)
-            .map_err(WorldCnnError::torch("tracing the world CNN"))?;
+    let module = CModule::create_by_tracing(
+        "WorldCnn",
+        "forward",
+        &[example.shallow_clone()],
+        &mut closure,
+    )
+    .map_err(WorldCnnError::torch("tracing the world CNN"))?;
 
     // libtorch names the archive's top folder after the file, so the model is saved under
     // its final name inside a private temporary folder: the bytes then depend only on the
@@ -172,7 +181,7 @@ fn output_specs(outputs: &[Tensor]) -> Vec<OutputSpec> {
                     )
                 } else {
                     format!(
-                        "block {}: conv3x3-batchnorm-ReLU output, fed to global average pooling",
+                        "block {}: conv3x3-batchnorm-ReLU output, fed to global average and max pooling",
                         k + 1
                     )
                 };
@@ -181,13 +190,13 @@ fn output_specs(outputs: &[Tensor]) -> Vec<OutputSpec> {
                 (
                     OutputKind::Logits,
                     Some(shape_classes.clone()),
-                    "shape of the dominant object (linear head on the pooled conv4)".to_string(),
+                    "shape of the dominant object (linear head on global average and max pooled conv4)".to_string(),
                 )
             } else {
                 (
                     OutputKind::Logits,
                     Some(color_classes.clone()),
-                    "color of the dominant object (linear head on the pooled conv4)".to_string(),
+                    "color of the dominant object (linear head on global average and max pooled conv4)".to_string(),
                 )
             };
             let spec = OutputSpec {

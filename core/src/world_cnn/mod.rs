@@ -8,8 +8,13 @@
 //! - **Labels**: the shape (9 classes) and color (12 classes) of each scene's dominant
 //!   object, the one covering the most visible pixels ([`dominant_object`]).
 //! - **Network**: four conv3×3–batch-norm–ReLU blocks (16/32/64/128 channels by default,
-//!   2×2 max-pool after the first three), global average pooling, two linear heads.
-//! - **Training**: Adam with a one-cycle schedule, deterministic from the seed.
+//!   2×2 max-pool after the first three), global average and max pooling concatenated,
+//!   two linear heads. (Average pooling alone learns the shape head far more slowly: the
+//!   heads must tell the largest object from up to five distractors.)
+//! - **Training**: Adam with a one-cycle schedule and random left-right mirroring,
+//!   deterministic from the seed. The default config trains in about three minutes on two
+//!   CPU cores (18 000 scenes, 12 epochs) and reaches about 90% shape and 96% color
+//!   accuracy on 2 000 held-out scenes.
 //! - **Export**: a traced TorchScript module whose `forward` takes the normalised
 //!   `[N, 3, S, S]` batch and returns `conv1, conv2, conv3, conv4, shape_logits,
 //!   color_logits` packed into one `[N, packed_width]` tensor (a traced method can only

@@ -1,5 +1,5 @@
 //! The network: four conv blocks (3×3 conv, batch norm, ReLU, 2×2 max-pool after the
-//! first three), global average pooling, and two linear heads.
+//! first three), global average and max pooling (concatenated), and two linear heads.
 
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
@@ -72,8 +72,8 @@ impl Net {
         }
         Net {
             blocks,
-            shape_head: nn::linear(root / "shape_head", input, shapes, Default::default()),
-            color_head: nn::linear(root / "color_head", input, colors, Default::default()),
+            shape_head: nn::linear(root / "shape_head", 2 * input, shapes, Default::default()),
+            color_head: nn::linear(root / "color_head", 2 * input, colors, Default::default()),
         }
     }
 
@@ -92,7 +92,15 @@ impl Net {
             };
             features.push(a);
         }
-        let pooled = x.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        // Average pooling measures how much of each feature the image holds (the dominant
+        // object is the largest); max pooling how strongly it occurs anywhere.
+        let pooled = Tensor::cat(
+            &[
+                x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+                x.amax([2i64, 3].as_slice(), false),
+            ],
+            1,
+        );
         Outputs {
             features,
             shape_logits: self.shape_head.forward(&pooled),

@@ -202,9 +202,7 @@ impl Sidecar {
             serde_json::from_str(text).map_err(|e| format!("invalid JSON ({e})"))?;
         let format = value.get("format").and_then(|v| v.as_str());
         if format != Some(SIDECAR_FORMAT) {
-            return Err(format!(
-                "format is {format:?}, expected {SIDECAR_FORMAT:?}"
-            ));
+            return Err(format!("format is {format:?}, expected {SIDECAR_FORMAT:?}"));
         }
         let version = value.get("format_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(SIDECAR_VERSION)) {
@@ -252,9 +250,9 @@ impl Sidecar {
             _ => (-1, -1),
         };
         if width != self.packed_width {
-            return Err(WorldCnnError::Config {
-                field: "packed output",
-                value: format!("{size:?}"),
+            return Err(WorldCnnError::Input {
+                what: "packed output of shape",
+                got: format!("{size:?}"),
                 hint: "pass the [N, packed_width] tensor the sidecar's model returned",
             });
         }
@@ -277,9 +275,9 @@ impl Sidecar {
         let mut all = self.unpack(packed)?;
         match index {
             Some(index) if index < all.len() => Ok(all.swap_remove(index)),
-            _ => Err(WorldCnnError::Config {
-                field: "output",
-                value: name.to_string(),
+            _ => Err(WorldCnnError::Input {
+                what: "output name",
+                got: format!("{name:?}"),
                 hint: "use one of conv1, conv2, conv3, conv4, shape_logits, color_logits",
             }),
         }
@@ -296,10 +294,10 @@ impl Sidecar {
     /// `input.size` (rounded to bytes), scale, normalise. Returns `[N, 3, size, size]` f32.
     pub fn preprocess(&self, rgb: &Tensor) -> Result<Tensor, WorldCnnError> {
         let size = rgb.size();
-        if size.len() != 4 || size.get(1) != Some(&3) {
-            return Err(WorldCnnError::Config {
-                field: "images",
-                value: format!("{size:?}"),
+        if size.len() != 4 || size.get(1) != Some(&3) || rgb.kind() != Kind::Uint8 {
+            return Err(WorldCnnError::Input {
+                what: "image batch",
+                got: format!("{size:?} of {:?}", rgb.kind()),
                 hint: "pass uint8 RGB images as an [N, 3, H, W] tensor",
             });
         }

@@ -3,7 +3,8 @@
 //! Determinism: the weights are initialised from libtorch's global generator right after
 //! `tch::manual_seed(seed)`, under a process-wide lock so two trainings in one process
 //! cannot interleave their draws; everything else random (scene choice, batch order) comes
-//! from the seed through our own generators, and no dropout or other torch randomness is
+//! from the seed through our own generators (including which scenes are mirrored), and no
+//! dropout or other torch randomness is
 //! used afterwards. libtorch's CPU kernels are deterministic for a fixed intra-op thread
 //! count, so the same config gives bit-identical weights on the same machine; a machine
 //! with another thread count may differ in the last bits.
@@ -109,6 +110,7 @@ pub(crate) fn train(
         config.train_images,
         config.train_world_seed(),
         config.input_size,
+        config.min_dominance,
         threads,
         &mut |done, _| {
             progress(&TrainProgress::Rendering {
@@ -121,6 +123,7 @@ pub(crate) fn train(
         config.heldout_images,
         config.heldout_world_seed(),
         config.input_size,
+        config.min_dominance,
         threads,
         &mut |done, _| {
             progress(&TrainProgress::Rendering {
@@ -171,12 +174,18 @@ pub(crate) fn train(
     let mut step = 0;
     let mut final_loss = f64::NAN;
     for epoch in 1..=config.epochs {
-        SplitMix(derive_seed(config.seed, 1000 + epoch as u64)).shuffle(&mut order);
+        let mut rng = SplitMix(derive_seed(config.seed, 1000 + epoch as u64));
+        rng.shuffle(&mut order);
         let mut epoch_loss = 0.0;
         for (k, indices) in order.chunks_exact(batch).take(steps_per_epoch).enumerate() {
             opt.set_lr(learning_rate(config.learning_rate, step, total_steps));
             let idx = Tensor::from_slice(indices);
             let xs = normalize(&train_data.images.index_select(0, &idx), &input);
+            // Mirror half the scenes left-right: every shape's class survives a horizontal
+            // flip (rotations are symmetric around upright), so this doubles the data.
+            let flips: Vec<bool> = indices.iter().map(|_| rng.next() & 1 == 1).collect();
+            let flip = Tensor::from_slice(&flips).view([-1, 1, 1, 1]);
+            let xs = xs.flip([3]).where_self(&flip, &xs);
             let out = net.forward(&xs, true);
             let loss = out
                 .shape_logits
