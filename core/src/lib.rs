@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod cache;
 pub mod call_host;
 pub mod exemplars;
+pub mod host;
 pub mod images;
 pub mod plugins;
 pub mod target;

@@ -50,6 +50,9 @@ enum Command {
     /// The shapes world: datasets, synthetic units with ground truth, renders.
     #[command(subcommand)]
     World(commands::world::WorldCommand),
+    /// Serve a model to many runs (`maia host serve`), or inspect a running host.
+    #[command(subcommand)]
+    Host(commands::host::HostCommand),
     /// Check the environment: libtorch, CUDA, wasm runtime, plugin folders.
     Doctor(commands::doctor::DoctorArgs),
 }
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Exemplars(args) => commands::exemplars::run(args),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::World(cmd) => commands::world::run(cmd),
+        Command::Host(cmd) => commands::host::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
     };
     match result {

@@ -18,7 +18,11 @@ pub struct DatasetExemplars {
 impl DatasetExemplars {
     /// Serves the exemplars of `unit` from a layer's exemplar pass.
     pub fn new(model: Arc<dyn TargetModel>, unit: UnitRef, exemplars: Arc<LayerExemplars>) -> Self {
-        DatasetExemplars { model, unit, exemplars }
+        DatasetExemplars {
+            model,
+            unit,
+            exemplars,
+        }
     }
 }
 
@@ -30,7 +34,11 @@ struct Args {
 
 impl Plugin for DatasetExemplars {
     fn manifest(&self) -> Manifest {
-        Manifest::new("builtin-exemplars", env!("CARGO_PKG_VERSION"), "Dataset exemplars of the target unit")
+        Manifest::new(
+            "builtin-exemplars",
+            env!("CARGO_PKG_VERSION"),
+            "Dataset exemplars of the target unit",
+        )
     }
 
     fn tools(&self) -> Vec<ToolSpec> {
@@ -59,9 +67,17 @@ impl Plugin for DatasetExemplars {
             .map_err(|e| ToolError::failed(e.to_string()))?;
         let k = args.k.unwrap_or(masked.len()).min(masked.len());
         let mut output = ToolOutput::default();
-        let mut lines = vec![format!("top {k} of {} dataset images for {}:", self.exemplars.images, self.unit)];
+        let mut lines = vec![format!(
+            "top {k} of {} dataset images for {}:",
+            self.exemplars.images, self.unit
+        )];
         for (rank, (e, image)) in masked.into_iter().take(k).enumerate() {
-            lines.push(format!("{}. activation {:.3} ({})", rank + 1, e.activation, e.file));
+            lines.push(format!(
+                "{}. activation {:.3} ({})",
+                rank + 1,
+                e.activation,
+                e.file
+            ));
             output.images.push(image);
         }
         output.text = lines.join("\n");

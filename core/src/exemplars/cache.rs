@@ -14,7 +14,13 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// the dataset's content or k change.
 pub fn cache_key(model: &dyn TargetModel, layer: &str, dataset_hash: &str, k: usize) -> String {
     let mut h = blake3::Hasher::new();
-    for part in [model.fingerprint().as_str(), layer, dataset_hash, &k.to_string(), "exemplars-v1"] {
+    for part in [
+        model.fingerprint().as_str(),
+        layer,
+        dataset_hash,
+        &k.to_string(),
+        "exemplars-v1",
+    ] {
         h.update(part.as_bytes());
         h.update(&[0]);
     }
@@ -28,12 +34,16 @@ fn path(dir: &Path, key: &str) -> PathBuf {
 /// A cached entry, if present and readable for this key.
 pub fn load(dir: &Path, key: &str) -> Option<LayerExemplars> {
     let text = std::fs::read_to_string(path(dir, key)).ok()?;
-    serde_json::from_str::<LayerExemplars>(&text).ok().filter(|e| e.key == key)
+    serde_json::from_str::<LayerExemplars>(&text)
+        .ok()
+        .filter(|e| e.key == key)
 }
 
 /// Stores an entry; a cache that cannot be written only costs a recomputation later.
 pub fn store(dir: &Path, exemplars: &LayerExemplars) {
-    let Ok(text) = serde_json::to_string(exemplars) else { return };
+    let Ok(text) = serde_json::to_string(exemplars) else {
+        return;
+    };
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }

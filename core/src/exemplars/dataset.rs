@@ -31,7 +31,10 @@ pub struct Dataset {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
-    move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    move |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Dataset {
@@ -52,13 +55,18 @@ impl Dataset {
         if let Ok(text) = std::fs::read_to_string(&index) {
             for line in text.lines() {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                    && let (Some(file), Some(scene)) = (v.get("file").and_then(|f| f.as_str()), v.get("scene"))
+                    && let (Some(file), Some(scene)) =
+                        (v.get("file").and_then(|f| f.as_str()), v.get("scene"))
                 {
                     scenes.insert(file.to_owned(), scene.clone());
                 }
             }
         }
-        Ok(Dataset { dir: dir.to_path_buf(), files, scenes })
+        Ok(Dataset {
+            dir: dir.to_path_buf(),
+            files,
+            scenes,
+        })
     }
 
     /// Number of images.
@@ -93,14 +101,21 @@ impl Dataset {
     pub fn content_hash(&self) -> Result<String, DatasetError> {
         let mut hasher = blake3::Hasher::new();
         let mut buf = Vec::new();
-        for name in self.files.iter().map(String::as_str).chain(std::iter::once("scenes.jsonl")) {
+        for name in self
+            .files
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once("scenes.jsonl"))
+        {
             let path = self.dir.join(name);
             buf.clear();
             match std::fs::File::open(&path) {
                 Ok(mut f) => {
                     f.read_to_end(&mut buf).map_err(io(&path))?;
                 }
-                Err(e) if name == "scenes.jsonl" && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if name == "scenes.jsonl" && e.kind() == std::io::ErrorKind::NotFound => {
+                    continue;
+                }
                 Err(e) => return Err(DatasetError::Io { path, source: e }),
             }
             hasher.update(name.as_bytes());

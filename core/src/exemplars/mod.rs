@@ -90,7 +90,11 @@ pub fn exemplars(
     let info = model.info();
     let layer_info = info.layer(layer).ok_or_else(|| {
         let names: Vec<&str> = info.layers.iter().map(|l| l.name.as_str()).collect();
-        TargetError::Unit(format!("{} has no layer `{layer}`; its layers: {}", info.name, names.join(", ")))
+        TargetError::Unit(format!(
+            "{} has no layer `{layer}`; its layers: {}",
+            info.name,
+            names.join(", ")
+        ))
     })?;
     let dataset = Dataset::open(data)?;
     let key = cache_key(model, layer, &dataset.content_hash()?, k);
@@ -105,8 +109,10 @@ pub fn exemplars(
         let reader = &dataset;
         scope.spawn(move || {
             for start in (0..total).step_by(BATCH) {
-                let batch: Result<Vec<(usize, Image)>, DatasetError> =
-                    (start..(start + BATCH).min(total)).map(|i| reader.image(i).map(|img| (i, img))).collect();
+                let batch: Result<Vec<(usize, Image)>, DatasetError> = (start
+                    ..(start + BATCH).min(total))
+                    .map(|i| reader.image(i).map(|img| (i, img)))
+                    .collect();
                 let failed = batch.is_err();
                 if tx.send(batch).is_err() || failed {
                     return;
@@ -141,7 +147,11 @@ pub fn exemplars(
             .map(|top| {
                 top.into_sorted()
                     .into_iter()
-                    .map(|(activation, index)| Exemplar { index, file: dataset.file_name(index), activation })
+                    .map(|(activation, index)| Exemplar {
+                        index,
+                        file: dataset.file_name(index),
+                        activation,
+                    })
                     .collect()
             })
             .collect(),
@@ -155,14 +165,21 @@ pub fn exemplars(
 impl LayerExemplars {
     /// The exemplar images of `unit` with MAIA-style masks drawn over them (one forward
     /// pass over the k images).
-    pub fn masked_images(&self, model: &dyn TargetModel, unit: usize) -> Result<Vec<(Exemplar, Image)>, ExemplarError> {
+    pub fn masked_images(
+        &self,
+        model: &dyn TargetModel,
+        unit: usize,
+    ) -> Result<Vec<(Exemplar, Image)>, ExemplarError> {
         let list = self.units.get(unit).ok_or_else(|| ExemplarError::Unit {
             layer: self.layer.clone(),
             unit,
             units: self.units.len(),
         })?;
         let dataset = Dataset::open(&self.data_dir)?;
-        let images: Vec<Image> = list.iter().map(|e| dataset.image(e.index)).collect::<Result<_, _>>()?;
+        let images: Vec<Image> = list
+            .iter()
+            .map(|e| dataset.image(e.index))
+            .collect::<Result<_, _>>()?;
         let refs: Vec<&Image> = images.iter().collect();
         let maps = model.activations(&refs, &self.layer, &[unit])?;
         list.iter()

@@ -19,7 +19,9 @@ impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         // Higher activation wins; on ties the lower index (earlier image) wins, so the
         // result does not depend on batch boundaries.
-        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| other.1.cmp(&self.1))
     }
 }
 
@@ -33,7 +35,10 @@ pub struct TopK {
 impl TopK {
     /// An empty top-k.
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
     }
 
     /// Considers one image. NaN activations are ignored.
@@ -67,7 +72,10 @@ mod tests {
     #[test]
     fn keeps_the_k_largest_in_order_with_stable_ties() {
         let mut top = TopK::new(3);
-        for (i, a) in [0.1, 0.9, 0.5, 0.9, f32::NAN, 0.7, 0.2].into_iter().enumerate() {
+        for (i, a) in [0.1, 0.9, 0.5, 0.9, f32::NAN, 0.7, 0.2]
+            .into_iter()
+            .enumerate()
+        {
             top.offer(a, i);
         }
         assert_eq!(top.into_sorted(), vec![(0.9, 1), (0.9, 3), (0.7, 5)]);

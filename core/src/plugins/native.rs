@@ -39,14 +39,16 @@ impl NativePlugin {
         let path = &files.artifact;
         // SAFETY: loading a library runs its initializers; native plugins are trusted code
         // by design (sandboxed plugins are wasm).
-        let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| {
-                // libloading's Display is only "dlopen failed"; the loader's reason
-                // ("invalid ELF header", a missing dependency, ...) is its source.
-                let reason = std::error::Error::source(&e)
-                    .map_or_else(|| e.to_string(), |source| format!("{e}: {source}"));
-                not_a_plugin(path, format!("cannot load it as a shared library ({reason})"))
-            })?;
+        let library = unsafe { libloading::Library::new(path) }.map_err(|e| {
+            // libloading's Display is only "dlopen failed"; the loader's reason
+            // ("invalid ELF header", a missing dependency, ...) is its source.
+            let reason = std::error::Error::source(&e)
+                .map_or_else(|| e.to_string(), |source| format!("{e}: {source}"));
+            not_a_plugin(
+                path,
+                format!("cannot load it as a shared library ({reason})"),
+            )
+        })?;
         let entry = unsafe {
             library
                 .get::<unsafe extern "C" fn() -> *const PluginVTable>(abi::ENTRY_SYMBOL.as_bytes())

@@ -140,10 +140,7 @@ fn compiled_cache_path(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let content = blake3::hash(wasm).to_hex();
-    Some(
-        wasm_dir
-            .join(format!("{}-{:016x}.cwasm", &content[..32], hasher.finish())),
-    )
+    Some(wasm_dir.join(format!("{}-{:016x}.cwasm", &content[..32], hasher.finish())))
 }
 
 /// A pointer to the current call's host, valid only while a call is in flight.

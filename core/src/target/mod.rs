@@ -2,15 +2,18 @@
 //! sees them through [`TargetModel`]; a unit is addressed as `layer:unit` ([`UnitRef`]).
 //!
 //! Implementations: [`SyntheticTarget`] (units of the shapes world with ground truth);
-//! libtorch models and remote hosts implement the same trait.
+//! libtorch models and [`RemoteModel`] (a model served by `maia host serve`) implement the
+//! same trait.
 
 pub mod mask;
+mod remote;
 mod spec;
 mod synthetic;
 pub mod torch;
 mod unit_caller;
 mod unit_ref;
 
+pub use remote::RemoteModel;
 pub use spec::{TorchOptions, open_target, open_target_with, world_cnn_cache_dir};
 pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
 pub use unit_caller::TargetUnit;

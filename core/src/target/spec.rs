@@ -2,7 +2,9 @@
 //!
 //! - `synthetic:NAME` — a catalogued synthetic unit (`maia world units` lists them);
 //! - `synthetic:EXPR` — any concept expression, e.g. `synthetic:(circle|star) & !red`;
-//! - `synthetic:all` — the whole catalogue as one layer, unit i = catalogue entry i.
+//! - `synthetic:all` — the whole catalogue as one layer, unit i = catalogue entry i;
+//! - `remote:ADDR` — the model a `maia host serve` process serves (`remote:127.0.0.1:7878`,
+//!   `remote:unix:/run/maia.sock`).
 
 use super::{SyntheticTarget, TargetError, TargetModel};
 use maia_shapes_world::{SyntheticUnit, catalogue, lookup};
@@ -23,7 +25,10 @@ pub struct TorchOptions {
 
 impl Default for TorchOptions {
     fn default() -> Self {
-        TorchOptions { device: "auto".into(), half: false }
+        TorchOptions {
+            device: "auto".into(),
+            half: false,
+        }
     }
 }
 
@@ -34,10 +39,18 @@ pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
 
 /// Opens a target; `torch:FILE` (or a path to an existing `.pt`/`.ts` file) loads a
 /// TorchScript model with `torch` options.
-pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn TargetModel>, TargetError> {
+pub fn open_target_with(
+    spec: &str,
+    torch: &TorchOptions,
+) -> Result<Box<dyn TargetModel>, TargetError> {
     let spec = spec.trim();
+    if let Some(addr) = spec.strip_prefix("remote:") {
+        return Ok(Box::new(super::RemoteModel::connect(addr)?));
+    }
     if spec == "world-cnn" {
-        let cache = world_cnn_cache_dir().ok_or_else(|| TargetError::Spec("no cache folder: set MAIA_CACHE_DIR or HOME".into()))?;
+        let cache = world_cnn_cache_dir().ok_or_else(|| {
+            TargetError::Spec("no cache folder: set MAIA_CACHE_DIR or HOME".into())
+        })?;
         let config = crate::world_cnn::WorldCnnConfig::default();
         let Some(cnn) = crate::world_cnn::cached(&cache, &config) else {
             return Err(TargetError::Spec(format!(
@@ -46,19 +59,32 @@ pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn Targ
             )));
         };
         let device = super::torch::parse_device(&torch.device)?;
-        return Ok(Box::new(super::torch::TorchModel::load(&cnn.model_path, device, torch.half)?));
+        return Ok(Box::new(super::torch::TorchModel::load(
+            &cnn.model_path,
+            device,
+            torch.half,
+        )?));
     }
     let torch_file = spec.strip_prefix("torch:").map(str::to_owned).or_else(|| {
         let p = std::path::Path::new(spec);
-        (p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pt" | "ts" | "pth"))).then(|| spec.to_owned())
+        (p.is_file()
+            && matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pt" | "ts" | "pth")
+            ))
+        .then(|| spec.to_owned())
     });
     if let Some(file) = torch_file {
         let path = std::path::Path::new(&file);
         if !path.is_file() {
-            return Err(TargetError::Spec(format!("torch model {file} does not exist")));
+            return Err(TargetError::Spec(format!(
+                "torch model {file} does not exist"
+            )));
         }
         let device = super::torch::parse_device(&torch.device)?;
-        return Ok(Box::new(super::torch::TorchModel::load(path, device, torch.half)?));
+        return Ok(Box::new(super::torch::TorchModel::load(
+            path, device, torch.half,
+        )?));
     }
     if let Some(rest) = spec.strip_prefix("synthetic:") {
         let rest = rest.trim();
@@ -87,7 +113,7 @@ pub fn open_target_with(spec: &str, torch: &TorchOptions) -> Result<Box<dyn Targ
         };
     }
     Err(TargetError::Spec(format!(
-        "cannot open target `{spec}`: expected torch:MODEL.pt, world-cnn, synthetic:NAME or synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red')"
+        "cannot open target `{spec}`: expected torch:MODEL.pt, world-cnn, synthetic:NAME, synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red') or remote:ADDR (a `maia host serve` process, e.g. remote:127.0.0.1:7878)"
     )))
 }
 

@@ -100,7 +100,11 @@ impl TargetModel for SyntheticTarget {
     }
 
     fn fingerprint(&self) -> String {
-        let units: Vec<String> = self.units.iter().map(|u| format!("{}={}@{}", u.name, u.concept, u.strength)).collect();
+        let units: Vec<String> = self
+            .units
+            .iter()
+            .map(|u| format!("{}={}@{}", u.name, u.concept, u.strength))
+            .collect();
         format!("synthetic:{}", units.join(";"))
     }
 

@@ -40,7 +40,11 @@ impl ArgsValidator {
                 // The validator quotes the offending value; a long one would flood the
                 // agent's context, so each problem is cut to a readable length.
                 let text = truncate_chars(&e.to_string(), MAX_PROBLEM_CHARS);
-                if path.is_empty() { text } else { format!("at {path}: {text}") }
+                if path.is_empty() {
+                    text
+                } else {
+                    format!("at {path}: {text}")
+                }
             })
             .collect();
         if problems.is_empty() {

@@ -4,6 +4,7 @@ pub mod call;
 pub mod demo;
 pub mod doctor;
 pub mod exemplars;
+pub mod host;
 pub mod model;
 pub mod plugin;
 pub mod plugin_check;

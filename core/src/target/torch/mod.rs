@@ -77,15 +77,27 @@ impl TorchModel {
             .unwrap_or_default();
         let (outputs, preprocess, wanted_layers) = match format.as_str() {
             crate::world_cnn::SIDECAR_FORMAT => {
-                let sidecar = WorldSidecar::parse(&text).map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
-                sidecar.verify_model(path).map_err(|e| TargetError::Spec(e.to_string()))?;
-                let pre = Preprocess { size: sidecar.input.size, mean: sidecar.input.mean, std: sidecar.input.std };
+                let sidecar = WorldSidecar::parse(&text)
+                    .map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
+                sidecar
+                    .verify_model(path)
+                    .map_err(|e| TargetError::Spec(e.to_string()))?;
+                let pre = Preprocess {
+                    size: sidecar.input.size,
+                    mean: sidecar.input.mean,
+                    std: sidecar.input.std,
+                };
                 let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
                 (Outputs::Packed(Box::new(sidecar)), pre, Some(layers))
             }
             SIDECAR_FORMAT => {
-                let spec = ModelSidecar::parse(&text).map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
-                let pre = Preprocess { size: spec.input.size, mean: spec.input.mean, std: spec.input.std };
+                let spec = ModelSidecar::parse(&text)
+                    .map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
+                let pre = Preprocess {
+                    size: spec.input.size,
+                    mean: spec.input.mean,
+                    std: spec.input.std,
+                };
                 (Outputs::Dict, pre, spec.layers.clone())
             }
             other => {
@@ -97,15 +109,22 @@ impl TorchModel {
             }
         };
         if half && !device.is_cuda() {
-            return Err(TargetError::Spec("--half needs a CUDA device; float16 on CPU is slow and inexact".into()));
+            return Err(TargetError::Spec(
+                "--half needs a CUDA device; float16 on CPU is slow and inexact".into(),
+            ));
         }
-        let mut module = CModule::load_on_device(path, device)
-            .map_err(|e| TargetError::Spec(format!("{}: not a loadable TorchScript module: {e}", path.display())))?;
+        let mut module = CModule::load_on_device(path, device).map_err(|e| {
+            TargetError::Spec(format!(
+                "{}: not a loadable TorchScript module: {e}",
+                path.display()
+            ))
+        })?;
         module.set_eval();
         if half {
             module.to(device, Kind::Half, false);
         }
-        let bytes = std::fs::read(path).map_err(|e| TargetError::Spec(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| TargetError::Spec(format!("{}: {e}", path.display())))?;
         let file_hash = blake3::hash(&bytes).to_hex().to_string();
         let mut model = TorchModel {
             module: Mutex::new(module),
@@ -115,7 +134,10 @@ impl TorchModel {
             half,
             batch: DEFAULT_BATCH,
             info: ModelInfo {
-                name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 kind: "torch".into(),
                 input_size: 0,
                 device: device_name(device),
@@ -156,22 +178,36 @@ impl TorchModel {
             .iter()
             .map(|name| {
                 let (_, t) = named.iter().find(|(n, _)| n == name).ok_or_else(|| {
-                    TargetError::Spec(format!("the sidecar names layer `{name}` but the model does not return it"))
+                    TargetError::Spec(format!(
+                        "the sidecar names layer `{name}` but the model does not return it"
+                    ))
                 })?;
                 let size = t.size();
                 let (units, h, w) = match size.as_slice() {
                     [_, c, h, w] => (*c, *h, *w),
                     [_, c] => (*c, 1, 1),
-                    other => return Err(TargetError::Spec(format!("layer `{name}` has shape {other:?}; expected [N, C, H, W] or [N, C]"))),
+                    other => {
+                        return Err(TargetError::Spec(format!(
+                            "layer `{name}` has shape {other:?}; expected [N, C, H, W] or [N, C]"
+                        )));
+                    }
                 };
-                Ok(LayerInfo { name: name.clone(), units: units as usize, map_height: h as u32, map_width: w as u32 })
+                Ok(LayerInfo {
+                    name: name.clone(),
+                    units: units as usize,
+                    map_height: h as u32,
+                    map_width: w as u32,
+                })
             })
             .collect()
     }
 
     /// Runs the model on a normalized CPU batch; every named output, as float on CPU.
     fn forward_all(&self, batch: &Tensor) -> Result<Vec<(String, Tensor)>, TargetError> {
-        let module = self.module.lock().map_err(|_| compute("the model lock was poisoned by an earlier panic"))?;
+        let module = self
+            .module
+            .lock()
+            .map_err(|_| compute("the model lock was poisoned by an earlier panic"))?;
         let mut input = batch.to_device(self.device);
         if self.half {
             input = input.to_kind(Kind::Half);
@@ -181,8 +217,12 @@ impl TorchModel {
             (Outputs::Dict, IValue::GenericDict(pairs)) => pairs
                 .into_iter()
                 .map(|(k, v)| match (k, v) {
-                    (IValue::String(name), IValue::Tensor(t)) => Ok((name, t.to_kind(Kind::Float).to_device(Device::Cpu))),
-                    (k, _) => Err(TargetError::Spec(format!("the model's output dict has a non-tensor entry {k:?}"))),
+                    (IValue::String(name), IValue::Tensor(t)) => {
+                        Ok((name, t.to_kind(Kind::Float).to_device(Device::Cpu)))
+                    }
+                    (k, _) => Err(TargetError::Spec(format!(
+                        "the model's output dict has a non-tensor entry {k:?}"
+                    ))),
                 })
                 .collect(),
             (Outputs::Packed(sidecar), IValue::Tensor(packed)) => {
@@ -190,20 +230,31 @@ impl TorchModel {
                 sidecar
                     .outputs
                     .iter()
-                    .map(|o| sidecar.unpack_one(&packed, &o.name).map(|t| (o.name.clone(), t)).map_err(compute))
+                    .map(|o| {
+                        sidecar
+                            .unpack_one(&packed, &o.name)
+                            .map(|t| (o.name.clone(), t))
+                            .map_err(compute)
+                    })
                     .collect()
             }
             (Outputs::Dict, other) => Err(TargetError::Spec(format!(
                 "forward returned {} but a maia-model must return Dict[str, Tensor] of layer outputs",
                 ivalue_kind(&other)
             ))),
-            (Outputs::Packed(_), other) => Err(TargetError::Spec(format!("forward returned {} but a world CNN returns one packed tensor", ivalue_kind(&other)))),
+            (Outputs::Packed(_), other) => Err(TargetError::Spec(format!(
+                "forward returned {} but a world CNN returns one packed tensor",
+                ivalue_kind(&other)
+            ))),
         }
     }
 
     /// Decodes, resizes and normalizes images into one `[N, 3, S, S]` float batch.
     pub fn input_batch(&self, images: &[&Image]) -> Result<Tensor, TargetError> {
-        let tensors: Vec<Tensor> = images.iter().map(|i| decode_rgb(i)).collect::<Result<_, _>>()?;
+        let tensors: Vec<Tensor> = images
+            .iter()
+            .map(|i| decode_rgb(i))
+            .collect::<Result<_, _>>()?;
         let s = i64::from(self.preprocess.size);
         let resized: Vec<Tensor> = tensors
             .iter()
@@ -252,7 +303,9 @@ fn decode_rgb(image: &Image) -> Result<Tensor, TargetError> {
         .map_err(|e| TargetError::Input(format!("{}: cannot decode PNG: {e}", image.id)))?
         .to_rgb8();
     let (w, h) = rgb.dimensions();
-    Ok(Tensor::from_slice(rgb.as_raw()).view([i64::from(h), i64::from(w), 3]).permute([2, 0, 1]))
+    Ok(Tensor::from_slice(rgb.as_raw())
+        .view([i64::from(h), i64::from(w), 3])
+        .permute([2, 0, 1]))
 }
 
 impl TargetModel for TorchModel {
@@ -261,12 +314,24 @@ impl TargetModel for TorchModel {
     }
 
     fn fingerprint(&self) -> String {
-        format!("torch:{}:{:?}:half={}", self.file_hash, self.preprocess, self.half)
+        format!(
+            "torch:{}:{:?}:half={}",
+            self.file_hash, self.preprocess, self.half
+        )
     }
 
-    fn activations(&self, images: &[&Image], layer: &str, units: &[usize]) -> Result<Vec<Vec<UnitMap>>, TargetError> {
+    fn activations(
+        &self,
+        images: &[&Image],
+        layer: &str,
+        units: &[usize],
+    ) -> Result<Vec<Vec<UnitMap>>, TargetError> {
         for &unit in units {
-            super::UnitRef { layer: layer.to_owned(), unit }.validate(&self.info)?;
+            super::UnitRef {
+                layer: layer.to_owned(),
+                unit,
+            }
+            .validate(&self.info)?;
         }
         let index = Tensor::from_slice(&units.iter().map(|&u| u as i64).collect::<Vec<_>>());
         let mut result = Vec::with_capacity(images.len());
@@ -277,7 +342,11 @@ impl TargetModel for TorchModel {
                 .into_iter()
                 .find(|(n, _)| n == layer)
                 .ok_or_else(|| compute(format!("the model did not return layer `{layer}`")))?;
-            let out = if out.dim() == 2 { out.unsqueeze(-1).unsqueeze(-1) } else { out };
+            let out = if out.dim() == 2 {
+                out.unsqueeze(-1).unsqueeze(-1)
+            } else {
+                out
+            };
             let picked = out.index_select(1, &index).contiguous();
             let (n, c, h, w) = {
                 let s = picked.size();
@@ -290,7 +359,11 @@ impl TargetModel for TorchModel {
                     (0..c)
                         .map(|u| {
                             let start = (i * c + u) * per;
-                            UnitMap { width: w, height: h, values: flat[start..start + per].to_vec() }
+                            UnitMap {
+                                width: w,
+                                height: h,
+                                values: flat[start..start + per].to_vec(),
+                            }
                         })
                         .collect(),
                 );

@@ -46,12 +46,19 @@ pub struct ModelSidecar {
 impl ModelSidecar {
     /// Parses and checks a sidecar.
     pub fn parse(text: &str) -> Result<ModelSidecar, String> {
-        let spec: ModelSidecar = serde_json::from_str(text).map_err(|e| format!("invalid sidecar: {e}"))?;
+        let spec: ModelSidecar =
+            serde_json::from_str(text).map_err(|e| format!("invalid sidecar: {e}"))?;
         if spec.format_version != 1 {
-            return Err(format!("sidecar format_version {} is not supported (this maia reads 1)", spec.format_version));
+            return Err(format!(
+                "sidecar format_version {} is not supported (this maia reads 1)",
+                spec.format_version
+            ));
         }
         if !(8..=4096).contains(&spec.input.size) {
-            return Err(format!("input.size {} is out of range (8..=4096)", spec.input.size));
+            return Err(format!(
+                "input.size {} is out of range (8..=4096)",
+                spec.input.size
+            ));
         }
         if spec.input.std.iter().any(|s| *s <= 0.0) {
             return Err("input.std values must be positive".into());

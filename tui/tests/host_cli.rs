@@ -1,0 +1,249 @@
+//! `maia host serve` as users run it: a real server process, `maia host info` and
+//! `maia call --target remote:ADDR` against it, ctrl-c, and the loopback rule.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn maia() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_maia"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("maia starts");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// A `maia host serve` process, killed if the test fails before stopping it.
+struct Server {
+    child: Child,
+    addr: String,
+    /// Kept open: the host's stdout stays a live pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = maia()
+            .args(["host", "serve"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("maia host serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(stdout);
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("reads the first line");
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                let mut err = String::new();
+                child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("first line {first:?}, stderr {err}")
+            })
+            .to_owned();
+        Server {
+            child,
+            addr,
+            _stdout: stdout,
+        }
+    }
+
+    /// Sends ctrl-c and waits for the exit; returns the exit code and stderr.
+    fn interrupt(mut self) -> (i32, String) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waits") {
+                let mut err = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut err));
+                return (status.code().unwrap_or(-1), err);
+            }
+            assert!(Instant::now() < deadline, "the host did not stop on ctrl-c");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn call_unit(target: &str, out: &std::path::Path) -> (i32, String, String) {
+    run(maia()
+        .args([
+            "call",
+            "--no-default-plugins",
+            "--samples",
+            "--target",
+            target,
+        ])
+        .args(["call_unit", r#"{"image_ids":["img_1","img_2"]}"#, "--out"])
+        .arg(out))
+}
+
+#[test]
+fn remote_targets_give_the_activations_of_the_local_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&["--model", "synthetic:red", "--listen", "127.0.0.1:0"]);
+    assert!(
+        server.addr.starts_with("127.0.0.1:") && !server.addr.ends_with(":0"),
+        "{}",
+        server.addr
+    );
+
+    let (code, out, err) = run(maia().args(["host", "info", &server.addr]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("serving synthetic:red (synthetic") && out.contains("protocol 1.0"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("synthetic  1")), "{out}");
+    assert!(out.contains("stats: 0 requests"), "{out}");
+
+    let (code, remote, err) = call_unit(
+        &format!("remote:{}", server.addr),
+        &dir.path().join("remote"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, local, err) = call_unit("synthetic:red", &dir.path().join("local"));
+    assert_eq!(code, 0, "{err}");
+    // img_1 is a red circle, img_2 blue squares and a yellow star.
+    let activations = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.contains(": activation"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        remote.contains("img_1: activation 1.05") && remote.contains("img_2: activation 0.05"),
+        "{remote}"
+    );
+    assert_eq!(activations(&remote), activations(&local));
+
+    let (code, out, _) = run(maia().args(["host", "info", "--json", &server.addr]));
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["stats"]["requests"], 1, "{json}");
+    assert_eq!(json["model"]["name"], "synthetic:red");
+
+    let (code, err) = server.interrupt();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("interrupted (ctrl-c)") && err.contains("stopped; 1 requests"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_socket_hosts_serve_and_clean_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("maia.sock");
+    let listen = format!("unix:{}", socket.display());
+    let server = Server::start(&["--model", "synthetic:red", "--listen", &listen, "--quiet"]);
+    assert_eq!(server.addr, listen);
+    let (code, out, err) = call_unit(&format!("remote:{listen}"), &dir.path().join("out"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("img_1: activation 1.05"), "{out}");
+
+    let (code, _, err) = run(maia().args([
+        "host",
+        "serve",
+        "--model",
+        "synthetic:red",
+        "--listen",
+        &listen,
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("another maia host is already serving"),
+        "{err}"
+    );
+    let (code, _) = server.interrupt();
+    assert_eq!(code, 0);
+    assert!(!socket.exists(), "the socket file is removed on exit");
+}
+
+#[test]
+fn hosts_refuse_other_machines_and_clients_say_how_to_start_one() {
+    let (code, _, err) = run(maia().args([
+        "host",
+        "serve",
+        "--model",
+        "synthetic:red",
+        "--listen",
+        "0.0.0.0:0",
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not a loopback address") && err.contains("--allow-remote"),
+        "{err}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let (code, _, err) = run(maia().args(["host", "info", &addr]));
+    assert_ne!(code, 0);
+    assert!(err.contains("is `maia host serve` running?"), "{err}");
+    let (code, _, err) = run(maia().args([
+        "call",
+        "--no-default-plugins",
+        "--target",
+        &format!("remote:{addr}"),
+        "call_unit",
+        "{}",
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("maia host serve --model MODEL --listen"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(maia().args(["host", "serve", "--model", "remote:127.0.0.1:7878"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("already served by a host"), "{err}");
+}
+
+#[test]
+fn host_commands_explain_themselves() {
+    let (code, out, _) = run(maia().args(["host", "serve", "--help"]));
+    assert_eq!(code, 0);
+    for flag in [
+        "--model",
+        "--device",
+        "--listen",
+        "--batch-window-ms",
+        "--max-batch",
+        "--allow-remote",
+        "no authentication",
+    ] {
+        assert!(out.contains(flag), "{flag} missing:\n{out}");
+    }
+    let (code, out, _) = run(maia().args(["host", "info", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("unix:PATH"), "{out}");
+}
