@@ -101,7 +101,9 @@ pub mod wire;
 
 pub use manifest::{Description, Manifest, Permissions, PluginKind, major_version};
 pub use plugin::{Host, Plugin};
-pub use types::{ErrorKind, Image, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, ToolSpec, UnitActivation};
+pub use types::{
+    ErrorKind, Image, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, ToolSpec, UnitActivation,
+};
 
 /// The SDK version plugins are built against (semver; the major must match the host's).
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -113,6 +115,9 @@ pub const SDK_MAJOR: u64 = 1;
 mod tests {
     #[test]
     fn sdk_major_matches_package_version() {
-        assert_eq!(super::major_version(super::SDK_VERSION), Some(super::SDK_MAJOR));
+        assert_eq!(
+            super::major_version(super::SDK_VERSION),
+            Some(super::SDK_MAJOR)
+        );
     }
 }

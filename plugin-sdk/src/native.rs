@@ -8,7 +8,9 @@
 //!
 //! Plugins must be built with `panic = "unwind"` (the default) for panics to be caught.
 
-use crate::{Host, Image, ImageId, LogLevel, Plugin, ToolCall, ToolError, ToolOutput, UnitActivation, wire};
+use crate::{
+    Host, Image, ImageId, LogLevel, Plugin, ToolCall, ToolError, ToolOutput, UnitActivation, wire,
+};
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,12 +26,11 @@ pub const ENTRY_SYMBOL: &str = "maia_plugin_entry_v1";
 pub const ENTRY_SYMBOL_PREFIX: &str = "maia_plugin_entry_v";
 
 /// The SDK version as a C string, embedded in every vtable.
-pub const SDK_VERSION_C: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(s) => s,
-    Err(_) => panic!("SDK version is not a C string"),
-};
+pub const SDK_VERSION_C: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(s) => s,
+        Err(_) => panic!("SDK version is not a C string"),
+    };
 
 /// Status codes returned by vtable functions.
 pub mod status {
@@ -68,13 +69,21 @@ pub struct Buffer {
 impl Buffer {
     /// An empty buffer.
     pub const fn empty() -> Self {
-        Buffer { ptr: std::ptr::null_mut(), len: 0, cap: 0 }
+        Buffer {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
     }
 
     /// Takes ownership of a vector's allocation.
     pub fn from_vec(v: Vec<u8>) -> Self {
         let mut v = std::mem::ManuallyDrop::new(v);
-        Buffer { ptr: v.as_mut_ptr(), len: v.len(), cap: v.capacity() }
+        Buffer {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+            cap: v.capacity(),
+        }
     }
 
     /// Views the bytes.
@@ -175,7 +184,9 @@ fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let message = info.payload_as_str().unwrap_or("panic with a non-string payload");
+            let message = info
+                .payload_as_str()
+                .unwrap_or("panic with a non-string payload");
             let text = match info.location() {
                 Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
                 None => message.to_owned(),
@@ -243,8 +254,14 @@ pub unsafe extern "C" fn describe<P: Plugin>(instance: *mut c_void, out: *mut Bu
         let mut manifest = plugin.manifest();
         manifest.kind = crate::PluginKind::Native;
         manifest.sdk_version = crate::SDK_VERSION.to_owned();
-        let description = crate::Description { manifest, tools: plugin.tools() };
-        (status::OK, serde_json::to_vec(&description).unwrap_or_default())
+        let description = crate::Description {
+            manifest,
+            tools: plugin.tools(),
+        };
+        (
+            status::OK,
+            serde_json::to_vec(&description).unwrap_or_default(),
+        )
     })
 }
 
@@ -263,13 +280,23 @@ pub unsafe extern "C" fn call<P: Plugin>(
     guarded(out, || {
         // SAFETY: per the function contract.
         let plugin = unsafe { &mut *instance.cast::<P>() };
-        let bytes = if req.is_null() { &[][..] } else { unsafe { std::slice::from_raw_parts(req, req_len) } };
+        let bytes = if req.is_null() {
+            &[][..]
+        } else {
+            unsafe { std::slice::from_raw_parts(req, req_len) }
+        };
         let call: ToolCall = match serde_json::from_slice(bytes) {
             Ok(c) => c,
-            Err(e) => return error_reply(&ToolError::invalid_args(format!("tool call is not valid JSON: {e}"))),
+            Err(e) => {
+                return error_reply(&ToolError::invalid_args(format!(
+                    "tool call is not valid JSON: {e}"
+                )));
+            }
         };
         // SAFETY: per the function contract.
-        let mut host = NativeHost { vtable: unsafe { &*host } };
+        let mut host = NativeHost {
+            vtable: unsafe { &*host },
+        };
         match plugin.call(&call, &mut host) {
             Ok(output) => (status::OK, wire::encode_output(&output)),
             Err(e) => error_reply(&e),
@@ -278,7 +305,10 @@ pub unsafe extern "C" fn call<P: Plugin>(
 }
 
 fn error_reply(e: &ToolError) -> (u32, Vec<u8>) {
-    (status::TOOL_ERROR, serde_json::to_vec(e).unwrap_or_default())
+    (
+        status::TOOL_ERROR,
+        serde_json::to_vec(e).unwrap_or_default(),
+    )
 }
 
 /// Builds the vtable for plugin type `P` (used by [`export_native!`](crate::export_native)).
@@ -289,7 +319,9 @@ pub const fn vtable<P: Plugin + Default>() -> PluginVTable {
 /// Builds a vtable that reports another SDK version. For tests of the host's version
 /// check only.
 #[doc(hidden)]
-pub const fn vtable_with_sdk_version<P: Plugin + Default>(sdk_version: &'static CStr) -> PluginVTable {
+pub const fn vtable_with_sdk_version<P: Plugin + Default>(
+    sdk_version: &'static CStr,
+) -> PluginVTable {
     PluginVTable {
         abi_version: ABI_VERSION,
         sdk_version: sdk_version.as_ptr(),
@@ -310,7 +342,9 @@ impl NativeHost<'_> {
     fn request(&mut self, op: u32, req: &[u8]) -> (u32, Vec<u8>) {
         let mut out = Buffer::empty();
         // SAFETY: the host's vtable is valid during the call; `out` is ours to fill.
-        let code = unsafe { (self.vtable.request)(self.vtable.ctx, op, req.as_ptr(), req.len(), &mut out) };
+        let code = unsafe {
+            (self.vtable.request)(self.vtable.ctx, op, req.as_ptr(), req.len(), &mut out)
+        };
         // SAFETY: the host allocated `out`; copy it and hand it back to the host's free.
         let bytes = unsafe { out.as_slice() }.to_vec();
         unsafe { (self.vtable.free)(out) };
@@ -319,10 +353,14 @@ impl NativeHost<'_> {
 
     fn reply_error(code: u32, bytes: &[u8]) -> ToolError {
         if code == status::TOOL_ERROR {
-            serde_json::from_slice(bytes)
-                .unwrap_or_else(|e| ToolError::failed(format!("host sent an unreadable error: {e}")))
+            serde_json::from_slice(bytes).unwrap_or_else(|e| {
+                ToolError::failed(format!("host sent an unreadable error: {e}"))
+            })
         } else {
-            ToolError::failed(format!("host service failed: {}", String::from_utf8_lossy(bytes)))
+            ToolError::failed(format!(
+                "host service failed: {}",
+                String::from_utf8_lossy(bytes)
+            ))
         }
     }
 }
@@ -330,7 +368,9 @@ impl NativeHost<'_> {
 impl Host for NativeHost<'_> {
     fn image(&mut self, id: &ImageId) -> Result<Image, ToolError> {
         match self.request(op::IMAGE, id.as_str().as_bytes()) {
-            (status::OK, bytes) => wire::decode_image(&bytes).map_err(|e| ToolError::failed(e.to_string())),
+            (status::OK, bytes) => {
+                wire::decode_image(&bytes).map_err(|e| ToolError::failed(e.to_string()))
+            }
             (code, bytes) => Err(Self::reply_error(code, &bytes)),
         }
     }
@@ -338,9 +378,8 @@ impl Host for NativeHost<'_> {
     fn call_unit(&mut self, images: &[ImageId]) -> Result<Vec<UnitActivation>, ToolError> {
         let req = serde_json::to_vec(images).unwrap_or_default();
         match self.request(op::CALL_UNIT, &req) {
-            (status::OK, bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| ToolError::failed(format!("host reply: {e}")))
-            }
+            (status::OK, bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| ToolError::failed(format!("host reply: {e}"))),
             (code, bytes) => Err(Self::reply_error(code, &bytes)),
         }
     }
@@ -363,13 +402,16 @@ impl Host for NativeHost<'_> {
 pub fn decode_call_reply(code: u32, bytes: &[u8]) -> Result<ToolOutput, ToolError> {
     match code {
         status::OK => wire::decode_output(bytes).map_err(|e| ToolError::failed(e.to_string())),
-        status::TOOL_ERROR => Err(serde_json::from_slice(bytes)
-            .unwrap_or_else(|e| ToolError::failed(format!("plugin sent an unreadable error: {e}")))),
+        status::TOOL_ERROR => Err(serde_json::from_slice(bytes).unwrap_or_else(|e| {
+            ToolError::failed(format!("plugin sent an unreadable error: {e}"))
+        })),
         status::PANIC => Err(ToolError::failed(format!(
             "panicked: {}",
             String::from_utf8_lossy(bytes)
         ))),
-        other => Err(ToolError::failed(format!("plugin returned unknown status {other}"))),
+        other => Err(ToolError::failed(format!(
+            "plugin returned unknown status {other}"
+        ))),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The two traits of the contract: what a plugin implements, and what the host lends it.
 
-use crate::{Image, ImageId, LogLevel, Manifest, ToolCall, ToolError, ToolOutput, ToolSpec, UnitActivation};
+use crate::{
+    Image, ImageId, LogLevel, Manifest, ToolCall, ToolError, ToolOutput, ToolSpec, UnitActivation,
+};
 
 /// A tool plugin. Implement this once; export it with [`export_native!`](crate::export_native)
 /// or [`export_wasm!`](crate::export_wasm) — the same impl works for both.

@@ -62,7 +62,11 @@ pub struct ToolCall {
 impl ToolCall {
     /// A call with the given id, tool name and arguments.
     pub fn new(id: impl Into<String>, name: impl Into<String>, args: Value) -> Self {
-        ToolCall { id: id.into(), name: name.into(), args }
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            args,
+        }
     }
 
     /// Deserializes the arguments into a typed struct, mapping failure to `invalid_args`.
@@ -125,7 +129,12 @@ pub struct Image {
 impl Image {
     /// A new, not yet stored image.
     pub fn new(png: Vec<u8>, caption: impl Into<String>) -> Self {
-        Image { id: ImageId::default(), png, caption: caption.into(), meta: Value::Null }
+        Image {
+            id: ImageId::default(),
+            png,
+            caption: caption.into(),
+            meta: Value::Null,
+        }
     }
 
     /// Attaches metadata.
@@ -160,7 +169,11 @@ pub struct ToolOutput {
 impl ToolOutput {
     /// Output with text only.
     pub fn text(text: impl Into<String>) -> Self {
-        ToolOutput { text: text.into(), images: Vec::new(), data: Value::Null }
+        ToolOutput {
+            text: text.into(),
+            images: Vec::new(),
+            data: Value::Null,
+        }
     }
 
     /// Adds an image.
@@ -221,7 +234,10 @@ pub struct ToolError {
 impl ToolError {
     /// An error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ToolError { kind, message: message.into() }
+        ToolError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The arguments were wrong.
@@ -250,7 +266,9 @@ impl ToolError {
         let text = err.to_string();
         let sandboxed = text.contains("pre-opened") || text.contains("preopen");
         if err.kind() == std::io::ErrorKind::PermissionDenied || sandboxed {
-            Self::denied(format!("{what}: {text} (the plugin has no permission for this)"))
+            Self::denied(format!(
+                "{what}: {text} (the plugin has no permission for this)"
+            ))
         } else {
             Self::failed(format!("{what}: {text}"))
         }

@@ -4,7 +4,9 @@
 //! generated here, once, so a plugin crate needs no WIT files of its own:
 //! [`export_wasm!`](crate::export_wasm) wires a [`Plugin`] impl to the world's exports.
 
-use crate::{Host, Image, ImageId, LogLevel, Plugin, PluginKind, ToolCall, ToolError, UnitActivation};
+use crate::{
+    Host, Image, ImageId, LogLevel, Plugin, PluginKind, ToolCall, ToolError, UnitActivation,
+};
 use std::any::Any;
 use std::cell::RefCell;
 
@@ -49,15 +51,23 @@ pub fn describe<P: Plugin + Default + 'static>() -> String {
         let mut manifest = p.manifest();
         manifest.kind = PluginKind::Wasm;
         manifest.sdk_version = crate::SDK_VERSION.to_owned();
-        let description = crate::Description { manifest, tools: p.tools() };
+        let description = crate::Description {
+            manifest,
+            tools: p.tools(),
+        };
         serde_json::to_string(&description).unwrap_or_default()
     })
 }
 
 /// The `call` export for plugin type `P`.
-pub fn call<P: Plugin + Default + 'static>(call_json: &str) -> Result<wit::ToolOutput, wit::ToolError> {
-    let call: ToolCall = serde_json::from_str(call_json)
-        .map_err(|e| to_wit_error(ToolError::invalid_args(format!("tool call is not valid JSON: {e}"))))?;
+pub fn call<P: Plugin + Default + 'static>(
+    call_json: &str,
+) -> Result<wit::ToolOutput, wit::ToolError> {
+    let call: ToolCall = serde_json::from_str(call_json).map_err(|e| {
+        to_wit_error(ToolError::invalid_args(format!(
+            "tool call is not valid JSON: {e}"
+        )))
+    })?;
     with_plugin::<P, _>(|p| p.call(&call, &mut WasmHost))
         .map(|out| wit::ToolOutput {
             text: out.text,
@@ -68,7 +78,12 @@ pub fn call<P: Plugin + Default + 'static>(call_json: &str) -> Result<wit::ToolO
 }
 
 fn to_wit_image(image: Image) -> wit::Image {
-    wit::Image { id: image.id.0, png: image.png, caption: image.caption, meta_json: image.meta.to_string() }
+    wit::Image {
+        id: image.id.0,
+        png: image.png,
+        caption: image.caption,
+        meta_json: image.meta.to_string(),
+    }
 }
 
 fn from_wit_image(image: wit::Image) -> Image {
@@ -87,7 +102,10 @@ fn to_wit_error(e: ToolError) -> wit::ToolError {
         crate::ErrorKind::Timeout => wit::ErrorKind::Timeout,
         crate::ErrorKind::Denied => wit::ErrorKind::Denied,
     };
-    wit::ToolError { kind, message: e.message }
+    wit::ToolError {
+        kind,
+        message: e.message,
+    }
 }
 
 fn from_wit_error(e: wit::ToolError) -> ToolError {
@@ -105,7 +123,9 @@ struct WasmHost;
 
 impl Host for WasmHost {
     fn image(&mut self, id: &ImageId) -> Result<Image, ToolError> {
-        host::get_image(id.as_str()).map(from_wit_image).map_err(from_wit_error)
+        host::get_image(id.as_str())
+            .map(from_wit_image)
+            .map_err(from_wit_error)
     }
 
     fn call_unit(&mut self, images: &[ImageId]) -> Result<Vec<UnitActivation>, ToolError> {

@@ -49,9 +49,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            WireError(format!("frame ends at byte {}, needed {} more", self.bytes.len(), n))
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                WireError(format!(
+                    "frame ends at byte {}, needed {} more",
+                    self.bytes.len(),
+                    n
+                ))
+            })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
@@ -78,11 +86,13 @@ pub fn decode<H: DeserializeOwned>(bytes: &[u8]) -> Result<(H, Vec<Vec<u8>>), Wi
     }
     let format = r.take(1)?[0];
     if format != FORMAT {
-        return Err(WireError(format!("wire format {format}, expected {FORMAT}")));
+        return Err(WireError(format!(
+            "wire format {format}, expected {FORMAT}"
+        )));
     }
     let json_len = r.u32()? as usize;
-    let header = serde_json::from_slice(r.take(json_len)?)
-        .map_err(|e| WireError(format!("header: {e}")))?;
+    let header =
+        serde_json::from_slice(r.take(json_len)?).map_err(|e| WireError(format!("header: {e}")))?;
     let count = r.u32()? as usize;
     let mut blobs = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
@@ -90,7 +100,7 @@ pub fn decode<H: DeserializeOwned>(bytes: &[u8]) -> Result<(H, Vec<Vec<u8>>), Wi
         blobs.push(r.take(len)?.to_vec());
     }
     if r.at != bytes.len() {
-        return Err(WireError(format!("{} trailing bytes", bytes.len() - r.at)))
+        return Err(WireError(format!("{} trailing bytes", bytes.len() - r.at)));
     }
     Ok((header, blobs))
 }
@@ -110,17 +120,30 @@ struct OutputHeader {
 }
 
 fn header_of(image: &Image) -> ImageHeader {
-    ImageHeader { id: image.id.clone(), caption: image.caption.clone(), meta: image.meta.clone() }
+    ImageHeader {
+        id: image.id.clone(),
+        caption: image.caption.clone(),
+        meta: image.meta.clone(),
+    }
 }
 
 fn images_from(headers: Vec<ImageHeader>, blobs: Vec<Vec<u8>>) -> Result<Vec<Image>, WireError> {
     if headers.len() != blobs.len() {
-        return Err(WireError(format!("{} images but {} blobs", headers.len(), blobs.len())));
+        return Err(WireError(format!(
+            "{} images but {} blobs",
+            headers.len(),
+            blobs.len()
+        )));
     }
     Ok(headers
         .into_iter()
         .zip(blobs)
-        .map(|(h, png)| Image { id: h.id, png, caption: h.caption, meta: h.meta })
+        .map(|(h, png)| Image {
+            id: h.id,
+            png,
+            caption: h.caption,
+            meta: h.meta,
+        })
         .collect())
 }
 
@@ -138,7 +161,11 @@ pub fn encode_output(output: &ToolOutput) -> Vec<u8> {
 /// Decodes a tool output.
 pub fn decode_output(bytes: &[u8]) -> Result<ToolOutput, WireError> {
     let (header, blobs): (OutputHeader, _) = decode(bytes)?;
-    Ok(ToolOutput { text: header.text, data: header.data, images: images_from(header.images, blobs)? })
+    Ok(ToolOutput {
+        text: header.text,
+        data: header.data,
+        images: images_from(header.images, blobs)?,
+    })
 }
 
 /// Encodes one image.

@@ -9,18 +9,33 @@ use std::time::Instant;
 
 /// Computes (or loads from cache) the exemplars of `layer`, drawing a progress bar on
 /// stderr and printing one summary line.
-pub fn run_pass(model: &dyn TargetModel, layer: &str, data: &Path, k: usize, use_cache: bool) -> Result<LayerExemplars> {
+pub fn run_pass(
+    model: &dyn TargetModel,
+    layer: &str,
+    data: &Path,
+    k: usize,
+    use_cache: bool,
+) -> Result<LayerExemplars> {
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} exemplars [{bar:40}] {pos}/{len} images, {per_sec}, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} exemplars [{bar:40}] {pos}/{len} images, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let started = Instant::now();
     let cache = if use_cache { cache_dir() } else { None };
-    let (found, cached) = exemplars(model, layer, data, k, cache.as_deref(), &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
+    let (found, cached) = exemplars(
+        model,
+        layer,
+        data,
+        k,
+        cache.as_deref(),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )
     .with_context(|| format!("computing exemplars of {layer} over {}", data.display()))?;
     bar.finish_and_clear();
     eprintln!(

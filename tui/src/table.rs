@@ -33,13 +33,11 @@ impl Table {
         let mut out = String::new();
         for row in std::iter::once(&self.header).chain(&self.rows) {
             let mut line = String::new();
-            for i in 0..columns {
+            for (i, width) in widths.iter().enumerate() {
                 let cell = row.get(i).map(String::as_str).unwrap_or("");
-                if i + 1 == columns {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+                line.push_str(cell);
+                if i + 1 < columns {
+                    line.push_str(&" ".repeat(width - cell.chars().count() + 2));
                 }
             }
             out.push_str(line.trim_end());

@@ -2,10 +2,10 @@
 
 use anyhow::{Result, bail};
 use maia_core::ImageStore;
-use maia_core::target::{TargetUnit, TorchOptions, UnitRef, open_target_with};
 use maia_core::ToolRegistry;
 use maia_core::builtin::DatasetExemplars;
 use maia_core::exemplars::DEFAULT_K;
+use maia_core::target::{TargetUnit, TorchOptions, UnitRef, open_target_with};
 use maia_core::tools::InProcess;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,7 +41,13 @@ impl TargetArgs {
         let Some(spec) = &self.target else {
             return Ok(None);
         };
-        let model: Arc<dyn maia_core::target::TargetModel> = Arc::from(open_target_with(spec, &TorchOptions { device: self.device.clone(), half: self.half })?);
+        let model: Arc<dyn maia_core::target::TargetModel> = Arc::from(open_target_with(
+            spec,
+            &TorchOptions {
+                device: self.device.clone(),
+                half: self.half,
+            },
+        )?);
         let unit = match &self.unit {
             Some(text) => text.parse::<UnitRef>()?,
             None => {
@@ -71,9 +77,21 @@ impl TargetArgs {
     /// With `--data`, runs the exemplar pass for the unit's layer and registers the
     /// `dataset_exemplars` tool.
     pub fn register_exemplars(&self, unit: &TargetUnit, registry: &mut ToolRegistry) -> Result<()> {
-        let Some(data) = &self.data else { return Ok(()) };
-        let found = crate::exemplar_pass::run_pass(unit.model().as_ref(), &unit.unit().layer, data, self.k, true)?;
-        registry.register(Box::new(InProcess::new(DatasetExemplars::new(unit.model().clone(), unit.unit().clone(), Arc::new(found)))))?;
+        let Some(data) = &self.data else {
+            return Ok(());
+        };
+        let found = crate::exemplar_pass::run_pass(
+            unit.model().as_ref(),
+            &unit.unit().layer,
+            data,
+            self.k,
+            true,
+        )?;
+        registry.register(Box::new(InProcess::new(DatasetExemplars::new(
+            unit.model().clone(),
+            unit.unit().clone(),
+            Arc::new(found),
+        ))))?;
         Ok(())
     }
 }

@@ -296,8 +296,15 @@ fn doctor_sees_libtorch_without_ld_library_path() {
         .env_remove("LD_LIBRARY_PATH"));
     assert_eq!(code, 0, "{out}{err}");
     let status = |component: &str| {
-        let line = out.lines().find(|l| l.starts_with(component)).unwrap_or_default();
-        line[component.len().min(line.len())..].split_whitespace().next().unwrap_or_default().to_owned()
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(component))
+            .unwrap_or_default();
+        line[component.len().min(line.len())..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     };
     assert_eq!(status("libtorch"), "ok", "{out}");
     assert_eq!(status("wasm runtime"), "ok", "{out}");
@@ -306,18 +313,34 @@ fn doctor_sees_libtorch_without_ld_library_path() {
 #[test]
 fn demo_runs_the_scripted_experiment_end_to_end() {
     let out_dir = tempfile::tempdir().expect("tempdir");
-    let (code, out, err) = run(with_bundled(maia().arg("demo").arg("--out").arg(out_dir.path())));
+    let (code, out, err) = run(with_bundled(
+        maia().arg("demo").arg("--out").arg(out_dir.path()),
+    ));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("ground truth: red circles"), "{out}");
     // The red circle fires the unit, the red square and blue circle do not; turning the
     // circle green silences it.
     let activation = |id: &str| -> f32 {
-        let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{id}: activation"))).unwrap_or_else(|| panic!("{id} not probed:\n{out}"));
-        line.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(f32::NAN)
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{id}: activation")))
+            .unwrap_or_else(|| panic!("{id} not probed:\n{out}"));
+        line.split_whitespace()
+            .nth(2)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f32::NAN)
     };
-    assert!(activation("img_1") > 0.9 && activation("img_2") < 0.2 && activation("img_3") < 0.2, "{out}");
-    assert!(activation("img_9") < 0.2, "green circle should not fire: {out}");
-    let pngs = std::fs::read_dir(out_dir.path().join("images")).expect("images").count();
+    assert!(
+        activation("img_1") > 0.9 && activation("img_2") < 0.2 && activation("img_3") < 0.2,
+        "{out}"
+    );
+    assert!(
+        activation("img_9") < 0.2,
+        "green circle should not fire: {out}"
+    );
+    let pngs = std::fs::read_dir(out_dir.path().join("images"))
+        .expect("images")
+        .count();
     assert!(pngs >= 14, "{pngs} images written");
 }
 
@@ -325,9 +348,15 @@ fn demo_runs_the_scripted_experiment_end_to_end() {
 fn world_commands_write_datasets_list_units_and_report_unknown_words() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (code, out, err) = run(maia().args(["world", "dataset", "--n", "20", "--seed", "3"]).arg(&data));
+    let (code, out, err) = run(maia()
+        .args(["world", "dataset", "--n", "20", "--seed", "3"])
+        .arg(&data));
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(std::fs::read_dir(&data).expect("dir").count(), 21, "20 PNGs + scenes.jsonl");
+    assert_eq!(
+        std::fs::read_dir(&data).expect("dir").count(),
+        21,
+        "20 PNGs + scenes.jsonl"
+    );
     let index = std::fs::read_to_string(data.join("scenes.jsonl")).expect("index");
     assert_eq!(index.lines().count(), 20);
 
@@ -340,7 +369,9 @@ fn world_commands_write_datasets_list_units_and_report_unknown_words() {
     }
 
     let png = dir.path().join("x.png");
-    let (code, out, _) = run(maia().args(["world", "render", "a blurple circle", "-o"]).arg(&png));
+    let (code, out, _) = run(maia()
+        .args(["world", "render", "a blurple circle", "-o"])
+        .arg(&png));
     assert_eq!(code, 0);
     assert!(out.contains("blurple"), "unknown words are reported: {out}");
     assert!(std::fs::read(&png).expect("png").starts_with(b"\x89PNG"));
@@ -350,19 +381,50 @@ fn world_commands_write_datasets_list_units_and_report_unknown_words() {
 fn synthetic_targets_take_catalogue_names_and_expressions_and_refuse_photos() {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = r#"{"image_ids": ["img_1", "img_2"]}"#;
-    let (code, out, err) = run(maia().args(["call", "--no-default-plugins", "--samples", "--target", "synthetic:circle & !blue", "call_unit", args, "--out"]).arg(dir.path()));
+    let (code, out, err) = run(maia()
+        .args([
+            "call",
+            "--no-default-plugins",
+            "--samples",
+            "--target",
+            "synthetic:circle & !blue",
+            "call_unit",
+            args,
+            "--out",
+        ])
+        .arg(dir.path()));
     assert_eq!(code, 0, "{err}");
     // img_1 is a red circle, img_2 blue squares and a yellow star.
-    assert!(out.contains("img_1: activation 1.0") && out.contains("img_2: activation 0.0"), "{out}");
+    assert!(
+        out.contains("img_1: activation 1.0") && out.contains("img_2: activation 0.0"),
+        "{out}"
+    );
 
-    let (code, _, err) = run(maia().args(["call", "--no-default-plugins", "--target", "synthetic:circle &&", "call_unit", args]));
+    let (code, _, err) = run(maia().args([
+        "call",
+        "--no-default-plugins",
+        "--target",
+        "synthetic:circle &&",
+        "call_unit",
+        args,
+    ]));
     assert_ne!(code, 0);
     assert!(err.contains("concept expression"), "{err}");
 
     let photo = dir.path().join("photo.png");
     // A PNG file carries no scene graph, even one the world drew.
-    run(maia().args(["world", "render", "a red circle", "-o"]).arg(&photo));
-    let (code, _, err) = run(maia().args(["call", "--no-default-plugins", "--image"]).arg(&photo).args(["--target", "synthetic:red", "call_unit", r#"{"image_ids": ["img_1"]}"#]));
+    run(maia()
+        .args(["world", "render", "a red circle", "-o"])
+        .arg(&photo));
+    let (code, _, err) = run(maia()
+        .args(["call", "--no-default-plugins", "--image"])
+        .arg(&photo)
+        .args([
+            "--target",
+            "synthetic:red",
+            "call_unit",
+            r#"{"image_ids": ["img_1"]}"#,
+        ]));
     assert_eq!(code, 2);
     assert!(err.contains("img_1 has no scene graph"), "{err}");
 }
@@ -372,27 +434,67 @@ fn exemplars_are_computed_once_then_served_from_cache_and_as_a_tool() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let cache = dir.path().join("cache");
-    let (code, _, err) = run(maia().args(["world", "dataset", "--n", "24", "--seed", "2"]).arg(&data));
+    let (code, _, err) = run(maia()
+        .args(["world", "dataset", "--n", "24", "--seed", "2"])
+        .arg(&data));
     assert_eq!(code, 0, "{err}");
     let pass = |extra: &[&str]| {
-        run(maia().env("MAIA_CACHE_DIR", &cache).args(["exemplars", "--model", "synthetic:star", "--layer", "synthetic", "--k", "4", "--data"]).arg(&data).args(extra))
+        run(maia()
+            .env("MAIA_CACHE_DIR", &cache)
+            .args([
+                "exemplars",
+                "--model",
+                "synthetic:star",
+                "--layer",
+                "synthetic",
+                "--k",
+                "4",
+                "--data",
+            ])
+            .arg(&data)
+            .args(extra))
     };
     let (code, out, err) = pass(&[]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("computed") && out.contains("synthetic:0"), "{out}{err}");
-    let (code, _, err) = pass(&["--unit", "0", "--out", dir.path().join("ex").to_str().expect("utf-8")]);
+    assert!(
+        err.contains("computed") && out.contains("synthetic:0"),
+        "{out}{err}"
+    );
+    let (code, _, err) = pass(&[
+        "--unit",
+        "0",
+        "--out",
+        dir.path().join("ex").to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 0);
     assert!(err.contains("from cache"), "{err}");
-    assert_eq!(std::fs::read_dir(dir.path().join("ex")).expect("ex").count(), 4);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("ex"))
+            .expect("ex")
+            .count(),
+        4
+    );
 
     let (code, out, err) = run(maia()
         .env("MAIA_CACHE_DIR", &cache)
-        .args(["call", "--no-default-plugins", "--target", "synthetic:star", "--k", "4", "--data"])
+        .args([
+            "call",
+            "--no-default-plugins",
+            "--target",
+            "synthetic:star",
+            "--k",
+            "4",
+            "--data",
+        ])
         .arg(&data)
         .args(["dataset_exemplars", "{}", "--out"])
         .arg(dir.path().join("out")));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("top 4 of 24 dataset images for synthetic:0") && out.contains("1. activation 1.0"), "{out}");
+    assert!(
+        out.contains("top 4 of 24 dataset images for synthetic:0")
+            && out.contains("1. activation 1.0"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -402,26 +504,63 @@ fn a_trained_world_cnn_is_a_target_with_named_layers() {
     let train = || {
         run(maia()
             .env("MAIA_CACHE_DIR", dir.path().join("cache"))
-            .args(["world", "train-cnn", "--seed", "3", "--epochs", "1", "--train-images", "256", "--out"])
+            .args([
+                "world",
+                "train-cnn",
+                "--seed",
+                "3",
+                "--epochs",
+                "1",
+                "--train-images",
+                "256",
+                "--out",
+            ])
             .arg(&model))
     };
     let (code, out, err) = train();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("world CNN trained") && out.contains("held-out accuracy"), "{out}");
+    assert!(
+        out.contains("world CNN trained") && out.contains("held-out accuracy"),
+        "{out}"
+    );
     let (code, out, _) = train();
     assert_eq!(code, 0);
     assert!(out.contains("loaded from cache"), "{out}");
 
-    let (code, out, err) = run(maia().args(["model", "info", "--device", "cpu"]).arg(&model));
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu"])
+        .arg(&model));
     assert_eq!(code, 0, "{err}");
-    for layer in ["conv1", "conv2", "conv3", "conv4", "shape_logits", "color_logits"] {
-        assert!(out.lines().any(|l| l.starts_with(layer)), "{layer} missing:\n{out}");
+    for layer in [
+        "conv1",
+        "conv2",
+        "conv3",
+        "conv4",
+        "shape_logits",
+        "color_logits",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(layer)),
+            "{layer} missing:\n{out}"
+        );
     }
     let (code, out, err) = run(maia()
-        .args(["call", "--no-default-plugins", "--samples", "--device", "cpu", "--unit", "conv3:0", "--target"])
+        .args([
+            "call",
+            "--no-default-plugins",
+            "--samples",
+            "--device",
+            "cpu",
+            "--unit",
+            "conv3:0",
+            "--target",
+        ])
         .arg(&model)
         .args(["call_unit", r#"{"image_ids": ["img_1", "img_2"]}"#, "--out"])
         .arg(dir.path().join("out")));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("img_1: activation") && out.contains("img_2: activation"), "{out}");
+    assert!(
+        out.contains("img_1: activation") && out.contains("img_2: activation"),
+        "{out}"
+    );
 }

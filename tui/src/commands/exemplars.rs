@@ -10,9 +10,11 @@ use std::process::ExitCode;
 
 /// Options of `maia exemplars`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Results are cached (~/.cache/maia/exemplars, or $MAIA_CACHE_DIR) by model, layer, \
+#[command(
+    after_help = "Results are cached (~/.cache/maia/exemplars, or $MAIA_CACHE_DIR) by model, layer, \
 dataset content and k: asking again is instant.\n\nExample:\n  maia world dataset --n 10000 data/\n  \
-maia exemplars --model world-cnn.pt --layer conv3 --data data/ --unit 12 --out exemplars/")]
+maia exemplars --model world-cnn.pt --layer conv3 --data data/ --unit 12 --out exemplars/"
+)]
 pub struct ExemplarsArgs {
     /// The model: MODEL.pt (with its sidecar), torch:FILE, or a synthetic:… spec.
     #[arg(long)]
@@ -46,11 +48,30 @@ pub struct ExemplarsArgs {
 /// Runs `maia exemplars`.
 pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
     if args.k == 0 || args.k > 1000 {
-        bail!("--k {} is out of range: keep 1 to 1000 exemplars per unit", args.k);
+        bail!(
+            "--k {} is out of range: keep 1 to 1000 exemplars per unit",
+            args.k
+        );
     }
-    let spec = if std::path::Path::new(&args.model).is_file() { format!("torch:{}", args.model) } else { args.model.clone() };
-    let model = open_target_with(&spec, &TorchOptions { device: args.device.clone(), half: false })?;
-    let found = run_pass(model.as_ref(), &args.layer, &args.data, args.k, !args.no_cache)?;
+    let spec = if std::path::Path::new(&args.model).is_file() {
+        format!("torch:{}", args.model)
+    } else {
+        args.model.clone()
+    };
+    let model = open_target_with(
+        &spec,
+        &TorchOptions {
+            device: args.device.clone(),
+            half: false,
+        },
+    )?;
+    let found = run_pass(
+        model.as_ref(),
+        &args.layer,
+        &args.data,
+        args.k,
+        !args.no_cache,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
         return Ok(ExitCode::SUCCESS);
@@ -62,7 +83,9 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
                 let files: Vec<&str> = list.iter().take(4).map(|e| e.file.as_str()).collect();
                 t.row(vec![
                     format!("{}:{u}", args.layer),
-                    list.first().map(|e| format!("{:.3}", e.activation)).unwrap_or_default(),
+                    list.first()
+                        .map(|e| format!("{:.3}", e.activation))
+                        .unwrap_or_default(),
                     files.join(" "),
                 ]);
             }
@@ -70,11 +93,21 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
         }
         Some(unit) => {
             let masked = found.masked_images(model.as_ref(), unit)?;
-            std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+            std::fs::create_dir_all(&args.out)
+                .with_context(|| format!("creating {}", args.out.display()))?;
             for (rank, (e, image)) in masked.iter().enumerate() {
-                let path = args.out.join(format!("{}_{unit}_{:02}_{}", args.layer, rank + 1, e.file));
-                std::fs::write(&path, &image.png).with_context(|| format!("writing {}", path.display()))?;
-                println!("{:2}. {:.3}  {}  → {}", rank + 1, e.activation, e.file, path.display());
+                let path =
+                    args.out
+                        .join(format!("{}_{unit}_{:02}_{}", args.layer, rank + 1, e.file));
+                std::fs::write(&path, &image.png)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!(
+                    "{:2}. {:.3}  {}  → {}",
+                    rank + 1,
+                    e.activation,
+                    e.file,
+                    path.display()
+                );
             }
         }
     }

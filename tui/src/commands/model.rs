@@ -14,8 +14,10 @@ pub enum ModelCommand {
 
 /// Options of `maia model info`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "A TorchScript model needs its sidecar MODEL.json beside it; \
-scripts/export_model.py writes both (see the README, \"Exporting a model\").")]
+#[command(
+    after_help = "A TorchScript model needs its sidecar MODEL.json beside it; \
+scripts/export_model.py writes both (see the README, \"Exporting a model\")."
+)]
 pub struct InfoArgs {
     /// The model: a TorchScript file (MODEL.pt with MODEL.pt.json), torch:FILE, or any
     /// --target spec (synthetic:NAME, …).
@@ -41,13 +43,22 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
     } else {
         args.model.clone()
     };
-    let model = open_target_with(&spec, &TorchOptions { device: args.device.clone(), half: false })?;
+    let model = open_target_with(
+        &spec,
+        &TorchOptions {
+            device: args.device.clone(),
+            half: false,
+        },
+    )?;
     let info = model.info();
     if args.json {
         println!("{}", serde_json::to_string_pretty(info)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} ({}, input {}×{}, on {})", info.name, info.kind, info.input_size, info.input_size, info.device);
+    println!(
+        "{} ({}, input {}×{}, on {})",
+        info.name, info.kind, info.input_size, info.input_size, info.device
+    );
     let mut t = Table::new(&["LAYER", "UNITS", "MAP", "ADDRESS"]);
     for l in &info.layers {
         t.row(vec![

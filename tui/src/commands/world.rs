@@ -173,14 +173,18 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
 
 fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
     use maia_core::world_cnn::{TrainProgress, WorldCnnConfig, train_or_load_with};
-    let mut config = WorldCnnConfig { seed: args.seed, ..WorldCnnConfig::default() };
+    let mut config = WorldCnnConfig {
+        seed: args.seed,
+        ..WorldCnnConfig::default()
+    };
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
     if let Some(n) = args.train_images {
         config.train_images = n;
     }
-    let cache = maia_core::target::world_cnn_cache_dir().context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
+    let cache = maia_core::target::world_cnn_cache_dir()
+        .context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}, ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -193,7 +197,13 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
             bar.set_length(*total as u64);
             bar.set_position(*done as u64);
         }
-        TrainProgress::Step { epoch, epochs, step, total_steps, loss } => {
+        TrainProgress::Step {
+            epoch,
+            epochs,
+            step,
+            total_steps,
+            loss,
+        } => {
             bar.set_message(format!("training epoch {epoch}/{epochs}, loss {loss:.3}"));
             bar.set_length(*total_steps as u64);
             bar.set_position(*step as u64);
@@ -209,7 +219,11 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
     let a = cnn.accuracies;
     println!(
         "world CNN {} in {:.1} s: held-out accuracy shape {:.1}%, color {:.1}%, both {:.1}% ({} images)",
-        if cnn.trained { "trained" } else { "loaded from cache" },
+        if cnn.trained {
+            "trained"
+        } else {
+            "loaded from cache"
+        },
         started.elapsed().as_secs_f64(),
         a.shape * 100.0,
         a.color * 100.0,
@@ -218,14 +232,20 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
     );
     println!("model: {}", cnn.model_path.display());
     if let Some(out) = &args.out {
-        std::fs::copy(&cnn.model_path, out).with_context(|| format!("copying the model to {}", out.display()))?;
+        std::fs::copy(&cnn.model_path, out)
+            .with_context(|| format!("copying the model to {}", out.display()))?;
         let sidecar_out = maia_core::world_cnn::Sidecar::path_for(out);
         let mut sidecar = cnn.sidecar.clone();
-        sidecar.model_file = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        sidecar.model_file = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         std::fs::write(&sidecar_out, serde_json::to_string_pretty(&sidecar)?)
             .with_context(|| format!("writing {}", sidecar_out.display()))?;
         println!("copied to {} (+ {})", out.display(), sidecar_out.display());
     }
-    println!("probe it: maia model info world-cnn; maia call --target world-cnn --unit conv3:5 --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'");
+    println!(
+        "probe it: maia model info world-cnn; maia call --target world-cnn --unit conv3:5 --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'"
+    );
     Ok(ExitCode::SUCCESS)
 }
