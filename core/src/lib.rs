@@ -7,12 +7,14 @@
 //!
 //! The dependency direction is one way: `maia-plugin-sdk` ← `maia-core` ← `maia` (tui).
 
+pub mod agent;
 pub mod builtin;
 pub mod cache;
 pub mod call_host;
 pub mod exemplars;
 pub mod host;
 pub mod images;
+pub mod llm;
 pub mod plugins;
 pub mod target;
 pub mod tools;

@@ -1,0 +1,221 @@
+//! The run's event stream: what the journal (`events.jsonl`) stores, what the TUI, the
+//! headless log and `maia watch` render, and what `maia resume` rebuilds a run from.
+//! A live run, a resumed run and a watched run all read these same records.
+
+use crate::llm::{RequestedToolCall, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One journal line: a sequence number, milliseconds since the run started, the event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// 0, 1, 2, … without gaps across resumes.
+    pub seq: u64,
+    /// Wall-clock milliseconds since the run was first started (UNIX ms of the event).
+    pub t_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Something that happened in a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The first event of a run.
+    RunStarted {
+        /// Run id (the folder name under `runs/`).
+        run_id: String,
+        /// Task name (`describe-unit`, `find-bias`).
+        task: String,
+        /// Target spec (`synthetic:red_and_circle`, `world-cnn`, `remote:…`).
+        target: String,
+        /// Unit address (`layer3:42`), or the class for bias tasks.
+        unit: String,
+        /// Backend name.
+        backend: String,
+        /// Model id.
+        model: String,
+        /// Round limit.
+        max_rounds: u32,
+        /// The first user message (task text).
+        task_text: String,
+    },
+    /// `maia resume` picked the run up again.
+    Resumed {
+        /// Rounds already complete.
+        completed_rounds: u32,
+    },
+    /// A model round begins.
+    RoundStarted {
+        /// 1-based round.
+        round: u32,
+    },
+    /// Streamed text, coalesced (a few per second); display only — the round's
+    /// [`Event::AssistantMessage`] holds the whole text.
+    TextDelta {
+        /// Round.
+        round: u32,
+        /// Text to append.
+        text: String,
+        /// Reasoning (thinking) rather than visible text.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reasoning: bool,
+    },
+    /// The model's complete reply for a round. Defines the round for resume.
+    AssistantMessage {
+        /// Round.
+        round: u32,
+        /// Visible text.
+        text: String,
+        /// Reasoning text.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reasoning: String,
+        /// Tool calls requested.
+        tool_calls: Vec<RequestedToolCall>,
+        /// Tokens of this request.
+        usage: Usage,
+        /// Dollar cost of this request (0 for local/offline).
+        cost_usd: f64,
+    },
+    /// A tool call starts.
+    ToolStarted {
+        /// Round.
+        round: u32,
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Parsed arguments (or the raw text as a string when it was not JSON).
+        args: Value,
+    },
+    /// A tool call finished (successfully or not). A round is complete when every call of
+    /// its assistant message has one of these.
+    ToolFinished {
+        /// Round.
+        round: u32,
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Error kind (`invalid_args`, `failed`, `timeout`, `denied`, `unknown_tool`) or `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// The text the model sees.
+        text: String,
+        /// Images produced.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageRecord>,
+        /// Structured data.
+        #[serde(default, skip_serializing_if = "Value::is_null")]
+        data: Value,
+        /// Milliseconds the call took.
+        elapsed_ms: u64,
+    },
+    /// A note the human injected; it goes into the next message to the model.
+    Note {
+        /// The note.
+        text: String,
+    },
+    /// The run was paused or resumed from the UI.
+    Paused {
+        /// `true` paused, `false` running again.
+        paused: bool,
+    },
+    /// A model request failed and will be retried.
+    Retry {
+        /// Round.
+        round: u32,
+        /// Attempt that failed (1-based).
+        attempt: u32,
+        /// What went wrong.
+        reason: String,
+        /// Milliseconds until the next attempt.
+        wait_ms: u64,
+    },
+    /// Something the user should know that is not fatal (an invented tool, bad arguments
+    /// fed back, the round limit reached).
+    Warning {
+        /// Explanation.
+        text: String,
+    },
+    /// The agent's answer.
+    FinalAnswer {
+        /// Round it was given in.
+        round: u32,
+        /// What the unit does.
+        description: String,
+        /// A short label.
+        label: String,
+    },
+    /// The last event of a run (or of one process working on it).
+    RunEnded {
+        /// How it ended.
+        status: RunStatus,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// An image in a tool result, as the journal stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Store id (`img_12`).
+    pub id: String,
+    /// Content hash: the file is `images/<hash>.png`.
+    pub hash: String,
+    /// Caption.
+    pub caption: String,
+    /// The unit's activation on it, when the tool reported one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<f64>,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// A final answer was given.
+    Completed,
+    /// The user stopped it (resumable).
+    Stopped,
+    /// A limit (tokens, cost, wall time) ended it.
+    Limit,
+    /// An unrecoverable error ended it (resumable once fixed).
+    Failed,
+}
+
+impl RunStatus {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Limit => "limit",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_as_one_flat_json_object() {
+        let r = Record {
+            seq: 3,
+            t_ms: 1200,
+            event: Event::Note {
+                text: "try blue".into(),
+            },
+        };
+        let line = serde_json::to_string(&r).expect("serialize");
+        assert_eq!(
+            line,
+            r#"{"seq":3,"t_ms":1200,"type":"note","text":"try blue"}"#
+        );
+        let back: Record = serde_json::from_str(&line).expect("parse");
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,6 @@
+//! The agent: MAIA's loop of model rounds and tool calls, and the event stream every run
+//! is made of.
+
+pub mod event;
+
+pub use event::{Event, ImageRecord, Record, RunStatus};
