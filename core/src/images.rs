@@ -46,6 +46,35 @@ impl ImageStore {
         })
     }
 
+    /// Reopens a store written by [`ImageStore::with_dir`]: every image comes back under
+    /// the id it had, and new images continue the numbering. This is how a resumed run
+    /// finds the images its conversation refers to. Unreadable entries are skipped and
+    /// counted in the returned number.
+    pub fn reopen(dir: impl Into<PathBuf>) -> std::io::Result<(Self, usize)> {
+        let store = Self::with_dir(dir)?;
+        let mut skipped = 0;
+        let Some(dir) = store.dir.clone() else {
+            return Ok((store, 0));
+        };
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match restore_one(&path) {
+                Some((hash, image)) => {
+                    let mut inner = store.lock();
+                    let n = image.id.0.trim_start_matches("img_").parse::<u64>().unwrap_or(0);
+                    inner.next = inner.next.max(n);
+                    inner.by_hash.insert(hash.clone(), image.id.clone());
+                    inner.by_id.insert(image.id.clone(), StoredImage { image: Arc::new(image), hash });
+                }
+                None => skipped += 1,
+            }
+        }
+        Ok((store, skipped))
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the maps consistent (single inserts).
         self.inner
@@ -60,12 +89,14 @@ impl ImageStore {
         if let Some(id) = inner.by_hash.get(&hash) {
             return Ok(id.clone());
         }
-        if let Some(dir) = &self.dir {
-            write_atomically(&dir.join(format!("{hash}.png")), &image.png)?;
-        }
         inner.next += 1;
         let id = ImageId(format!("img_{}", inner.next));
         image.id = id.clone();
+        if let Some(dir) = &self.dir {
+            write_atomically(&dir.join(format!("{hash}.png")), &image.png)?;
+            let sidecar = serde_json::json!({"id": id, "caption": image.caption, "meta": image.meta});
+            write_atomically(&dir.join(format!("{hash}.json")), sidecar.to_string().as_bytes())?;
+        }
         inner.by_hash.insert(hash.clone(), id.clone());
         inner.by_id.insert(
             id.clone(),
@@ -137,8 +168,26 @@ impl ImageStore {
     }
 }
 
+fn restore_one(sidecar: &Path) -> Option<(String, Image)> {
+    let hash = sidecar.file_stem()?.to_str()?.to_owned();
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).ok()?).ok()?;
+    let png = std::fs::read(sidecar.with_extension("png")).ok()?;
+    if blake3::hash(&png).to_hex().as_str() != hash {
+        return None;
+    }
+    let id = meta.get("id")?.as_str()?.to_owned();
+    let caption = meta.get("caption").and_then(|c| c.as_str()).unwrap_or_default();
+    let image = Image {
+        id: ImageId(id),
+        png,
+        caption: caption.to_owned(),
+        meta: meta.get("meta").cloned().unwrap_or_default(),
+    };
+    Some((hash, image))
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("png.tmp");
+    let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
@@ -162,6 +211,24 @@ mod tests {
             ("img_1", "img_2", "img_1")
         );
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn reopened_store_keeps_ids_captions_and_metadata() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::with_dir(dir.path()).expect("store");
+        let meta = serde_json::json!({"scene": "red circle"});
+        store.insert(Image::new(vec![1], "a")).expect("insert");
+        store.insert(Image::new(vec![2], "b").with_meta(meta.clone())).expect("insert");
+        drop(store);
+        std::fs::write(dir.path().join("torn.json"), b"{").expect("write");
+        let (store, skipped) = ImageStore::reopen(dir.path()).expect("reopen");
+        assert_eq!(skipped, 1);
+        let b = store.get(&"img_2".into()).expect("img_2 restored");
+        assert_eq!((b.image.caption.as_str(), &b.image.meta), ("b", &meta));
+        let c = store.insert(Image::new(vec![3], "c")).expect("insert");
+        assert_eq!(c.as_str(), "img_3");
+        assert_eq!(store.insert(Image::new(vec![1], "again")).expect("insert").as_str(), "img_1");
     }
 
     #[test]

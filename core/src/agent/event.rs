@@ -6,12 +6,12 @@ use crate::llm::{RequestedToolCall, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One journal line: a sequence number, milliseconds since the run started, the event.
+/// One journal line: a sequence number, a timestamp, the event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// 0, 1, 2, … without gaps across resumes.
     pub seq: u64,
-    /// Wall-clock milliseconds since the run was first started (UNIX ms of the event).
+    /// When it happened: milliseconds since the UNIX epoch.
     pub t_ms: u64,
     /// What happened.
     #[serde(flatten)]
@@ -115,6 +115,13 @@ pub enum Event {
     /// A note the human injected; it goes into the next message to the model.
     Note {
         /// The note.
+        text: String,
+    },
+    /// A message maia itself sent to the model before a round (the round limit was
+    /// reached, the user forced an answer, the last reply called no tool). Goes into the
+    /// conversation like a note.
+    Nudge {
+        /// The message.
         text: String,
     },
     /// The run was paused or resumed from the UI.

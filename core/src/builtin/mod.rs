@@ -4,6 +4,14 @@
 
 mod call_unit;
 mod dataset_exemplars;
+mod describe_images;
+mod describer;
+mod final_answer;
+mod sample_dataset;
 
 pub use call_unit::CallUnit;
 pub use dataset_exemplars::DatasetExemplars;
+pub use describe_images::DescribeImages;
+pub use describer::{Describer, LlmDescriber, SceneDescriber};
+pub use final_answer::FinalAnswer;
+pub use sample_dataset::SampleDataset;

@@ -1,0 +1,154 @@
+//! `events.jsonl`: the append-only journal of a run. One [`Record`] per line, written and
+//! fsynced before anyone else sees the event, so whatever a crash leaves behind is a
+//! prefix of what happened plus at most one torn line, which readers ignore.
+
+use super::event::{Event, Record};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Appends events to a journal file.
+#[derive(Debug)]
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+    started_ms: u64,
+}
+
+/// What reading a journal found.
+#[derive(Debug, Default)]
+pub struct JournalContents {
+    /// Every complete record, in order.
+    pub records: Vec<Record>,
+    /// Bytes of a torn (incomplete or unparsable) last line, ignored.
+    pub torn_bytes: u64,
+    /// Byte length of the complete part.
+    pub good_len: u64,
+}
+
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl JournalWriter {
+    /// Creates a new journal; fails if one exists (a run id is never reused).
+    pub fn create(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let file = OpenOptions::new().append(true).create_new(true).open(&path)?;
+        Ok(JournalWriter { file, path, next_seq: 0, started_ms: now_ms() })
+    }
+
+    /// Opens an existing journal to continue it: a torn last line is cut off first, and
+    /// numbering continues after the last complete record.
+    pub fn continue_existing(path: impl Into<PathBuf>) -> std::io::Result<(Self, JournalContents)> {
+        let path = path.into();
+        let contents = read_journal(&path)?;
+        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+        if contents.torn_bytes > 0 {
+            file.set_len(contents.good_len)?;
+            file.sync_all()?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        let next_seq = contents.records.last().map(|r| r.seq + 1).unwrap_or(0);
+        let started_ms = contents.records.first().map(|r| r.t_ms).unwrap_or_else(now_ms);
+        Ok((JournalWriter { file, path, next_seq, started_ms }, contents))
+    }
+
+    /// Writes one event (one line, then fsync) and returns its record.
+    pub fn append(&mut self, event: Event) -> std::io::Result<Record> {
+        let record = Record { seq: self.next_seq, t_ms: now_ms(), event };
+        let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()?;
+        self.next_seq += 1;
+        Ok(record)
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// UNIX ms when the run was first started (from the first record).
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+}
+
+/// Reads a journal; a torn or unparsable last line is reported, not fatal. An unparsable
+/// line in the middle is an error naming the line (the file was edited or corrupted).
+pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
+    let file = File::open(path)?;
+    let mut reader = BufReader::new(file);
+    let mut contents = JournalContents::default();
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut line_no = 0usize;
+    let mut pending_error: Option<String> = None;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if let Some(e) = pending_error.take() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+        let complete = line.ends_with(b"\n");
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(record) if complete => {
+                contents.records.push(record);
+                offset += n as u64;
+                contents.good_len = offset;
+            }
+            Ok(_) | Err(_) if !complete => contents.torn_bytes = n as u64,
+            Err(e) => {
+                contents.torn_bytes = n as u64;
+                pending_error = Some(format!("{} line {line_no} is not a journal record ({e})", path.display()));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_cut_before_appending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        let mut w = JournalWriter::create(&path).expect("create");
+        w.append(Event::Note { text: "one".into() }).expect("append");
+        w.append(Event::Note { text: "two".into() }).expect("append");
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(br#"{"seq":2,"t_ms":5,"type":"no"#).expect("tear");
+        drop(f);
+        let read = read_journal(&path).expect("read");
+        assert_eq!(read.records.len(), 2);
+        assert!(read.torn_bytes > 0);
+        let (mut w, _) = JournalWriter::continue_existing(&path).expect("continue");
+        let r = w.append(Event::Note { text: "three".into() }).expect("append");
+        assert_eq!(r.seq, 2);
+        let read = read_journal(&path).expect("read");
+        assert_eq!(read.records.len(), 3);
+        assert_eq!(read.torn_bytes, 0);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, "garbage\n{\"seq\":0,\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}\n").expect("write");
+        let err = read_journal(&path).expect_err("corrupt");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+}

@@ -1,0 +1,519 @@
+//! The loop: ask the model, run the tools it calls, feed the results back, until it gives
+//! a final answer or a limit ends the run. Every step is journaled before it is shown.
+
+use super::control::Control;
+use super::conversation::Conversation;
+use super::event::{Event, Record, RunStatus};
+use super::journal::JournalWriter;
+use super::prompts::Prompts;
+use super::tool_calls::{self, Finished, ToolContext};
+use crate::config::Config;
+use crate::llm::{CompletionBuilder, LlmBackend, LlmErrorKind, LlmEvent, LlmRequest, RequestedToolCall};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Longest wait for the next streamed event before the request counts as failed.
+const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often streamed text is flushed into a journal event.
+const DELTA_FLUSH: Duration = Duration::from_millis(50);
+/// Rounds past the limit before a run that never answers is ended.
+const ROUNDS_PAST_LIMIT: u32 = 3;
+
+/// What the loop needs besides the journal.
+pub struct AgentParts {
+    /// The model.
+    pub backend: Arc<dyn LlmBackend>,
+    /// Tools, the image store and the target unit.
+    pub tools: ToolContext,
+    /// Prompt files.
+    pub prompts: Prompts,
+    /// Resolved configuration.
+    pub config: Config,
+}
+
+/// Who the run is about, for its first event.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// Run id (folder name).
+    pub run_id: String,
+    /// Task name.
+    pub task: String,
+    /// Target spec.
+    pub target: String,
+    /// Unit address (or class).
+    pub unit: String,
+}
+
+/// How a run ended, for the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Final status.
+    pub status: RunStatus,
+    /// Why.
+    pub reason: String,
+    /// The answer, if given.
+    pub answer: Option<(String, String)>,
+    /// Rounds used.
+    pub rounds: u32,
+    /// Tokens used.
+    pub tokens: u64,
+    /// Dollars spent.
+    pub cost_usd: f64,
+}
+
+/// A failure of the run's own machinery (the journal cannot be written). Model and tool
+/// failures are not errors: they end the run with a journaled reason.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Writing the journal or run files failed.
+    #[error("writing the run journal {path}: {source}")]
+    Journal {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// One run of the agent.
+pub struct Agent {
+    parts: AgentParts,
+    journal: JournalWriter,
+    run_dir: PathBuf,
+    convo: Conversation,
+    events: Option<mpsc::UnboundedSender<Record>>,
+    controls: Option<mpsc::UnboundedReceiver<Control>>,
+    queued: Vec<Control>,
+    force_answer: bool,
+    system: String,
+}
+
+impl Agent {
+    /// Starts a new run in `run_dir` (created; must not hold a journal yet): writes
+    /// `run.toml` and the first event.
+    pub fn start(parts: AgentParts, run_dir: &Path, info: RunInfo, task_text: String) -> Result<Self, AgentError> {
+        std::fs::create_dir_all(run_dir).map_err(|source| journal_err(run_dir, source))?;
+        let run_toml = run_dir.join("run.toml");
+        let header = format!(
+            "# maia run {}: resolved configuration (no secrets; keys come from the environment)\nrun_id = {:?}\ntask_name = {:?}\ntarget_spec = {:?}\nunit_address = {:?}\n\n",
+            info.run_id, info.run_id, info.task, info.target, info.unit
+        );
+        std::fs::write(&run_toml, header + &parts.config.to_toml()).map_err(|source| journal_err(&run_toml, source))?;
+        let events_path = run_dir.join("events.jsonl");
+        let journal = JournalWriter::create(&events_path).map_err(|source| journal_err(&events_path, source))?;
+        let mut agent = Self::assemble(parts, journal, run_dir, &info);
+        agent.emit(Event::RunStarted {
+            run_id: info.run_id,
+            task: info.task,
+            target: info.target,
+            unit: info.unit,
+            backend: agent.parts.backend.name().to_owned(),
+            model: agent.parts.backend.model().to_owned(),
+            max_rounds: agent.parts.config.run.max_rounds,
+            task_text,
+        })?;
+        Ok(agent)
+    }
+
+    /// Picks up a run from its journal: the conversation is rebuilt from the events, a
+    /// torn last line is dropped, and calls that had not finished are run again (calls
+    /// that finished are never repeated).
+    pub fn resume(parts: AgentParts, run_dir: &Path) -> Result<(Self, Vec<Record>), AgentError> {
+        let events_path = run_dir.join("events.jsonl");
+        let (journal, contents) = JournalWriter::continue_existing(&events_path).map_err(|source| journal_err(&events_path, source))?;
+        let info = contents
+            .records
+            .iter()
+            .find_map(|r| match &r.event {
+                Event::RunStarted { run_id, task, target, unit, .. } => Some(RunInfo {
+                    run_id: run_id.clone(),
+                    task: task.clone(),
+                    target: target.clone(),
+                    unit: unit.clone(),
+                }),
+                _ => None,
+            })
+            .ok_or_else(|| journal_err(&events_path, std::io::Error::other("the journal has no run_started event")))?;
+        let mut agent = Self::assemble(parts, journal, run_dir, &info);
+        for r in &contents.records {
+            agent.convo.apply(&r.event);
+        }
+        agent.emit(Event::Resumed { completed_rounds: agent.convo.round })?;
+        Ok((agent, contents.records))
+    }
+
+    fn assemble(parts: AgentParts, journal: JournalWriter, run_dir: &Path, info: &RunInfo) -> Self {
+        let convo = Conversation::new(parts.tools.store.clone(), parts.config.images.max_side, parts.config.images.per_message);
+        let max_rounds = parts.config.run.max_rounds.to_string();
+        let system = parts.prompts.render(
+            "system.md",
+            &[("max_rounds", &max_rounds), ("unit", &info.unit), ("target", &info.target)],
+        );
+        Agent {
+            parts,
+            journal,
+            run_dir: run_dir.to_path_buf(),
+            convo,
+            events: None,
+            controls: None,
+            queued: Vec::new(),
+            force_answer: false,
+            system,
+        }
+    }
+
+    /// Sends every event, as journaled, to `tx` (the TUI or the headless printer).
+    pub fn with_events(mut self, tx: mpsc::UnboundedSender<Record>) -> Self {
+        self.events = Some(tx);
+        self
+    }
+
+    /// Takes oversight commands from `rx`.
+    pub fn with_controls(mut self, rx: mpsc::UnboundedReceiver<Control>) -> Self {
+        self.controls = Some(rx);
+        self
+    }
+
+    /// The run's folder.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    fn emit(&mut self, event: Event) -> Result<Record, AgentError> {
+        self.convo.apply(&event);
+        let record = self.journal.append(event).map_err(|source| journal_err(self.journal.path(), source))?;
+        if let Some(tx) = &self.events {
+            let _ = tx.send(record.clone());
+        }
+        Ok(record)
+    }
+
+    /// Runs until an answer, a limit, a stop from the user or an unrecoverable error.
+    pub async fn run(mut self) -> Result<Outcome, AgentError> {
+        let started = Instant::now();
+        let (status, reason) = match self.drive(started).await? {
+            Some(end) => end,
+            None => (RunStatus::Completed, "final answer given".to_owned()),
+        };
+        self.finish(status, reason)
+    }
+
+    async fn drive(&mut self, started: Instant) -> Result<Option<(RunStatus, String)>, AgentError> {
+        if self.convo.answer.is_some() {
+            return Ok(None);
+        }
+        let unfinished = self.convo.unfinished_calls();
+        if !unfinished.is_empty() {
+            let round = self.convo.round;
+            if self.run_tools(round, &unfinished).await? {
+                return Ok(None);
+            }
+        }
+        let cfg = self.parts.config.run.clone();
+        loop {
+            if let Some(end) = self.handle_controls().await? {
+                return Ok(Some(end));
+            }
+            if let Some(limit) = self.limit_reached(started) {
+                return Ok(Some((RunStatus::Limit, limit)));
+            }
+            let round = self.convo.round + 1;
+            if round > cfg.max_rounds + ROUNDS_PAST_LIMIT {
+                return Ok(Some((RunStatus::Limit, format!("no final answer after {} rounds", round - 1))));
+            }
+            if round > cfg.max_rounds || self.force_answer {
+                let why = if self.force_answer { "the user asked for the final answer" } else { "the round limit is reached" };
+                self.emit(Event::Warning { text: format!("{why}: asking the model to answer now") })?;
+                let text = self.parts.prompts.render("answer-now.md", &[]);
+                self.emit(Event::Nudge { text })?;
+                self.force_answer = false;
+            }
+            self.emit(Event::RoundStarted { round })?;
+            let completion = match self.complete(round).await? {
+                Ok(c) => c,
+                Err(end) => return Ok(Some(end)),
+            };
+            let cost = self.parts.config.cost(self.parts.backend.model(), completion.usage.input_tokens, completion.usage.output_tokens);
+            let calls = completion.tool_calls.clone();
+            self.emit(Event::AssistantMessage {
+                round,
+                text: completion.text.clone(),
+                reasoning: completion.reasoning,
+                tool_calls: calls.clone(),
+                usage: completion.usage,
+                cost_usd: cost,
+            })?;
+            if calls.is_empty() {
+                if let Some((description, label)) = answer_in_text(&completion.text) {
+                    self.emit(Event::FinalAnswer { round, description, label })?;
+                    return Ok(None);
+                }
+                self.emit(Event::Warning { text: "the reply called no tool".into() })?;
+                self.emit(Event::Nudge {
+                    text: "Your last reply called no tool. Run an experiment with the tools, or call `final_answer` if you are done.".into(),
+                })?;
+                continue;
+            }
+            if self.run_tools(round, &calls).await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Runs one reply's calls concurrently, journals each result in call order, and
+    /// returns whether a final answer was given.
+    async fn run_tools(&mut self, round: u32, calls: &[RequestedToolCall]) -> Result<bool, AgentError> {
+        let mut handles = Vec::with_capacity(calls.len());
+        for call in calls {
+            let args = tool_calls::parse_args(call).unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+            self.emit(Event::ToolStarted { round, call_id: call.id.clone(), name: call.name.clone(), args })?;
+            let ctx = self.parts.tools.clone();
+            let call = call.clone();
+            handles.push(tokio::task::spawn_blocking(move || tool_calls::run_call(&ctx, round, &call)));
+        }
+        let mut answered = false;
+        for (handle, call) in handles.into_iter().zip(calls) {
+            let finished = handle.await.unwrap_or_else(|e| Finished {
+                event: Event::ToolFinished {
+                    round,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    error: Some("failed".into()),
+                    text: format!("error (failed): the tool crashed ({e})"),
+                    images: Vec::new(),
+                    data: serde_json::Value::Null,
+                    elapsed_ms: 0,
+                },
+                answer: None,
+            });
+            if let Event::ToolFinished { error: Some(kind), name, .. } = &finished.event {
+                if kind == "unknown_tool" {
+                    self.emit(Event::Warning { text: format!("the model called `{name}`, which does not exist; the error listing the real tools went back to it") })?;
+                }
+            }
+            self.emit(finished.event)?;
+            if let (Some((description, label)), false) = (finished.answer, answered) {
+                answered = true;
+                self.emit(Event::FinalAnswer { round, description, label })?;
+            }
+        }
+        Ok(answered)
+    }
+
+    /// One model request with retries. `Ok(Err(..))` ends the run.
+    async fn complete(&mut self, round: u32) -> Result<Result<crate::llm::Completion, (RunStatus, String)>, AgentError> {
+        let max_retries = self.parts.config.run.max_retries;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let request = LlmRequest {
+                system: self.system.clone(),
+                messages: self.convo.request_messages(),
+                tools: self.tool_specs(),
+                max_output_tokens: self.parts.config.run.max_output_tokens,
+                temperature: None,
+            };
+            let failure = match self.stream_one(round, request).await? {
+                StreamResult::Done(c) => return Ok(Ok(c)),
+                StreamResult::Quit => return Ok(Err((RunStatus::Stopped, "stopped by the user".into()))),
+                StreamResult::Failed(e) => e,
+            };
+            if !failure.kind.is_retryable() || attempt > max_retries {
+                let why = if failure.kind.is_retryable() { format!(" (gave up after {attempt} attempts)") } else { String::new() };
+                return Ok(Err((RunStatus::Failed, format!("the model request failed{why}: {}", failure.message))));
+            }
+            let retry_after = match failure.kind {
+                LlmErrorKind::RateLimited { retry_after } => retry_after,
+                _ => None,
+            };
+            let wait = crate::llm::backoff(attempt, retry_after);
+            self.emit(Event::Retry { round, attempt, reason: failure.message.clone(), wait_ms: wait.as_millis() as u64 })?;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn stream_one(&mut self, round: u32, request: LlmRequest) -> Result<StreamResult, AgentError> {
+        let mut stream = self.parts.backend.stream(request);
+        let mut builder = CompletionBuilder::new();
+        let mut pending = String::new();
+        let mut pending_reasoning = false;
+        let mut last_flush = Instant::now();
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(STREAM_IDLE_TIMEOUT, stream.next()) => next,
+                Some(control) = recv_control(&mut self.controls) => {
+                    if control == Control::Quit {
+                        self.flush_delta(round, &mut pending, pending_reasoning)?;
+                        return Ok(StreamResult::Quit);
+                    }
+                    self.queued.push(control);
+                    continue;
+                }
+            };
+            let event = match next {
+                Err(_) => {
+                    self.flush_delta(round, &mut pending, pending_reasoning)?;
+                    return Ok(StreamResult::Failed(crate::llm::LlmError::new(
+                        LlmErrorKind::Network,
+                        format!("no data from the model for {} s", STREAM_IDLE_TIMEOUT.as_secs()),
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    self.flush_delta(round, &mut pending, pending_reasoning)?;
+                    return Ok(StreamResult::Failed(e));
+                }
+                Ok(Some(Ok(event))) => event,
+            };
+            builder.push(&event);
+            match &event {
+                LlmEvent::TextDelta(t) | LlmEvent::ReasoningDelta(t) => {
+                    let reasoning = matches!(event, LlmEvent::ReasoningDelta(_));
+                    if reasoning != pending_reasoning {
+                        self.flush_delta(round, &mut pending, pending_reasoning)?;
+                        pending_reasoning = reasoning;
+                    }
+                    pending.push_str(t);
+                    if last_flush.elapsed() >= DELTA_FLUSH {
+                        self.flush_delta(round, &mut pending, pending_reasoning)?;
+                        last_flush = Instant::now();
+                    }
+                }
+                LlmEvent::Finish(_) => {}
+                _ => {}
+            }
+        }
+        self.flush_delta(round, &mut pending, pending_reasoning)?;
+        let completion = builder.finish();
+        if completion.finish.is_none() {
+            return Ok(StreamResult::Failed(crate::llm::LlmError::new(
+                LlmErrorKind::Network,
+                "the model's reply stream ended before it was complete",
+            )));
+        }
+        Ok(StreamResult::Done(completion))
+    }
+
+    fn flush_delta(&mut self, round: u32, pending: &mut String, reasoning: bool) -> Result<(), AgentError> {
+        if !pending.is_empty() {
+            let text = std::mem::take(pending);
+            self.emit(Event::TextDelta { round, text, reasoning })?;
+        }
+        Ok(())
+    }
+
+    fn tool_specs(&self) -> Vec<maia_plugin_sdk::ToolSpec> {
+        self.parts.tools.registry.tools().map(|t| t.spec.clone()).collect()
+    }
+
+    /// Applies queued and waiting oversight commands; blocks while paused.
+    async fn handle_controls(&mut self) -> Result<Option<(RunStatus, String)>, AgentError> {
+        let mut commands = std::mem::take(&mut self.queued);
+        if let Some(rx) = &mut self.controls {
+            while let Ok(c) = rx.try_recv() {
+                commands.push(c);
+            }
+        }
+        let mut commands = commands.into_iter().collect::<std::collections::VecDeque<_>>();
+        loop {
+            while let Some(c) = commands.pop_front() {
+                match c {
+                    Control::Pause(p) if p != self.convo.paused => {
+                        self.emit(Event::Paused { paused: p })?;
+                    }
+                    Control::Pause(_) => {}
+                    Control::Note(text) if !text.trim().is_empty() => {
+                        self.emit(Event::Note { text })?;
+                    }
+                    Control::Note(_) => {}
+                    Control::ForceAnswer => self.force_answer = true,
+                    Control::Quit => return Ok(Some((RunStatus::Stopped, "stopped by the user (resumable)".into()))),
+                }
+            }
+            if !self.convo.paused {
+                return Ok(None);
+            }
+            match recv_control(&mut self.controls).await {
+                Some(c) => commands.push_back(c),
+                None => {
+                    self.emit(Event::Paused { paused: false })?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn limit_reached(&self, started: Instant) -> Option<String> {
+        let run = &self.parts.config.run;
+        if run.max_tokens > 0 && self.convo.tokens >= run.max_tokens {
+            return Some(format!("token limit reached ({} of {})", self.convo.tokens, run.max_tokens));
+        }
+        if run.max_cost_usd > 0.0 && self.convo.cost_usd >= run.max_cost_usd {
+            return Some(format!("cost limit reached (${:.4} of ${:.2})", self.convo.cost_usd, run.max_cost_usd));
+        }
+        if run.max_wall_minutes > 0.0 && started.elapsed().as_secs_f64() >= run.max_wall_minutes * 60.0 {
+            return Some(format!("wall-time limit reached ({} min)", run.max_wall_minutes));
+        }
+        None
+    }
+
+    fn finish(mut self, status: RunStatus, reason: String) -> Result<Outcome, AgentError> {
+        self.emit(Event::RunEnded { status, reason: reason.clone() })?;
+        let outcome = Outcome {
+            status,
+            reason,
+            answer: self.convo.answer.clone(),
+            rounds: self.convo.round,
+            tokens: self.convo.tokens,
+            cost_usd: self.convo.cost_usd,
+        };
+        let result = serde_json::json!({
+            "status": status.as_str(),
+            "reason": outcome.reason,
+            "description": outcome.answer.as_ref().map(|a| a.0.clone()),
+            "label": outcome.answer.as_ref().map(|a| a.1.clone()),
+            "rounds": outcome.rounds,
+            "tokens": outcome.tokens,
+            "cost_usd": outcome.cost_usd,
+            "backend": self.parts.backend.name(),
+            "model": self.parts.backend.model(),
+        });
+        let path = self.run_dir.join("result.json");
+        let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|source| journal_err(&path, source))?;
+        Ok(outcome)
+    }
+}
+
+enum StreamResult {
+    Done(crate::llm::Completion),
+    Failed(crate::llm::LlmError),
+    Quit,
+}
+
+async fn recv_control(rx: &mut Option<mpsc::UnboundedReceiver<Control>>) -> Option<Control> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn journal_err(path: &Path, source: std::io::Error) -> AgentError {
+    AgentError::Journal { path: path.to_path_buf(), source }
+}
+
+/// MAIA's text format for an answer, for models that write it instead of calling
+/// `final_answer`: `[DESCRIPTION]: …` and optionally `[LABEL]: …`.
+pub fn answer_in_text(text: &str) -> Option<(String, String)> {
+    let after = |tag: &str| -> Option<String> {
+        let start = text.find(tag)? + tag.len();
+        let rest = text[start..].trim_start_matches(':').trim_start();
+        let end = rest.find("\n[").unwrap_or(rest.len());
+        Some(rest[..end].trim().to_owned())
+    };
+    let description = after("[DESCRIPTION]")?;
+    (!description.is_empty()).then(|| (description, after("[LABEL]").unwrap_or_default()))
+}

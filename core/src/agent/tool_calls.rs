@@ -1,0 +1,166 @@
+//! Running one reply's tool calls: argument parsing, concurrent execution through the
+//! registry, and turning each outcome into a journal event and a model-facing result.
+
+use super::event::{Event, ImageRecord};
+use crate::call_host::{CallHost, UnitCaller};
+use crate::images::ImageStore;
+use crate::llm::RequestedToolCall;
+use crate::tools::ToolRegistry;
+use maia_plugin_sdk::{ToolCall, ToolError, ToolOutput};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The tool that ends a run.
+pub const FINAL_ANSWER: &str = "final_answer";
+
+/// The outcome of one call, as journaled.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// The [`Event::ToolFinished`] to journal.
+    pub event: Event,
+    /// `(description, label)` when this was a valid `final_answer`.
+    pub answer: Option<(String, String)>,
+}
+
+/// Everything a tool call needs, shareable with blocking worker threads.
+#[derive(Clone)]
+pub struct ToolContext {
+    /// The tools.
+    pub registry: Arc<ToolRegistry>,
+    /// The run's images.
+    pub store: Arc<ImageStore>,
+    /// The target unit, if any.
+    pub unit: Option<Arc<dyn UnitCaller>>,
+}
+
+/// Parses a call's argument text: an empty string is `{}`; anything else must be JSON.
+pub fn parse_args(call: &RequestedToolCall) -> Result<Value, String> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_str(&call.arguments).map_err(|e| {
+        let shown: String = call.arguments.chars().take(200).collect();
+        format!("the arguments of `{}` are not valid JSON ({e}): {shown}", call.name)
+    })
+}
+
+/// Runs one call to completion (blocking: call from a worker thread).
+pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Finished {
+    let started = Instant::now();
+    let result = parse_args(call)
+        .map_err(ToolError::invalid_args)
+        .and_then(|args| execute(ctx, call, args));
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(output) => {
+            let answer = (call.name == FINAL_ANSWER).then(|| answer_of(&output.data)).flatten();
+            let images = output
+                .images
+                .iter()
+                .map(|img| ImageRecord {
+                    id: img.id.to_string(),
+                    hash: ctx.store.get(&img.id).map(|s| s.hash).unwrap_or_default(),
+                    caption: img.caption.clone(),
+                    activation: activation_of(&output.data, img.id.as_str()),
+                })
+                .collect::<Vec<_>>();
+            let mut text = output.text.clone();
+            for img in &images {
+                text.push_str(&format!("\n[{}] {}", img.id, img.caption));
+            }
+            Finished {
+                event: Event::ToolFinished {
+                    round,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    error: None,
+                    text: text.trim_start().to_owned(),
+                    images,
+                    data: output.data,
+                    elapsed_ms,
+                },
+                answer,
+            }
+        }
+        Err(e) => {
+            let unknown = ctx.registry.get(&call.name).is_none() && call.name != FINAL_ANSWER;
+            Finished {
+                event: Event::ToolFinished {
+                    round,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    error: Some(if unknown { "unknown_tool".into() } else { e.kind.as_str().to_owned() }),
+                    text: format!("error ({}): {}", e.kind.as_str(), e.message),
+                    images: Vec::new(),
+                    data: Value::Null,
+                    elapsed_ms,
+                },
+                answer: None,
+            }
+        }
+    }
+}
+
+fn execute(ctx: &ToolContext, call: &RequestedToolCall, args: Value) -> Result<ToolOutput, ToolError> {
+    let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
+    let mut host = CallHost::new(&ctx.store);
+    if let Some(unit) = &ctx.unit {
+        host = host.with_unit(unit.as_ref());
+    }
+    let mut output = ctx.registry.call(&call, &mut host)?;
+    ctx.store
+        .adopt_output(&mut output)
+        .map_err(|e| ToolError::failed(format!("storing the images `{}` returned: {e}", call.name)))?;
+    Ok(output)
+}
+
+fn answer_of(data: &Value) -> Option<(String, String)> {
+    let description = data.get("description")?.as_str()?.trim().to_owned();
+    let label = data.get("label").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    (!description.is_empty()).then_some((description, label))
+}
+
+/// The unit's activation for an image, when a tool's data reports one: any object in the
+/// data (at any depth) whose `image`, `mask` or `id` is this id and which has an
+/// `activation` number.
+pub fn activation_of(data: &Value, id: &str) -> Option<f64> {
+    match data {
+        Value::Array(items) => items.iter().find_map(|v| activation_of(v, id)),
+        Value::Object(map) => {
+            let names_it = ["image", "mask", "id", "image_id", "mask_id"]
+                .iter()
+                .any(|k| map.get(*k).and_then(Value::as_str) == Some(id));
+            if names_it {
+                if let Some(a) = map.get("activation").and_then(Value::as_f64) {
+                    return Some(a);
+                }
+            }
+            map.values().find_map(|v| activation_of(v, id))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn activations_are_found_for_images_and_their_masks() {
+        let data = json!([{"image": "img_1", "activation": 0.5, "mask": "img_3"}, {"image": "img_2", "activation": 0.1}]);
+        assert_eq!(activation_of(&data, "img_3"), Some(0.5));
+        assert_eq!(activation_of(&data, "img_2"), Some(0.1));
+        assert_eq!(activation_of(&data, "img_9"), None);
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_are_an_error_quoting_them() {
+        let call = RequestedToolCall { id: "c".into(), name: "call_unit".into(), arguments: "{image_ids: [img_1]".into() };
+        let err = parse_args(&call).expect_err("not json");
+        assert!(err.contains("call_unit") && err.contains("{image_ids"), "{err}");
+        let empty = RequestedToolCall { arguments: " ".into(), ..call };
+        assert_eq!(parse_args(&empty), Ok(json!({})));
+    }
+}
