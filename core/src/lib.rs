@@ -11,6 +11,7 @@ pub mod agent;
 pub mod builtin;
 pub mod cache;
 pub mod call_host;
+pub mod config;
 pub mod exemplars;
 pub mod host;
 pub mod images;
