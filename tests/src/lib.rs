@@ -8,6 +8,11 @@
 //! --target wasm32-wasip2 -p NAME` (wasm), once per package per test process: cargo
 //! releases its build lock before it runs tests, so nested builds work, and parallel
 //! tests wait for the first build of a package instead of starting their own.
+//!
+//! [`llm_server`] is a real HTTP server on loopback that plays an LLM provider from
+//! scripted SSE responses, for the backend and agent-loop tests.
+
+pub mod llm_server;
 
 use image::{ImageFormat, Rgba, RgbaImage};
 use std::collections::HashMap;

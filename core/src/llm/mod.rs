@@ -6,12 +6,21 @@
 //! its wire format and the reply back into events. Backends never see API keys in error
 //! messages they return: errors name the endpoint and status, never headers.
 
+mod anthropic;
 mod completion;
+mod http;
 mod message;
+mod openai;
+pub mod retry;
+pub mod sse;
 mod stream;
 
+pub use anthropic::{AnthropicBackend, AnthropicConfig};
 pub use completion::{Completion, CompletionBuilder, RequestedToolCall};
+pub use http::ApiKey;
 pub use message::{ImagePart, LlmRequest, Message, Part, ToolResult};
+pub use openai::{MaxTokensField, OpenAiBackend, OpenAiConfig};
+pub use retry::backoff;
 pub use stream::{EventSender, EventStream, channel};
 
 use std::fmt;
