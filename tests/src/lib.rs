@@ -12,6 +12,7 @@
 //! [`llm_server`] is a real HTTP server on loopback that plays an LLM provider from
 //! scripted SSE responses, for the backend and agent-loop tests.
 
+pub mod agent_kit;
 pub mod llm_server;
 
 use image::{ImageFormat, Rgba, RgbaImage};

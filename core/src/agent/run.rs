@@ -226,7 +226,11 @@ impl Agent {
             if round > cfg.max_rounds || self.force_answer {
                 let why = if self.force_answer { "the user asked for the final answer" } else { "the round limit is reached" };
                 self.emit(Event::Warning { text: format!("{why}: asking the model to answer now") })?;
-                let text = self.parts.prompts.render("answer-now.md", &[]);
+                let mut text = self.parts.prompts.render("answer-now.md", &[]);
+                if !text.contains(crate::llm::ANSWER_NOW) {
+                    // The marker every backend, the offline experimenter included, answers to.
+                    text = format!("{}. {text}", crate::llm::ANSWER_NOW);
+                }
                 self.emit(Event::Nudge { text })?;
                 self.force_answer = false;
             }
