@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub prompts: Option<PathBuf>,
     /// Image folder for `dataset_exemplars` and `sample_dataset` (empty: none).
     pub data: Option<PathBuf>,
+    /// The recorded run the `replay` backend re-feeds.
+    pub replay: Option<PathBuf>,
     /// Model rounds before the agent is told to answer (MAIA: 25).
     pub max_rounds: u32,
     /// Total token budget (input + output) of a run; 0 = no limit.
@@ -69,7 +71,7 @@ pub struct ImagesConfig {
 }
 
 /// `[openai]` / `[anthropic]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpBackendConfig {
     /// API root.
@@ -112,6 +114,7 @@ impl Default for RunConfig {
             runs_dir: PathBuf::from("runs"),
             prompts: None,
             data: None,
+            replay: None,
             max_rounds: 25,
             max_tokens: 0,
             max_cost_usd: 0.0,
@@ -125,12 +128,6 @@ impl Default for RunConfig {
 impl Default for ImagesConfig {
     fn default() -> Self {
         ImagesConfig { per_message: 16, max_side: 256 }
-    }
-}
-
-impl Default for HttpBackendConfig {
-    fn default() -> Self {
-        HttpBackendConfig { base_url: String::new(), model: String::new(), api_key_env: String::new() }
     }
 }
 

@@ -292,10 +292,10 @@ impl Agent {
                 },
                 answer: None,
             });
-            if let Event::ToolFinished { error: Some(kind), name, .. } = &finished.event {
-                if kind == "unknown_tool" {
-                    self.emit(Event::Warning { text: format!("the model called `{name}`, which does not exist; the error listing the real tools went back to it") })?;
-                }
+            if let Event::ToolFinished { error: Some(kind), name, .. } = &finished.event
+                && kind == "unknown_tool"
+            {
+                self.emit(Event::Warning { text: format!("the model called `{name}`, which does not exist; the error listing the real tools went back to it") })?;
             }
             self.emit(finished.event)?;
             if let (Some((description, label)), false) = (finished.answer, answered) {

@@ -131,10 +131,8 @@ pub fn activation_of(data: &Value, id: &str) -> Option<f64> {
             let names_it = ["image", "mask", "id", "image_id", "mask_id"]
                 .iter()
                 .any(|k| map.get(*k).and_then(Value::as_str) == Some(id));
-            if names_it {
-                if let Some(a) = map.get("activation").and_then(Value::as_f64) {
-                    return Some(a);
-                }
+            if names_it && let Some(a) = map.get("activation").and_then(Value::as_f64) {
+                return Some(a);
             }
             map.values().find_map(|v| activation_of(v, id))
         }

@@ -76,10 +76,10 @@ impl Plugin for SampleDataset {
             }
             let image = self.dataset.image(index).map_err(|e| ToolError::failed(e.to_string()))?;
             let text = crate::target::scene_of(&image).ok().map(|s| maia_shapes_world::scene_to_prompt(&s));
-            if let Some(word) = &word {
-                if !text.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains(word.as_str())) {
-                    continue;
-                }
+            if let Some(word) = &word
+                && !text.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains(word.as_str()))
+            {
+                continue;
             }
             let caption = text.unwrap_or_else(|| image.caption.clone());
             output.images.push(maia_plugin_sdk::Image { caption, ..image });
