@@ -35,6 +35,8 @@ struct Cli {
 enum Command {
     /// Show what maia can do here: tools, plugins, a sample plugin call.
     Demo(commands::demo::DemoArgs),
+    /// Follow a run started elsewhere, read-only: the same view, or lines with --headless.
+    Watch(commands::watch::WatchArgs),
     /// List every tool: its name, where it comes from, and a summary of its arguments.
     Tools(commands::tools::ToolsArgs),
     /// Call one tool with JSON arguments and save the images it returns.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
+        Command::Watch(args) => commands::watch::run(args),
         Command::Tools(args) => commands::tools::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),

@@ -10,4 +10,5 @@ pub mod plugin;
 pub mod plugin_check;
 pub mod plugin_new;
 pub mod tools;
+pub mod watch;
 pub mod world;
