@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod cache;
 pub mod call_host;
 pub mod config;
+pub mod eval;
 pub mod exemplars;
 pub mod host;
 pub mod images;

@@ -57,6 +57,9 @@ enum Command {
     Host(commands::host::HostCommand),
     /// Check the environment: libtorch, CUDA, wasm runtime, plugin folders.
     Doctor(commands::doctor::DoctorArgs),
+    /// Score descriptions of units: predictive evaluation (Pearson, AUPRC, F1) and ground truth.
+    #[command(subcommand)]
+    Eval(commands::eval::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::World(cmd) => commands::world::run(cmd),
         Command::Host(cmd) => commands::host::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Eval(cmd) => commands::eval::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,9 @@
 //!   [`scene_to_prompt`] goes back;
 //! - [`edit`]: instructions like "make the circle green" applied to a scene;
 //! - [`dataset`]: seeded, balanced scene datasets;
-//! - [`concept`], [`units`], [`catalogue`]: synthetic units with ground-truth concepts.
+//! - [`concept`], [`units`], [`catalogue`]: synthetic units with ground-truth concepts;
+//! - [`reading`]: English descriptions of units back to concepts ([`read_description`]);
+//! - [`sampling`]: seeded scenes that show, or lack, a concept (for evaluation).
 //!
 //! ```
 //! use maia_shapes_world::{parse_prompt, render_png, lookup};
@@ -32,8 +34,10 @@ pub mod edit;
 mod geometry;
 mod layout;
 pub mod prompt;
+pub mod reading;
 pub mod render;
 mod rng;
+pub mod sampling;
 pub mod scene;
 pub mod units;
 pub mod warning;
@@ -48,7 +52,9 @@ pub use dataset::{
 pub use describe::scene_to_prompt;
 pub use edit::{EditError, EditOutcome, apply_edit};
 pub use prompt::{MAX_PROMPT_CHARS, ParsedPrompt, PromptError, parse_prompt, parse_prompt_on};
+pub use reading::{Reading, ReadingError, read_description};
 pub use render::{RenderError, SceneMasks, object_masks, render_pixmap, render_png, render_rgba};
+pub use sampling::{SamplingError, scenes_with, scenes_without};
 pub use scene::{Background, Canvas, MAX_OBJECTS, Object, Scene, SceneError};
 pub use units::{ActivationMap, SyntheticUnit, UnitKind, activation_map};
 pub use warning::Warning;

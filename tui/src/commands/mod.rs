@@ -3,6 +3,7 @@
 pub mod call;
 pub mod demo;
 pub mod doctor;
+pub mod eval;
 pub mod exemplars;
 pub mod host;
 pub mod model;

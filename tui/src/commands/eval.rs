@@ -1,0 +1,235 @@
+//! `maia eval`: how well descriptions predict what units do (MAIA's predictive
+//! evaluation). `maia eval score` scores one description by hand; the suites over many
+//! units are built on the same `maia_core::eval` API.
+
+use crate::plugin_args::{PluginArgs, warn_problems};
+use crate::target_args::TargetArgs;
+use anyhow::{Context, Result};
+use maia_core::ImageStore;
+use maia_core::eval::{
+    DEFAULT_N, HELD_OUT_SEED_BASE, Score, ScoreConfig, Scorer, ToolRenderer, TruthScore, UnitProbe,
+    score_against_truth, synthetic_truth,
+};
+use maia_core::target::TargetUnit;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `maia eval` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Score one description of a unit: the evaluator writes positive and neutral prompts,
+    /// text2image draws them on held-out seeds, the unit runs on them, and the labels are
+    /// compared with the activations (Pearson, AUPRC, F1). Synthetic units are also scored
+    /// against their ground truth.
+    Score(ScoreArgs),
+}
+
+/// Which evaluator writes the prompts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvaluatorKind {
+    /// The shapes world's deterministic evaluator: reads the description's concept and
+    /// draws scenes that show it and scenes that lack it.
+    World,
+}
+
+/// Options of `maia eval score`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+maia eval score --target synthetic:red_and_circle --description 'red circles'\n  \
+maia eval score --target synthetic:all --unit synthetic:5 --description 'stars that are not small' --n 40\n  \
+maia eval score --target synthetic:circle_with_star -d 'circles and stars together' --json")]
+pub struct ScoreArgs {
+    /// The model whose unit is scored: `synthetic:NAME`, 'synthetic:EXPR', `synthetic:all`,
+    /// `world-cnn`, `torch:MODEL.pt` or `remote:ADDR`.
+    #[arg(long, value_name = "SPEC")]
+    pub target: String,
+    /// The unit, as LAYER:UNIT; default: the target's only unit.
+    #[arg(long, value_name = "LAYER:UNIT")]
+    pub unit: Option<String>,
+    /// The description to score, e.g. 'red circles, but not on a blue background'.
+    #[arg(long, short = 'd')]
+    pub description: String,
+    /// Positive and neutral prompts each.
+    #[arg(long, default_value_t = DEFAULT_N as u64, value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub n: u64,
+    /// Scoring seed: picks the evaluator's scenes and (above 1000000) the render seeds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Who writes the prompts.
+    #[arg(long, value_enum, default_value_t = EvaluatorKind::World)]
+    pub evaluator: EvaluatorKind,
+    /// Where a torch model runs: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run a torch model in float16 (CUDA only).
+    #[arg(long)]
+    pub half: bool,
+    /// Print the score (and the ground-truth score) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// List every prompt with the unit's activation.
+    #[arg(long)]
+    pub show_prompts: bool,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Runs `maia eval`.
+pub fn run(command: EvalCommand) -> Result<ExitCode> {
+    match command {
+        EvalCommand::Score(args) => score(args),
+    }
+}
+
+fn score(args: ScoreArgs) -> Result<ExitCode> {
+    let (registry, problems) = args.plugins.load_registry();
+    warn_problems(&problems);
+    let renderer = ToolRenderer::new(Arc::new(registry)).map_err(|f| anyhow::anyhow!(f))?;
+    let target = TargetArgs {
+        target: Some(args.target.clone()),
+        unit: args.unit.clone(),
+        device: args.device.clone(),
+        half: args.half,
+        data: None,
+        k: 15,
+    };
+    let unit: TargetUnit = target
+        .open(Arc::new(ImageStore::new()))?
+        .context("no target")?;
+    let n = usize::try_from(args.n).unwrap_or(DEFAULT_N);
+    let scorer = Scorer::new(
+        Arc::new(renderer),
+        ScoreConfig {
+            n,
+            seed: args.seed,
+            ..ScoreConfig::default()
+        },
+    );
+    let score = match args.evaluator {
+        EvaluatorKind::World => scorer.score_world(&args.description, &unit),
+    };
+    let truth = synthetic_truth(&args.target, unit.unit()).map(|concept| {
+        (
+            concept.clone(),
+            score_against_truth(&args.description, &concept, args.seed),
+        )
+    });
+    if args.json {
+        let truth_json = match &truth {
+            Some((_, Ok(t))) => serde_json::to_value(t)?,
+            Some((_, Err(f))) => serde_json::json!({ "failure": f }),
+            None => serde_json::Value::Null,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "score": score,
+                "truth": truth_json,
+            }))?
+        );
+    } else {
+        print!(
+            "{}",
+            report(&score, &unit, scorer.renderer().name(), args.show_prompts)
+        );
+        if let Some((concept, result)) = &truth {
+            let said = unit
+                .model()
+                .ground_truth(unit.unit())
+                .unwrap_or_else(|| concept.describe());
+            print!("{}", truth_report(&said, &concept.to_string(), result));
+        }
+    }
+    Ok(if score.failure.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))
+}
+
+/// The score as the terminal shows it.
+fn report(score: &Score, unit: &dyn UnitProbe, renderer: String, show_prompts: bool) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("unit         {}\n", unit.label()));
+    out.push_str(&format!("description  \"{}\"\n", score.description));
+    if let Some(understood) = &score.understood {
+        out.push_str(&format!(
+            "understood   {understood}   ({} evaluator)\n",
+            score.evaluator
+        ));
+    }
+    if let Some(failure) = &score.failure {
+        out.push_str(&format!(
+            "\ncould not score [{}]: {}\n",
+            failure.kind.name(),
+            failure.reason
+        ));
+        for line in &failure.log {
+            out.push_str(&format!("  log: {line}\n"));
+        }
+    } else {
+        out.push_str(&format!(
+            "images       {} positive + {} neutral, drawn by {renderer} on held-out seeds ≥ {HELD_OUT_SEED_BASE} (seed {})\n\n",
+            score.n_positive, score.n_neutral, score.seed
+        ));
+        if score.dead {
+            out.push_str("  the unit never fired: dead (left out of means)\n");
+        } else {
+            out.push_str(&format!("  pearson    {}\n", number(score.pearson)));
+            out.push_str(&format!("  auprc      {}\n", number(score.auprc)));
+            out.push_str(&format!(
+                "  f1         {}   (threshold chosen on the other half of the images)\n",
+                number(score.f1)
+            ));
+        }
+        out.push_str(&format!(
+            "  mean activation   positive {}   neutral {}\n",
+            number(score.mean_pos),
+            number(score.mean_neutral)
+        ));
+    }
+    if show_prompts && !score.images.is_empty() {
+        out.push('\n');
+        for image in &score.images {
+            out.push_str(&format!(
+                "  {} {:>8.3}  {}\n",
+                if image.positive { "+" } else { "·" },
+                image.activation,
+                image.prompt
+            ));
+        }
+    }
+    if !score.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for note in &score.notes {
+            out.push_str(&format!("  - {note}\n"));
+        }
+    }
+    out
+}
+
+/// The ground-truth comparison as the terminal shows it.
+fn truth_report(
+    said: &str,
+    expression: &str,
+    result: &Result<TruthScore, maia_core::eval::Failure>,
+) -> String {
+    let mut out = format!("\nground truth {said}   ({expression})\n");
+    match result {
+        Ok(t) => out.push_str(&format!(
+            "  against truth: iou {}   f1 {}   phi {}   precision {}   recall {}   ({} probe scenes)\n",
+            number(t.iou),
+            number(t.f1),
+            number(t.pearson),
+            number(t.precision),
+            number(t.recall),
+            t.probe
+        )),
+        Err(f) => out.push_str(&format!("  against truth: not scored: {}\n", f.reason)),
+    }
+    out
+}
