@@ -74,14 +74,14 @@ pub(crate) async fn run(
             app.now_unix_ms = now_unix_ms();
             let term = &mut guard.terminal;
             if clear_first {
-                term.clear()?;
+                terminal::repaint(term)?;
                 clear_first = false;
             }
             let mut placed = Vec::new();
             term.draw(|f| placed = render::draw(f, &mut app))?;
             if matches!(app.image_mode, Resolved::Sixel { .. }) && placed != placements {
                 // Pictures moved: repaint from scratch so no old pixels linger.
-                term.clear()?;
+                terminal::repaint(term)?;
                 term.draw(|f| placed = render::draw(f, &mut app))?;
             }
             placements = placed;
@@ -124,9 +124,10 @@ pub(crate) async fn run(
                             }
                         }
                         Outcome::Exit(exit) => {
-                            if exit == UiExit::Quit
-                                && let Some(tx) = &controls
-                            {
+                            // Also on closing an ended run: if the agent is in fact still
+                            // there (a resumed run whose records did not all arrive), it
+                            // stops cleanly instead of running on unseen.
+                            if let Some(tx) = &controls {
                                 let _ = tx.send_timeout(Control::Quit, Duration::from_secs(2)).await;
                             }
                             break exit;

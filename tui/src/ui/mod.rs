@@ -76,8 +76,9 @@ pub enum UiExit {
     /// The user quit and confirmed; [`Control::Quit`] was sent (the run stops after its
     /// current step and can be resumed).
     Quit,
-    /// The run had ended (or, when watching, the user left) and the user closed the view.
-    /// Nothing was sent.
+    /// The run had ended (or, when watching, the user left) and the user closed the view
+    /// without being asked. In a live view [`Control::Quit`] is still sent, so an agent
+    /// that is in fact still running stops instead of going on unseen.
     Closed,
     /// A signal arrived (or the terminal went away, reported as [`Signal::Hangup`]);
     /// [`Control::Quit`] was sent. The caller should let the agent finish its step and

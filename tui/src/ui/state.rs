@@ -333,6 +333,16 @@ impl RunView {
             self.first_t_ms = Some(record.t_ms);
         }
         self.last_t_ms = self.last_t_ms.max(record.t_ms);
+        // Anything but an ending after `run_ended` means the run was picked up again
+        // (`maia resume`), even when its `resumed` record was not seen.
+        if matches!(self.phase, Phase::Ended(_))
+            && !matches!(
+                record.event,
+                Event::RunEnded { .. } | Event::FinalAnswer { .. } | Event::Paused { .. }
+            )
+        {
+            self.phase = Phase::Running;
+        }
         match &record.event {
             Event::RunStarted {
                 run_id,
@@ -436,13 +446,11 @@ impl RunView {
                 });
             }
             Event::Paused { paused } => {
-                if !matches!(self.phase, Phase::Ended(_)) {
-                    self.phase = if *paused {
-                        Phase::Paused
-                    } else {
-                        Phase::Running
-                    };
-                }
+                self.phase = if *paused {
+                    Phase::Paused
+                } else {
+                    Phase::Running
+                };
                 self.push(EntryKind::Paused { paused: *paused });
             }
             Event::Retry {
@@ -762,5 +770,8 @@ mod tests {
         assert_eq!(view.phase, Phase::Ended(RunStatus::Stopped));
         assert_eq!(view.journal_elapsed_ms(), 200);
         assert_eq!(view.started_unix_ms(), None);
+        // A resumed run goes on, even without its `resumed` record.
+        view.apply(&rec(3, Event::RoundStarted { round: 2 }));
+        assert_eq!(view.phase, Phase::Running);
     }
 }

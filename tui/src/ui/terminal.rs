@@ -59,7 +59,7 @@ pub fn enter(mouse: bool) -> std::io::Result<TerminalGuard> {
             execute!(out, EnableMouseCapture)?;
         }
         let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
-        terminal.clear()?;
+        repaint(&mut terminal)?;
         Ok(terminal)
     };
     match setup() {
@@ -69,6 +69,17 @@ pub fn enter(mouse: bool) -> std::io::Result<TerminalGuard> {
             Err(e)
         }
     }
+}
+
+/// Clears the screen and makes the next draw send every cell. Unlike ratatui's
+/// `Terminal::clear`, this does not ask the terminal for the cursor position, a query
+/// that races crossterm's event stream for the reply and can stall for seconds.
+pub fn repaint(terminal: &mut Term) -> std::io::Result<()> {
+    use ratatui::backend::{Backend, ClearType};
+    terminal.backend_mut().clear_region(ClearType::All)?;
+    // Resets the previous frame, so the diff against it covers the whole screen.
+    terminal.swap_buffers();
+    Ok(())
 }
 
 /// Gives the terminal back: mouse and paste modes off, main screen, cursor shown, raw

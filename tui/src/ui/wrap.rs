@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         assert_eq!(wrap("a\n\nb", 10), vec!["a", "", "b"]);
         assert_eq!(wrap("", 5), vec![""]);
-        assert_eq!(wrap("  \"a\": [1, 2]", 9), vec!["  \"a\": [1,", "  2]"]);
+        assert_eq!(wrap("  \"a\": [1, 2]", 9), vec!["  \"a\":", "  [1, 2]"]);
     }
 
     #[test]
