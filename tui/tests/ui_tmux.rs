@@ -168,6 +168,43 @@ fn maia_run_in_tmux_streams_takes_a_note_and_restores_the_terminal() {
     }
 }
 
+/// `maia demo` is the offline agent in the UI (not the older scripted tour).
+fn demo_is_a_run() -> bool {
+    Command::new(MAIA)
+        .args(["demo", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--runs-dir"))
+}
+
+#[test]
+fn maia_demo_in_tmux_at_80x24_runs_to_an_answer() {
+    if !demo_is_a_run() {
+        eprintln!("skipped: this build's `maia demo` is not the agent run yet");
+        return;
+    }
+    let runs = tempfile::tempdir().expect("tempdir");
+    let cmd = wrapped(&format!(
+        "demo --runs-dir {} --dataset-size 200 --images halfblocks",
+        runs.path().display()
+    ));
+    let tmux = Tmux::start("demo", &cmd, (80, 24));
+    tmux.wait_for("transcript", 60);
+    let screen = tmux.wait_for("■ completed", 300);
+    assert!(screen.contains("answer:"), "{screen}");
+    assert!(screen.contains('▀'), "half-block images missing:\n{screen}");
+    assert_eq!(screen.lines().count(), 24, "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXITED", 60);
+    assert!(
+        screen.contains("\nicanon"),
+        "terminal left in raw mode:\n{screen}"
+    );
+    assert!(
+        !screen.contains("╭ transcript"),
+        "alternate screen not left:\n{screen}"
+    );
+}
+
 #[test]
 fn maia_watch_in_tmux_shows_the_run_and_survives_sigterm() {
     let sample = ui_common::sample_dir();
