@@ -2,7 +2,7 @@
 # Installs what a fresh Debian machine lacks to build and run maia. Idempotent: each step
 # checks first and skips what is already present, so running it again costs seconds.
 #   - Debian build tools for libsixel (sixel-rs builds it from source), tmux and
-#     libsixel-bin (sixel2png) for the TUI tests
+#     libsixel-bin (sixel2png) for the TUI tests, chromium for the report page test
 #   - the wasm32-wasip2 Rust target (wasm plugins)
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
 set -euo pipefail
@@ -14,7 +14,7 @@ VENV="${MAIA_VENV:-.venv}"
 say() { printf '\033[1m[maia setup]\033[0m %s\n' "$*"; }
 
 need_apt=()
-for pkg in autoconf automake libtool pkg-config make gcc g++ tmux libsixel-bin; do
+for pkg in autoconf automake libtool pkg-config make gcc g++ tmux libsixel-bin chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

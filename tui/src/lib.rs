@@ -3,4 +3,5 @@
 //! The binary's subcommands (`maia run`, `maia watch`, …) call into these.
 
 pub mod headless;
+pub mod report;
 pub mod ui;

@@ -35,6 +35,8 @@ struct Cli {
 enum Command {
     /// Show what maia can do here: tools, plugins, a sample plugin call.
     Demo(commands::demo::DemoArgs),
+    /// Write a run's report.html: task, rounds, tool calls with images, answer and score.
+    Report(commands::report::ReportArgs),
     /// Follow a run started elsewhere, read-only: the same view, or lines with --headless.
     Watch(commands::watch::WatchArgs),
     /// List every tool: its name, where it comes from, and a summary of its arguments.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Tools(args) => commands::tools::run(args),
         Command::Call(args) => commands::call::run(args),

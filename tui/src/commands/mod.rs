@@ -10,6 +10,7 @@ pub mod model;
 pub mod plugin;
 pub mod plugin_check;
 pub mod plugin_new;
+pub mod report;
 pub mod tools;
 pub mod watch;
 pub mod world;

@@ -1,0 +1,201 @@
+//! `maia report RUN`: the whole experiment as one self-contained HTML page
+//! (`runs/<id>/report.html`) — task, rounds, tool calls with their images and
+//! activations, the final answer and its score. With `--score` the answer is scored first
+//! (predictive evaluation, as `maia eval score` does) and the score is kept beside the run
+//! in `score.json` for later reports.
+
+use super::watch::resolve_run;
+use crate::plugin_args::{PluginArgs, warn_problems};
+use crate::target_args::TargetArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use maia_core::ImageStore;
+use maia_core::eval::{
+    DEFAULT_N, ScoreConfig, Scorer, ToolRenderer, score_against_truth, synthetic_truth,
+};
+use maia_tui::report::model::RunReport;
+use maia_tui::report::score::{RunScore, SCORE_FILE, scorable};
+use maia_tui::report::{self, REPORT_FILE};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Options of `maia report`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+maia report 20261125-062252-red-and-circle-unit\n  \
+maia report runs/20261125-062252-red-and-circle-unit --score --open\n  \
+maia report my-run --out /tmp/my-run.html")]
+pub struct ReportArgs {
+    /// The run: its id (a folder under --runs-dir) or a path to its folder.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Folder holding runs.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Where to write the page [default: report.html in the run folder].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Open the page in the desktop's browser (xdg-open / open) once written.
+    #[arg(long)]
+    pub open: bool,
+    /// Score the final answer first (predictive evaluation with the shapes-world evaluator,
+    /// and against the ground truth for synthetic units); the score is saved as
+    /// score.json in the run folder, and later reports show it.
+    #[arg(long)]
+    pub score: bool,
+    /// With --score: positive and neutral prompts each.
+    #[arg(long, default_value_t = DEFAULT_N as u64, requires = "score", value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub n: u64,
+    /// With --score: the scoring seed.
+    #[arg(long, default_value_t = 0, requires = "score")]
+    pub seed: u64,
+    /// With --score: where a torch model runs (cpu, cuda, cuda:N or auto).
+    #[arg(long, default_value = "auto", requires = "score")]
+    pub device: String,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Runs `maia report`.
+pub fn run(args: ReportArgs) -> Result<ExitCode> {
+    let run_dir = resolve_run(&args.run, &args.runs_dir)?;
+    let report = report::load(&run_dir)?;
+    if args.score {
+        let score = score_answer(&args, &report)?;
+        let path = run_dir.join(SCORE_FILE);
+        let text = serde_json::to_string_pretty(&score).context("serializing the score")?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("scored: {}", summary(&score));
+    }
+    let score = report::score::load(&run_dir, &report);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| run_dir.join(REPORT_FILE));
+    let written = report::write(&run_dir, &out, &report, &score)?;
+    let mut line = format!(
+        "wrote {} ({}, {} rounds, {} images, {})",
+        written.path.display(),
+        size(written.bytes),
+        written.rounds,
+        written.images,
+        written.state
+    );
+    if written.missing_images > 0 {
+        line.push_str(&format!(
+            "; {} image files missing, shown as placeholders",
+            written.missing_images
+        ));
+    }
+    if written.torn_bytes > 0 {
+        line.push_str(&format!(
+            "; a torn last journal line ({} bytes) left out",
+            written.torn_bytes
+        ));
+    }
+    println!("{line}");
+    if args.open {
+        open_in_browser(&written.path)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scores the run's final answer against its unit.
+fn score_answer(args: &ReportArgs, report: &RunReport) -> Result<RunScore> {
+    scorable(report).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
+    let (Some(start), Some(answer)) = (&report.started, &report.answer) else {
+        bail!("cannot score run {}: no final answer", report.run_id);
+    };
+    let (registry, problems) = args.plugins.load_registry();
+    warn_problems(&problems);
+    let renderer = ToolRenderer::new(Arc::new(registry))
+        .map_err(|f| anyhow!("cannot score: {f}; the shapes-tools plugin provides text2image (`maia tools` lists tools)"))?;
+    let target = TargetArgs {
+        target: Some(start.target.clone()),
+        unit: Some(start.unit.clone()),
+        device: args.device.clone(),
+        half: false,
+        data: None,
+        k: maia_core::exemplars::DEFAULT_K,
+    };
+    let unit = target
+        .open(Arc::new(ImageStore::new()))?
+        .with_context(|| format!("opening target {} for scoring", start.target))?;
+    let config = ScoreConfig {
+        n: usize::try_from(args.n).unwrap_or(DEFAULT_N),
+        seed: args.seed,
+        ..ScoreConfig::default()
+    };
+    let scorer = Scorer::new(Arc::new(renderer), config);
+    let score = scorer.score_world(&answer.description, &unit);
+    let mut run_score = RunScore {
+        score,
+        truth_said: None,
+        truth: None,
+        truth_failure: None,
+    };
+    if let Some(concept) = synthetic_truth(&start.target, unit.unit()) {
+        run_score.truth_said = Some(
+            unit.model()
+                .ground_truth(unit.unit())
+                .unwrap_or_else(|| concept.describe()),
+        );
+        match score_against_truth(&answer.description, &concept, args.seed) {
+            Ok(t) => run_score.truth = Some(t),
+            Err(f) => run_score.truth_failure = Some(f),
+        }
+    }
+    Ok(run_score)
+}
+
+/// One line for the terminal.
+fn summary(s: &RunScore) -> String {
+    let n = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"));
+    let sc = &s.score;
+    let mut line = match &sc.failure {
+        Some(f) => format!("could not score [{}]: {}", f.kind.name(), f.reason),
+        None if sc.dead => "the unit never fired (dead)".to_owned(),
+        None => format!(
+            "pearson {}  auprc {}  f1 {}",
+            n(sc.pearson),
+            n(sc.auprc),
+            n(sc.f1)
+        ),
+    };
+    if let Some(t) = &s.truth {
+        line.push_str(&format!("; against truth iou {}  f1 {}", n(t.iou), n(t.f1)));
+    }
+    line
+}
+
+fn size(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+fn open_in_browser(path: &Path) -> Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let status = std::process::Command::new(opener)
+        .arg(path)
+        .status()
+        .with_context(|| {
+            format!(
+                "starting {opener} to open {}; open the file by hand",
+                path.display()
+            )
+        })?;
+    if !status.success() {
+        bail!(
+            "{opener} {} failed ({status}); open the file by hand",
+            path.display()
+        );
+    }
+    Ok(())
+}

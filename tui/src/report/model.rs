@@ -1,0 +1,557 @@
+//! A run's journal folded into what the page shows: the header facts, the task, the
+//! rounds with their messages, tool calls and interjections in journal order, and the
+//! answer. Pure data, no I/O: [`RunReport::from_records`] takes the records
+//! [`maia_core::agent::journal::read_journal`] returned.
+
+use maia_core::agent::{Event, ImageRecord, Record, RunStatus};
+use serde_json::Value;
+
+/// Everything the page shows about a run, in the order it happened.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunReport {
+    /// The run id (the folder name).
+    pub run_id: String,
+    /// What `run_started` said; `None` for a journal that lacks it (empty or damaged).
+    pub started: Option<RunStart>,
+    /// Events before the first round (a note typed before the model answered).
+    pub preamble: Vec<Item>,
+    /// The rounds, in journal order. A round redone after a resume appears twice.
+    pub rounds: Vec<Round>,
+    /// The final answer, when one was given.
+    pub answer: Option<Answer>,
+    /// How the run ended, or [`RunState::InProgress`] when the journal has no end
+    /// after its last (re)start.
+    pub state: RunState,
+    /// Tokens read and written over every request.
+    pub input_tokens: u64,
+    /// Tokens written by the model.
+    pub output_tokens: u64,
+    /// Dollars over every request.
+    pub cost_usd: f64,
+    /// Timestamp of the first record (UNIX ms).
+    pub first_ms: Option<u64>,
+    /// Timestamp of the last record (UNIX ms).
+    pub last_ms: Option<u64>,
+    /// Times `maia resume` picked the run up.
+    pub resumes: u32,
+    /// Bytes of a torn last journal line that was left out.
+    pub torn_bytes: u64,
+}
+
+/// The facts of `run_started`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunStart {
+    /// Task name (`describe-unit`, `find-bias`).
+    pub task: String,
+    /// Target spec.
+    pub target: String,
+    /// Unit address.
+    pub unit: String,
+    /// Backend name.
+    pub backend: String,
+    /// Model id.
+    pub model: String,
+    /// Round limit.
+    pub max_rounds: u32,
+    /// The task as the model first read it.
+    pub task_text: String,
+}
+
+/// Where the run stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RunState {
+    /// No `run_ended` after the last start: running now, or killed (resumable).
+    #[default]
+    InProgress,
+    /// Ended, with the reason in words.
+    Ended(RunStatus, String),
+}
+
+impl RunState {
+    /// `completed`, `stopped`, `limit`, `failed` or `in progress`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunState::InProgress => "in progress",
+            RunState::Ended(status, _) => status.as_str(),
+        }
+    }
+}
+
+/// One model round and what followed it until the next round began.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Round {
+    /// 1-based round number.
+    pub number: u32,
+    /// When it began (UNIX ms).
+    pub started_ms: u64,
+    /// Streamed text that never became a whole message (the run is in progress or died
+    /// mid-reply); empty once the round's message is in.
+    pub partial_text: String,
+    /// Streamed reasoning of the same kind.
+    pub partial_reasoning: String,
+    /// What happened in the round, in order.
+    pub items: Vec<Item>,
+}
+
+impl Round {
+    /// The tool calls of the round.
+    pub fn calls(&self) -> impl Iterator<Item = &ToolCall> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Call(call) => Some(call),
+            _ => None,
+        })
+    }
+
+    fn has_message(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::Message(_)))
+    }
+}
+
+/// One thing in a round, in journal order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// The model's reply.
+    Message(Message),
+    /// A tool call and (once finished) its result.
+    Call(ToolCall),
+    /// A note the human typed.
+    Note(String),
+    /// A message maia sent the model on its own.
+    Nudge(String),
+    /// Something not fatal the user should know.
+    Warning(String),
+    /// A failed model request that was retried.
+    Retry {
+        /// Attempt that failed (1-based).
+        attempt: u32,
+        /// What went wrong.
+        reason: String,
+        /// Milliseconds until the next attempt.
+        wait_ms: u64,
+    },
+    /// Paused (`true`) or running again (`false`).
+    Paused(bool),
+    /// `maia resume` picked the run up, with this many rounds complete.
+    Resumed(u32),
+    /// The run (or one process working on it) ended.
+    Ended(RunStatus, String),
+}
+
+/// The model's whole reply for a round.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Message {
+    /// Visible text.
+    pub text: String,
+    /// Reasoning text.
+    pub reasoning: String,
+    /// Prompt tokens of the request.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+}
+
+/// A tool call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// Call id.
+    pub call_id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments: parsed JSON, or the raw text as a string when it was not JSON.
+    pub args: Value,
+    /// The result, once the call finished.
+    pub result: Option<ToolResult>,
+}
+
+/// What a tool call returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolResult {
+    /// Error kind, when it failed.
+    pub error: Option<String>,
+    /// The text the model saw.
+    pub text: String,
+    /// Images produced.
+    pub images: Vec<ImageRecord>,
+    /// Structured data.
+    pub data: Value,
+    /// Milliseconds the call took.
+    pub elapsed_ms: u64,
+}
+
+/// The agent's answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answer {
+    /// Round it was given in.
+    pub round: u32,
+    /// What the unit does.
+    pub description: String,
+    /// A short label.
+    pub label: String,
+}
+
+impl RunReport {
+    /// Folds a journal's records into a report.
+    pub fn from_records(run_id: impl Into<String>, records: &[Record], torn_bytes: u64) -> Self {
+        let mut report = RunReport {
+            run_id: run_id.into(),
+            torn_bytes,
+            first_ms: records.first().map(|r| r.t_ms),
+            last_ms: records.last().map(|r| r.t_ms),
+            ..RunReport::default()
+        };
+        for record in records {
+            report.add(record);
+        }
+        report
+    }
+
+    /// Rounds begun.
+    pub fn round_count(&self) -> u32 {
+        self.rounds.iter().map(|r| r.number).max().unwrap_or(0)
+    }
+
+    /// Milliseconds from the first record to the last.
+    pub fn duration_ms(&self) -> Option<u64> {
+        Some(self.last_ms?.saturating_sub(self.first_ms?))
+    }
+
+    /// Every image of every tool result, in page order.
+    pub fn images(&self) -> impl Iterator<Item = &ImageRecord> {
+        self.rounds
+            .iter()
+            .flat_map(|r| r.calls())
+            .filter_map(|c| c.result.as_ref())
+            .flat_map(|r| r.images.iter())
+    }
+
+    /// Where the next item goes: the current round, or the preamble before any round.
+    fn items(&mut self) -> &mut Vec<Item> {
+        match self.rounds.last_mut() {
+            Some(round) => &mut round.items,
+            None => &mut self.preamble,
+        }
+    }
+
+    fn add(&mut self, record: &Record) {
+        match &record.event {
+            Event::RunStarted {
+                task,
+                target,
+                unit,
+                backend,
+                model,
+                max_rounds,
+                task_text,
+                ..
+            } => {
+                self.started = Some(RunStart {
+                    task: task.clone(),
+                    target: target.clone(),
+                    unit: unit.clone(),
+                    backend: backend.clone(),
+                    model: model.clone(),
+                    max_rounds: *max_rounds,
+                    task_text: task_text.clone(),
+                });
+                self.state = RunState::InProgress;
+            }
+            Event::Resumed { completed_rounds } => {
+                self.resumes += 1;
+                self.state = RunState::InProgress;
+                self.items().push(Item::Resumed(*completed_rounds));
+            }
+            Event::RoundStarted { round } => {
+                self.rounds.push(Round {
+                    number: *round,
+                    started_ms: record.t_ms,
+                    ..Round::default()
+                });
+            }
+            Event::TextDelta {
+                round,
+                text,
+                reasoning,
+            } => {
+                if let Some(r) = self
+                    .rounds
+                    .last_mut()
+                    .filter(|r| r.number == *round && !r.has_message())
+                {
+                    if *reasoning {
+                        r.partial_reasoning.push_str(text);
+                    } else {
+                        r.partial_text.push_str(text);
+                    }
+                }
+            }
+            Event::AssistantMessage {
+                text,
+                reasoning,
+                usage,
+                cost_usd,
+                ..
+            } => {
+                self.input_tokens += usage.input_tokens;
+                self.output_tokens += usage.output_tokens;
+                self.cost_usd += cost_usd;
+                if let Some(r) = self.rounds.last_mut() {
+                    r.partial_text.clear();
+                    r.partial_reasoning.clear();
+                }
+                self.items().push(Item::Message(Message {
+                    text: text.clone(),
+                    reasoning: reasoning.clone(),
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                    cost_usd: *cost_usd,
+                }));
+            }
+            Event::ToolStarted {
+                call_id,
+                name,
+                args,
+                ..
+            } => {
+                self.items().push(Item::Call(ToolCall {
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    args: args.clone(),
+                    result: None,
+                }));
+            }
+            Event::ToolFinished {
+                call_id,
+                name,
+                error,
+                text,
+                images,
+                data,
+                elapsed_ms,
+                ..
+            } => {
+                let result = ToolResult {
+                    error: error.clone(),
+                    text: text.clone(),
+                    images: images.clone(),
+                    data: data.clone(),
+                    elapsed_ms: *elapsed_ms,
+                };
+                let items = self.items();
+                let pending = items.iter_mut().rev().find_map(|item| match item {
+                    Item::Call(call) if call.call_id == *call_id && call.result.is_none() => {
+                        Some(call)
+                    }
+                    _ => None,
+                });
+                match pending {
+                    Some(call) => call.result = Some(result),
+                    // A result without its start (a journal cut in between): show it alone.
+                    None => items.push(Item::Call(ToolCall {
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        args: Value::Null,
+                        result: Some(result),
+                    })),
+                }
+            }
+            Event::Note { text } => self.items().push(Item::Note(text.clone())),
+            Event::Nudge { text } => self.items().push(Item::Nudge(text.clone())),
+            Event::Warning { text } => self.items().push(Item::Warning(text.clone())),
+            Event::Retry {
+                attempt,
+                reason,
+                wait_ms,
+                ..
+            } => self.items().push(Item::Retry {
+                attempt: *attempt,
+                reason: reason.clone(),
+                wait_ms: *wait_ms,
+            }),
+            Event::Paused { paused } => self.items().push(Item::Paused(*paused)),
+            Event::FinalAnswer {
+                round,
+                description,
+                label,
+            } => {
+                self.answer = Some(Answer {
+                    round: *round,
+                    description: description.clone(),
+                    label: label.clone(),
+                });
+            }
+            Event::RunEnded { status, reason } => {
+                self.state = RunState::Ended(*status, reason.clone());
+                self.items().push(Item::Ended(*status, reason.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maia_core::llm::{RequestedToolCall, Usage};
+
+    fn rec(seq: u64, event: Event) -> Record {
+        Record {
+            seq,
+            t_ms: 1000 + seq * 10,
+            event,
+        }
+    }
+
+    fn started() -> Event {
+        Event::RunStarted {
+            run_id: "r".into(),
+            task: "describe-unit".into(),
+            target: "synthetic:red_and_circle".into(),
+            unit: "synthetic:0".into(),
+            backend: "offline".into(),
+            model: "m".into(),
+            max_rounds: 5,
+            task_text: "describe it".into(),
+        }
+    }
+
+    #[test]
+    fn calls_get_their_results_and_interjections_stay_in_order() {
+        let records = vec![
+            rec(0, started()),
+            rec(
+                1,
+                Event::Note {
+                    text: "early".into(),
+                },
+            ),
+            rec(2, Event::RoundStarted { round: 1 }),
+            rec(
+                3,
+                Event::TextDelta {
+                    round: 1,
+                    text: "thinking".into(),
+                    reasoning: false,
+                },
+            ),
+            rec(
+                4,
+                Event::AssistantMessage {
+                    round: 1,
+                    text: "look".into(),
+                    reasoning: String::new(),
+                    tool_calls: vec![RequestedToolCall {
+                        id: "c1".into(),
+                        name: "t".into(),
+                        arguments: "{}".into(),
+                    }],
+                    usage: Usage {
+                        input_tokens: 10,
+                        output_tokens: 5,
+                    },
+                    cost_usd: 0.5,
+                },
+            ),
+            rec(
+                5,
+                Event::ToolStarted {
+                    round: 1,
+                    call_id: "c1".into(),
+                    name: "t".into(),
+                    args: serde_json::json!({"k": 1}),
+                },
+            ),
+            rec(
+                6,
+                Event::Warning {
+                    text: "careful".into(),
+                },
+            ),
+            rec(
+                7,
+                Event::ToolFinished {
+                    round: 1,
+                    call_id: "c1".into(),
+                    name: "t".into(),
+                    error: None,
+                    text: "ok".into(),
+                    images: vec![],
+                    data: Value::Null,
+                    elapsed_ms: 3,
+                },
+            ),
+            rec(
+                8,
+                Event::FinalAnswer {
+                    round: 1,
+                    description: "d".into(),
+                    label: "l".into(),
+                },
+            ),
+            rec(
+                9,
+                Event::RunEnded {
+                    status: RunStatus::Completed,
+                    reason: "answered".into(),
+                },
+            ),
+        ];
+        let report = RunReport::from_records("r", &records, 0);
+        assert_eq!(report.preamble, vec![Item::Note("early".into())]);
+        assert_eq!(report.rounds.len(), 1);
+        let round = &report.rounds[0];
+        assert!(
+            round.partial_text.is_empty(),
+            "the whole message replaces the streamed text"
+        );
+        assert!(matches!(&round.items[0], Item::Message(m) if m.text == "look"));
+        assert!(
+            matches!(&round.items[1], Item::Call(c) if c.result.as_ref().is_some_and(|r| r.text == "ok"))
+        );
+        assert_eq!(round.items[2], Item::Warning("careful".into()));
+        assert_eq!(
+            report.state,
+            RunState::Ended(RunStatus::Completed, "answered".into())
+        );
+        assert_eq!((report.input_tokens, report.output_tokens), (10, 5));
+        assert_eq!(report.answer.as_ref().map(|a| a.label.as_str()), Some("l"));
+        assert_eq!(report.duration_ms(), Some(90));
+    }
+
+    #[test]
+    fn a_run_without_an_end_after_its_resume_is_in_progress() {
+        let records = vec![
+            rec(0, started()),
+            rec(1, Event::RoundStarted { round: 1 }),
+            rec(
+                2,
+                Event::RunEnded {
+                    status: RunStatus::Stopped,
+                    reason: "user".into(),
+                },
+            ),
+            rec(
+                3,
+                Event::Resumed {
+                    completed_rounds: 0,
+                },
+            ),
+            rec(4, Event::RoundStarted { round: 1 }),
+            rec(
+                5,
+                Event::TextDelta {
+                    round: 1,
+                    text: "half a tho".into(),
+                    reasoning: false,
+                },
+            ),
+        ];
+        let report = RunReport::from_records("r", &records, 12);
+        assert_eq!(report.state, RunState::InProgress);
+        assert_eq!(report.state.label(), "in progress");
+        assert_eq!(report.rounds.len(), 2);
+        assert_eq!(report.rounds[1].partial_text, "half a tho");
+        assert_eq!(report.resumes, 1);
+        assert_eq!(report.torn_bytes, 12);
+    }
+}

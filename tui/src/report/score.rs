@@ -1,0 +1,158 @@
+//! The answer's score on the page. `maia report --score` computes it (predictive
+//! evaluation, [`maia_core::eval`]) and keeps it beside the run as `score.json`, so
+//! later reports show it without scoring again; a score of an earlier answer (the run was
+//! resumed and answered anew) is not shown as this answer's.
+
+use super::model::{RunReport, RunStart};
+use maia_core::eval::{Failure, Score, TruthScore};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The file under the run folder that holds the answer's score.
+pub const SCORE_FILE: &str = "score.json";
+
+/// An answer's score, as `score.json` stores it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunScore {
+    /// Predictive evaluation: the description's prompts drawn and run through the unit.
+    pub score: Score,
+    /// The ground truth in words, for units that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_said: Option<String>,
+    /// The description against the ground-truth concept directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<TruthScore>,
+    /// Why the ground-truth comparison could not be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_failure: Option<Failure>,
+}
+
+/// What the page says about the score.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScoreSection {
+    /// Scored.
+    Scored(Box<RunScore>),
+    /// Could be scored, has not been: the hint says how.
+    NotComputed {
+        /// The command to run.
+        hint: String,
+    },
+    /// This run cannot be scored.
+    Unscorable {
+        /// Why.
+        why: String,
+    },
+    /// `score.json` exists but could not be read.
+    Unreadable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether the run's answer can be scored, and if not why: the predictive evaluator draws
+/// shapes-world scenes, so the target must be a shapes-world model, and the task must
+/// describe a unit.
+pub fn scorable(report: &RunReport) -> Result<(), String> {
+    let Some(start) = &report.started else {
+        return Err("the journal has no run_started record: target and unit unknown".into());
+    };
+    if report.answer.is_none() {
+        return Err("the run has no final answer yet".into());
+    }
+    scorable_target(start)
+}
+
+fn scorable_target(start: &RunStart) -> Result<(), String> {
+    if start.task != "describe-unit" {
+        return Err(format!(
+            "a `{}` task's answer is not a unit description",
+            start.task
+        ));
+    }
+    let target = start.target.trim();
+    if target.starts_with("synthetic:") || target == "world-cnn" {
+        Ok(())
+    } else {
+        Err(format!(
+            "the predictive evaluator draws shapes-world scenes; target `{target}` is not a shapes-world model (synthetic:…, world-cnn)"
+        ))
+    }
+}
+
+/// The score section for a run: `score.json` when it scored this answer, otherwise why
+/// there is none and how to get one.
+pub fn load(run_dir: &Path, report: &RunReport) -> ScoreSection {
+    if let Err(why) = scorable(report) {
+        return ScoreSection::Unscorable { why };
+    }
+    let hint = not_computed_hint(report);
+    let path = run_dir.join(SCORE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return ScoreSection::NotComputed { hint };
+        }
+        Err(e) => {
+            return ScoreSection::Unreadable {
+                reason: format!("{} could not be read: {e}", path.display()),
+            };
+        }
+    };
+    match serde_json::from_slice::<RunScore>(&bytes) {
+        Ok(score)
+            if report
+                .answer
+                .as_ref()
+                .is_some_and(|a| a.description == score.score.description) =>
+        {
+            ScoreSection::Scored(Box::new(score))
+        }
+        Ok(_) => ScoreSection::NotComputed {
+            hint: format!("{SCORE_FILE} scored an earlier answer; {hint}"),
+        },
+        Err(e) => ScoreSection::Unreadable {
+            reason: format!("{} is not a score ({e}); {hint}", path.display()),
+        },
+    }
+}
+
+/// How to score the run: `maia report ID --score`, or by hand with `maia eval score`.
+fn not_computed_hint(report: &RunReport) -> String {
+    let mut hint = format!("run `maia report {} --score`", report.run_id);
+    if let (Some(start), Some(answer)) = (&report.started, &report.answer) {
+        hint.push_str(&format!(
+            " or `maia eval score --target {} --unit {} -d {}`",
+            shell_quote(&start.target),
+            shell_quote(&start.unit),
+            shell_quote(&answer.description)
+        ));
+    }
+    hint
+}
+
+/// `s` as one POSIX shell word.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/=+,@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_quote("synthetic:red_and_circle"),
+            "synthetic:red_and_circle"
+        );
+        assert_eq!(shell_quote("red circles"), "'red circles'");
+        assert_eq!(shell_quote("it's red"), r"'it'\''s red'");
+    }
+}
