@@ -28,7 +28,11 @@ impl Plugin for Noop {
         Manifest::new("bench", "1.0.0", "no-op tool")
     }
     fn tools(&self) -> Vec<ToolSpec> {
-        vec![ToolSpec::new("noop", "does nothing", serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}}))]
+        vec![ToolSpec::new(
+            "noop",
+            "does nothing",
+            serde_json::json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        )]
     }
     fn call(&mut self, _call: &ToolCall, _host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
         Ok(ToolOutput::text("ok"))
@@ -50,7 +54,11 @@ fn replies() -> Vec<RecordedReply> {
     replies.push(RecordedReply {
         text: "Done.".into(),
         reasoning: String::new(),
-        tool_calls: vec![RequestedToolCall { id: "end".into(), name: "final_answer".into(), arguments: r#"{"description":"x","label":"x"}"#.into() }],
+        tool_calls: vec![RequestedToolCall {
+            id: "end".into(),
+            name: "final_answer".into(),
+            arguments: r#"{"description":"x","label":"x"}"#.into(),
+        }],
         usage: Usage::default(),
     });
     replies
@@ -59,30 +67,51 @@ fn replies() -> Vec<RecordedReply> {
 fn one_run(runtime: &tokio::runtime::Runtime, root: &Path, n: usize) -> Duration {
     let dir = root.join(format!("run{n}"));
     let mut registry = ToolRegistry::new();
-    registry.register(Box::new(InProcess::new(Noop))).unwrap_or_else(|e| panic!("{e}"));
-    registry.register(Box::new(InProcess::new(FinalAnswer))).unwrap_or_else(|e| panic!("{e}"));
+    registry
+        .register(Box::new(InProcess::new(Noop)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    registry
+        .register(Box::new(InProcess::new(FinalAnswer)))
+        .unwrap_or_else(|e| panic!("{e}"));
     let store = Arc::new(ImageStore::new());
     let mut config = Config::default();
     config.run.max_rounds = (ROUNDS + 5) as u32;
     let parts = AgentParts {
         backend: Arc::new(ReplayBackend::new(replies())),
-        tools: ToolContext { registry: Arc::new(registry), store, unit: None },
+        tools: ToolContext {
+            registry: Arc::new(registry),
+            store,
+            unit: None,
+        },
         prompts: Prompts::embedded(),
         config,
     };
-    let info = RunInfo { run_id: "bench".into(), task: "describe-unit".into(), target: "bench".into(), unit: "x:0".into() };
+    let info = RunInfo {
+        run_id: "bench".into(),
+        task: "describe-unit".into(),
+        target: "bench".into(),
+        unit: "x:0".into(),
+    };
     let started = Instant::now();
     runtime.block_on(async {
-        let agent = Agent::start(parts, &dir, info, "task".into()).unwrap_or_else(|e| panic!("{e}"));
+        let agent =
+            Agent::start(parts, &dir, info, "task".into()).unwrap_or_else(|e| panic!("{e}"));
         agent.run().await.unwrap_or_else(|e| panic!("{e}"))
     });
     started.elapsed()
 }
 
 fn per_round(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     let disk = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let shm = Path::new("/dev/shm").is_dir().then(|| tempfile::tempdir_in("/dev/shm").ok()).flatten();
+    let shm = Path::new("/dev/shm")
+        .is_dir()
+        .then(|| tempfile::tempdir_in("/dev/shm").ok())
+        .flatten();
     let mut group = c.benchmark_group("agent");
     group.sample_size(10);
     let mut n = 0;

@@ -127,13 +127,19 @@ impl Default for RunConfig {
 
 impl Default for ImagesConfig {
     fn default() -> Self {
-        ImagesConfig { per_message: 16, max_side: 256 }
+        ImagesConfig {
+            per_message: 16,
+            max_side: 256,
+        }
     }
 }
 
 impl Default for DescriberConfig {
     fn default() -> Self {
-        DescriberConfig { backend: "same".into(), model: String::new() }
+        DescriberConfig {
+            backend: "same".into(),
+            model: String::new(),
+        }
     }
 }
 
@@ -149,7 +155,15 @@ impl Default for Config {
             ("claude-opus-4-1", 15.0, 75.0),
         ]
         .into_iter()
-        .map(|(m, i, o)| (m.to_owned(), Price { input_per_mtok: i, output_per_mtok: o }))
+        .map(|(m, i, o)| {
+            (
+                m.to_owned(),
+                Price {
+                    input_per_mtok: i,
+                    output_per_mtok: o,
+                },
+            )
+        })
         .collect();
         Config {
             run: RunConfig::default(),
@@ -202,28 +216,46 @@ impl Config {
 
     /// Defaults ← user file ← `project` file (default `./maia.toml`) ← `overrides` (a TOML
     /// table built from flags).
-    pub fn resolve(project: Option<&Path>, overrides: toml::Table) -> Result<(Config, Sources), ConfigError> {
+    pub fn resolve(
+        project: Option<&Path>,
+        overrides: toml::Table,
+    ) -> Result<(Config, Sources), ConfigError> {
         let mut merged = toml::Table::try_from(Config::default()).map_err(|e| ConfigError {
             path: PathBuf::from("<defaults>"),
             message: e.to_string(),
         })?;
         let mut sources = Sources::default();
-        let project = project.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("maia.toml"));
+        let project = project
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("maia.toml"));
         for path in Self::user_file().into_iter().chain([project]) {
             if !path.is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError { path: path.clone(), message: e.to_string() })?;
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError { path: path.clone(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             reject_literal_secrets(&table, &path)?;
             merge(&mut merged, table);
             sources.files.push(path);
         }
         merge(&mut merged, overrides);
-        let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError {
-            path: sources.files.last().cloned().unwrap_or_else(|| PathBuf::from("<flags>")),
-            message: e.to_string(),
-        })?;
+        let config: Config =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError {
+                    path: sources
+                        .files
+                        .last()
+                        .cloned()
+                        .unwrap_or_else(|| PathBuf::from("<flags>")),
+                    message: e.to_string(),
+                })?;
         Ok((config, sources))
     }
 
@@ -237,7 +269,10 @@ impl Config {
     pub fn cost(&self, model: &str, input_tokens: u64, output_tokens: u64) -> f64 {
         self.prices
             .get(model)
-            .map(|p| (input_tokens as f64 * p.input_per_mtok + output_tokens as f64 * p.output_per_mtok) / 1e6)
+            .map(|p| {
+                (input_tokens as f64 * p.input_per_mtok + output_tokens as f64 * p.output_per_mtok)
+                    / 1e6
+            })
             .unwrap_or(0.0)
     }
 }
@@ -246,10 +281,14 @@ impl Config {
 fn reject_literal_secrets(table: &toml::Table, path: &Path) -> Result<(), ConfigError> {
     for (k, v) in table {
         let lower = k.to_ascii_lowercase();
-        if (lower == "api_key" || lower.ends_with("token") || lower.contains("secret")) && v.is_str() {
+        if (lower == "api_key" || lower.ends_with("token") || lower.contains("secret"))
+            && v.is_str()
+        {
             return Err(ConfigError {
                 path: path.to_path_buf(),
-                message: format!("`{k}` holds a secret; put the key in an environment variable and name it with `api_key_env` instead"),
+                message: format!(
+                    "`{k}` holds a secret; put the key in an environment variable and name it with `api_key_env` instead"
+                ),
             });
         }
         if let Some(t) = v.as_table() {
@@ -280,7 +319,10 @@ mod tests {
         let file = dir.path().join("maia.toml");
         std::fs::write(&file, "[run]\nmax_rounds = 10\nbackend = \"openai\"\n[prices.\"my-model\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n").expect("write");
         let mut flags = toml::Table::new();
-        flags.insert("run".into(), toml::Value::Table(toml::toml! { max_rounds = 3 }));
+        flags.insert(
+            "run".into(),
+            toml::Value::Table(toml::toml! { max_rounds = 3 }),
+        );
         let (c, sources) = Config::resolve(Some(&file), flags).expect("resolve");
         assert_eq!((c.run.max_rounds, c.run.backend.as_str()), (3, "openai"));
         assert_eq!(c.images.per_message, 16);
@@ -293,10 +335,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("maia.toml");
         std::fs::write(&file, "[openai]\napi_key = \"sk-secret\"\n").expect("write");
-        let err = Config::resolve(Some(&file), toml::Table::new()).expect_err("secret").to_string();
-        assert!(err.contains("api_key_env") && !err.contains("sk-secret"), "{err}");
+        let err = Config::resolve(Some(&file), toml::Table::new())
+            .expect_err("secret")
+            .to_string();
+        assert!(
+            err.contains("api_key_env") && !err.contains("sk-secret"),
+            "{err}"
+        );
         std::fs::write(&file, "[run]\nmax_round = 3\n").expect("write");
-        let err = Config::resolve(Some(&file), toml::Table::new()).expect_err("typo").to_string();
+        let err = Config::resolve(Some(&file), toml::Table::new())
+            .expect_err("typo")
+            .to_string();
         assert!(err.contains("max_round"), "{err}");
     }
 }

@@ -64,10 +64,21 @@ impl ImageStore {
             match restore_one(&path) {
                 Some((hash, image)) => {
                     let mut inner = store.lock();
-                    let n = image.id.0.trim_start_matches("img_").parse::<u64>().unwrap_or(0);
+                    let n = image
+                        .id
+                        .0
+                        .trim_start_matches("img_")
+                        .parse::<u64>()
+                        .unwrap_or(0);
                     inner.next = inner.next.max(n);
                     inner.by_hash.insert(hash.clone(), image.id.clone());
-                    inner.by_id.insert(image.id.clone(), StoredImage { image: Arc::new(image), hash });
+                    inner.by_id.insert(
+                        image.id.clone(),
+                        StoredImage {
+                            image: Arc::new(image),
+                            hash,
+                        },
+                    );
                 }
                 None => skipped += 1,
             }
@@ -94,8 +105,12 @@ impl ImageStore {
         image.id = id.clone();
         if let Some(dir) = &self.dir {
             write_atomically(&dir.join(format!("{hash}.png")), &image.png)?;
-            let sidecar = serde_json::json!({"id": id, "caption": image.caption, "meta": image.meta});
-            write_atomically(&dir.join(format!("{hash}.json")), sidecar.to_string().as_bytes())?;
+            let sidecar =
+                serde_json::json!({"id": id, "caption": image.caption, "meta": image.meta});
+            write_atomically(
+                &dir.join(format!("{hash}.json")),
+                sidecar.to_string().as_bytes(),
+            )?;
         }
         inner.by_hash.insert(hash.clone(), id.clone());
         inner.by_id.insert(
@@ -176,7 +191,10 @@ fn restore_one(sidecar: &Path) -> Option<(String, Image)> {
         return None;
     }
     let id = meta.get("id")?.as_str()?.to_owned();
-    let caption = meta.get("caption").and_then(|c| c.as_str()).unwrap_or_default();
+    let caption = meta
+        .get("caption")
+        .and_then(|c| c.as_str())
+        .unwrap_or_default();
     let image = Image {
         id: ImageId(id),
         png,
@@ -219,7 +237,9 @@ mod tests {
         let store = ImageStore::with_dir(dir.path()).expect("store");
         let meta = serde_json::json!({"scene": "red circle"});
         store.insert(Image::new(vec![1], "a")).expect("insert");
-        store.insert(Image::new(vec![2], "b").with_meta(meta.clone())).expect("insert");
+        store
+            .insert(Image::new(vec![2], "b").with_meta(meta.clone()))
+            .expect("insert");
         drop(store);
         std::fs::write(dir.path().join("torn.json"), b"{").expect("write");
         let (store, skipped) = ImageStore::reopen(dir.path()).expect("reopen");
@@ -228,7 +248,13 @@ mod tests {
         assert_eq!((b.image.caption.as_str(), &b.image.meta), ("b", &meta));
         let c = store.insert(Image::new(vec![3], "c")).expect("insert");
         assert_eq!(c.as_str(), "img_3");
-        assert_eq!(store.insert(Image::new(vec![1], "again")).expect("insert").as_str(), "img_1");
+        assert_eq!(
+            store
+                .insert(Image::new(vec![1], "again"))
+                .expect("insert")
+                .as_str(),
+            "img_1"
+        );
     }
 
     #[test]

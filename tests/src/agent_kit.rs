@@ -112,12 +112,17 @@ pub fn shared_registry() -> Result<Arc<ToolRegistry>, crate::Error> {
         .get_or_init(|| {
             let build = || -> Result<Arc<ToolRegistry>, crate::Error> {
                 let installed = crate::SHAPES_TOOLS.install()?;
-                let provider = PluginLoader::new(Grants::none(), WasmLimits::default()).load(installed.dir())?;
+                let provider = PluginLoader::new(Grants::none(), WasmLimits::default())
+                    .load(installed.dir())?;
                 let mut registry = ToolRegistry::new();
                 registry.register(provider)?;
                 registry.register(Box::new(InProcess::new(CallUnit)))?;
                 registry.register(Box::new(InProcess::new(FinalAnswer)))?;
-                registry.register(Box::new(InProcess::new(DescribeImages::new(Arc::new(SceneDescriber), String::new(), String::new()))))?;
+                registry.register(Box::new(InProcess::new(DescribeImages::new(
+                    Arc::new(SceneDescriber),
+                    String::new(),
+                    String::new(),
+                ))))?;
                 Ok(Arc::new(registry))
             };
             build().map_err(|e| e.to_string())
@@ -129,8 +134,19 @@ pub fn shared_registry() -> Result<Arc<ToolRegistry>, crate::Error> {
 /// Tools for a run on synthetic unit `spec` over `store`.
 pub fn tool_context(spec: &str, store: Arc<ImageStore>) -> Result<ToolContext, crate::Error> {
     let model = Arc::from(open_target(spec)?);
-    let unit = TargetUnit::new(model, UnitRef { layer: maia_core::target::SYNTHETIC_LAYER.into(), unit: 0 }, store.clone())?;
-    Ok(ToolContext { registry: shared_registry()?, store, unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>) })
+    let unit = TargetUnit::new(
+        model,
+        UnitRef {
+            layer: maia_core::target::SYNTHETIC_LAYER.into(),
+            unit: 0,
+        },
+        store.clone(),
+    )?;
+    Ok(ToolContext {
+        registry: shared_registry()?,
+        store,
+        unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
+    })
 }
 
 /// Parts of a run over `backend`, with images under `run_dir/images` (reopened, so a

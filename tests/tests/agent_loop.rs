@@ -3,6 +3,8 @@
 //! what goes back to the model, model mistakes fed back as errors, limits, retries,
 //! oversight controls, and resume after a crash mid-round.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed step is a failed test
+
 use maia_core::agent::journal::read_journal;
 use maia_core::agent::{Agent, Control, Event, Record, RunInfo, RunStatus};
 use maia_core::config::Config;
@@ -16,7 +18,12 @@ use std::time::Duration;
 const UNIT: &str = "synthetic:red_and_circle";
 
 fn info() -> RunInfo {
-    RunInfo { run_id: "t".into(), task: "describe-unit".into(), target: UNIT.into(), unit: "synthetic:0".into() }
+    RunInfo {
+        run_id: "t".into(),
+        task: "describe-unit".into(),
+        target: UNIT.into(),
+        unit: "synthetic:0".into(),
+    }
 }
 
 fn config(max_rounds: u32) -> Config {
@@ -28,25 +35,51 @@ fn config(max_rounds: u32) -> Config {
 
 fn happy_path() -> Vec<RecordedReply> {
     vec![
-        reply(1, "Let me make a red circle and a blue square.", &[("text2image", r#"{"prompts":["a red circle","a blue square"],"seed":1}"#)]),
-        reply(2, "Now probe the unit.", &[("call_unit", r#"{"image_ids":["img_1","img_2"]}"#)]),
-        reply(3, "It fires for the red circle only.", &[("final_answer", r#"{"description":"red circles","label":"red circle"}"#)]),
+        reply(
+            1,
+            "Let me make a red circle and a blue square.",
+            &[(
+                "text2image",
+                r#"{"prompts":["a red circle","a blue square"],"seed":1}"#,
+            )],
+        ),
+        reply(
+            2,
+            "Now probe the unit.",
+            &[("call_unit", r#"{"image_ids":["img_1","img_2"]}"#)],
+        ),
+        reply(
+            3,
+            "It fires for the red circle only.",
+            &[(
+                "final_answer",
+                r#"{"description":"red circles","label":"red circle"}"#,
+            )],
+        ),
     ]
 }
 
 fn start(backend: Arc<dyn LlmBackend>, dir: &Path, cfg: Config) -> Agent {
     let parts = parts(backend, UNIT, dir, cfg).unwrap_or_else(|e| panic!("{e}"));
-    Agent::start(parts, dir, info(), "Describe unit synthetic:0.".into()).unwrap_or_else(|e| panic!("{e}"))
+    Agent::start(parts, dir, info(), "Describe unit synthetic:0.".into())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn events(dir: &Path) -> Vec<Record> {
-    read_journal(&dir.join("events.jsonl")).unwrap_or_else(|e| panic!("{e}")).records
+    read_journal(&dir.join("events.jsonl"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .records
 }
 
 fn kinds(records: &[Record]) -> Vec<String> {
     records
         .iter()
-        .map(|r| serde_json::to_value(&r.event).ok().and_then(|v| v["type"].as_str().map(str::to_owned)).unwrap_or_default())
+        .map(|r| {
+            serde_json::to_value(&r.event)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
         .filter(|k| k != "text_delta")
         .collect()
 }
@@ -55,18 +88,36 @@ fn kinds(records: &[Record]) -> Vec<String> {
 async fn a_run_journals_every_step_and_feeds_tool_images_back() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Recording::replay(happy_path());
-    let outcome = start(backend.clone(), dir.path(), config(25)).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
-    assert_eq!(outcome.answer, Some(("red circles".into(), "red circle".into())));
+    assert_eq!(
+        outcome.answer,
+        Some(("red circles".into(), "red circle".into()))
+    );
     assert_eq!(outcome.tokens, 3 * 1100);
 
     let records = events(dir.path());
     assert_eq!(
         kinds(&records),
         [
-            "run_started", "round_started", "assistant_message", "tool_started", "tool_finished",
-            "round_started", "assistant_message", "tool_started", "tool_finished",
-            "round_started", "assistant_message", "tool_started", "tool_finished", "final_answer", "run_ended"
+            "run_started",
+            "round_started",
+            "assistant_message",
+            "tool_started",
+            "tool_finished",
+            "round_started",
+            "assistant_message",
+            "tool_started",
+            "tool_finished",
+            "round_started",
+            "assistant_message",
+            "tool_started",
+            "tool_finished",
+            "final_answer",
+            "run_ended"
         ]
     );
     assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
@@ -78,20 +129,35 @@ async fn a_run_journals_every_step_and_feeds_tool_images_back() {
     assert_eq!(masks.len(), 2);
     let red = masks[0].activation.unwrap();
     let blue = masks[1].activation.unwrap();
-    assert!(red > 0.5 && blue < 0.2, "red circle {red}, blue square {blue}");
+    assert!(
+        red > 0.5 && blue < 0.2,
+        "red circle {red}, blue square {blue}"
+    );
     for m in &masks {
-        assert!(dir.path().join("images").join(format!("{}.png", m.hash)).is_file());
+        assert!(
+            dir.path()
+                .join("images")
+                .join(format!("{}.png", m.hash))
+                .is_file()
+        );
     }
 
     let requests = backend.requests.lock().unwrap();
     assert_eq!(requests.len(), 3);
-    let Some(Message::ToolResults(results)) = requests[2].messages.last() else { panic!("no tool results") };
+    let Some(Message::ToolResults(results)) = requests[2].messages.last() else {
+        panic!("no tool results")
+    };
     assert_eq!(results[0].name, "call_unit");
-    assert_eq!(results[0].images.len(), 2, "masks go back to the model as images");
+    assert_eq!(
+        results[0].images.len(),
+        2,
+        "masks go back to the model as images"
+    );
     assert!(results[0].text.contains("img_1"));
     assert!(requests[0].tools.iter().any(|t| t.name == "final_answer"));
 
-    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).unwrap()).unwrap();
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).unwrap()).unwrap();
     assert_eq!(result["status"], "completed");
     assert_eq!(result["description"], "red circles");
     let run_toml = std::fs::read_to_string(dir.path().join("run.toml")).unwrap();
@@ -102,44 +168,95 @@ async fn a_run_journals_every_step_and_feeds_tool_images_back() {
 async fn invented_tools_and_bad_arguments_go_back_to_the_model_as_errors() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Recording::replay(vec![
-        reply(1, "", &[("zoom_in", "{}"), ("call_unit", "{image_ids: [img_1]"), ("text2image", r#"{"prompts":"not a list"}"#)]),
-        reply(2, "", &[("final_answer", r#"{"description":"red circles","label":"red"}"#)]),
+        reply(
+            1,
+            "",
+            &[
+                ("zoom_in", "{}"),
+                ("call_unit", "{image_ids: [img_1]"),
+                ("text2image", r#"{"prompts":"not a list"}"#),
+            ],
+        ),
+        reply(
+            2,
+            "",
+            &[(
+                "final_answer",
+                r#"{"description":"red circles","label":"red"}"#,
+            )],
+        ),
     ]);
-    let outcome = start(backend.clone(), dir.path(), config(25)).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
     let errors: Vec<(String, String)> = events(dir.path())
         .into_iter()
         .filter_map(|r| match r.event {
-            Event::ToolFinished { error: Some(kind), text, .. } => Some((kind, text)),
+            Event::ToolFinished {
+                error: Some(kind),
+                text,
+                ..
+            } => Some((kind, text)),
             _ => None,
         })
         .collect();
     assert_eq!(errors.len(), 3);
     assert_eq!(errors[0].0, "unknown_tool");
-    assert!(errors[0].1.contains("text2image") && errors[0].1.contains("call_unit"), "lists real tools: {}", errors[0].1);
+    assert!(
+        errors[0].1.contains("text2image") && errors[0].1.contains("call_unit"),
+        "lists real tools: {}",
+        errors[0].1
+    );
     assert!(errors[1].1.contains("not valid JSON"), "{}", errors[1].1);
     assert!(errors[2].1.contains("invalid arguments"), "{}", errors[2].1);
     let requests = backend.requests.lock().unwrap();
-    let Some(Message::ToolResults(results)) = requests[1].messages.last() else { panic!("no results") };
+    let Some(Message::ToolResults(results)) = requests[1].messages.last() else {
+        panic!("no results")
+    };
     assert!(results.iter().all(|r| r.is_error));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_never_answers_is_told_to_and_then_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let replies = (1..=6).map(|i| reply(i, "Hmm, still thinking.", &[])).collect();
+    let replies = (1..=6)
+        .map(|i| reply(i, "Hmm, still thinking.", &[]))
+        .collect();
     let backend = Recording::replay(replies);
-    let outcome = start(backend.clone(), dir.path(), config(2)).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(2))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Limit);
-    assert!(outcome.reason.contains("no final answer after 5 rounds"), "{}", outcome.reason);
+    assert!(
+        outcome.reason.contains("no final answer after 5 rounds"),
+        "{}",
+        outcome.reason
+    );
     let records = events(dir.path());
-    let nudges: Vec<String> = records.iter().filter_map(|r| match &r.event { Event::Nudge { text } => Some(text.clone()), _ => None }).collect();
+    let nudges: Vec<String> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Nudge { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
     assert!(nudges.iter().any(|n| n.contains("called no tool")));
-    assert!(nudges.iter().filter(|n| n.contains("final answer now")).count() >= 3, "{nudges:?}");
+    assert!(
+        nudges
+            .iter()
+            .filter(|n| n.contains("final answer now"))
+            .count()
+            >= 3,
+        "{nudges:?}"
+    );
     let requests = backend.requests.lock().unwrap();
     let last = format!("{:?}", requests.last().unwrap().messages.last().unwrap());
     assert!(last.contains("final answer now"), "{last}");
-    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).unwrap()).unwrap();
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).unwrap()).unwrap();
     assert_eq!(result["status"], "limit");
 }
 
@@ -148,21 +265,40 @@ async fn retryable_failures_are_retried_and_journaled_others_end_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Recording::replay(happy_path());
     backend.fail_next(vec![
-        LlmError::new(LlmErrorKind::RateLimited { retry_after: Some(Duration::from_millis(20)) }, "429 from the server"),
+        LlmError::new(
+            LlmErrorKind::RateLimited {
+                retry_after: Some(Duration::from_millis(20)),
+            },
+            "429 from the server",
+        ),
         LlmError::new(LlmErrorKind::Network, "connection reset"),
     ]);
-    let outcome = start(backend.clone(), dir.path(), config(25)).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
     let retries: Vec<(u32, u64)> = events(dir.path())
         .into_iter()
-        .filter_map(|r| match r.event { Event::Retry { attempt, wait_ms, .. } => Some((attempt, wait_ms)), _ => None })
+        .filter_map(|r| match r.event {
+            Event::Retry {
+                attempt, wait_ms, ..
+            } => Some((attempt, wait_ms)),
+            _ => None,
+        })
         .collect();
     assert_eq!(retries, [(1, 20), (2, 2000)]);
 
     let dir = tempfile::tempdir().unwrap();
     let backend = Recording::replay(happy_path());
-    backend.fail_next(vec![LlmError::new(LlmErrorKind::Auth, "401: set OPENAI_API_KEY")]);
-    let outcome = start(backend.clone(), dir.path(), config(25)).run().await.unwrap();
+    backend.fail_next(vec![LlmError::new(
+        LlmErrorKind::Auth,
+        "401: set OPENAI_API_KEY",
+    )]);
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(outcome.reason.contains("OPENAI_API_KEY"));
     assert_eq!(backend.request_count(), 1, "auth errors are not retried");
@@ -173,15 +309,27 @@ async fn notes_reach_the_model_and_a_forced_answer_is_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Recording::replay(happy_path());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tx.send(Control::Note("try blue circles too".into())).unwrap();
+    tx.send(Control::Note("try blue circles too".into()))
+        .unwrap();
     tx.send(Control::ForceAnswer).unwrap();
-    let outcome = start(backend.clone(), dir.path(), config(25)).with_controls(rx).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .with_controls(rx)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
     let requests = backend.requests.lock().unwrap();
     let first = format!("{:?}", requests[0].messages);
-    assert!(first.contains("try blue circles too") && first.contains("final answer now"), "{first}");
+    assert!(
+        first.contains("try blue circles too") && first.contains("final answer now"),
+        "{first}"
+    );
     let records = events(dir.path());
-    assert!(records.iter().any(|r| matches!(&r.event, Event::Note { text } if text == "try blue circles too")));
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(&r.event, Event::Note { text } if text == "try blue circles too"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +338,11 @@ async fn quit_ends_the_run_as_stopped_and_resume_finishes_it() {
     let backend = Recording::replay(happy_path());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tx.send(Control::Quit).unwrap();
-    let outcome = start(backend.clone(), dir.path(), config(25)).with_controls(rx).run().await.unwrap();
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .with_controls(rx)
+        .run()
+        .await
+        .unwrap();
     assert_eq!(outcome.status, RunStatus::Stopped);
     assert_eq!(backend.request_count(), 0);
     let p = parts(backend.clone(), UNIT, dir.path(), config(25)).unwrap();
@@ -215,10 +367,17 @@ fn crash_after(dir: &Path, n: usize) {
 async fn resume_after_a_crash_mid_round_repeats_no_finished_step() {
     let dir = tempfile::tempdir().unwrap();
     let reference = Recording::replay(happy_path());
-    start(reference.clone(), dir.path(), config(25)).run().await.unwrap();
+    start(reference.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
     let full = events(dir.path());
     // Crash after round 2's tool_started: the call_unit call never finished.
-    let cut = full.iter().position(|r| matches!(&r.event, Event::ToolStarted { name, .. } if name == "call_unit")).unwrap() + 1;
+    let cut = full
+        .iter()
+        .position(|r| matches!(&r.event, Event::ToolStarted { name, .. } if name == "call_unit"))
+        .unwrap()
+        + 1;
     crash_after(dir.path(), cut);
     std::fs::remove_file(dir.path().join("result.json")).unwrap();
 
@@ -228,20 +387,58 @@ async fn resume_after_a_crash_mid_round_repeats_no_finished_step() {
     assert_eq!(history.len(), cut);
     let outcome = agent.run().await.unwrap();
     assert_eq!(outcome.status, RunStatus::Completed);
-    assert_eq!(outcome.answer, Some(("red circles".into(), "red circle".into())));
+    assert_eq!(
+        outcome.answer,
+        Some(("red circles".into(), "red circle".into()))
+    );
 
     let after = events(dir.path());
-    assert!(after.windows(2).all(|w| w[1].seq == w[0].seq + 1), "sequence has no gaps");
-    let finished: Vec<String> = after.iter().filter_map(|r| match &r.event { Event::ToolFinished { call_id, .. } => Some(call_id.clone()), _ => None }).collect();
-    assert_eq!(finished, ["c1_0", "c2_0", "c3_0"], "each call finished exactly once");
+    assert!(
+        after.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "sequence has no gaps"
+    );
+    let finished: Vec<String> = after
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ToolFinished { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        ["c1_0", "c2_0", "c3_0"],
+        "each call finished exactly once"
+    );
     let images_of = |records: &[Record]| -> Vec<String> {
-        records.iter().filter_map(|r| match &r.event { Event::ToolFinished { images, .. } => Some(images.iter().map(|i| i.id.clone()).collect::<Vec<_>>().join(",")), _ => None }).collect()
+        records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::ToolFinished { images, .. } => Some(
+                    images
+                        .iter()
+                        .map(|i| i.id.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                _ => None,
+            })
+            .collect()
     };
-    assert_eq!(images_of(&after), images_of(&full), "the resumed run refers to the same image ids");
+    assert_eq!(
+        images_of(&after),
+        images_of(&full),
+        "the resumed run refers to the same image ids"
+    );
     // Only round 3 needed the model again, and it saw the same conversation.
     assert_eq!(backend.request_count(), 1);
     let resumed_request = &backend.requests.lock().unwrap()[0];
     let original_request = &reference.requests.lock().unwrap()[2];
-    assert_eq!(resumed_request.messages.len(), original_request.messages.len());
-    assert_eq!(format!("{:?}", resumed_request.messages), format!("{:?}", original_request.messages));
+    assert_eq!(
+        resumed_request.messages.len(),
+        original_request.messages.len()
+    );
+    assert_eq!(
+        format!("{:?}", resumed_request.messages),
+        format!("{:?}", original_request.messages)
+    );
 }

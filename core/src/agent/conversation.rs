@@ -69,25 +69,50 @@ impl Conversation {
             }
             Event::Resumed { .. } => self.ended = None,
             Event::RoundStarted { round } => self.round = *round,
-            Event::Note { text } => self.pending_user.push(format!("Note from the user watching this run: {text}")),
+            Event::Note { text } => self
+                .pending_user
+                .push(format!("Note from the user watching this run: {text}")),
             Event::Nudge { text } => self.pending_user.push(text.clone()),
             Event::Paused { paused } => self.paused = *paused,
-            Event::AssistantMessage { text, tool_calls, usage, cost_usd, .. } => {
+            Event::AssistantMessage {
+                text,
+                tool_calls,
+                usage,
+                cost_usd,
+                ..
+            } => {
                 self.close_round();
                 if let Some(user) = self.pending_message() {
                     self.messages.push(user);
                     self.pending_user.clear();
                 }
-                self.messages.push(Message::Assistant { text: text.clone(), tool_calls: tool_calls.clone() });
+                self.messages.push(Message::Assistant {
+                    text: text.clone(),
+                    tool_calls: tool_calls.clone(),
+                });
                 self.tokens += usage.input_tokens + usage.output_tokens;
                 self.cost_usd += cost_usd;
                 self.replies += 1;
                 if !tool_calls.is_empty() {
-                    self.open = Some(OpenRound { calls: tool_calls.clone(), results: HashMap::new() });
+                    self.open = Some(OpenRound {
+                        calls: tool_calls.clone(),
+                        results: HashMap::new(),
+                    });
                 }
             }
-            Event::ToolFinished { call_id, name, error, text, images, data, .. } => {
-                let parts = images.iter().filter_map(|i| self.images.part(&self.store, &i.id)).collect();
+            Event::ToolFinished {
+                call_id,
+                name,
+                error,
+                text,
+                images,
+                data,
+                ..
+            } => {
+                let parts = images
+                    .iter()
+                    .filter_map(|i| self.images.part(&self.store, &i.id))
+                    .collect();
                 let Some(open) = &mut self.open else { return };
                 let result = ToolResult {
                     call_id: call_id.clone(),
@@ -102,9 +127,14 @@ impl Conversation {
                     self.close_round();
                 }
             }
-            Event::FinalAnswer { description, label, .. } => self.answer = Some((description.clone(), label.clone())),
+            Event::FinalAnswer {
+                description, label, ..
+            } => self.answer = Some((description.clone(), label.clone())),
             Event::RunEnded { status, .. } => self.ended = Some(*status),
-            Event::TextDelta { .. } | Event::ToolStarted { .. } | Event::Retry { .. } | Event::Warning { .. } => {}
+            Event::TextDelta { .. }
+            | Event::ToolStarted { .. }
+            | Event::Retry { .. }
+            | Event::Warning { .. } => {}
         }
     }
 
@@ -112,7 +142,13 @@ impl Conversation {
     pub fn unfinished_calls(&self) -> Vec<RequestedToolCall> {
         self.open
             .as_ref()
-            .map(|o| o.calls.iter().filter(|c| !o.results.contains_key(&c.id)).cloned().collect())
+            .map(|o| {
+                o.calls
+                    .iter()
+                    .filter(|c| !o.results.contains_key(&c.id))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -126,7 +162,8 @@ impl Conversation {
     }
 
     fn pending_message(&self) -> Option<Message> {
-        (!self.pending_user.is_empty()).then(|| Message::User(vec![Part::Text(self.pending_user.join("\n\n"))]))
+        (!self.pending_user.is_empty())
+            .then(|| Message::User(vec![Part::Text(self.pending_user.join("\n\n"))]))
     }
 
     fn close_round(&mut self) {
@@ -135,14 +172,17 @@ impl Conversation {
         let mut budget = self.per_message;
         let mut results_by_id = open.results;
         for call in &open.calls {
-            let mut result = results_by_id.remove(&call.id).unwrap_or_else(|| ToolResult {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                text: "error (failed): the call did not finish (the run was interrupted)".into(),
-                images: Vec::new(),
-                data: serde_json::Value::Null,
-                is_error: true,
-            });
+            let mut result = results_by_id
+                .remove(&call.id)
+                .unwrap_or_else(|| ToolResult {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    text: "error (failed): the call did not finish (the run was interrupted)"
+                        .into(),
+                    images: Vec::new(),
+                    data: serde_json::Value::Null,
+                    is_error: true,
+                });
             if result.images.len() > budget {
                 let hidden: Vec<String> = result.images.drain(budget..).map(|p| p.id).collect();
                 result.text.push_str(&format!(

@@ -30,15 +30,26 @@ pub struct JournalContents {
 
 /// Milliseconds since the UNIX epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl JournalWriter {
     /// Creates a new journal; fails if one exists (a run id is never reused).
     pub fn create(path: impl Into<PathBuf>) -> std::io::Result<Self> {
         let path = path.into();
-        let file = OpenOptions::new().append(true).create_new(true).open(&path)?;
-        Ok(JournalWriter { file, path, next_seq: 0, started_ms: now_ms() })
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(JournalWriter {
+            file,
+            path,
+            next_seq: 0,
+            started_ms: now_ms(),
+        })
     }
 
     /// Opens an existing journal to continue it: a torn last line is cut off first, and
@@ -53,13 +64,29 @@ impl JournalWriter {
         }
         file.seek(SeekFrom::End(0))?;
         let next_seq = contents.records.last().map(|r| r.seq + 1).unwrap_or(0);
-        let started_ms = contents.records.first().map(|r| r.t_ms).unwrap_or_else(now_ms);
-        Ok((JournalWriter { file, path, next_seq, started_ms }, contents))
+        let started_ms = contents
+            .records
+            .first()
+            .map(|r| r.t_ms)
+            .unwrap_or_else(now_ms);
+        Ok((
+            JournalWriter {
+                file,
+                path,
+                next_seq,
+                started_ms,
+            },
+            contents,
+        ))
     }
 
     /// Writes one event (one line, then fsync) and returns its record.
     pub fn append(&mut self, event: Event) -> std::io::Result<Record> {
-        let record = Record { seq: self.next_seq, t_ms: now_ms(), event };
+        let record = Record {
+            seq: self.next_seq,
+            t_ms: now_ms(),
+            event,
+        };
         let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
@@ -109,7 +136,10 @@ pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
             Ok(_) | Err(_) if !complete => contents.torn_bytes = n as u64,
             Err(e) => {
                 contents.torn_bytes = n as u64;
-                pending_error = Some(format!("{} line {line_no} is not a journal record ({e})", path.display()));
+                pending_error = Some(format!(
+                    "{} line {line_no} is not a journal record ({e})",
+                    path.display()
+                ));
             }
             Ok(_) => {}
         }
@@ -126,17 +156,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.jsonl");
         let mut w = JournalWriter::create(&path).expect("create");
-        w.append(Event::Note { text: "one".into() }).expect("append");
-        w.append(Event::Note { text: "two".into() }).expect("append");
+        w.append(Event::Note { text: "one".into() })
+            .expect("append");
+        w.append(Event::Note { text: "two".into() })
+            .expect("append");
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
-        f.write_all(br#"{"seq":2,"t_ms":5,"type":"no"#).expect("tear");
+        f.write_all(br#"{"seq":2,"t_ms":5,"type":"no"#)
+            .expect("tear");
         drop(f);
         let read = read_journal(&path).expect("read");
         assert_eq!(read.records.len(), 2);
         assert!(read.torn_bytes > 0);
         let (mut w, _) = JournalWriter::continue_existing(&path).expect("continue");
-        let r = w.append(Event::Note { text: "three".into() }).expect("append");
+        let r = w
+            .append(Event::Note {
+                text: "three".into(),
+            })
+            .expect("append");
         assert_eq!(r.seq, 2);
         let read = read_journal(&path).expect("read");
         assert_eq!(read.records.len(), 3);
@@ -147,7 +184,11 @@ mod tests {
     fn a_bad_line_in_the_middle_is_an_error_naming_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.jsonl");
-        std::fs::write(&path, "garbage\n{\"seq\":0,\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}\n").expect("write");
+        std::fs::write(
+            &path,
+            "garbage\n{\"seq\":0,\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}\n",
+        )
+        .expect("write");
         let err = read_journal(&path).expect_err("corrupt");
         assert!(err.to_string().contains("line 1"), "{err}");
     }

@@ -6,12 +6,30 @@ use std::path::{Path, PathBuf};
 /// Compiled-in copies, used when no `prompts/` folder is found.
 const EMBEDDED: &[(&str, &str)] = &[
     ("system.md", include_str!("../../../prompts/system.md")),
-    ("answer-now.md", include_str!("../../../prompts/answer-now.md")),
-    ("exemplar-only.md", include_str!("../../../prompts/exemplar-only.md")),
-    ("describe-images.md", include_str!("../../../prompts/describe-images.md")),
-    ("summarize-images.md", include_str!("../../../prompts/summarize-images.md")),
-    ("tasks/describe-unit.md", include_str!("../../../prompts/tasks/describe-unit.md")),
-    ("tasks/find-bias.md", include_str!("../../../prompts/tasks/find-bias.md")),
+    (
+        "answer-now.md",
+        include_str!("../../../prompts/answer-now.md"),
+    ),
+    (
+        "exemplar-only.md",
+        include_str!("../../../prompts/exemplar-only.md"),
+    ),
+    (
+        "describe-images.md",
+        include_str!("../../../prompts/describe-images.md"),
+    ),
+    (
+        "summarize-images.md",
+        include_str!("../../../prompts/summarize-images.md"),
+    ),
+    (
+        "tasks/describe-unit.md",
+        include_str!("../../../prompts/tasks/describe-unit.md"),
+    ),
+    (
+        "tasks/find-bias.md",
+        include_str!("../../../prompts/tasks/find-bias.md"),
+    ),
 ];
 
 /// A problem loading prompts.
@@ -47,7 +65,10 @@ impl Prompts {
     /// The compiled-in prompts.
     pub fn embedded() -> Self {
         Prompts {
-            files: EMBEDDED.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            files: EMBEDDED
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             dir: None,
         }
     }
@@ -57,15 +78,22 @@ impl Prompts {
     pub fn load(dir: Option<&Path>) -> Result<Self, PromptError> {
         let candidates: Vec<PathBuf> = match dir {
             Some(d) => vec![d.to_path_buf()],
-            None => vec![PathBuf::from("prompts"), PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../prompts"))],
+            None => vec![
+                PathBuf::from("prompts"),
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../prompts")),
+            ],
         };
         let mut prompts = Self::embedded();
-        let Some(dir) = candidates.into_iter().find(|d| d.join("system.md").is_file()) else {
+        let Some(dir) = candidates
+            .into_iter()
+            .find(|d| d.join("system.md").is_file())
+        else {
             return Ok(prompts);
         };
         for name in collect_md(&dir, &dir) {
             let path = dir.join(&name);
-            let text = std::fs::read_to_string(&path).map_err(|source| PromptError::Read { path, source })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| PromptError::Read { path, source })?;
             prompts.files.insert(name, text);
         }
         prompts.dir = Some(dir);
@@ -85,7 +113,10 @@ impl Prompts {
     pub fn task(&self, task: &str, vars: &[(&str, &str)]) -> Result<String, PromptError> {
         let name = format!("tasks/{task}.md");
         if !self.files.contains_key(&name) {
-            return Err(PromptError::UnknownTask { task: task.to_owned(), known: self.tasks().join(", ") });
+            return Err(PromptError::UnknownTask {
+                task: task.to_owned(),
+                known: self.tasks().join(", "),
+            });
         }
         Ok(self.render(&name, vars))
     }
@@ -102,7 +133,9 @@ impl Prompts {
 
 fn collect_md(root: &Path, dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -124,10 +157,21 @@ mod tests {
     #[test]
     fn tasks_render_placeholders_and_unknown_tasks_list_the_known_ones() {
         let p = Prompts::embedded();
-        let text = p.task("describe-unit", &[("unit", "layer3:42"), ("target", "world-cnn")]).expect("task");
-        assert!(text.contains("unit layer3:42 of the model `world-cnn`"), "{text}");
+        let text = p
+            .task(
+                "describe-unit",
+                &[("unit", "layer3:42"), ("target", "world-cnn")],
+            )
+            .expect("task");
+        assert!(
+            text.contains("unit layer3:42 of the model `world-cnn`"),
+            "{text}"
+        );
         let err = p.task("nope", &[]).expect_err("unknown").to_string();
-        assert!(err.contains("describe-unit") && err.contains("find-bias"), "{err}");
+        assert!(
+            err.contains("describe-unit") && err.contains("find-bias"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use super::journal::JournalWriter;
 use super::prompts::Prompts;
 use super::tool_calls::{self, Finished, ToolContext};
 use crate::config::Config;
-use crate::llm::{CompletionBuilder, LlmBackend, LlmErrorKind, LlmEvent, LlmRequest, RequestedToolCall};
+use crate::llm::{
+    CompletionBuilder, LlmBackend, LlmErrorKind, LlmEvent, LlmRequest, RequestedToolCall,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,6 +86,8 @@ pub struct Agent {
     run_dir: PathBuf,
     convo: Conversation,
     events: Option<mpsc::UnboundedSender<Record>>,
+    /// Records emitted before a listener was attached; handed over by `with_events`.
+    unsent: Vec<Record>,
     controls: Option<mpsc::UnboundedReceiver<Control>>,
     queued: Vec<Control>,
     force_answer: bool,
@@ -93,16 +97,23 @@ pub struct Agent {
 impl Agent {
     /// Starts a new run in `run_dir` (created; must not hold a journal yet): writes
     /// `run.toml` and the first event.
-    pub fn start(parts: AgentParts, run_dir: &Path, info: RunInfo, task_text: String) -> Result<Self, AgentError> {
+    pub fn start(
+        parts: AgentParts,
+        run_dir: &Path,
+        info: RunInfo,
+        task_text: String,
+    ) -> Result<Self, AgentError> {
         std::fs::create_dir_all(run_dir).map_err(|source| journal_err(run_dir, source))?;
         let run_toml = run_dir.join("run.toml");
         let header = format!(
             "# maia run {}: resolved configuration (no secrets; keys come from the environment)\nrun_id = {:?}\ntask_name = {:?}\ntarget_spec = {:?}\nunit_address = {:?}\n\n",
             info.run_id, info.run_id, info.task, info.target, info.unit
         );
-        std::fs::write(&run_toml, header + &parts.config.to_toml()).map_err(|source| journal_err(&run_toml, source))?;
+        std::fs::write(&run_toml, header + &parts.config.to_toml())
+            .map_err(|source| journal_err(&run_toml, source))?;
         let events_path = run_dir.join("events.jsonl");
-        let journal = JournalWriter::create(&events_path).map_err(|source| journal_err(&events_path, source))?;
+        let journal = JournalWriter::create(&events_path)
+            .map_err(|source| journal_err(&events_path, source))?;
         let mut agent = Self::assemble(parts, journal, run_dir, &info);
         agent.emit(Event::RunStarted {
             run_id: info.run_id,
@@ -122,12 +133,19 @@ impl Agent {
     /// that finished are never repeated).
     pub fn resume(parts: AgentParts, run_dir: &Path) -> Result<(Self, Vec<Record>), AgentError> {
         let events_path = run_dir.join("events.jsonl");
-        let (journal, contents) = JournalWriter::continue_existing(&events_path).map_err(|source| journal_err(&events_path, source))?;
+        let (journal, contents) = JournalWriter::continue_existing(&events_path)
+            .map_err(|source| journal_err(&events_path, source))?;
         let info = contents
             .records
             .iter()
             .find_map(|r| match &r.event {
-                Event::RunStarted { run_id, task, target, unit, .. } => Some(RunInfo {
+                Event::RunStarted {
+                    run_id,
+                    task,
+                    target,
+                    unit,
+                    ..
+                } => Some(RunInfo {
                     run_id: run_id.clone(),
                     task: task.clone(),
                     target: target.clone(),
@@ -135,21 +153,42 @@ impl Agent {
                 }),
                 _ => None,
             })
-            .ok_or_else(|| journal_err(&events_path, std::io::Error::other("the journal has no run_started event")))?;
+            .ok_or_else(|| {
+                journal_err(
+                    &events_path,
+                    std::io::Error::other("the journal has no run_started event"),
+                )
+            })?;
         let mut agent = Self::assemble(parts, journal, run_dir, &info);
         for r in &contents.records {
             agent.convo.apply(&r.event);
         }
-        agent.emit(Event::Resumed { completed_rounds: agent.convo.round })?;
+        // A round the crash cut off before the model replied is not a round used.
+        agent.convo.round = agent.convo.replies;
+        agent.emit(Event::Resumed {
+            completed_rounds: agent.convo.round,
+        })?;
+        if agent.convo.paused {
+            // Resuming is the user's go-ahead: a run stopped while paused runs again.
+            agent.emit(Event::Paused { paused: false })?;
+        }
         Ok((agent, contents.records))
     }
 
     fn assemble(parts: AgentParts, journal: JournalWriter, run_dir: &Path, info: &RunInfo) -> Self {
-        let convo = Conversation::new(parts.tools.store.clone(), parts.config.images.max_side, parts.config.images.per_message);
+        let convo = Conversation::new(
+            parts.tools.store.clone(),
+            parts.config.images.max_side,
+            parts.config.images.per_message,
+        );
         let max_rounds = parts.config.run.max_rounds.to_string();
         let system = parts.prompts.render(
             "system.md",
-            &[("max_rounds", &max_rounds), ("unit", &info.unit), ("target", &info.target)],
+            &[
+                ("max_rounds", &max_rounds),
+                ("unit", &info.unit),
+                ("target", &info.target),
+            ],
         );
         Agent {
             parts,
@@ -157,6 +196,7 @@ impl Agent {
             run_dir: run_dir.to_path_buf(),
             convo,
             events: None,
+            unsent: Vec::new(),
             controls: None,
             queued: Vec::new(),
             force_answer: false,
@@ -165,7 +205,11 @@ impl Agent {
     }
 
     /// Sends every event, as journaled, to `tx` (the TUI or the headless printer).
+    /// Records emitted before this call (the run's first event, `resumed`) are sent first.
     pub fn with_events(mut self, tx: mpsc::UnboundedSender<Record>) -> Self {
+        for record in self.unsent.drain(..) {
+            let _ = tx.send(record);
+        }
         self.events = Some(tx);
         self
     }
@@ -183,9 +227,15 @@ impl Agent {
 
     fn emit(&mut self, event: Event) -> Result<Record, AgentError> {
         self.convo.apply(&event);
-        let record = self.journal.append(event).map_err(|source| journal_err(self.journal.path(), source))?;
-        if let Some(tx) = &self.events {
-            let _ = tx.send(record.clone());
+        let record = self
+            .journal
+            .append(event)
+            .map_err(|source| journal_err(self.journal.path(), source))?;
+        match &self.events {
+            Some(tx) => {
+                let _ = tx.send(record.clone());
+            }
+            None => self.unsent.push(record.clone()),
         }
         Ok(record)
     }
@@ -221,11 +271,20 @@ impl Agent {
             }
             let round = self.convo.round + 1;
             if round > cfg.max_rounds + ROUNDS_PAST_LIMIT {
-                return Ok(Some((RunStatus::Limit, format!("no final answer after {} rounds", round - 1))));
+                return Ok(Some((
+                    RunStatus::Limit,
+                    format!("no final answer after {} rounds", round - 1),
+                )));
             }
             if round > cfg.max_rounds || self.force_answer {
-                let why = if self.force_answer { "the user asked for the final answer" } else { "the round limit is reached" };
-                self.emit(Event::Warning { text: format!("{why}: asking the model to answer now") })?;
+                let why = if self.force_answer {
+                    "the user asked for the final answer"
+                } else {
+                    "the round limit is reached"
+                };
+                self.emit(Event::Warning {
+                    text: format!("{why}: asking the model to answer now"),
+                })?;
                 let mut text = self.parts.prompts.render("answer-now.md", &[]);
                 if !text.contains(crate::llm::ANSWER_NOW) {
                     // The marker every backend, the offline experimenter included, answers to.
@@ -239,7 +298,11 @@ impl Agent {
                 Ok(c) => c,
                 Err(end) => return Ok(Some(end)),
             };
-            let cost = self.parts.config.cost(self.parts.backend.model(), completion.usage.input_tokens, completion.usage.output_tokens);
+            let cost = self.parts.config.cost(
+                self.parts.backend.model(),
+                completion.usage.input_tokens,
+                completion.usage.output_tokens,
+            );
             let calls = completion.tool_calls.clone();
             self.emit(Event::AssistantMessage {
                 round,
@@ -251,10 +314,16 @@ impl Agent {
             })?;
             if calls.is_empty() {
                 if let Some((description, label)) = answer_in_text(&completion.text) {
-                    self.emit(Event::FinalAnswer { round, description, label })?;
+                    self.emit(Event::FinalAnswer {
+                        round,
+                        description,
+                        label,
+                    })?;
                     return Ok(None);
                 }
-                self.emit(Event::Warning { text: "the reply called no tool".into() })?;
+                self.emit(Event::Warning {
+                    text: "the reply called no tool".into(),
+                })?;
                 self.emit(Event::Nudge {
                     text: "Your last reply called no tool. Run an experiment with the tools, or call `final_answer` if you are done.".into(),
                 })?;
@@ -268,14 +337,26 @@ impl Agent {
 
     /// Runs one reply's calls concurrently, journals each result in call order, and
     /// returns whether a final answer was given.
-    async fn run_tools(&mut self, round: u32, calls: &[RequestedToolCall]) -> Result<bool, AgentError> {
+    async fn run_tools(
+        &mut self,
+        round: u32,
+        calls: &[RequestedToolCall],
+    ) -> Result<bool, AgentError> {
         let mut handles = Vec::with_capacity(calls.len());
         for call in calls {
-            let args = tool_calls::parse_args(call).unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
-            self.emit(Event::ToolStarted { round, call_id: call.id.clone(), name: call.name.clone(), args })?;
+            let args = tool_calls::parse_args(call)
+                .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+            self.emit(Event::ToolStarted {
+                round,
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                args,
+            })?;
             let ctx = self.parts.tools.clone();
             let call = call.clone();
-            handles.push(tokio::task::spawn_blocking(move || tool_calls::run_call(&ctx, round, &call)));
+            handles.push(tokio::task::spawn_blocking(move || {
+                tool_calls::run_call(&ctx, round, &call)
+            }));
         }
         let mut answered = false;
         for (handle, call) in handles.into_iter().zip(calls) {
@@ -292,7 +373,11 @@ impl Agent {
                 },
                 answer: None,
             });
-            if let Event::ToolFinished { error: Some(kind), name, .. } = &finished.event
+            if let Event::ToolFinished {
+                error: Some(kind),
+                name,
+                ..
+            } = &finished.event
                 && kind == "unknown_tool"
             {
                 self.emit(Event::Warning { text: format!("the model called `{name}`, which does not exist; the error listing the real tools went back to it") })?;
@@ -300,14 +385,21 @@ impl Agent {
             self.emit(finished.event)?;
             if let (Some((description, label)), false) = (finished.answer, answered) {
                 answered = true;
-                self.emit(Event::FinalAnswer { round, description, label })?;
+                self.emit(Event::FinalAnswer {
+                    round,
+                    description,
+                    label,
+                })?;
             }
         }
         Ok(answered)
     }
 
     /// One model request with retries. `Ok(Err(..))` ends the run.
-    async fn complete(&mut self, round: u32) -> Result<Result<crate::llm::Completion, (RunStatus, String)>, AgentError> {
+    async fn complete(
+        &mut self,
+        round: u32,
+    ) -> Result<Result<crate::llm::Completion, (RunStatus, String)>, AgentError> {
         let max_retries = self.parts.config.run.max_retries;
         let mut attempt = 0u32;
         loop {
@@ -321,24 +413,42 @@ impl Agent {
             };
             let failure = match self.stream_one(round, request).await? {
                 StreamResult::Done(c) => return Ok(Ok(c)),
-                StreamResult::Quit => return Ok(Err((RunStatus::Stopped, "stopped by the user".into()))),
+                StreamResult::Quit => {
+                    return Ok(Err((RunStatus::Stopped, "stopped by the user".into())));
+                }
                 StreamResult::Failed(e) => e,
             };
             if !failure.kind.is_retryable() || attempt > max_retries {
-                let why = if failure.kind.is_retryable() { format!(" (gave up after {attempt} attempts)") } else { String::new() };
-                return Ok(Err((RunStatus::Failed, format!("the model request failed{why}: {}", failure.message))));
+                let why = if failure.kind.is_retryable() {
+                    format!(" (gave up after {attempt} attempts)")
+                } else {
+                    String::new()
+                };
+                return Ok(Err((
+                    RunStatus::Failed,
+                    format!("the model request failed{why}: {}", failure.message),
+                )));
             }
             let retry_after = match failure.kind {
                 LlmErrorKind::RateLimited { retry_after } => retry_after,
                 _ => None,
             };
             let wait = crate::llm::backoff(attempt, retry_after);
-            self.emit(Event::Retry { round, attempt, reason: failure.message.clone(), wait_ms: wait.as_millis() as u64 })?;
+            self.emit(Event::Retry {
+                round,
+                attempt,
+                reason: failure.message.clone(),
+                wait_ms: wait.as_millis() as u64,
+            })?;
             tokio::time::sleep(wait).await;
         }
     }
 
-    async fn stream_one(&mut self, round: u32, request: LlmRequest) -> Result<StreamResult, AgentError> {
+    async fn stream_one(
+        &mut self,
+        round: u32,
+        request: LlmRequest,
+    ) -> Result<StreamResult, AgentError> {
         let mut stream = self.parts.backend.stream(request);
         let mut builder = CompletionBuilder::new();
         let mut pending = String::new();
@@ -361,7 +471,10 @@ impl Agent {
                     self.flush_delta(round, &mut pending, pending_reasoning)?;
                     return Ok(StreamResult::Failed(crate::llm::LlmError::new(
                         LlmErrorKind::Network,
-                        format!("no data from the model for {} s", STREAM_IDLE_TIMEOUT.as_secs()),
+                        format!(
+                            "no data from the model for {} s",
+                            STREAM_IDLE_TIMEOUT.as_secs()
+                        ),
                     )));
                 }
                 Ok(None) => break,
@@ -400,16 +513,30 @@ impl Agent {
         Ok(StreamResult::Done(completion))
     }
 
-    fn flush_delta(&mut self, round: u32, pending: &mut String, reasoning: bool) -> Result<(), AgentError> {
+    fn flush_delta(
+        &mut self,
+        round: u32,
+        pending: &mut String,
+        reasoning: bool,
+    ) -> Result<(), AgentError> {
         if !pending.is_empty() {
             let text = std::mem::take(pending);
-            self.emit(Event::TextDelta { round, text, reasoning })?;
+            self.emit(Event::TextDelta {
+                round,
+                text,
+                reasoning,
+            })?;
         }
         Ok(())
     }
 
     fn tool_specs(&self) -> Vec<maia_plugin_sdk::ToolSpec> {
-        self.parts.tools.registry.tools().map(|t| t.spec.clone()).collect()
+        self.parts
+            .tools
+            .registry
+            .tools()
+            .map(|t| t.spec.clone())
+            .collect()
     }
 
     /// Applies queued and waiting oversight commands; blocks while paused.
@@ -420,7 +547,9 @@ impl Agent {
                 commands.push(c);
             }
         }
-        let mut commands = commands.into_iter().collect::<std::collections::VecDeque<_>>();
+        let mut commands = commands
+            .into_iter()
+            .collect::<std::collections::VecDeque<_>>();
         loop {
             while let Some(c) = commands.pop_front() {
                 match c {
@@ -433,7 +562,12 @@ impl Agent {
                     }
                     Control::Note(_) => {}
                     Control::ForceAnswer => self.force_answer = true,
-                    Control::Quit => return Ok(Some((RunStatus::Stopped, "stopped by the user (resumable)".into()))),
+                    Control::Quit => {
+                        return Ok(Some((
+                            RunStatus::Stopped,
+                            "stopped by the user (resumable)".into(),
+                        )));
+                    }
                 }
             }
             if !self.convo.paused {
@@ -452,19 +586,33 @@ impl Agent {
     fn limit_reached(&self, started: Instant) -> Option<String> {
         let run = &self.parts.config.run;
         if run.max_tokens > 0 && self.convo.tokens >= run.max_tokens {
-            return Some(format!("token limit reached ({} of {})", self.convo.tokens, run.max_tokens));
+            return Some(format!(
+                "token limit reached ({} of {})",
+                self.convo.tokens, run.max_tokens
+            ));
         }
         if run.max_cost_usd > 0.0 && self.convo.cost_usd >= run.max_cost_usd {
-            return Some(format!("cost limit reached (${:.4} of ${:.2})", self.convo.cost_usd, run.max_cost_usd));
+            return Some(format!(
+                "cost limit reached (${:.4} of ${:.2})",
+                self.convo.cost_usd, run.max_cost_usd
+            ));
         }
-        if run.max_wall_minutes > 0.0 && started.elapsed().as_secs_f64() >= run.max_wall_minutes * 60.0 {
-            return Some(format!("wall-time limit reached ({} min)", run.max_wall_minutes));
+        if run.max_wall_minutes > 0.0
+            && started.elapsed().as_secs_f64() >= run.max_wall_minutes * 60.0
+        {
+            return Some(format!(
+                "wall-time limit reached ({} min)",
+                run.max_wall_minutes
+            ));
         }
         None
     }
 
     fn finish(mut self, status: RunStatus, reason: String) -> Result<Outcome, AgentError> {
-        self.emit(Event::RunEnded { status, reason: reason.clone() })?;
+        self.emit(Event::RunEnded {
+            status,
+            reason: reason.clone(),
+        })?;
         let outcome = Outcome {
             status,
             reason,
@@ -487,7 +635,9 @@ impl Agent {
         let path = self.run_dir.join("result.json");
         let text = serde_json::to_string_pretty(&result).unwrap_or_default();
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|source| journal_err(&path, source))?;
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|source| journal_err(&path, source))?;
         Ok(outcome)
     }
 }
@@ -506,7 +656,10 @@ async fn recv_control(rx: &mut Option<mpsc::UnboundedReceiver<Control>>) -> Opti
 }
 
 fn journal_err(path: &Path, source: std::io::Error) -> AgentError {
-    AgentError::Journal { path: path.to_path_buf(), source }
+    AgentError::Journal {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// MAIA's text format for an answer, for models that write it instead of calling

@@ -41,7 +41,10 @@ pub fn parse_args(call: &RequestedToolCall) -> Result<Value, String> {
     }
     serde_json::from_str(&call.arguments).map_err(|e| {
         let shown: String = call.arguments.chars().take(200).collect();
-        format!("the arguments of `{}` are not valid JSON ({e}): {shown}", call.name)
+        format!(
+            "the arguments of `{}` are not valid JSON ({e}): {shown}",
+            call.name
+        )
     })
 }
 
@@ -54,7 +57,9 @@ pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Fini
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(output) => {
-            let answer = (call.name == FINAL_ANSWER).then(|| answer_of(&output.data)).flatten();
+            let answer = (call.name == FINAL_ANSWER)
+                .then(|| answer_of(&output.data))
+                .flatten();
             let images = output
                 .images
                 .iter()
@@ -90,7 +95,11 @@ pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Fini
                     round,
                     call_id: call.id.clone(),
                     name: call.name.clone(),
-                    error: Some(if unknown { "unknown_tool".into() } else { e.kind.as_str().to_owned() }),
+                    error: Some(if unknown {
+                        "unknown_tool".into()
+                    } else {
+                        e.kind.as_str().to_owned()
+                    }),
                     text: format!("error ({}): {}", e.kind.as_str(), e.message),
                     images: Vec::new(),
                     data: Value::Null,
@@ -102,22 +111,31 @@ pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Fini
     }
 }
 
-fn execute(ctx: &ToolContext, call: &RequestedToolCall, args: Value) -> Result<ToolOutput, ToolError> {
+fn execute(
+    ctx: &ToolContext,
+    call: &RequestedToolCall,
+    args: Value,
+) -> Result<ToolOutput, ToolError> {
     let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
     let mut host = CallHost::new(&ctx.store);
     if let Some(unit) = &ctx.unit {
         host = host.with_unit(unit.as_ref());
     }
     let mut output = ctx.registry.call(&call, &mut host)?;
-    ctx.store
-        .adopt_output(&mut output)
-        .map_err(|e| ToolError::failed(format!("storing the images `{}` returned: {e}", call.name)))?;
+    ctx.store.adopt_output(&mut output).map_err(|e| {
+        ToolError::failed(format!("storing the images `{}` returned: {e}", call.name))
+    })?;
     Ok(output)
 }
 
 fn answer_of(data: &Value) -> Option<(String, String)> {
     let description = data.get("description")?.as_str()?.trim().to_owned();
-    let label = data.get("label").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let label = data
+        .get("label")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     (!description.is_empty()).then_some((description, label))
 }
 
@@ -155,10 +173,20 @@ mod tests {
 
     #[test]
     fn arguments_that_are_not_json_are_an_error_quoting_them() {
-        let call = RequestedToolCall { id: "c".into(), name: "call_unit".into(), arguments: "{image_ids: [img_1]".into() };
+        let call = RequestedToolCall {
+            id: "c".into(),
+            name: "call_unit".into(),
+            arguments: "{image_ids: [img_1]".into(),
+        };
         let err = parse_args(&call).expect_err("not json");
-        assert!(err.contains("call_unit") && err.contains("{image_ids"), "{err}");
-        let empty = RequestedToolCall { arguments: " ".into(), ..call };
+        assert!(
+            err.contains("call_unit") && err.contains("{image_ids"),
+            "{err}"
+        );
+        let empty = RequestedToolCall {
+            arguments: " ".into(),
+            ..call
+        };
         assert_eq!(parse_args(&empty), Ok(json!({})));
     }
 }

@@ -17,7 +17,10 @@ pub struct ModelImages {
 impl ModelImages {
     /// Images no larger than `max_side` on their longest side.
     pub fn new(max_side: u32) -> Self {
-        ModelImages { max_side: max_side.max(16), cache: Mutex::default() }
+        ModelImages {
+            max_side: max_side.max(16),
+            cache: Mutex::default(),
+        }
     }
 
     /// The image with this id, ready to send; `None` if the store has no such image.
@@ -28,7 +31,10 @@ impl ModelImages {
             .entry(stored.hash.clone())
             .or_insert_with(|| Arc::new(downscale(&stored.image.png, self.max_side)))
             .clone();
-        Some(ImagePart { id: id.to_owned(), png })
+        Some(ImagePart {
+            id: id.to_owned(),
+            png,
+        })
     }
 }
 

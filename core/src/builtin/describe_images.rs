@@ -19,8 +19,16 @@ pub struct DescribeImages {
 
 impl DescribeImages {
     /// Tools using `describer`, with the instructions from `prompts/`.
-    pub fn new(describer: Arc<dyn Describer>, describe_prompt: String, summarize_prompt: String) -> Self {
-        DescribeImages { describer, describe_prompt, summarize_prompt }
+    pub fn new(
+        describer: Arc<dyn Describer>,
+        describe_prompt: String,
+        summarize_prompt: String,
+    ) -> Self {
+        DescribeImages {
+            describer,
+            describe_prompt,
+            summarize_prompt,
+        }
     }
 }
 
@@ -42,7 +50,11 @@ fn schema(what: &str) -> serde_json::Value {
 
 impl Plugin for DescribeImages {
     fn manifest(&self) -> Manifest {
-        Manifest::new("builtin-describer", env!("CARGO_PKG_VERSION"), "Image descriptions from a second model")
+        Manifest::new(
+            "builtin-describer",
+            env!("CARGO_PKG_VERSION"),
+            "Image descriptions from a second model",
+        )
     }
 
     fn tools(&self) -> Vec<ToolSpec> {

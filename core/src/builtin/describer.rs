@@ -25,8 +25,16 @@ pub struct LlmDescriber {
 
 impl LlmDescriber {
     /// Uses `backend` through the given runtime (tool calls run on blocking threads).
-    pub fn new(backend: Arc<dyn LlmBackend>, runtime: tokio::runtime::Handle, max_side: u32) -> Self {
-        LlmDescriber { backend, runtime, max_side }
+    pub fn new(
+        backend: Arc<dyn LlmBackend>,
+        runtime: tokio::runtime::Handle,
+        max_side: u32,
+    ) -> Self {
+        LlmDescriber {
+            backend,
+            runtime,
+            max_side,
+        }
     }
 
     fn ask(&self, instructions: &str, images: &[Arc<Image>]) -> Result<String, ToolError> {
@@ -50,7 +58,8 @@ impl LlmDescriber {
             let mut stream = backend.stream(request);
             let mut builder = CompletionBuilder::new();
             while let Some(event) = stream.next().await {
-                let event = event.map_err(|e| ToolError::failed(format!("the describer model failed: {e}")))?;
+                let event = event
+                    .map_err(|e| ToolError::failed(format!("the describer model failed: {e}")))?;
                 builder.push(&event);
             }
             let text = builder.finish().text;
@@ -79,7 +88,9 @@ pub struct SceneDescriber;
 
 impl SceneDescriber {
     fn scene_text(image: &Image) -> Option<String> {
-        scene_of(image).ok().map(|s| maia_shapes_world::scene_to_prompt(&s))
+        scene_of(image)
+            .ok()
+            .map(|s| maia_shapes_world::scene_to_prompt(&s))
     }
 }
 
@@ -98,11 +109,16 @@ impl Describer for SceneDescriber {
     fn summarize(&self, _instructions: &str, images: &[Arc<Image>]) -> Result<String, ToolError> {
         let texts: Vec<String> = images.iter().filter_map(|i| Self::scene_text(i)).collect();
         if texts.is_empty() {
-            return Ok("None of these images carries a scene description; nothing to summarize.".into());
+            return Ok(
+                "None of these images carries a scene description; nothing to summarize.".into(),
+            );
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for text in &texts {
-            let mut words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2).collect();
+            let mut words: Vec<&str> = text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() > 2)
+                .collect();
             words.sort_unstable();
             words.dedup();
             for w in words {
@@ -112,12 +128,21 @@ impl Describer for SceneDescriber {
             }
         }
         let n = texts.len();
-        let mut common: Vec<(&str, usize)> = counts.into_iter().filter(|(_, c)| *c * 10 >= n * 6).collect();
+        let mut common: Vec<(&str, usize)> = counts
+            .into_iter()
+            .filter(|(_, c)| *c * 10 >= n * 6)
+            .collect();
         common.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         if common.is_empty() {
             return Ok(format!("The {n} images share no single attribute."));
         }
-        let listed: Vec<String> = common.iter().map(|(w, c)| format!("{w} ({c}/{n})")).collect();
-        Ok(format!("Common to most of the {n} images: {}.", listed.join(", ")))
+        let listed: Vec<String> = common
+            .iter()
+            .map(|(w, c)| format!("{w} ({c}/{n})"))
+            .collect();
+        Ok(format!(
+            "Common to most of the {n} images: {}.",
+            listed.join(", ")
+        ))
     }
 }

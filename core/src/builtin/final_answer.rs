@@ -17,7 +17,11 @@ struct Args {
 
 impl Plugin for FinalAnswer {
     fn manifest(&self) -> Manifest {
-        Manifest::new("builtin-final-answer", env!("CARGO_PKG_VERSION"), "Ends a run with its answer")
+        Manifest::new(
+            "builtin-final-answer",
+            env!("CARGO_PKG_VERSION"),
+            "Ends a run with its answer",
+        )
     }
 
     fn tools(&self) -> Vec<ToolSpec> {
@@ -43,8 +47,11 @@ impl Plugin for FinalAnswer {
         let args: Args = call.parse_args()?;
         let description = args.description.trim();
         if description.is_empty() {
-            return Err(ToolError::invalid_args("the description is empty: say in one sentence what makes the unit fire"));
+            return Err(ToolError::invalid_args(
+                "the description is empty: say in one sentence what makes the unit fire",
+            ));
         }
-        Ok(ToolOutput::text("Final answer recorded.").with_data(json!({"description": description, "label": args.label.trim()})))
+        Ok(ToolOutput::text("Final answer recorded.")
+            .with_data(json!({"description": description, "label": args.label.trim()})))
     }
 }

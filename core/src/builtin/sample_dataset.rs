@@ -38,7 +38,11 @@ fn default_n() -> usize {
 
 impl Plugin for SampleDataset {
     fn manifest(&self) -> Manifest {
-        Manifest::new("builtin-sampler", env!("CARGO_PKG_VERSION"), "Samples of the dataset")
+        Manifest::new(
+            "builtin-sampler",
+            env!("CARGO_PKG_VERSION"),
+            "Samples of the dataset",
+        )
     }
 
     fn tools(&self) -> Vec<ToolSpec> {
@@ -62,27 +66,42 @@ impl Plugin for SampleDataset {
         let args: Args = call.parse_args()?;
         let n = args.n.clamp(1, MAX_SAMPLES);
         let total = self.dataset.len();
-        let word = args.contains.as_deref().map(|w| w.trim().to_ascii_lowercase()).filter(|w| !w.is_empty());
+        let word = args
+            .contains
+            .as_deref()
+            .map(|w| w.trim().to_ascii_lowercase())
+            .filter(|w| !w.is_empty());
         let mut output = ToolOutput::default();
         let mut state = args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
         let mut seen = std::collections::HashSet::new();
         let mut tries = 0;
         while output.images.len() < n && seen.len() < total && tries < total * 4 {
             tries += 1;
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let index = ((state >> 33) as usize) % total;
             if !seen.insert(index) {
                 continue;
             }
-            let image = self.dataset.image(index).map_err(|e| ToolError::failed(e.to_string()))?;
-            let text = crate::target::scene_of(&image).ok().map(|s| maia_shapes_world::scene_to_prompt(&s));
+            let image = self
+                .dataset
+                .image(index)
+                .map_err(|e| ToolError::failed(e.to_string()))?;
+            let text = crate::target::scene_of(&image)
+                .ok()
+                .map(|s| maia_shapes_world::scene_to_prompt(&s));
             if let Some(word) = &word
-                && !text.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains(word.as_str()))
+                && !text
+                    .as_deref()
+                    .is_some_and(|t| t.to_ascii_lowercase().contains(word.as_str()))
             {
                 continue;
             }
             let caption = text.unwrap_or_else(|| image.caption.clone());
-            output.images.push(maia_plugin_sdk::Image { caption, ..image });
+            output
+                .images
+                .push(maia_plugin_sdk::Image { caption, ..image });
         }
         if output.images.is_empty() {
             return Err(ToolError::failed(match word {
@@ -90,7 +109,11 @@ impl Plugin for SampleDataset {
                 None => "the dataset is empty".into(),
             }));
         }
-        output.text = format!("{} of {total} dataset images (seed {}):", output.images.len(), args.seed);
+        output.text = format!(
+            "{} of {total} dataset images (seed {}):",
+            output.images.len(),
+            args.seed
+        );
         Ok(output)
     }
 }

@@ -2,7 +2,10 @@
 //! by how many model replies the conversation already holds, so a resumed run replays
 //! from the right place.
 
-use super::{EventStream, FinishReason, LlmBackend, LlmError, LlmErrorKind, LlmEvent, LlmRequest, Message, RequestedToolCall, Usage};
+use super::{
+    EventStream, FinishReason, LlmBackend, LlmError, LlmErrorKind, LlmEvent, LlmRequest, Message,
+    RequestedToolCall, Usage,
+};
 use crate::agent::{Event, journal::read_journal};
 use std::path::Path;
 
@@ -30,13 +33,26 @@ pub struct ReplayBackend {
 impl ReplayBackend {
     /// Replays these replies in order.
     pub fn new(replies: Vec<RecordedReply>) -> Self {
-        ReplayBackend { replies, model: "replay".into(), chunk_chars: 12 }
+        ReplayBackend {
+            replies,
+            model: "replay".into(),
+            chunk_chars: 12,
+        }
     }
 
     /// The replies of a recorded run (`runs/<id>/events.jsonl` or its folder).
     pub fn from_journal(path: &Path) -> Result<Self, LlmError> {
-        let path = if path.is_dir() { path.join("events.jsonl") } else { path.to_path_buf() };
-        let contents = read_journal(&path).map_err(|e| LlmError::new(LlmErrorKind::Config, format!("reading {}: {e}", path.display())))?;
+        let path = if path.is_dir() {
+            path.join("events.jsonl")
+        } else {
+            path.to_path_buf()
+        };
+        let contents = read_journal(&path).map_err(|e| {
+            LlmError::new(
+                LlmErrorKind::Config,
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
         let mut model = "replay".to_owned();
         let replies: Vec<RecordedReply> = contents
             .records
@@ -46,14 +62,32 @@ impl ReplayBackend {
                     model = format!("replay:{m}");
                     None
                 }
-                Event::AssistantMessage { text, reasoning, tool_calls, usage, .. } => Some(RecordedReply { text, reasoning, tool_calls, usage }),
+                Event::AssistantMessage {
+                    text,
+                    reasoning,
+                    tool_calls,
+                    usage,
+                    ..
+                } => Some(RecordedReply {
+                    text,
+                    reasoning,
+                    tool_calls,
+                    usage,
+                }),
                 _ => None,
             })
             .collect();
         if replies.is_empty() {
-            return Err(LlmError::new(LlmErrorKind::Config, format!("{} holds no model replies to replay", path.display())));
+            return Err(LlmError::new(
+                LlmErrorKind::Config,
+                format!("{} holds no model replies to replay", path.display()),
+            ));
         }
-        Ok(ReplayBackend { replies, model, chunk_chars: 12 })
+        Ok(ReplayBackend {
+            replies,
+            model,
+            chunk_chars: 12,
+        })
     }
 
     /// Number of replies available.
@@ -77,20 +111,34 @@ impl ReplayBackend {
             events.push(LlmEvent::TextDelta(piece));
         }
         for (index, call) in reply.tool_calls.iter().enumerate() {
-            events.push(LlmEvent::ToolCallStart { index, id: call.id.clone(), name: call.name.clone() });
+            events.push(LlmEvent::ToolCallStart {
+                index,
+                id: call.id.clone(),
+                name: call.name.clone(),
+            });
             for piece in chunks(&call.arguments, 64) {
-                events.push(LlmEvent::ToolCallDelta { index, arguments: piece });
+                events.push(LlmEvent::ToolCallDelta {
+                    index,
+                    arguments: piece,
+                });
             }
         }
         events.push(LlmEvent::Usage(reply.usage));
-        events.push(LlmEvent::Finish(if reply.tool_calls.is_empty() { FinishReason::Stop } else { FinishReason::ToolCalls }));
+        events.push(LlmEvent::Finish(if reply.tool_calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        }));
         Some(events)
     }
 }
 
 fn chunks(text: &str, size: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
-    chars.chunks(size.max(1)).map(|c| c.iter().collect()).collect()
+    chars
+        .chunks(size.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 impl LlmBackend for ReplayBackend {
@@ -103,11 +151,19 @@ impl LlmBackend for ReplayBackend {
     }
 
     fn stream(&self, request: LlmRequest) -> EventStream {
-        let index = request.messages.iter().filter(|m| matches!(m, Message::Assistant { .. })).count();
+        let index = request
+            .messages
+            .iter()
+            .filter(|m| matches!(m, Message::Assistant { .. }))
+            .count();
         let Some(events) = self.events_of(index) else {
             return EventStream::failed(LlmError::new(
                 LlmErrorKind::Config,
-                format!("the recording has {} replies and the conversation asks for reply {}", self.replies.len(), index + 1),
+                format!(
+                    "the recording has {} replies and the conversation asks for reply {}",
+                    self.replies.len(),
+                    index + 1
+                ),
             ));
         };
         let (tx, stream) = super::channel();
