@@ -53,6 +53,7 @@ pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Fini
     let started = Instant::now();
     let result = parse_args(call)
         .map_err(ToolError::invalid_args)
+        .and_then(reserve_evaluation_seeds)
         .and_then(|args| execute(ctx, call, args));
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
@@ -128,6 +129,20 @@ fn execute(
     Ok(output)
 }
 
+/// Seeds from [`crate::eval::HELD_OUT_SEED_BASE`] up belong to evaluation, so that no
+/// image a description is scored on is one the agent saw while writing it.
+fn reserve_evaluation_seeds(args: Value) -> Result<Value, ToolError> {
+    match args.get("seed").and_then(Value::as_u64) {
+        Some(seed) if seed >= crate::eval::HELD_OUT_SEED_BASE => {
+            Err(ToolError::invalid_args(format!(
+                "seed {seed} is reserved: seeds from {} up are kept for evaluation; use a smaller seed",
+                crate::eval::HELD_OUT_SEED_BASE
+            )))
+        }
+        _ => Ok(args),
+    }
+}
+
 fn answer_of(data: &Value) -> Option<(String, String)> {
     let description = data.get("description")?.as_str()?.trim().to_owned();
     let label = data
@@ -169,6 +184,13 @@ mod tests {
         assert_eq!(activation_of(&data, "img_3"), Some(0.5));
         assert_eq!(activation_of(&data, "img_2"), Some(0.1));
         assert_eq!(activation_of(&data, "img_9"), None);
+    }
+
+    #[test]
+    fn evaluation_seeds_are_refused() {
+        assert!(reserve_evaluation_seeds(json!({"seed": 7})).is_ok());
+        let err = reserve_evaluation_seeds(json!({"seed": 1_000_000})).expect_err("reserved");
+        assert!(err.message.contains("reserved"), "{}", err.message);
     }
 
     #[test]
