@@ -1,9 +1,10 @@
 //! `dataset_exemplars`: the images of the dataset that make the target unit fire most,
 //! with masks (MAIA's `System.dataset_exemplars`), from a precomputed exemplar pass.
 
-use crate::exemplars::LayerExemplars;
+use crate::exemplars::{Dataset, LayerExemplars};
 use crate::target::{TargetModel, UnitRef};
 use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
+use maia_shapes_world::{Scene, scene_to_prompt};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ impl Plugin for DatasetExemplars {
                     "additionalProperties": false
                 }),
             )
-            .returns("one line per exemplar: rank, activation, file; the masked images")
+            .returns("one line per exemplar: rank, activation, file; the masked images; data.exemplars[] holds rank, image (position), file, activation and, for shapes-world datasets, the scene graph and a summary of what it shows")
             .example(json!({})),
         ]
     }
@@ -66,21 +67,50 @@ impl Plugin for DatasetExemplars {
             .masked_images(self.model.as_ref(), self.unit.unit)
             .map_err(|e| ToolError::failed(e.to_string()))?;
         let k = args.k.unwrap_or(masked.len()).min(masked.len());
+        // Scene graphs of shapes-world datasets (absent for plain image folders): in
+        // `data` for programs and the offline experimenter, and in each image's meta so
+        // edit_images can edit an exemplar and synthetic units can read it.
+        let dataset = Dataset::open(&self.exemplars.data_dir).ok();
         let mut output = ToolOutput::default();
         let mut lines = vec![format!(
             "top {k} of {} dataset images for {}:",
             self.exemplars.images, self.unit
         )];
-        for (rank, (e, image)) in masked.into_iter().take(k).enumerate() {
+        let mut entries = Vec::with_capacity(k);
+        for (rank, (e, mut image)) in masked.into_iter().take(k).enumerate() {
             lines.push(format!(
                 "{}. activation {:.3} ({})",
                 rank + 1,
                 e.activation,
                 e.file
             ));
+            let scene = dataset
+                .as_ref()
+                .and_then(|d| d.image(e.index).ok())
+                .and_then(|original| original.meta.get("scene").cloned());
+            let summary = scene
+                .as_ref()
+                .and_then(|s| serde_json::from_value::<Scene>(s.clone()).ok())
+                .map(|s| scene_to_prompt(&s));
+            if let (Some(scene), Some(meta)) = (&scene, image.meta.as_object_mut()) {
+                meta.insert("scene".into(), scene.clone());
+            }
+            entries.push(json!({
+                "rank": rank + 1,
+                "image": rank + 1,
+                "file": e.file,
+                "activation": e.activation,
+                "summary": summary,
+                "scene": scene,
+            }));
             output.images.push(image);
         }
         output.text = lines.join("\n");
+        output.data = json!({
+            "unit": self.unit.to_string(),
+            "dataset_images": self.exemplars.images,
+            "exemplars": entries,
+        });
         Ok(output)
     }
 }
