@@ -35,6 +35,14 @@ struct Cli {
 enum Command {
     /// Show what maia can do here: tools, plugins, a sample plugin call.
     Demo(commands::demo::DemoArgs),
+    /// Run the agent on one unit: live terminal UI, or one line per event with --headless.
+    Run(Box<commands::run::RunArgs>),
+    /// Continue a stopped or crashed run from its journal.
+    Resume(commands::run::ResumeArgs),
+    /// List runs with status, rounds, cost and answer.
+    Runs(commands::runs::RunsArgs),
+    /// Print the resolved configuration (maia.toml layers and flags), keys masked.
+    Config(commands::config::ConfigArgs),
     /// Write a run's report.html: task, rounds, tool calls with images, answer and score.
     Report(commands::report::ReportArgs),
     /// Follow a run started elsewhere, read-only: the same view, or lines with --headless.
@@ -68,6 +76,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(args),
+        Command::Run(args) => commands::run::run(*args),
+        Command::Resume(args) => commands::run::resume(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Config(args) => commands::config::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Tools(args) => commands::tools::run(args),

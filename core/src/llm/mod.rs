@@ -8,16 +8,19 @@
 
 mod anthropic;
 mod completion;
+mod factory;
 mod http;
 mod message;
 pub mod offline;
 mod openai;
+pub mod replay;
 pub mod retry;
 pub mod sse;
 mod stream;
 
 pub use anthropic::{AnthropicBackend, AnthropicConfig};
 pub use completion::{Completion, CompletionBuilder, RequestedToolCall};
+pub use factory::{BACKENDS, build_backend};
 pub use http::ApiKey;
 pub use message::{ImagePart, LlmRequest, Message, Part, ToolResult};
 pub use offline::{ANSWER_NOW, OFFLINE_MODEL, OfflineBackend};

@@ -1,170 +1,100 @@
-//! `maia demo`: the tour a newcomer sees after set-up. Until the agent lands it runs a
-//! scripted experiment the way the agent would, on a synthetic unit whose truth is known:
-//! make images, probe the unit, edit the images, probe again; then shows the bundled
-//! image plugins.
+//! `maia demo`: the tour a newcomer sees after set-up — the offline experimenter (no API
+//! key, no network) investigating a shapes-world synthetic unit whose truth is known,
+//! live in the terminal UI (or one line per event when not on a terminal), ending with
+//! its description next to the ground truth.
 
-use super::call::{call_and_store, format_duration, render_output};
-use crate::plugin_args::{PluginArgs, warn_problems};
-use crate::target_args::TargetArgs;
+use super::run::{RunArgs, ViewArgs, start};
+use crate::plugin_args::PluginArgs;
 use anyhow::{Context, Result};
-use maia_core::ImageStore;
-use maia_core::ToolRegistry;
-use maia_core::call_host::UnitCaller;
-use maia_core::target::TargetUnit;
-use maia_plugin_sdk::{ToolCall, ToolOutput};
-use serde_json::{Value, json};
+use maia_core::agent::RunStatus;
+use maia_core::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Options of `maia demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Folder for the demo's images.
-    #[arg(long, value_name = "DIR", default_value = "runs/demo")]
-    pub out: PathBuf,
-    /// The synthetic unit the experiment probes (any catalogue name or concept expression).
+    /// The synthetic unit to investigate: a catalogue name (see `maia world units`) or a
+    /// concept expression such as 'synthetic:(circle|star) & !red'.
     #[arg(long, value_name = "SPEC", default_value = "synthetic:red_and_circle")]
     pub target: String,
+    /// Folder runs are written to.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Images in the demo's dataset (made once and cached).
+    #[arg(long, default_value_t = 1000)]
+    pub dataset_size: usize,
+    #[command(flatten)]
+    pub view: ViewArgs,
     #[command(flatten)]
     pub plugins: PluginArgs,
 }
 
-struct Demo<'a> {
-    registry: &'a ToolRegistry,
-    store: &'a ImageStore,
-    unit: &'a TargetUnit,
-    failures: usize,
-    step: usize,
-}
-
-impl Demo<'_> {
-    fn call(&mut self, why: &str, tool: &str, args: Value) -> Option<ToolOutput> {
-        self.step += 1;
-        let Some(registered) = self.registry.get(tool) else {
-            println!(
-                "\n{}. {why}\n   {tool}: not loaded (run ./scripts/build-plugins.sh to build the bundled plugins)",
-                self.step
-            );
-            self.failures += 1;
-            return None;
-        };
-        println!(
-            "\n{}. {why}\n   {tool} ({}) {args}",
-            self.step, registered.source
-        );
-        let call = ToolCall::new(format!("demo_{}", self.step), tool, args);
-        match call_and_store(
-            self.registry,
-            self.store,
-            Some(self.unit as &dyn UnitCaller),
-            &call,
-        ) {
-            Ok((output, elapsed)) => {
-                print!(
-                    "   took {}\n{}",
-                    format_duration(elapsed),
-                    render_output(&output, self.store, false)
-                        .replace("\n  ", "\n    ")
-                        .replacen("  ", "    ", 1)
-                );
-                Some(output)
-            }
-            Err(e) => {
-                self.failures += 1;
-                println!("   failed [{}]: {}", e.kind.as_str(), e.message);
-                None
-            }
-        }
+/// The demo's dataset: made once under the cache folder, reused after.
+fn demo_dataset(n: usize) -> Result<PathBuf> {
+    let dir = maia_core::cache::cache_dir("datasets")
+        .context("no cache folder: set MAIA_CACHE_DIR or HOME")?
+        .join(format!("shapes-n{n}-seed0"));
+    if dir.join("scenes.jsonl").is_file() {
+        return Ok(dir);
     }
-}
-
-fn ids(output: &Option<ToolOutput>) -> Vec<String> {
-    output
-        .iter()
-        .flat_map(|o| o.images.iter().map(|i| i.id.to_string()))
-        .collect()
+    let tmp = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    eprintln!(
+        "making the demo dataset ({n} shapes-world images, once) in {}",
+        dir.display()
+    );
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    maia_shapes_world::write_dataset_with(&tmp, n, 0, threads, &mut |_, _| {})?;
+    std::fs::rename(&tmp, &dir)
+        .with_context(|| format!("moving the dataset into {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Runs `maia demo`.
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
-    let (registry, problems) = args.plugins.load_registry();
-    warn_problems(&problems);
-    println!("maia demo — an experiment on a unit whose truth is known\n");
-    print!("{}", super::tools::table(&registry));
-    let store = Arc::new(
-        ImageStore::with_dir(args.out.join("images"))
-            .with_context(|| format!("creating {}", args.out.display()))?,
-    );
-    let target = TargetArgs {
+    let data = demo_dataset(args.dataset_size.max(50))?;
+    let truth = unit_truth(&args.target);
+    let mut config = Config::default();
+    config.run.backend = "offline".into();
+    config.run.target = args.target.clone();
+    config.run.data = Some(data.clone());
+    config.run.runs_dir = args.runs_dir.clone();
+    let run_args = RunArgs {
+        task: None,
         target: Some(args.target.clone()),
         unit: None,
+        backend: Some("offline".into()),
+        model: None,
+        base_url: None,
+        replay: None,
+        data: Some(data),
+        k: maia_core::exemplars::DEFAULT_K,
+        max_rounds: None,
+        max_cost: None,
+        max_tokens: None,
+        max_minutes: None,
+        runs_dir: Some(args.runs_dir.clone()),
+        id: None,
+        config: None,
+        prompts: None,
+        view: args.view.clone(),
         device: "auto".into(),
         half: false,
-        data: None,
-        k: 15,
+        plugins: args.plugins.clone(),
     };
-    let unit = target.open(store.clone())?.context("no target")?;
-    let truth = unit_truth(&args.target);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (outcome, signal) = runtime.block_on(start(&run_args, config))?;
+    println!("ground truth: {truth}");
     println!(
-        "\ntarget: {} unit {} (ground truth: {truth})",
-        args.target,
-        unit.unit()
+        "next: `maia runs`, `maia watch <run>`, `maia run --backend openai --model gpt-4o --target world-cnn --unit conv3:7 --data <dir>`, `maia world units`, `maia tools`"
     );
-    let mut demo = Demo {
-        registry: &registry,
-        store: &store,
-        unit: &unit,
-        failures: 0,
-        step: 0,
-    };
-
-    let made = demo.call(
-        "Make images that vary one factor at a time.",
-        "text2image",
-        json!({"prompts": ["a red circle", "a red square", "a blue circle", "two red striped circles on a white background"], "seed": 1}),
-    );
-    let made_ids = ids(&made);
-    if !made_ids.is_empty() {
-        demo.call(
-            "Probe the unit on them.",
-            "call_unit",
-            json!({"image_ids": made_ids}),
-        );
-        let edited = demo.call(
-            "Edit the image it fired on most, one attribute at a time.",
-            "edit_images",
-            json!({"image_ids": [made_ids[0], made_ids[0], made_ids[0]], "edits": ["make the circle green", "replace the circle with a star", "make it bigger"]}),
-        );
-        let edited_ids = ids(&edited);
-        if !edited_ids.is_empty() {
-            demo.call(
-                "Probe the edits: which change silenced the unit?",
-                "call_unit",
-                json!({"image_ids": edited_ids}),
-            );
-        }
-        demo.call(
-            "Look at the images side by side.",
-            "tile",
-            json!({"image_ids": made_ids}),
-        );
-        demo.call(
-            "Measure them.",
-            "image_stats",
-            json!({"image_ids": [made_ids[0]]}),
-        );
-        demo.call(
-            "Image operations from the native plugin.",
-            "grayscale",
-            json!({"image_ids": [made_ids[3.min(made_ids.len() - 1)]]}),
-        );
+    if let Some(code) = signal {
+        return Ok(code);
     }
-    println!("\nimages are in {}", args.out.join("images").display());
-    println!(
-        "next: `maia tools --long`, `maia world units`, `maia plugin new NAME --kind wasm`, `maia doctor`"
-    );
-    Ok(if demo.failures == 0 {
+    Ok(if outcome.status == RunStatus::Completed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,6 +1,7 @@
 //! One module per `maia` subcommand.
 
 pub mod call;
+pub mod config;
 pub mod demo;
 pub mod doctor;
 pub mod eval;
@@ -11,6 +12,8 @@ pub mod plugin;
 pub mod plugin_check;
 pub mod plugin_new;
 pub mod report;
+pub mod run;
+pub mod runs;
 pub mod tools;
 pub mod watch;
 pub mod world;

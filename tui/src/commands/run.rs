@@ -1,0 +1,530 @@
+//! `maia run` and `maia resume`: an agent run on one unit, shown in the terminal UI or,
+//! headless, as one line per event.
+
+use crate::plugin_args::{PluginArgs, warn_problems};
+use crate::target_args::TargetArgs;
+use anyhow::{Context, Result, bail};
+use maia_core::ImageStore;
+use maia_core::agent::{
+    Agent, AgentParts, Control, Outcome, Prompts, Record, RunInfo, RunStatus, ToolContext,
+};
+use maia_core::builtin::{
+    DescribeImages, Describer, FinalAnswer, LlmDescriber, SampleDataset, SceneDescriber,
+};
+use maia_core::call_host::UnitCaller;
+use maia_core::config::Config;
+use maia_core::exemplars::Dataset;
+use maia_core::llm::{BACKENDS, build_backend};
+use maia_core::tools::InProcess;
+use maia_tui::ui::ImageMode;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Options of `maia run`. Every option also has a `maia.toml` key; flags win.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Task: a file under prompts/tasks/ (`describe-unit`, `find-bias`).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// The model whose unit is studied: `world-cnn`, `torch:MODEL.pt`, `synthetic:NAME`
+    /// (see `maia world units`), `remote:ADDR`.
+    #[arg(long, value_name = "SPEC")]
+    pub target: Option<String>,
+    /// The unit, as LAYER:UNIT (default: the target's only unit).
+    #[arg(long, value_name = "LAYER:UNIT")]
+    pub unit: Option<String>,
+    /// Backend: offline (no key, the default), openai, anthropic, replay.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Model id for the backend (e.g. gpt-4o, claude-sonnet-4-5, a vLLM/Ollama model).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// API root for openai/anthropic (vLLM: http://HOST:8000/v1, Ollama:
+    /// http://localhost:11434/v1).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// A recorded run to replay (with --backend replay).
+    #[arg(long, value_name = "RUN")]
+    pub replay: Option<PathBuf>,
+    /// Image folder for dataset exemplars and samples (e.g. from `maia world dataset`).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Exemplars kept per unit.
+    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K)]
+    pub k: usize,
+    /// Rounds before the agent must answer (MAIA: 25).
+    #[arg(long)]
+    pub max_rounds: Option<u32>,
+    /// Stop when the run has cost this many dollars.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Stop after this many tokens (input + output).
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+    /// Stop after this many minutes.
+    #[arg(long, value_name = "MIN")]
+    pub max_minutes: Option<f64>,
+    /// Folder runs are written to.
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<PathBuf>,
+    /// Run id (default: date, time and unit).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Project config file (default ./maia.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Prompt folder (default ./prompts, then the built-in copies).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Where a torch model runs: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run a torch model in float16 (CUDA only).
+    #[arg(long)]
+    pub half: bool,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// How a run is shown.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ViewArgs {
+    /// No terminal UI: one plain line per event (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: one JSON event per line instead.
+    #[arg(long)]
+    pub json: bool,
+    /// Image display in the UI: auto, sixel, halfblocks, none.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub images: ImageMode,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> toml::Table {
+        let mut run = toml::Table::new();
+        let mut put = |k: &str, v: Option<toml::Value>| {
+            if let Some(v) = v {
+                run.insert(k.into(), v);
+            }
+        };
+        put("task", self.task.clone().map(Into::into));
+        put("target", self.target.clone().map(Into::into));
+        put("unit", self.unit.clone().map(Into::into));
+        put("backend", self.backend.clone().map(Into::into));
+        put("model", self.model.clone().map(Into::into));
+        put(
+            "replay",
+            self.replay.as_ref().map(|p| p.display().to_string().into()),
+        );
+        put(
+            "data",
+            self.data.as_ref().map(|p| p.display().to_string().into()),
+        );
+        put("max_rounds", self.max_rounds.map(|v| i64::from(v).into()));
+        put("max_cost_usd", self.max_cost.map(Into::into));
+        put("max_tokens", self.max_tokens.map(|v| (v as i64).into()));
+        put("max_wall_minutes", self.max_minutes.map(Into::into));
+        put(
+            "runs_dir",
+            self.runs_dir
+                .as_ref()
+                .map(|p| p.display().to_string().into()),
+        );
+        put(
+            "prompts",
+            self.prompts
+                .as_ref()
+                .map(|p| p.display().to_string().into()),
+        );
+        let mut table = toml::Table::new();
+        table.insert("run".into(), toml::Value::Table(run));
+        if let Some(url) = &self.base_url {
+            for backend in ["openai", "anthropic"] {
+                let mut t = toml::Table::new();
+                t.insert("base_url".into(), url.clone().into());
+                table.insert(backend.into(), toml::Value::Table(t));
+            }
+        }
+        table
+    }
+}
+
+/// Options of `maia resume`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ResumeArgs {
+    /// The run: its id under the runs folder, or its path.
+    pub run: String,
+    /// Folder runs are in.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Runs `maia run`.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let (config, _) = Config::resolve(args.config.as_deref(), args.overrides())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (outcome, signal) = runtime.block_on(start(&args, config))?;
+    Ok(signal.unwrap_or_else(|| exit_code(&outcome)))
+}
+
+/// Starts a new run with an already resolved config; also used by `maia demo`.
+/// Returns the outcome and, when a signal ended the UI, the exit code it calls for.
+pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<ExitCode>)> {
+    if !BACKENDS.contains(&config.run.backend.as_str()) {
+        bail!(
+            "unknown backend `{}`; backends: {}",
+            config.run.backend,
+            BACKENDS.join(", ")
+        );
+    }
+    let prompts = Prompts::load(config.run.prompts.as_deref())?;
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| new_run_id(&config.run.target, &config.run.unit));
+    let run_dir = config.run.runs_dir.join(&id);
+    if run_dir.join("events.jsonl").exists() {
+        bail!(
+            "run {} already exists in {}; pick another --id or `maia resume {id}`",
+            id,
+            config.run.runs_dir.display()
+        );
+    }
+    let store = Arc::new(
+        ImageStore::with_dir(run_dir.join("images"))
+            .with_context(|| format!("creating {}", run_dir.display()))?,
+    );
+    let (parts, unit) = assemble(
+        &config,
+        store,
+        &args.plugins,
+        &args.device,
+        args.half,
+        args.k,
+    )
+    .await?;
+    let vars = [
+        ("unit", unit.as_str()),
+        ("target", config.run.target.as_str()),
+        ("max_rounds", &config.run.max_rounds.to_string()),
+    ];
+    let task_text = prompts.task(&config.run.task, &vars)?;
+    let info = RunInfo {
+        run_id: id.clone(),
+        task: config.run.task.clone(),
+        target: config.run.target.clone(),
+        unit,
+    };
+    let agent = Agent::start(AgentParts { prompts, ..parts }, &run_dir, info, task_text)?;
+    drive(agent, &run_dir, &args.view, Vec::new()).await
+}
+
+/// Runs `maia resume`.
+pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
+    let run_dir = resolve_run_dir(&args.run, &args.runs_dir)?;
+    let run_toml = run_dir.join("run.toml");
+    let text = std::fs::read_to_string(&run_toml)
+        .with_context(|| format!("reading {}", run_toml.display()))?;
+    let mut table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", run_toml.display()))?;
+    for key in ["run_id", "task_name", "target_spec", "unit_address"] {
+        table.remove(key);
+    }
+    let config: Config = toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("{}: not a maia run config", run_toml.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (outcome, signal) = runtime.block_on(async {
+        let (store, skipped) = ImageStore::reopen(run_dir.join("images"))?;
+        if skipped > 0 {
+            eprintln!(
+                "warning: {skipped} unreadable image files in {} were skipped",
+                run_dir.display()
+            );
+        }
+        let (parts, _) = assemble(
+            &config,
+            Arc::new(store),
+            &args.plugins,
+            "auto",
+            false,
+            maia_core::exemplars::DEFAULT_K,
+        )
+        .await?;
+        let prompts = Prompts::load(config.run.prompts.as_deref())?;
+        let (agent, history) = Agent::resume(AgentParts { prompts, ..parts }, &run_dir)?;
+        drive(agent, &run_dir, &args.view, history).await
+    })?;
+    Ok(signal.unwrap_or_else(|| exit_code(&outcome)))
+}
+
+/// The exit status of a finished run: 0 answered, 3 stopped or limited (resumable), 1 failed.
+pub fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome.status {
+        RunStatus::Completed => ExitCode::SUCCESS,
+        RunStatus::Stopped | RunStatus::Limit => ExitCode::from(3),
+        RunStatus::Failed => ExitCode::FAILURE,
+    }
+}
+
+/// A run folder from an id or a path.
+pub fn resolve_run_dir(run: &str, runs_dir: &Path) -> Result<PathBuf> {
+    let as_path = PathBuf::from(run);
+    let dir = if as_path.join("events.jsonl").is_file() {
+        as_path
+    } else {
+        runs_dir.join(run)
+    };
+    if !dir.join("events.jsonl").is_file() {
+        bail!(
+            "no run `{run}`: {} has no events.jsonl (see `maia runs`)",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn new_run_id(target: &str, unit: &str) -> String {
+    let secs = maia_core::agent::journal::now_ms() / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_owned()
+    };
+    let name = clean(target.rsplit(['/', ':']).next().unwrap_or(target));
+    let unit = clean(unit);
+    let stamp = format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    if unit.is_empty() {
+        format!("{stamp}-{name}")
+    } else {
+        format!("{stamp}-{name}-{unit}")
+    }
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Builds the backend, the tools (plugins, built-ins, the target unit) and the describer
+/// for a run. Returns the parts (with compiled-in prompts; callers set theirs) and the
+/// unit's address.
+async fn assemble(
+    config: &Config,
+    store: Arc<ImageStore>,
+    plugins: &PluginArgs,
+    device: &str,
+    half: bool,
+    k: usize,
+) -> Result<(AgentParts, String)> {
+    let backend = build_backend(
+        &config.run.backend,
+        &config.run.model,
+        config,
+        config.run.replay.as_deref(),
+    )?;
+    let (mut registry, problems) = plugins.load_registry();
+    warn_problems(&problems);
+    let target = TargetArgs {
+        target: Some(config.run.target.clone()),
+        unit: (!config.run.unit.is_empty()).then(|| config.run.unit.clone()),
+        device: device.to_owned(),
+        half,
+        data: config.run.data.clone(),
+        k,
+    };
+    let unit_store = store.clone();
+    let (unit, mut registry, target) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let unit = target.open(unit_store)?.context("no target")?;
+        target.register_exemplars(&unit, &mut registry)?;
+        Ok((unit, registry, target))
+    })
+    .await??;
+    let address = unit.unit().to_string();
+    registry.register(Box::new(InProcess::new(FinalAnswer)))?;
+    let describer: Arc<dyn Describer> = match config.describer.backend.as_str() {
+        "same" if matches!(config.run.backend.as_str(), "offline" | "replay") => {
+            Arc::new(SceneDescriber)
+        }
+        "offline" | "scene" => Arc::new(SceneDescriber),
+        "same" => Arc::new(LlmDescriber::new(
+            build_backend(&config.run.backend, &describer_model(config), config, None)?,
+            tokio::runtime::Handle::current(),
+            config.images.max_side,
+        )),
+        other => Arc::new(LlmDescriber::new(
+            build_backend(other, &config.describer.model, config, None)?,
+            tokio::runtime::Handle::current(),
+            config.images.max_side,
+        )),
+    };
+    let prompts = Prompts::load(config.run.prompts.as_deref())?;
+    registry.register(Box::new(InProcess::new(DescribeImages::new(
+        describer,
+        prompts.render("describe-images.md", &[]),
+        prompts.render("summarize-images.md", &[]),
+    ))))?;
+    if let Some(data) = &target.data {
+        let dataset = Dataset::open(data)?;
+        registry.register(Box::new(InProcess::new(SampleDataset::new(Arc::new(
+            dataset,
+        )))))?;
+    }
+    let tools = ToolContext {
+        registry: Arc::new(registry),
+        store,
+        unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
+    };
+    Ok((
+        AgentParts {
+            backend,
+            tools,
+            prompts,
+            config: config.clone(),
+        },
+        address,
+    ))
+}
+
+fn describer_model(config: &Config) -> String {
+    if config.describer.model.is_empty() {
+        config.run.model.clone()
+    } else {
+        config.describer.model.clone()
+    }
+}
+
+/// Runs the agent with the chosen view until it ends.
+async fn drive(
+    agent: Agent,
+    run_dir: &Path,
+    view: &ViewArgs,
+    history: Vec<Record>,
+) -> Result<(Outcome, Option<ExitCode>)> {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Record>();
+    let (controls_tx, controls_rx) = mpsc::unbounded_channel::<Control>();
+    let agent = agent.with_events(events_tx).with_controls(controls_rx);
+    let headless = view.headless || view.json || !std::io::stdout().is_terminal();
+    let handle = tokio::spawn(agent.run());
+    let mut signal = None;
+    if headless {
+        let json = view.json;
+        for record in &history {
+            print_record(record, json);
+        }
+        while let Some(record) = events_rx.recv().await {
+            print_record(&record, json);
+        }
+        drop(controls_tx);
+    } else {
+        let (ui_tx, ui_rx) = mpsc::channel::<Record>(4096);
+        let forward = tokio::spawn(async move {
+            for record in history {
+                if ui_tx.send(record).await.is_err() {
+                    return;
+                }
+            }
+            while let Some(record) = events_rx.recv().await {
+                if ui_tx.send(record).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (bounded_controls_tx, mut bounded_controls_rx) = mpsc::channel::<Control>(64);
+        let relay = tokio::spawn(async move {
+            while let Some(c) = bounded_controls_rx.recv().await {
+                if controls_tx.send(c).is_err() {
+                    return;
+                }
+            }
+        });
+        let opts = maia_tui::ui::UiOptions {
+            images: view.images,
+            ..Default::default()
+        };
+        if let maia_tui::ui::UiExit::Signal(sig) =
+            maia_tui::ui::run_live(ui_rx, bounded_controls_tx, run_dir.to_path_buf(), opts).await?
+        {
+            signal = Some(ExitCode::from(sig.exit_code()));
+        }
+        forward.abort();
+        relay.abort();
+    }
+    let outcome = handle.await.context("the agent task panicked")??;
+    if !(headless && view.json) {
+        print_summary(&outcome, run_dir);
+    }
+    Ok((outcome, signal))
+}
+
+fn print_record(record: &Record, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(record) {
+            println!("{line}");
+        }
+    } else if let Some(line) = maia_tui::headless::format_line(record) {
+        println!("{line}");
+    }
+}
+
+fn print_summary(outcome: &Outcome, run_dir: &Path) {
+    println!();
+    match &outcome.answer {
+        Some((description, label)) => println!("answer: {description}\nlabel:  {label}"),
+        None => println!("no answer: {}", outcome.reason),
+    }
+    println!(
+        "{} after {} rounds, {} tokens, ${:.4} — journal in {}",
+        outcome.status.as_str(),
+        outcome.rounds,
+        outcome.tokens,
+        outcome.cost_usd,
+        run_dir.display()
+    );
+    if outcome.status != RunStatus::Completed {
+        let id = run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!("continue it with `maia resume {id}`");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_come_out_right() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
+    }
+}
