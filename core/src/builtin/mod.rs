@@ -2,6 +2,7 @@
 //! or the run's own state. They implement the same [`maia_plugin_sdk::Plugin`] trait and
 //! are registered through [`crate::tools::InProcess`].
 
+mod call_classifier;
 mod call_unit;
 mod dataset_exemplars;
 mod describe_images;
@@ -9,6 +10,7 @@ mod describer;
 mod final_answer;
 mod sample_dataset;
 
+pub use call_classifier::{CallClassifier, class_names};
 pub use call_unit::CallUnit;
 pub use dataset_exemplars::DatasetExemplars;
 pub use describe_images::DescribeImages;

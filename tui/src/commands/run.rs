@@ -9,7 +9,8 @@ use maia_core::agent::{
     Agent, AgentParts, Control, Outcome, Prompts, Record, RunInfo, RunStatus, ToolContext,
 };
 use maia_core::builtin::{
-    DescribeImages, Describer, FinalAnswer, LlmDescriber, SampleDataset, SceneDescriber,
+    CallClassifier, DescribeImages, Describer, FinalAnswer, LlmDescriber, SampleDataset,
+    SceneDescriber,
 };
 use maia_core::call_host::UnitCaller;
 use maia_core::config::Config;
@@ -368,7 +369,21 @@ async fn assemble(
         Ok((unit, registry, target))
     })
     .await??;
-    let address = unit.unit().to_string();
+    let mut address = unit.unit().to_string();
+    if config.run.task == "find-bias" {
+        // The unit is a class of a logits layer (e.g. shape_logits:2); the classifier
+        // tool reports that class's probability and the top prediction.
+        let classifier =
+            CallClassifier::new(unit.model().clone(), &unit.unit().layer, unit.unit().unit)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "--task find-bias needs --unit LOGITS_LAYER:CLASS: {}",
+                        e.message
+                    )
+                })?;
+        address = format!("{address} ({})", classifier.class_name());
+        registry.register(Box::new(InProcess::new(classifier)))?;
+    }
     registry.register(Box::new(InProcess::new(FinalAnswer)))?;
     let describer: Arc<dyn Describer> = match config.describer.backend.as_str() {
         "same" if matches!(config.run.backend.as_str(), "offline" | "replay") => {
