@@ -5,10 +5,16 @@ outputs, plus the `maia-model` sidecar JSON (input size, mean/std, layer names).
     python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4 --out resnet18.pt
     python scripts/export_model.py --arch tiny --out tiny.pt          # no torchvision needed
 
-torchvision architectures need `pip install torchvision`; weights load only when the
-machine can reach them (--weights DEFAULT), otherwise they are random, which is enough to
-try maia. `--check-image PNG --check-out JSON` also writes the per-unit max activation of
-every layer on that image (already at the input size), for tests.
+torchvision architectures need torchvision (scripts/install-deps.sh installs the release
+built for the venv's torch); weights load only when the machine can reach them (--weights
+DEFAULT), otherwise they are random (`weights=None`, nothing is downloaded), which is
+enough to try maia and is what the test suite exports:
+
+    python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4,fc --out r18.pt
+
+`--check-image PNG --check-out JSON` also writes the per-unit max activation of every layer
+on that image, resized to the input as maia does (area averaging down, bilinear up), for
+tests.
 """
 import argparse
 import json
@@ -76,8 +82,7 @@ def main():
         json.dump(sidecar, f, indent=2)
     print(f"wrote {a.out} and {a.out}.json (layers: {', '.join(layers)})")
     if a.check_image:
-        import struct, zlib
-        x = read_png_rgb(a.check_image)
+        x = resize_like_maia(read_png_rgb(a.check_image), a.size)
         x = (x / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
         with torch.no_grad():
             out = scripted(x)
@@ -89,8 +94,35 @@ def main():
             json.dump(maxima, f)
 
 
+def resize_like_maia(x, size):
+    """[1, 3, H, W] floats to [1, 3, size, size]: area averaging when shrinking, bilinear
+    (align_corners=False) when a side is smaller, as maia's TorchModel does."""
+    import torch.nn.functional as F
+    h, w = x.shape[2], x.shape[3]
+    if (h, w) == (size, size):
+        return x
+    if h >= size and w >= size:
+        return F.adaptive_avg_pool2d(x, (size, size))
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
 def read_png_rgb(path):
-    """A minimal PNG reader (8-bit RGB/RGBA, non-interlaced) so the check needs no Pillow."""
+    """The PNG as a [1, 3, H, W] float tensor of 0..255 values: with Pillow when it is
+    installed (any mode), else with a minimal reader (8-bit RGB/RGBA, non-interlaced)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return read_png_rgb_minimal(path)
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+        data = bytearray(rgb.tobytes())
+        w, h = rgb.size
+    t = torch.frombuffer(data, dtype=torch.uint8).view(h, w, 3)
+    return t.permute(2, 0, 1).unsqueeze(0).float()
+
+
+def read_png_rgb_minimal(path):
+    """A minimal PNG reader (8-bit RGB/RGBA, non-interlaced), for venvs without Pillow."""
     import struct, zlib
     data = open(path, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"

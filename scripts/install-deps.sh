@@ -5,10 +5,14 @@
 #     libsixel-bin (sixel2png) for the TUI tests, chromium for the report page test
 #   - the wasm32-wasip2 Rust target (wasm plugins)
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
+#   - torchvision (the release built for that torch) for scripts/export_model.py, the
+#     ResNet-18 export test and the exemplar benchmark's Python peer (pulls numpy, Pillow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${MAIA_TORCH_VERSION:-2.13.0}"
+# torchvision pins the exact torch it was built for: 0.28.0 requires torch==2.13.0.
+TORCHVISION_VERSION="${MAIA_TORCHVISION_VERSION:-0.28.0}"
 VENV="${MAIA_VENV:-.venv}"
 
 say() { printf '\033[1m[maia setup]\033[0m %s\n' "$*"; }
@@ -43,4 +47,11 @@ else
   say "installing torch==$TORCH_VERSION into $VENV (large download, once)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+fi
+if "$VENV/bin/python" -c "import torchvision,sys; sys.exit(0 if torchvision.__version__.split('+')[0]=='$TORCHVISION_VERSION' else 1)" 2>/dev/null; then
+  say "torchvision $TORCHVISION_VERSION present in $VENV"
+else
+  say "installing torchvision==$TORCHVISION_VERSION into $VENV"
+  # Pinning torch too keeps pip from swapping the libtorch tch was built against.
+  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 fi

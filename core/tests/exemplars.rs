@@ -1,9 +1,12 @@
 //! The exemplar pass: the top-k of every unit equals a brute-force ranking, a synthetic
 //! unit's exemplars satisfy its concept, the cache answers a second request and notices a
-//! changed dataset, and bad folders and layers get clear errors.
+//! changed dataset, bad folders and layers get clear errors, and files that cannot be read
+//! or decoded are skipped and counted while images of any mode are taken.
 
-use maia_core::exemplars::{Dataset, exemplars};
+use maia_core::exemplars::{Dataset, ExemplarError, exemplars};
+use maia_core::target::torch::TorchModel;
 use maia_core::target::{TargetModel, open_target};
+use maia_plugin_sdk::Image;
 use maia_shapes_world::{Concept, Scene};
 
 fn dataset(n: usize) -> tempfile::TempDir {
@@ -160,4 +163,189 @@ fn bad_folders_and_layers_are_named() {
     .map(|e| e.to_string())
     .unwrap_or_default();
     assert!(msg.contains("missing"), "{msg}");
+}
+
+/// A tiny world CNN (trained in seconds, once per test process) as a TorchModel.
+fn world_cnn(cache: &std::path::Path) -> TorchModel {
+    let cnn =
+        maia_core::world_cnn::train_or_load(cache, &maia_core::world_cnn::WorldCnnConfig::tiny(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+    TorchModel::load(&cnn.model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn encode(image: image::DynamicImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out.into_inner()
+}
+
+#[test]
+fn broken_files_are_skipped_and_counted_and_odd_images_are_taken() {
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let model = world_cnn(cache.path());
+    let data = dataset(40);
+    let dir = data.path();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+    let original = read("00004.png");
+    // Broken: not a PNG at all, a truncated PNG, a link to nothing. (A folder named like
+    // an image is not a file of the dataset at all.)
+    std::fs::write(dir.join("00003.png"), b"this is not an image")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("00005.png"), &read("00005.png")[..500])
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.join("00007.png")).unwrap_or_else(|e| panic!("{e}"));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("gone.png"), dir.join("00007.png"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    #[cfg(not(unix))]
+    std::fs::write(dir.join("00007.png"), b"").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(dir.join("folder.png")).unwrap_or_else(|e| panic!("{e}"));
+    // Odd but fine: gray, gray+alpha, 16-bit, and odd sizes.
+    let rgb = image::load_from_memory(&original).unwrap_or_else(|e| panic!("{e}"));
+    let odd = [
+        (
+            "00010.png",
+            encode(image::DynamicImage::ImageLuma8(rgb.to_luma8())),
+        ),
+        (
+            "00011.png",
+            encode(image::DynamicImage::ImageLumaA8(rgb.to_luma_alpha8())),
+        ),
+        (
+            "00012.png",
+            encode(image::DynamicImage::ImageRgb16(rgb.to_rgb16())),
+        ),
+        (
+            "00013.png",
+            encode(rgb.resize_exact(333, 97, image::imageops::FilterType::Triangle)),
+        ),
+        (
+            "00014.png",
+            encode(rgb.resize_exact(20, 30, image::imageops::FilterType::Triangle)),
+        ),
+    ];
+    for (name, png) in &odd {
+        std::fs::write(dir.join(name), png).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut reports = Vec::new();
+    let (found, cached) = exemplars(&model, "conv2", dir, 40, None, &mut |done, total| {
+        reports.push((done, total))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!cached);
+    assert_eq!((found.images, found.skipped), (40, 3));
+    let skipped: Vec<&str> = found
+        .skipped_files
+        .iter()
+        .map(|s| s.file.as_str())
+        .collect();
+    assert_eq!(skipped, ["00003.png", "00005.png", "00007.png"]);
+    assert!(
+        found.skipped_files[0].reason.contains("cannot decode PNG"),
+        "{:?}",
+        found.skipped_files
+    );
+    assert_eq!(
+        reports.last(),
+        Some(&(40, 40)),
+        "progress counts skipped files too"
+    );
+    // With k = 40, every usable image is ranked for every unit, and no broken one.
+    for list in &found.units {
+        assert_eq!(list.len(), 37);
+        assert!(list.iter().all(|e| !skipped.contains(&e.file.as_str())));
+    }
+    // The ranking equals each image's activation computed alone.
+    let set = Dataset::open(dir).unwrap_or_else(|e| panic!("{e}"));
+    for e in found.units[3]
+        .iter()
+        .take(8)
+        .chain(found.units[3].iter().rev().take(3))
+    {
+        let image = set.image(e.index).unwrap_or_else(|err| panic!("{err}"));
+        let maps = model
+            .activations(&[&image], "conv2", &[3])
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert!(
+            (maps[0][0].max() - e.activation).abs() < 1e-5,
+            "{}: {} vs {}",
+            e.file,
+            maps[0][0].max(),
+            e.activation
+        );
+    }
+    // The 16-bit copy of 00004 has the same activations as 00004 itself.
+    let rank = |file: &str| -> Vec<f32> {
+        found
+            .units
+            .iter()
+            .map(|list| {
+                list.iter()
+                    .find(|e| e.file == file)
+                    .map_or(f32::NAN, |e| e.activation)
+            })
+            .collect()
+    };
+    assert_eq!(rank("00012.png"), rank("00004.png"));
+
+    // A model that can take none of the images says so, with the first reason.
+    let no_scenes = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, png) in &odd {
+        std::fs::write(no_scenes.path().join(name), png).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let synthetic = open_target("synthetic:red").unwrap_or_else(|e| panic!("{e}"));
+    match exemplars(
+        synthetic.as_ref(),
+        "synthetic",
+        no_scenes.path(),
+        3,
+        None,
+        &mut |_, _| {},
+    ) {
+        Err(e @ ExemplarError::NothingUsable { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("none of the 5 images")
+                    && msg.contains("00010.png")
+                    && msg.contains("no scene graph"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok((found, _)) => panic!("expected an error, got {} exemplars", found.units.len()),
+    }
+}
+
+#[test]
+fn the_pass_uses_the_bulk_api_and_matches_maps_for_every_layer() {
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let model = world_cnn(cache.path());
+    let data = dataset(70);
+    for layer in ["conv1", "conv4", "shape_logits"] {
+        let (found, _) = exemplars(&model, layer, data.path(), 4, None, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found.skipped, 0);
+        let set = Dataset::open(data.path()).unwrap_or_else(|e| panic!("{e}"));
+        let images: Vec<Image> = (0..set.len())
+            .map(|i| set.image(i).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let refs: Vec<&Image> = images.iter().collect();
+        let units: Vec<usize> = (0..found.units.len()).collect();
+        let maps = model
+            .activations(&refs, layer, &units)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (u, list) in found.units.iter().enumerate() {
+            let mut all: Vec<(f32, usize)> = maps
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m[u].max(), i))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let want: Vec<usize> = all.iter().take(4).map(|(_, i)| *i).collect();
+            let got: Vec<usize> = list.iter().map(|e| e.index).collect();
+            assert_eq!(got, want, "{layer}:{u}");
+        }
+    }
 }

@@ -1,11 +1,12 @@
 //! `maia host serve` and `RemoteModel` over real sockets: the hello, many concurrent
 //! clients, batching, per-request errors, protocol versions, clients that vanish, unix
-//! sockets, the loopback rule and graceful shutdown.
+//! sockets, tokens (required beyond loopback), garbage on the wire, a host that dies and
+//! comes back, and graceful shutdown.
 
 use maia_core::host::protocol::{
-    self, Frame, PROTOCOL_VERSION, Request, Response, ServerHello, Version,
+    self, ErrorKind, Frame, PROTOCOL_VERSION, Request, Response, ServerHello, Version,
 };
-use maia_core::host::{Host, HostAddr, HostConfig, HostError};
+use maia_core::host::{Host, HostAddr, HostConfig, HostError, HostToken};
 use maia_core::target::{
     ModelInfo, RemoteModel, TargetError, TargetModel, UnitMap, UnitRef, open_target,
 };
@@ -368,7 +369,11 @@ struct Raw(TcpStream);
 
 impl Raw {
     fn connect(host: &Host) -> (Raw, ServerHello) {
-        let stream = TcpStream::connect(host.address().to_string()).expect("connects");
+        Raw::connect_to(&host.address().to_string())
+    }
+
+    fn connect_to(addr: &str) -> (Raw, ServerHello) {
+        let stream = TcpStream::connect(addr).expect("connects");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -392,9 +397,14 @@ impl Raw {
     }
 
     fn hello(&mut self, major: u16) {
+        self.hello_with(Version { major, minor: 0 }, None);
+    }
+
+    fn hello_with(&mut self, protocol: Version, token: Option<&str>) {
         let hello = Request::Hello {
-            protocol: Version { major, minor: 0 },
+            protocol,
             client: "test".into(),
+            token: token.map(|t| serde_json::from_value(serde_json::json!(t)).expect("a token")),
         };
         self.send(&serde_json::to_value(hello).expect("json"));
     }
@@ -419,7 +429,8 @@ fn a_client_with_another_major_version_is_told_both_versions() {
             id: None, message, ..
         } => {
             assert!(
-                message.contains("protocol 1.0") && message.contains("speaks 9.0"),
+                message.contains(&format!("protocol {PROTOCOL_VERSION}"))
+                    && message.contains("speaks 9.0"),
                 "{message}"
             );
         }
@@ -452,7 +463,7 @@ fn a_client_with_another_major_version_is_told_both_versions() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains("speaks protocol 2.3") && err.contains("speaks 1.0"),
+        err.contains("speaks protocol 2.3") && err.contains(&format!("speaks {PROTOCOL_VERSION}")),
         "{err}"
     );
     server.join().expect("fake host");
@@ -565,8 +576,22 @@ fn unix_sockets_serve_replace_stale_files_and_refuse_live_ones() {
     assert!(err.contains("is not a socket"), "{err}");
 }
 
+const SECRET: &str = "s3cret-Token-0123456789abcdef";
+const WRONG: &str = "wrong-Token-9876543210fedcba";
+
+fn token(value: &str) -> HostToken {
+    HostToken::new(value, "the test").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every event the host has emitted so far, as text.
+fn events(host: &Host) -> Vec<String> {
+    std::iter::from_fn(|| host.next_event(Duration::from_millis(50)))
+        .map(|e| format!("{e:?}"))
+        .collect()
+}
+
 #[test]
-fn other_machines_are_refused_unless_allowed() {
+fn other_machines_are_refused_without_a_token() {
     let config = HostConfig {
         listen: HostAddr::Tcp("0.0.0.0:0".into()),
         ..HostConfig::default()
@@ -575,21 +600,283 @@ fn other_machines_are_refused_unless_allowed() {
         Err(e @ HostError::NotLoopback { .. }) => {
             let msg = e.to_string();
             assert!(
-                msg.contains("not a loopback address") && msg.contains("--allow-remote"),
+                msg.contains("not a loopback address")
+                    && msg.contains("--token-file PATH")
+                    && msg.contains("MAIA_HOST_TOKEN")
+                    && msg.contains("remote:ADDR,token-file=PATH"),
                 "{msg}"
             );
         }
         Err(e) => panic!("wrong error: {e}"),
-        Ok(_) => panic!("0.0.0.0 must be refused without allow_remote"),
+        Ok(_) => panic!("0.0.0.0 must be refused without a token"),
     }
     let host = serve(
         catalogue(),
         HostConfig {
-            allow_remote: true,
+            token: Some(token(SECRET)),
             ..config
         },
     );
     assert!(host.address().to_string().starts_with("0.0.0.0:"));
+}
+
+#[test]
+fn a_token_host_refuses_missing_and_wrong_tokens_without_repeating_them() {
+    let local = catalogue();
+    let host = serve(
+        local.clone(),
+        HostConfig {
+            listen: HostAddr::Tcp("0.0.0.0:0".into()),
+            token: Some(token(SECRET)),
+            ..HostConfig::default()
+        },
+    );
+    let port = host
+        .address()
+        .to_string()
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .expect("a port");
+    let addr = format!("127.0.0.1:{port}");
+    let addr_parsed: HostAddr = addr.parse().expect("an address");
+
+    // A client without a token stops before sending anything, and says how to give one.
+    let err = RemoteModel::connect_to(addr_parsed.clone(), None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("requires a token")
+            && err.contains("MAIA_HOST_TOKEN")
+            && err.contains("token-file=PATH"),
+        "{err}"
+    );
+    // A wrong token is refused by the host, and neither token shows up in the message.
+    let err = RemoteModel::connect_to(addr_parsed.clone(), Some(token(WRONG)))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("refused the connection") && err.contains("does not match"),
+        "{err}"
+    );
+    assert!(!err.contains(WRONG) && !err.contains(SECRET), "{err}");
+
+    // The protocol itself: an `auth` error and a closed connection, no requests before.
+    let (mut raw, hello) = Raw::connect_to(&addr);
+    assert!(hello.token_required);
+    raw.send(&serde_json::json!({"type": "stats", "id": 1}));
+    assert!(matches!(raw.answer(), Response::Error { id: Some(1), .. }));
+    raw.hello_with(PROTOCOL_VERSION, None);
+    match raw.answer() {
+        Response::Error {
+            id: None,
+            kind: ErrorKind::Auth,
+            message,
+        } => assert!(message.contains("sent none"), "{message}"),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    assert!(raw.read().is_none(), "the host closes the connection");
+    let (mut raw, _) = Raw::connect_to(&addr);
+    raw.hello_with(Version { major: 1, minor: 0 }, Some(WRONG));
+    assert!(matches!(
+        raw.answer(),
+        Response::Error {
+            kind: ErrorKind::Auth,
+            ..
+        }
+    ));
+    assert!(raw.read().is_none());
+
+    // The right token, from a token file named in the target spec.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("host.token");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("writes");
+    let spec = format!("remote:{addr},token-file={}", file.display());
+    let remote = open_target(&spec).unwrap_or_else(|e| panic!("{e}"));
+    let images = images();
+    let refs: Vec<&Image> = images.iter().collect();
+    assert_eq!(
+        remote
+            .activations(&refs, "synthetic", &[1, 4])
+            .expect("maps"),
+        local
+            .activations(&refs, "synthetic", &[1, 4])
+            .expect("local")
+    );
+    // A 1.0 client with the right token gets no `ready` and goes straight to requests.
+    let (mut raw, _) = Raw::connect_to(&addr);
+    raw.hello_with(Version { major: 1, minor: 0 }, Some(SECRET));
+    raw.send(&serde_json::json!({"type": "stats", "id": 7}));
+    match raw.answer() {
+        Response::Stats { id: 7, stats } => assert_eq!(stats.refused, 3, "{stats}"),
+        other => panic!("{other:?}"),
+    }
+
+    // The host says what it refused, never what was sent.
+    let events = events(&host);
+    let refusals: Vec<&String> = events.iter().filter(|e| e.contains("refused")).collect();
+    assert_eq!(refusals.len(), 3, "{events:#?}");
+    assert!(
+        refusals.iter().any(|e| e.contains("does not match"))
+            && refusals.iter().any(|e| e.contains("sent no token")),
+        "{refusals:#?}"
+    );
+    for event in &events {
+        assert!(!event.contains(WRONG) && !event.contains(SECRET), "{event}");
+    }
+    // Options that are not token-file are refused without repeating their value.
+    let err = open_target(&format!("remote:{addr},token={SECRET}"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("`token` is not an option") && !err.contains(SECRET),
+        "{err}"
+    );
+    let err = open_target(&format!(
+        "remote:{addr},token-file={}",
+        dir.path().join("nope").display()
+    ))
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(err.contains("cannot read the host token"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_loopback_host_with_a_token_requires_it_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("host.sock");
+    let host = serve(
+        catalogue(),
+        HostConfig {
+            listen: HostAddr::Unix(path.clone()),
+            token: Some(token(SECRET)),
+            ..HostConfig::default()
+        },
+    );
+    let err = RemoteModel::connect_to(host.address().clone(), None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("requires a token"), "{err}");
+    let remote = RemoteModel::connect_to(host.address().clone(), Some(token(SECRET)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(remote.stats().expect("stats").refused, 0);
+    // A client's token is not sent to a host that does not ask for one.
+    let open = serve(catalogue(), loopback());
+    let remote = RemoteModel::connect_to(open.address().clone(), Some(token(WRONG)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(remote.stats().expect("stats").refused, 0);
+}
+
+#[test]
+fn garbage_on_the_wire_drops_that_connection_and_the_host_serves_others() {
+    let local = catalogue();
+    let host = serve(local.clone(), loopback());
+    let remote = connect(&host);
+    let images = images();
+    let one = [&images[0]];
+    let garbage: [&[u8]; 4] = [
+        // Someone points a browser at the port.
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        // A frame whose header length runs past its body.
+        &[8, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 2, 3, 4],
+        // A well-framed first message that is not JSON.
+        &[9, 0, 0, 0, 5, 0, 0, 0, b'h', b'e', b'l', b'l', b'o'],
+        // Random-looking bytes.
+        &[0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00, 0x01],
+    ];
+    for bytes in garbage {
+        let (mut raw, _) = Raw::connect(&host);
+        raw.0.write_all(bytes).expect("sends");
+        // The host answers with an error about the connection and closes it. (Closing with
+        // unread garbage may reset the connection before the error is read: also fine, as
+        // long as it does not hang.)
+        loop {
+            match protocol::read_frame(&mut raw.0, u32::MAX) {
+                Ok(Some(frame)) => match frame.message::<Response>() {
+                    Ok(Response::Error { id: None, kind, .. }) => {
+                        assert_eq!(kind, ErrorKind::Protocol)
+                    }
+                    other => panic!("{bytes:?}: expected an error, got {other:?}"),
+                },
+                Ok(None) => break,
+                Err(protocol::ProtocolError::Io(e))
+                    if e.kind() == std::io::ErrorKind::ConnectionReset =>
+                {
+                    break;
+                }
+                Err(e) => panic!("{bytes:?}: the host neither answered nor closed: {e}"),
+            }
+        }
+        // The well-behaved client never noticed.
+        assert_eq!(
+            remote
+                .activations(&one, "synthetic", &[2])
+                .expect("still served"),
+            local.activations(&one, "synthetic", &[2]).expect("local")
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while host.stats().clients != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(host.stats().clients, 1, "{}", host.stats());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_host_that_dies_mid_request_fails_it_and_the_next_call_reconnects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("host.sock");
+    let config = HostConfig {
+        listen: HostAddr::Unix(path.clone()),
+        // No grace: stopping drops running requests, as a crash would.
+        grace: Duration::ZERO,
+        ..HostConfig::default()
+    };
+    let slow = Slow::new("synthetic:all", Duration::from_millis(400));
+    let host = serve(slow.clone(), config.clone());
+    let remote = connect(&host);
+    let images = images();
+    let one = [&images[0]];
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| remote.activations(&one, "synthetic", &[3]));
+        while slow.calls().is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(host);
+        let err = running
+            .join()
+            .expect("thread")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("lost the connection") && err.contains("maia host serve"),
+            "{err}"
+        );
+    });
+    // While no host runs, calls fail with how to start one.
+    let err = remote
+        .activations(&one, "synthetic", &[3])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("is `maia host serve` running?"), "{err}");
+    // A new host on the same address: the same client reconnects on its next call.
+    let local = catalogue();
+    let _again = serve(local.clone(), config);
+    assert_eq!(
+        remote
+            .activations(&one, "synthetic", &[3])
+            .expect("reconnected"),
+        local.activations(&one, "synthetic", &[3]).expect("local")
+    );
+    assert_eq!(remote.stats().expect("stats").clients_total, 1);
 }
 
 #[test]

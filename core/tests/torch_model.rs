@@ -1,5 +1,6 @@
-//! TorchModel against real libtorch and a model exported by the project's own Python
-//! recipe (scripts/export_model.py, run with the venv's torch): layers are discovered,
+//! TorchModel against real libtorch and models exported by the project's own Python
+//! recipe (scripts/export_model.py, run with the venv's torch): a tiny CNN and a
+//! torchvision ResNet-18 with random weights (no download). Layers are discovered,
 //! activations equal what PyTorch computes, bad units and bad files get clear errors.
 
 use maia_core::target::torch::{TorchModel, parse_device};
@@ -23,14 +24,26 @@ fn world_png(prompt: &str) -> Vec<u8> {
 
 /// Exports the tiny model at 224 px and asks PyTorch for its per-unit maxima on `png`.
 fn export_tiny(dir: &Path, png: &[u8]) -> (PathBuf, serde_json::Value) {
+    export(dir, png, &["--arch", "tiny"], "tiny.pt")
+}
+
+/// Runs scripts/export_model.py with `args` (224 px unless they say `--size`), writing
+/// `name` into `dir`, and asks PyTorch for every layer's per-unit maxima on `png` (resized
+/// to the input as maia does).
+fn export(dir: &Path, png: &[u8], args: &[&str], name: &str) -> (PathBuf, serde_json::Value) {
     let image = dir.join("check.png");
     std::fs::write(&image, png).unwrap_or_else(|e| panic!("{e}"));
-    let model = dir.join("tiny.pt");
+    let model = dir.join(name);
     let expected = dir.join("expected.json");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/export_model.py");
     let out = Command::new(python())
         .arg(script)
-        .args(["--arch", "tiny", "--size", "224", "--out"])
+        .args(args)
+        .args(if args.contains(&"--size") {
+            &["--out"][..]
+        } else {
+            &["--size", "224", "--out"][..]
+        })
         .arg(&model)
         .arg("--check-image")
         .arg(&image)
@@ -158,4 +171,342 @@ fn units_and_files_are_checked_with_clear_errors() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(msg.contains("cannot decode PNG"), "{msg}");
+}
+
+/// The real export path of a large model: torchvision's ResNet-18 with random weights
+/// (`weights=None`, nothing downloaded), scripted over a feature extractor that returns
+/// layer1..layer4 and fc as a dict.
+#[test]
+fn a_random_resnet18_from_torchvision_loads_and_matches_pytorch() {
+    let started = std::time::Instant::now();
+    let has_torchvision = Command::new(python())
+        .args(["-c", "import torchvision"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_torchvision,
+        "torchvision is missing from {}; run scripts/install-deps.sh",
+        python().display()
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("a big blue striped star and a small red circle");
+    let (path, expected) = export(
+        dir.path(),
+        &png,
+        &[
+            "--arch",
+            "resnet18",
+            "--layers",
+            "layer1,layer2,layer3,layer4,fc",
+        ],
+        "resnet18.pt",
+    );
+    let model = TorchModel::load(
+        &path,
+        parse_device("cpu").unwrap_or_else(|e| panic!("{e}")),
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let info = model.info();
+    let layers: Vec<(&str, usize, u32, u32)> = info
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.units, l.map_height, l.map_width))
+        .collect();
+    assert_eq!(
+        layers,
+        vec![
+            ("layer1", 64, 56, 56),
+            ("layer2", 128, 28, 28),
+            ("layer3", 256, 14, 14),
+            ("layer4", 512, 7, 7),
+            ("fc", 1000, 1, 1),
+        ]
+    );
+    assert_eq!((info.input_size, info.name.as_str()), (224, "resnet18.pt"));
+    let image = Image::new(png, "check");
+    let mut compared = 0;
+    for layer in ["layer1", "layer3", "layer4", "fc"] {
+        let units: Vec<usize> = (0..info.layer(layer).map_or(0, |l| l.units)).collect();
+        let maps = model
+            .activations(&[&image], layer, &units)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want: Vec<f64> =
+            serde_json::from_value(expected[layer].clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(maps[0].len(), want.len(), "{layer}");
+        for (u, (map, want)) in maps[0].iter().zip(&want).enumerate() {
+            let got = f64::from(map.max());
+            assert!(
+                (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+                "{layer}:{u}: rust {got} vs torch {want}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 64 + 256 + 512 + 1000);
+    let far: UnitRef = "layer4:512".parse().unwrap_or_else(|e| panic!("{e}"));
+    let msg = far
+        .validate(info)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("unit 512 out of range for layer4 (0..512)"),
+        "{msg}"
+    );
+    eprintln!(
+        "ResNet-18 export, load and check: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn encode(image: image::DynamicImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out.into_inner()
+}
+
+/// Grayscale, gray+alpha, RGBA, 16-bit and odd-sized images all run; modes that carry the
+/// same colors give the same activations as 8-bit RGB.
+#[test]
+fn images_of_any_mode_and_size_are_taken() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("two red striped circles and a blue star");
+    let (path, expected) = export(
+        dir.path(),
+        &png,
+        &["--arch", "tiny", "--size", "64"],
+        "tiny64.pt",
+    );
+    let model = TorchModel::load(
+        &path,
+        parse_device("cpu").unwrap_or_else(|e| panic!("{e}")),
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rgba = image::load_from_memory(&png)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_rgba8();
+    let rgb =
+        image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(rgba.clone()).to_rgb8());
+    let gray =
+        image::DynamicImage::ImageRgb8(image::DynamicImage::ImageLuma8(rgb.to_luma8()).to_rgb8());
+    let variants = [
+        ("rgb", encode(rgb.clone()), "rgb"),
+        ("rgba", encode(image::DynamicImage::ImageRgba8(rgba)), "rgb"),
+        (
+            "rgb16",
+            encode(image::DynamicImage::ImageRgb16(rgb.to_rgb16())),
+            "rgb",
+        ),
+        (
+            "gray",
+            encode(image::DynamicImage::ImageLuma8(rgb.to_luma8())),
+            "gray",
+        ),
+        (
+            "gray+alpha",
+            encode(image::DynamicImage::ImageLumaA8(rgb.to_luma_alpha8())),
+            "gray",
+        ),
+        (
+            "gray16",
+            encode(image::DynamicImage::ImageLuma16(rgb.to_luma16())),
+            "gray",
+        ),
+        ("gray as rgb", encode(gray), "gray"),
+        (
+            "odd size",
+            encode(rgb.resize_exact(301, 173, image::imageops::FilterType::Triangle)),
+            "",
+        ),
+        (
+            "smaller than the input",
+            encode(rgb.resize_exact(40, 23, image::imageops::FilterType::Triangle)),
+            "",
+        ),
+    ];
+    let images: Vec<Image> = variants
+        .iter()
+        .map(|(name, png, _)| Image::new(png.clone(), *name))
+        .collect();
+    let refs: Vec<&Image> = images.iter().collect();
+    let maps = model
+        .activations(&refs, "block3", &[0, 5, 9])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by_name = |name: &str| {
+        let i = variants
+            .iter()
+            .position(|(n, _, _)| *n == name)
+            .unwrap_or(0);
+        &maps[i]
+    };
+    for (name, _, same_as) in &variants {
+        let got = by_name(name);
+        assert!(
+            got.iter()
+                .all(|m| m.values.iter().all(|v| v.is_finite()) && m.width == 16),
+            "{name}"
+        );
+        match *same_as {
+            "rgb" => assert_eq!(got, by_name("rgb"), "{name} differs from RGB"),
+            "gray" => assert_eq!(got, by_name("gray"), "{name} differs from gray"),
+            _ => {}
+        }
+    }
+    assert_ne!(by_name("gray"), by_name("rgb"));
+    // The 224 px image area-averaged down to 64 px, as PyTorch does it.
+    let want: Vec<f64> =
+        serde_json::from_value(expected["block3"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    for (i, unit) in [0, 5, 9].into_iter().enumerate() {
+        let got = f64::from(by_name("rgb")[i].max());
+        assert!(
+            (got - want[unit]).abs() < 1e-3,
+            "block3:{unit}: rust {got} vs torch {}",
+            want[unit]
+        );
+    }
+    // The bulk API agrees with the maps, and fails only the image it cannot take.
+    let broken = Image::new(png[..png.len() / 2].to_vec(), "broken.png");
+    let mut with_broken = refs.clone();
+    with_broken.insert(2, &broken);
+    let maxima = model
+        .unit_maxima(&with_broken, "block3", &[0, 5, 9])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(maxima.len(), refs.len() + 1);
+    let msg = maxima[2]
+        .as_ref()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("broken.png: cannot decode PNG"), "{msg}");
+    let good: Vec<&Vec<f32>> = maxima.iter().filter_map(|m| m.as_ref().ok()).collect();
+    for (values, per_unit) in good.iter().zip(&maps) {
+        let want: Vec<f32> = per_unit.iter().map(|m| m.max()).collect();
+        assert_eq!(**values, want);
+    }
+}
+
+#[test]
+fn missing_files_models_without_a_dict_and_absent_gpus_are_explained() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("nowhere.pt");
+    for spec in [
+        missing.display().to_string(),
+        format!("torch:{}", missing.display()),
+    ] {
+        let msg = open_target(&spec)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("no such model file") || msg.contains("does not exist"),
+            "{spec}: {msg}"
+        );
+    }
+    let msg = TorchModel::load(&missing, tch::Device::Cpu, false)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("no such model file"), "{msg}");
+
+    // A module whose forward returns a tensor (or a tuple), not a dict of layers.
+    for (name, returns, said) in [
+        ("tensor.pt", "self.conv(x)", "forward returned a tensor"),
+        ("tuple.pt", "(self.conv(x), x)", "forward returned a tuple"),
+    ] {
+        let path = dir.path().join(name);
+        let script = r#"
+import json, sys, torch
+
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return RETURNS
+
+torch.jit.script(M()).save(sys.argv[1])
+sidecar = {"format": "maia-model", "format_version": 1,
+           "input": {"size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}
+json.dump(sidecar, open(sys.argv[1] + ".json", "w"))
+"#
+        .replace("RETURNS", returns);
+        // TorchScript reads the module's source, so it must live in a file.
+        let script_file = dir.path().join(format!("{name}.py"));
+        std::fs::write(&script_file, script).unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new(python())
+            .arg(&script_file)
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let msg = open_target(&format!("torch:{}", path.display()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains(said) && msg.contains("must return Dict[str, Tensor]"),
+            "{name}: {msg}"
+        );
+    }
+
+    // A GPU asked for where there is none.
+    let (path, _) = export_tiny(dir.path(), &world_png("a red circle"));
+    let count = tch::Cuda::device_count();
+    let device = format!("cuda:{count}");
+    let msg = maia_core::target::open_target_with(
+        &format!("torch:{}", path.display()),
+        &maia_core::target::TorchOptions {
+            device: device.clone(),
+            half: false,
+        },
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    if count == 0 {
+        assert!(
+            msg.contains("cuda:0: no CUDA device") && msg.contains("use --device cpu"),
+            "{msg}"
+        );
+    } else {
+        assert!(msg.contains(&format!("only {count} CUDA device")), "{msg}");
+    }
+}
+
+/// The bulk API runs on one intra-op thread, and leaves libtorch's thread count as it was
+/// for the caller and for threads that start later.
+#[test]
+fn bulk_calls_leave_the_thread_count_as_it_was() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("a red circle");
+    let (path, _) = export_tiny(dir.path(), &png);
+    let model = TorchModel::load(&path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let image = Image::new(png, "x");
+    let before = tch::get_num_threads();
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                model
+                    .unit_maxima(&[&image, &image], "block2", &[0, 1])
+                    .unwrap_or_else(|e| panic!("{e}"))
+            });
+        }
+    });
+    assert_eq!(tch::get_num_threads(), before);
+    let later = std::thread::spawn(tch::get_num_threads)
+        .join()
+        .unwrap_or_else(|_| panic!("thread"));
+    assert_eq!(
+        later, before,
+        "threads started later keep libtorch's default"
+    );
 }

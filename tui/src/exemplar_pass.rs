@@ -44,5 +44,21 @@ pub fn run_pass(
         if cached { "from cache" } else { "computed" },
         started.elapsed().as_secs_f64()
     );
+    if found.skipped > 0 {
+        eprintln!(
+            "skipped {} of {} files that could not be read or decoded:",
+            found.skipped, found.images
+        );
+        for skip in &found.skipped_files {
+            if skip.reason.contains(&skip.file) {
+                eprintln!("  {}", skip.reason);
+            } else {
+                eprintln!("  {}: {}", skip.file, skip.reason);
+            }
+        }
+        if found.skipped > found.skipped_files.len() {
+            eprintln!("  … and {} more", found.skipped - found.skipped_files.len());
+        }
+    }
     Ok(found)
 }

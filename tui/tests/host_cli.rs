@@ -1,5 +1,6 @@
 //! `maia host serve` as users run it: a real server process, `maia host info` and
-//! `maia call --target remote:ADDR` against it, ctrl-c, and the loopback rule.
+//! `maia call --target remote:ADDR` against it, ctrl-c, and tokens (required beyond
+//! loopback).
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,9 +33,14 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = maia()
             .args(["host", "serve"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -99,7 +105,8 @@ fn call_unit(target: &str, out: &std::path::Path) -> (i32, String, String) {
             target,
         ])
         .args(["call_unit", r#"{"image_ids":["img_1","img_2"]}"#, "--out"])
-        .arg(out))
+        .arg(out)
+        .env_remove("MAIA_HOST_TOKEN"))
 }
 
 #[test]
@@ -115,7 +122,7 @@ fn remote_targets_give_the_activations_of_the_local_model() {
     let (code, out, err) = run(maia().args(["host", "info", &server.addr]));
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("serving synthetic:red (synthetic") && out.contains("protocol 1.0"),
+        out.contains("serving synthetic:red (synthetic") && out.contains("protocol 1.1"),
         "{out}"
     );
     assert!(out.lines().any(|l| l.starts_with("synthetic  1")), "{out}");
@@ -197,7 +204,7 @@ fn hosts_refuse_other_machines_and_clients_say_how_to_start_one() {
     ]));
     assert_ne!(code, 0);
     assert!(
-        err.contains("not a loopback address") && err.contains("--allow-remote"),
+        err.contains("not a loopback address") && err.contains("--token-file PATH"),
         "{err}"
     );
 
@@ -238,12 +245,120 @@ fn host_commands_explain_themselves() {
         "--listen",
         "--batch-window-ms",
         "--max-batch",
-        "--allow-remote",
-        "no authentication",
+        "--token-file",
+        "MAIA_HOST_TOKEN",
     ] {
         assert!(out.contains(flag), "{flag} missing:\n{out}");
     }
     let (code, out, _) = run(maia().args(["host", "info", "--help"]));
     assert_eq!(code, 0);
     assert!(out.contains("unix:PATH"), "{out}");
+}
+
+#[test]
+fn a_host_beyond_loopback_serves_only_clients_with_its_token() {
+    const SECRET: &str = "cli-s3cret-0123456789abcdef";
+    const WRONG: &str = "cli-wrong-fedcba9876543210";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("maia-host.token");
+    std::fs::write(&token_file, format!("{SECRET}\n")).expect("writes");
+    let weak = dir.path().join("weak.token");
+    std::fs::write(&weak, "password\n").expect("writes");
+    let (code, _, err) = run(maia()
+        .args([
+            "host",
+            "serve",
+            "--model",
+            "synthetic:red",
+            "--listen",
+            "0.0.0.0:0",
+            "--token-file",
+        ])
+        .arg(&weak));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("shorter than the 16 required") && !err.contains("password"),
+        "{err}"
+    );
+
+    let server = Server::start(&[
+        "--model",
+        "synthetic:red",
+        "--listen",
+        "0.0.0.0:0",
+        "--token-file",
+        &token_file.display().to_string(),
+    ]);
+    let port = server
+        .addr
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .expect("a port");
+    let addr = format!("127.0.0.1:{port}");
+    let (code, _, err) = run(maia()
+        .args(["host", "info", &addr])
+        .env_remove("MAIA_HOST_TOKEN"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("requires a token") && err.contains("MAIA_HOST_TOKEN"),
+        "{err}"
+    );
+    let (code, _, err) = run(maia()
+        .args(["host", "info", &addr])
+        .env("MAIA_HOST_TOKEN", WRONG));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("does not match") && !err.contains(WRONG) && !err.contains(SECRET),
+        "{err}"
+    );
+    let (code, out, err) = run(maia()
+        .args(["host", "info", &addr])
+        .env("MAIA_HOST_TOKEN", SECRET));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("serving synthetic:red"), "{out}");
+    let (code, out, err) = run(maia()
+        .args(["host", "info", &addr, "--token-file"])
+        .arg(&token_file)
+        .env_remove("MAIA_HOST_TOKEN"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("1 connections refused for their token"),
+        "{out}"
+    );
+    let target = format!("remote:{addr},token-file={}", token_file.display());
+    let (code, out, err) = call_unit(&target, &dir.path().join("out"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("img_1: activation 1.05"), "{out}");
+
+    let (code, err) = server.interrupt();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("refused the connection: its token does not match"),
+        "{err}"
+    );
+    assert!(!err.contains(WRONG) && !err.contains(SECRET), "{err}");
+
+    // The token may come from the environment too, and then loopback requires it as well.
+    let server = Server::start_with(
+        &[
+            "--model",
+            "synthetic:red",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
+        &[("MAIA_HOST_TOKEN", SECRET)],
+    );
+    let (code, _, err) = run(maia()
+        .args(["host", "info", &server.addr])
+        .env_remove("MAIA_HOST_TOKEN"));
+    assert_ne!(code, 0);
+    assert!(err.contains("requires a token"), "{err}");
+    let (code, out, err) = call_unit(&format!("remote:{}", server.addr), &dir.path().join("env"));
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("requires a token"), "{err}");
+    let (code, _, err) = run(maia()
+        .args(["host", "info", &server.addr])
+        .env("MAIA_HOST_TOKEN", SECRET));
+    assert_eq!(code, 0, "{err}");
 }

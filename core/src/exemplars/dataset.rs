@@ -38,11 +38,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
 }
 
 impl Dataset {
-    /// Lists the folder's PNGs (sorted by name) and reads `scenes.jsonl` if present.
+    /// Lists the folder's PNGs (sorted by name; folders named like images are ignored)
+    /// and reads `scenes.jsonl` if present.
     pub fn open(dir: &Path) -> Result<Dataset, DatasetError> {
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .map_err(io(dir))?
             .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| n.to_ascii_lowercase().ends_with(".png"))
             .collect();
@@ -97,7 +99,8 @@ impl Dataset {
     }
 
     /// BLAKE3 over every file's name and bytes (and the scene index): what the dataset is,
-    /// whatever its path or timestamps.
+    /// whatever its path or timestamps. A file that cannot be read counts as its name and
+    /// the kind of error (the pass skips it), so it changes the hash but is not fatal.
     pub fn content_hash(&self) -> Result<String, DatasetError> {
         let mut hasher = blake3::Hasher::new();
         let mut buf = Vec::new();
@@ -116,7 +119,11 @@ impl Dataset {
                 Err(e) if name == "scenes.jsonl" && e.kind() == std::io::ErrorKind::NotFound => {
                     continue;
                 }
-                Err(e) => return Err(DatasetError::Io { path, source: e }),
+                Err(e) => {
+                    hasher.update(name.as_bytes());
+                    hasher.update(format!("unreadable: {:?}", e.kind()).as_bytes());
+                    continue;
+                }
             }
             hasher.update(name.as_bytes());
             hasher.update(&(buf.len() as u64).to_le_bytes());

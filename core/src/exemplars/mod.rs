@@ -1,8 +1,15 @@
 //! Dataset exemplars: one streaming pass over an image folder computes the top-k images
-//! of *every* unit of a layer at once (MAIA's `dataset_exemplars`). Decoding runs on a
-//! reader thread while the model computes, and the result is cached on disk keyed by the
-//! model's fingerprint, the layer, the dataset's content hash and k, so asking again is
-//! instant. Masks are drawn on request, for the unit asked about.
+//! of *every* unit of a layer at once (MAIA's `dataset_exemplars`). The result is cached on
+//! disk keyed by the model's fingerprint, the layer, the dataset's content hash and k, so
+//! asking again is instant. Masks are drawn on request, for the unit asked about.
+//!
+//! The pass runs one worker per core (at most [`MAX_WORKERS`]); each takes the next batch
+//! of files, reads them and asks the model for every unit's maximum
+//! ([`TargetModel::unit_maxima`]), so decoding and resizing on some cores overlap the
+//! forward passes on others. The main thread only merges each batch into the per-unit
+//! top-k (which breaks ties by file order, so the result does not depend on which worker
+//! finished first) and reports progress. A file that cannot be read or decoded is skipped
+//! and counted ([`LayerExemplars::skipped`]), never fatal.
 
 mod cache;
 mod dataset;
@@ -13,17 +20,25 @@ pub use dataset::{Dataset, DatasetError};
 pub use topk::TopK;
 
 use crate::target::mask::{DEFAULT_TOP_QUANTILE, mask_overlay};
-use crate::target::{TargetError, TargetModel};
+use crate::target::{ImageMaxima, TargetError, TargetModel};
 use maia_plugin_sdk::Image;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// Exemplars kept per unit unless asked otherwise (MAIA uses 15).
 pub const DEFAULT_K: usize = 15;
 
-/// Images per forward pass in the exemplar pass.
+/// Images per model call in the exemplar pass.
 const BATCH: usize = 32;
+
+/// Most workers the pass runs, whatever the number of cores (each holds a batch of inputs
+/// and activations in memory).
+pub const MAX_WORKERS: usize = 8;
+
+/// Skipped files named in [`LayerExemplars::skipped_files`]; the rest are only counted.
+const NAMED_SKIPS: usize = 20;
 
 /// One exemplar: a dataset image and the unit's activation on it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +66,21 @@ pub struct LayerExemplars {
     pub images: usize,
     /// Per unit, its exemplars, highest activation first.
     pub units: Vec<Vec<Exemplar>>,
+    /// Files skipped because they could not be read or decoded (included in `images`).
+    #[serde(default)]
+    pub skipped: usize,
+    /// The first skipped files, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_files: Vec<SkippedFile>,
+}
+
+/// A dataset file the pass could not use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// File name within the dataset folder.
+    pub file: String,
+    /// Why it was skipped.
+    pub reason: String,
 }
 
 /// Why exemplars could not be computed.
@@ -62,6 +92,18 @@ pub enum ExemplarError {
     /// The model failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// Not one image of the folder could be used.
+    #[error(
+        "none of the {images} images could be used; the first, {}, failed with: {}",
+        .first.file,
+        .first.reason
+    )]
+    NothingUsable {
+        /// Images tried.
+        images: usize,
+        /// The first file and why it failed (boxed: errors stay small).
+        first: Box<SkippedFile>,
+    },
     /// A unit outside the layer.
     #[error("unit {unit} out of range for {layer} (0..{units})")]
     Unit {
@@ -102,47 +144,23 @@ pub fn exemplars(
         return Ok((found, true));
     }
     let units: Vec<usize> = (0..layer_info.units).collect();
-    let mut tops: Vec<TopK> = units.iter().map(|_| TopK::new(k)).collect();
-    let total = dataset.len();
-    let (tx, rx) = mpsc::sync_channel::<Result<Vec<(usize, Image)>, DatasetError>>(2);
-    let result = std::thread::scope(|scope| -> Result<(), ExemplarError> {
-        let reader = &dataset;
-        scope.spawn(move || {
-            for start in (0..total).step_by(BATCH) {
-                let batch: Result<Vec<(usize, Image)>, DatasetError> = (start
-                    ..(start + BATCH).min(total))
-                    .map(|i| reader.image(i).map(|img| (i, img)))
-                    .collect();
-                let failed = batch.is_err();
-                if tx.send(batch).is_err() || failed {
-                    return;
-                }
-            }
+    let pass = run_pass(model, layer, &units, &dataset, k, progress)?;
+    if pass.skipped.len() == dataset.len()
+        && let Some(first) = pass.skipped.first()
+    {
+        return Err(ExemplarError::NothingUsable {
+            images: dataset.len(),
+            first: Box::new(first.clone()),
         });
-        let mut done = 0;
-        progress(0, total);
-        for batch in rx {
-            let batch = batch?;
-            let refs: Vec<&Image> = batch.iter().map(|(_, img)| img).collect();
-            let maps = model.activations(&refs, layer, &units)?;
-            for ((index, _), per_unit) in batch.iter().zip(maps) {
-                for (top, map) in tops.iter_mut().zip(per_unit) {
-                    top.offer(map.max(), *index);
-                }
-            }
-            done += batch.len();
-            progress(done, total);
-        }
-        Ok(())
-    });
-    result?;
+    }
     let exemplars = LayerExemplars {
         key: key.clone(),
         layer: layer.to_owned(),
         k,
         data_dir: data.to_path_buf(),
-        images: total,
-        units: tops
+        images: dataset.len(),
+        units: pass
+            .tops
             .into_iter()
             .map(|top| {
                 top.into_sorted()
@@ -155,11 +173,129 @@ pub fn exemplars(
                     .collect()
             })
             .collect(),
+        skipped: pass.skipped.len(),
+        skipped_files: pass.skipped.into_iter().take(NAMED_SKIPS).collect(),
     };
     if let Some(dir) = cache {
         cache::store(dir, &exemplars);
     }
     Ok((exemplars, false))
+}
+
+/// What the pass found: the top-k of every unit, and the files it skipped (in file order).
+struct Pass {
+    tops: Vec<TopK>,
+    skipped: Vec<SkippedFile>,
+}
+
+/// One worker's answer for one batch: per image, its index and its unit maxima (or why it
+/// was skipped).
+type BatchResult = Result<Vec<(usize, ImageMaxima)>, ExemplarError>;
+
+/// The streaming pass: workers compute batches, this thread keeps the top-k.
+fn run_pass(
+    model: &dyn TargetModel,
+    layer: &str,
+    units: &[usize],
+    dataset: &Dataset,
+    k: usize,
+    progress: Progress<'_>,
+) -> Result<Pass, ExemplarError> {
+    let total = dataset.len();
+    let batches = total.div_ceil(BATCH);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS)
+        .min(batches.max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let mut tops: Vec<TopK> = units.iter().map(|_| TopK::new(k)).collect();
+    let mut skipped = Vec::new();
+    let (tx, rx) = mpsc::sync_channel::<BatchResult>(workers * 2);
+    std::thread::scope(|scope| -> Result<(), ExemplarError> {
+        for _ in 0..workers {
+            let (tx, next, failed) = (tx.clone(), &next, &failed);
+            scope.spawn(move || {
+                while !failed.load(Ordering::Relaxed) {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= batches {
+                        return;
+                    }
+                    let range = b * BATCH..((b + 1) * BATCH).min(total);
+                    if tx
+                        .send(compute_batch(model, layer, units, dataset, range))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut done = 0;
+        progress(0, total);
+        for batch in rx {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            done += batch.len();
+            for (index, maxima) in batch {
+                match maxima {
+                    Ok(values) => {
+                        for (top, value) in tops.iter_mut().zip(values) {
+                            top.offer(value, index);
+                        }
+                    }
+                    Err(e) => skipped.push(SkippedFile {
+                        file: dataset.file_name(index),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+            progress(done, total);
+        }
+        Ok(())
+    })?;
+    skipped.sort_by(|a: &SkippedFile, b: &SkippedFile| a.file.cmp(&b.file));
+    Ok(Pass { tops, skipped })
+}
+
+/// Reads the files of `range` and asks the model for their unit maxima. A file that cannot
+/// be read, or that the model cannot take, fails only its own entry.
+fn compute_batch(
+    model: &dyn TargetModel,
+    layer: &str,
+    units: &[usize],
+    dataset: &Dataset,
+    range: std::ops::Range<usize>,
+) -> BatchResult {
+    let mut out: Vec<(usize, ImageMaxima)> = Vec::with_capacity(range.len());
+    let mut images = Vec::with_capacity(range.len());
+    for index in range {
+        match dataset.image(index) {
+            Ok(image) => images.push((index, image)),
+            Err(e) => out.push((index, Err(TargetError::Input(e.to_string())))),
+        }
+    }
+    if images.is_empty() {
+        return Ok(out);
+    }
+    let refs: Vec<&Image> = images.iter().map(|(_, image)| image).collect();
+    let maxima = model.unit_maxima(&refs, layer, units)?;
+    if maxima.len() != images.len() {
+        return Err(TargetError::Compute(format!(
+            "the model answered for {} images when asked for {}",
+            maxima.len(),
+            images.len()
+        ))
+        .into());
+    }
+    out.extend(images.iter().map(|(index, _)| *index).zip(maxima));
+    Ok(out)
 }
 
 impl LayerExemplars {

@@ -7,11 +7,24 @@
 //! # Addresses
 //!
 //! TCP (`127.0.0.1:7878`, the default) or a unix socket (`unix:/run/maia.sock`); see
-//! [`HostAddr`]. The host has no authentication, so it binds loopback addresses only unless
-//! told otherwise ([`HostConfig::allow_remote`]); a unix socket left by a host that died is
-//! replaced, one another host still listens on is refused.
+//! [`HostAddr`]. A unix socket left by a host that died is replaced, one another host still
+//! listens on is refused.
 //!
-//! # Protocol (version 1.0)
+//! # Tokens
+//!
+//! Anyone who can connect can use the GPU and see what the model says about their images, so
+//! a host listens on an address other machines can reach only with a shared [`HostToken`]
+//! ([`HostConfig::token`]; `maia host serve --token-file PATH` or `MAIA_HOST_TOKEN`). Clients
+//! send it in their hello (`MAIA_HOST_TOKEN`, or `--target remote:ADDR,token-file=PATH`); a
+//! connection with a missing or wrong token gets an `auth` error and is closed before it can
+//! send a request, and the host counts it ([`Stats::refused`]) without logging what was sent.
+//! A loopback or unix host may have a token too; then it is required there as well.
+//!
+//! The server's hello (layer names and shapes, the model's fingerprint) is sent before the
+//! token is checked: it says what is served, not what any client asked. The token travels in
+//! clear text: on an untrusted network, reach the host through an SSH tunnel or a VPN.
+//!
+//! # Protocol (version 1.1)
 //!
 //! Every message is a *frame*:
 //!
@@ -23,10 +36,13 @@
 //! ```
 //!
 //! 1. On connect the server sends `hello` — `{"type":"hello","service":"maia-host",
-//!    "protocol":{"major":1,"minor":0},"server":"0.1.0","model":ModelInfo,"fingerprint":…}`.
-//!    The client checks `service` and the major version, then answers with its own
-//!    `{"type":"hello","protocol":…,"client":…}`; a server that gets another major version
-//!    replies with an `error` naming both versions and closes.
+//!    "protocol":{"major":1,"minor":1},"server":"0.1.0","model":ModelInfo,"fingerprint":…,
+//!    "token_required":false}`. The client checks `service` and the major version, then
+//!    answers with its own `{"type":"hello","protocol":…,"client":…}`, adding `"token":…`
+//!    when the server requires one. A server that gets another major version, or a missing
+//!    or wrong token, replies with an `error` (kind `protocol` or `auth`) and closes; one
+//!    that accepts the hello answers `{"type":"ready"}` to clients of 1.1 and later (a 1.0
+//!    client just starts sending requests).
 //! 2. Requests carry a client-chosen `id`; answers carry it back, so one connection can
 //!    have many requests in flight (answers may come in any order).
 //!    - `activations {id, layer, units:[…], images:[{id, caption, meta, png_bytes}]}` — the
@@ -38,7 +54,7 @@
 //!    - `ground_truth {id, unit:{layer,unit}}` → `ground_truth {id, description}`.
 //! 3. A failed request gets `error {id, kind, message}`, where `kind` mirrors
 //!    [`TargetError`](crate::target::TargetError) (`unit`, `input`, `compute`, `spec`) or is
-//!    `protocol`; the connection stays open. An `error` without `id` is about the connection,
+//!    `protocol` (or `auth`, for a refused hello); the connection stays open. An `error` without `id` is about the connection,
 //!    which the server then closes.
 //!
 //! A higher minor version only adds message types or optional fields: a server answers a
@@ -63,9 +79,11 @@ mod batcher;
 pub mod protocol;
 mod server;
 mod stats;
+mod token;
 
 pub use address::{BadAddr, DEFAULT_ADDR, DEFAULT_PORT, HostAddr};
 pub use stats::Stats;
+pub use token::{HostToken, MIN_TOKEN_CHARS, TOKEN_ENV, TokenError};
 
 use crate::target::TargetModel;
 use batcher::BatchLimits;
@@ -86,8 +104,9 @@ pub struct HostConfig {
     pub batch_window: Duration,
     /// Most images in one model call (a single request bigger than this still runs, alone).
     pub max_batch: usize,
-    /// Listen on addresses other machines can reach. There is no authentication.
-    pub allow_remote: bool,
+    /// The shared token clients must send. Required to listen on an address other machines
+    /// can reach; optional (but then enforced) on loopback and unix sockets.
+    pub token: Option<HostToken>,
     /// Stop on ctrl-c or SIGTERM (the `maia host serve` command; not for embedded hosts).
     pub stop_on_signal: bool,
     /// Emit [`HostEvent::Stats`] this often while requests come in.
@@ -102,7 +121,7 @@ impl Default for HostConfig {
             listen: HostAddr::Tcp(DEFAULT_ADDR.to_owned()),
             batch_window: Duration::from_millis(5),
             max_batch: 64,
-            allow_remote: false,
+            token: None,
             stop_on_signal: false,
             stats_every: None,
             grace: Duration::from_secs(10),
@@ -113,11 +132,12 @@ impl Default for HostConfig {
 /// Why a host could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    /// A non-loopback address without [`HostConfig::allow_remote`].
+    /// A non-loopback address without a [`HostConfig::token`].
     #[error(
-        "refusing to listen on {addr} ({ip}): it is not a loopback address, and the host has no authentication, \
-so anyone who can reach this machine could use its GPU and see the images sent to it. \
-Listen on 127.0.0.1:PORT or unix:PATH, or pass --allow-remote on a network you trust"
+        "refusing to listen on {addr} ({ip}): it is not a loopback address, and without a token anyone who can \
+reach this machine could use its GPU and read what the model says about their images. \
+Give the host a shared token with --token-file PATH (or the {TOKEN_ENV} environment variable) and give \
+clients the same token ({TOKEN_ENV}, or --target remote:ADDR,token-file=PATH); or listen on 127.0.0.1:PORT or unix:PATH"
     )]
     NotLoopback {
         /// The address asked for.
@@ -221,13 +241,14 @@ impl Host {
             .build()
             .map_err(HostError::Runtime)?;
         let (listener, address) =
-            runtime.block_on(server::bind(&config.listen, config.allow_remote))?;
+            runtime.block_on(server::bind(&config.listen, config.token.is_some()))?;
         let hello = protocol::encode_message(&Response::Hello(ServerHello {
             service: SERVICE.to_owned(),
             protocol: PROTOCOL_VERSION,
             server: env!("CARGO_PKG_VERSION").to_owned(),
             model: model.info().clone(),
             fingerprint: model.fingerprint(),
+            token_required: config.token.is_some(),
         }))?;
         let counters = Arc::new(stats::Counters::new());
         let (events_tx, events) = std::sync::mpsc::channel();
@@ -240,6 +261,7 @@ impl Host {
             stop_on_signal: config.stop_on_signal,
             stats_every: config.stats_every,
             grace: config.grace,
+            token: config.token.clone(),
         };
         let grace = config.grace;
         let run_counters = counters.clone();

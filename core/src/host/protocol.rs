@@ -4,7 +4,7 @@
 //! Everything here is plain data and sync code, shared by the async server and the
 //! blocking [`RemoteModel`](crate::target::RemoteModel) client.
 
-use super::Stats;
+use super::{HostToken, Stats};
 use crate::target::{ModelInfo, TargetError, UnitMap, UnitRef};
 use maia_plugin_sdk::{Image, ImageId};
 use serde::de::DeserializeOwned;
@@ -14,7 +14,13 @@ use std::io::Read;
 
 /// The protocol this build speaks. Peers with another `major` refuse each other with a
 /// message naming both versions; a higher `minor` only adds messages or optional fields.
-pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 0 };
+///
+/// 1.1 added tokens (`token_required` in the server's hello, `token` in the client's) and
+/// the server's `ready` answer to a client hello of 1.1 or later.
+pub const PROTOCOL_VERSION: Version = Version { major: 1, minor: 1 };
+
+/// The first version whose server answers an accepted client hello with `ready`.
+pub const READY_SINCE: Version = Version { major: 1, minor: 1 };
 
 /// What the server's hello calls the service, so a client that reached some other program
 /// on the port says so instead of failing on garbage.
@@ -28,7 +34,7 @@ pub const MAX_HEADER_BYTES: u32 = 16 << 20;
 pub const MAX_REQUEST_BYTES: u32 = 1 << 30;
 
 /// A protocol version, written `MAJOR.MINOR`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Version {
     /// Incompatible changes bump this.
     pub major: u16,
@@ -187,6 +193,9 @@ pub enum Request {
         protocol: Version,
         /// Free text naming the client (`maia 0.1.0`).
         client: String,
+        /// The host's shared token, sent only when its hello says `token_required` (1.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<HostToken>,
     },
     /// Maps of `units` of `layer` on the images in the blob.
     Activations {
@@ -243,6 +252,9 @@ pub struct ServerHello {
     /// The model's [`fingerprint`](crate::target::TargetModel::fingerprint), so clients
     /// share caches with local runs of the same model.
     pub fingerprint: String,
+    /// The client must send the host's token in its hello (1.1; absent means false).
+    #[serde(default)]
+    pub token_required: bool,
 }
 
 /// The host's message to a client.
@@ -251,6 +263,9 @@ pub struct ServerHello {
 pub enum Response {
     /// First message of every connection.
     Hello(ServerHello),
+    /// The client's hello was accepted (its version fits, its token matches): requests may
+    /// follow. Sent only to clients of [`READY_SINCE`] or later.
+    Ready,
     /// Maps for an activations request: f32 little-endian values in the blob, image by
     /// image, unit by unit, each map row-major.
     Activations {
@@ -290,7 +305,7 @@ impl Response {
     /// The request this answers.
     pub fn id(&self) -> Option<u64> {
         match self {
-            Response::Hello(_) => None,
+            Response::Hello(_) | Response::Ready => None,
             Response::Activations { id, .. }
             | Response::Stats { id, .. }
             | Response::GroundTruth { id, .. } => Some(*id),
@@ -313,6 +328,8 @@ pub enum ErrorKind {
     Compute,
     /// The request itself was malformed or not understood.
     Protocol,
+    /// The client's token is missing or does not match the host's (1.1).
+    Auth,
 }
 
 impl ErrorKind {
@@ -333,6 +350,7 @@ impl ErrorKind {
             ErrorKind::Unit => TargetError::Unit(message),
             ErrorKind::Input => TargetError::Input(message),
             ErrorKind::Compute | ErrorKind::Protocol => TargetError::Compute(message),
+            ErrorKind::Auth => TargetError::Spec(message),
         }
     }
 }

@@ -4,9 +4,10 @@ use super::address::HostAddr;
 use super::batcher::{self, BatchLimits, Job};
 use super::protocol::{
     self, ErrorKind, Frame, MAX_HEADER_BYTES, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError,
-    Request, Response,
+    READY_SINCE, Request, Response,
 };
 use super::stats::Counters;
+use super::token::HostToken;
 use super::{HostError, HostEvent};
 use crate::target::{ModelInfo, TargetModel, UnitRef};
 use std::net::SocketAddr;
@@ -64,9 +65,10 @@ impl Listener {
 }
 
 /// Binds `addr`; returns the listener and the address it really has (port 0 resolved).
+/// An address other machines can reach needs a token (`has_token`).
 pub(crate) async fn bind(
     addr: &HostAddr,
-    allow_remote: bool,
+    has_token: bool,
 ) -> Result<(Listener, HostAddr), HostError> {
     match addr {
         HostAddr::Tcp(text) => {
@@ -78,7 +80,7 @@ pub(crate) async fn bind(
                 })?
                 .collect();
             let open = resolved.iter().find(|a| !a.ip().is_loopback());
-            if let (false, Some(open)) = (allow_remote, open) {
+            if let (false, Some(open)) = (has_token, open) {
                 return Err(HostError::NotLoopback {
                     addr: addr.clone(),
                     ip: open.ip(),
@@ -151,6 +153,7 @@ pub(crate) struct RunOptions {
     pub(crate) stop_on_signal: bool,
     pub(crate) stats_every: Option<Duration>,
     pub(crate) grace: Duration,
+    pub(crate) token: Option<HostToken>,
 }
 
 /// What every connection task shares.
@@ -161,6 +164,8 @@ struct Ctx {
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
     events: Sender<HostEvent>,
+    /// What clients must send in their hello.
+    token: Option<HostToken>,
 }
 
 /// Serves until `stop` turns true (or a signal, with `stop_on_signal`), then drains.
@@ -190,6 +195,7 @@ pub(crate) async fn run(
         jobs: job_tx,
         counters: counters.clone(),
         events: events.clone(),
+        token: options.token,
     });
     let reporter = options
         .stats_every
@@ -323,9 +329,23 @@ enum Incoming {
     TooLarge { id: Option<u64>, len: u32 },
 }
 
-/// Reads one frame; `Ok(None)` at a clean end of stream.
+/// The largest frame a client may send before its hello is accepted: a hello is small, and
+/// a connection that has not shown it speaks the protocol (or has the token) must not make
+/// the host read, or wait for, a big body. Anything bigger closes the connection.
+const MAX_HELLO_BYTES: u32 = 64 << 10;
+
+/// Answers with at most this many map values are encoded on the async runtime.
+const INLINE_ENCODE_VALUES: usize = 64 << 10;
+
+/// How long a new connection has to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads one frame; `Ok(None)` at a clean end of stream. Before the hello (`greeted`
+/// false) frames over [`MAX_HELLO_BYTES`] are an error; after it, frames over
+/// [`MAX_REQUEST_BYTES`] are skipped and reported.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
+    greeted: bool,
 ) -> Result<Option<Incoming>, ProtocolError> {
     let mut len = [0u8; 4];
     if reader.read(&mut len[..1]).await? == 0 {
@@ -333,6 +353,11 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
     reader.read_exact(&mut len[1..]).await?;
     let len = u32::from_le_bytes(len);
+    if !greeted && len > MAX_HELLO_BYTES {
+        return Err(ProtocolError::Frame(format!(
+            "a first frame of {len} bytes is not a maia hello (at most {MAX_HELLO_BYTES} bytes); is this a maia client?"
+        )));
+    }
     if len > MAX_REQUEST_BYTES {
         // Read the header for the request's id, skip the blob: the connection stays usable.
         let mut header_len = [0u8; 4];
@@ -389,13 +414,24 @@ async fn serve_connection(
     });
     let _ = out.send(ctx.hello.clone()).await;
     let mut greeted = false;
+    let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
         if *stop.borrow_and_update() {
             break;
         }
         let incoming = tokio::select! {
-            incoming = read_frame(&mut reader) => incoming,
+            incoming = read_frame(&mut reader, greeted) => incoming,
             _ = stop.changed() => break,
+            () = tokio::time::sleep_until(hello_deadline), if !greeted => {
+                let message = format!(
+                    "no hello within {} s; closing the connection",
+                    HELLO_TIMEOUT.as_secs()
+                );
+                let _ = out
+                    .send(protocol::error_frame(None, ErrorKind::Protocol, message))
+                    .await;
+                break;
+            }
         };
         let frame = match incoming {
             Ok(None) => break,
@@ -423,6 +459,15 @@ async fn serve_connection(
         };
         let request = match frame.message::<Request>() {
             Ok(request) => request,
+            Err(e) if !greeted && frame.request_id().is_none() => {
+                // Not even a request this host is too old for: not a maia client.
+                let message =
+                    format!("the first message is not a maia hello ({e}); closing the connection");
+                let _ = out
+                    .send(protocol::error_frame(None, ErrorKind::Protocol, message))
+                    .await;
+                break;
+            }
             Err(e) => {
                 let message = format!(
                     "the host (protocol {PROTOCOL_VERSION}) does not understand this request: {e}"
@@ -438,7 +483,11 @@ async fn serve_connection(
             }
         };
         match request {
-            Request::Hello { protocol, client } => {
+            Request::Hello {
+                protocol,
+                client,
+                token,
+            } => {
                 if protocol.major != PROTOCOL_VERSION.major {
                     let message = format!(
                         "this maia host speaks protocol {PROTOCOL_VERSION} (maia {}), the client ({client}) speaks {protocol}; use the same major version of maia for the host and its clients",
@@ -448,6 +497,27 @@ async fn serve_connection(
                         .send(protocol::error_frame(None, ErrorKind::Protocol, message))
                         .await;
                     break;
+                }
+                if let Some(refusal) = check_token(ctx.token.as_ref(), token.as_ref()) {
+                    // What the client sent is neither logged nor echoed.
+                    ctx.counters.refused();
+                    let _ = ctx.events.send(HostEvent::Warning(format!(
+                        "{peer}: refused the connection: {}",
+                        refusal.log
+                    )));
+                    let _ = out
+                        .send(protocol::error_frame(
+                            None,
+                            ErrorKind::Auth,
+                            refusal.message,
+                        ))
+                        .await;
+                    break;
+                }
+                if protocol >= READY_SINCE
+                    && let Ok(ready) = protocol::encode_message(&Response::Ready)
+                {
+                    let _ = out.send(ready).await;
                 }
                 greeted = true;
             }
@@ -507,6 +577,33 @@ async fn serve_connection(
     let _ = write_task.await;
     ctx.counters.disconnected();
     let _ = ctx.events.send(HostEvent::Disconnected { client: peer });
+}
+
+/// Why a hello's token was refused: for the client, and for the host's log.
+struct Refusal {
+    message: String,
+    log: &'static str,
+}
+
+/// Checks a client's token against the host's; `None` when the client may go on.
+fn check_token(required: Option<&HostToken>, sent: Option<&HostToken>) -> Option<Refusal> {
+    let required = required?;
+    let env = super::token::TOKEN_ENV;
+    match sent {
+        None => Some(Refusal {
+            message: format!(
+                "this maia host requires a token and the client sent none; give the client the host's token with {env} or --target remote:ADDR,token-file=PATH"
+            ),
+            log: "it sent no token",
+        }),
+        Some(sent) if !required.matches(sent) => Some(Refusal {
+            message: format!(
+                "the token the client sent does not match this maia host's; check {env} or the token-file the client was given"
+            ),
+            log: "its token does not match",
+        }),
+        Some(_) => None,
+    }
 }
 
 /// The connection a request came on.
@@ -582,10 +679,17 @@ async fn submit(
     tokio::spawn(async move {
         let frame = match answer.await {
             Ok(Ok(maps)) => {
-                let encoded = tokio::task::spawn_blocking(move || {
-                    protocol::encode_activations_response(id, &maps)
-                })
-                .await;
+                // Small answers (a few units' maps: the usual request) are encoded here;
+                // a hop to a blocking thread would cost more than the copy.
+                let values: usize = maps.iter().flatten().map(|m| m.values.len()).sum();
+                let encoded = if values <= INLINE_ENCODE_VALUES {
+                    Ok(protocol::encode_activations_response(id, &maps))
+                } else {
+                    tokio::task::spawn_blocking(move || {
+                        protocol::encode_activations_response(id, &maps)
+                    })
+                    .await
+                };
                 match encoded {
                     Ok(Ok(frame)) => frame,
                     Ok(Err(e)) => {

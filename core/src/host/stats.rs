@@ -20,6 +20,9 @@ pub struct Stats {
     pub clients: u64,
     /// Clients connected since the start.
     pub clients_total: u64,
+    /// Connections refused for a missing or wrong token (1.1).
+    #[serde(default)]
+    pub refused: u64,
     /// Seconds the model spent computing.
     pub busy_seconds: f64,
     /// Seconds since the host started.
@@ -62,7 +65,11 @@ clients: {} now, {} in all; model busy {:.1} s of {:.1} s",
             self.clients_total,
             self.busy_seconds,
             self.uptime_seconds
-        )
+        )?;
+        if self.refused > 0 {
+            write!(f, "; {} connections refused for their token", self.refused)?;
+        }
+        Ok(())
     }
 }
 
@@ -76,6 +83,7 @@ pub(crate) struct Counters {
     images: AtomicU64,
     clients: AtomicU64,
     clients_total: AtomicU64,
+    refused: AtomicU64,
     busy_nanos: AtomicU64,
 }
 
@@ -89,6 +97,7 @@ impl Counters {
             images: AtomicU64::new(0),
             clients: AtomicU64::new(0),
             clients_total: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
         }
     }
@@ -119,6 +128,11 @@ impl Counters {
         self.clients.load(Ordering::Relaxed)
     }
 
+    /// Counts a connection refused for its token.
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn disconnected(&self) {
         self.clients.fetch_sub(1, Ordering::Relaxed);
     }
@@ -131,6 +145,7 @@ impl Counters {
             images: self.images.load(Ordering::Relaxed),
             clients: self.clients.load(Ordering::Relaxed),
             clients_total: self.clients_total.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
             busy_seconds: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed))
                 .as_secs_f64(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),

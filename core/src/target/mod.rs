@@ -119,4 +119,39 @@ pub trait TargetModel: Send + Sync {
     fn ground_truth(&self, _unit: &UnitRef) -> Option<String> {
         None
     }
+
+    /// The scalar activation (spatial max) of each of `units` on each image, or why the
+    /// model could not take that image: what a bulk pass such as the exemplar pass ranks
+    /// by. An image the model cannot take fails only its own entry; an error for the whole
+    /// call (a bad layer or unit, a failing model) is the outer error.
+    ///
+    /// Bulk passes call this from one thread per core at once, so an implementation should
+    /// not spread one call over every core itself ([`TorchModel`](torch::TorchModel) runs
+    /// it on one intra-op thread per calling thread). The default computes the maps with
+    /// [`activations`](TargetModel::activations) and, if that fails for an image, retries
+    /// the images one by one to find which.
+    fn unit_maxima(
+        &self,
+        images: &[&Image],
+        layer: &str,
+        units: &[usize],
+    ) -> Result<Vec<ImageMaxima>, TargetError> {
+        let maxima = |maps: Vec<UnitMap>| maps.iter().map(UnitMap::max).collect::<Vec<f32>>();
+        match self.activations(images, layer, units) {
+            Ok(maps) => Ok(maps.into_iter().map(|m| Ok(maxima(m))).collect()),
+            Err(TargetError::Input(_)) => images
+                .iter()
+                .map(|image| match self.activations(&[image], layer, units) {
+                    Ok(mut maps) => Ok(Ok(maxima(maps.pop().unwrap_or_default()))),
+                    Err(e @ TargetError::Input(_)) => Ok(Err(e)),
+                    Err(e) => Err(e),
+                })
+                .collect(),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// One image's entry in [`TargetModel::unit_maxima`]: a value per requested unit, or why
+/// the model could not take the image (a [`TargetError::Input`]).
+pub type ImageMaxima = Result<Vec<f32>, TargetError>;

@@ -1,13 +1,20 @@
 //! [`RemoteModel`]: a target model served by `maia host serve`, reached over TCP or a unix
 //! socket (`--target remote:ADDR`). See [`crate::host`] for the protocol.
 //!
+//! A host that requires a token (see [`crate::host`], "Tokens") gets the one named by the
+//! address's `token-file=PATH` option (`remote:10.0.0.5:7878,token-file=/etc/maia.token`)
+//! or else the `MAIA_HOST_TOKEN` environment variable; the token is sent only to hosts that
+//! ask for one.
+//!
 //! The client is blocking and thread-safe: one connection, a writer behind a mutex and a
 //! reader thread that hands each answer to the request waiting for its id, so threads that
 //! share a `RemoteModel` have their requests in flight together (and batched by the host).
 
 use super::{ModelInfo, TargetError, TargetModel, UnitMap, UnitRef};
-use crate::host::protocol::{self, PROTOCOL_VERSION, Request, Response, SERVICE, ServerHello};
-use crate::host::{HostAddr, Stats};
+use crate::host::protocol::{
+    self, PROTOCOL_VERSION, READY_SINCE, Request, Response, SERVICE, ServerHello,
+};
+use crate::host::{HostAddr, HostToken, Stats, TOKEN_ENV};
 use maia_plugin_sdk::Image;
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,6 +36,7 @@ const REQUEST_BUDGET: usize = 256 << 20;
 /// A target model that lives in a `maia host serve` process.
 pub struct RemoteModel {
     addr: HostAddr,
+    token: Option<HostToken>,
     hello: ServerHello,
     info: ModelInfo,
     conn: Mutex<Arc<Connection>>,
@@ -45,18 +53,35 @@ impl std::fmt::Debug for RemoteModel {
 }
 
 impl RemoteModel {
-    /// Connects to the host at `addr` (`127.0.0.1:7878`, `tcp://HOST:PORT` or `unix:PATH`)
-    /// and reads the model it serves.
-    pub fn connect(addr: &str) -> Result<RemoteModel, TargetError> {
+    /// Connects to the host at `spec` (`127.0.0.1:7878`, `tcp://HOST:PORT` or `unix:PATH`,
+    /// optionally followed by `,token-file=PATH`) and reads the model it serves. Without a
+    /// token file, the token comes from `MAIA_HOST_TOKEN` when it is set.
+    pub fn connect(spec: &str) -> Result<RemoteModel, TargetError> {
+        let (addr, token_file) = split_options(spec)?;
         let addr: HostAddr = addr
             .parse()
             .map_err(|e: crate::host::BadAddr| TargetError::Spec(e.to_string()))?;
-        let (conn, hello) = Connection::open(&addr)?;
+        let token = match token_file {
+            Some(path) => Some(HostToken::from_file(std::path::Path::new(path))),
+            None => HostToken::from_env().transpose(),
+        }
+        .transpose()
+        .map_err(|e| TargetError::Spec(e.to_string()))?;
+        RemoteModel::connect_to(addr, token)
+    }
+
+    /// Connects to the host at `addr` with `token` (sent only if the host requires one).
+    pub fn connect_to(
+        addr: HostAddr,
+        token: Option<HostToken>,
+    ) -> Result<RemoteModel, TargetError> {
+        let (conn, hello) = Connection::open(&addr, token.as_ref())?;
         let mut info = hello.model.clone();
         info.kind = "remote".into();
         info.device = format!("{} via {addr}", hello.model.device);
         Ok(RemoteModel {
             addr,
+            token,
             hello,
             info,
             conn: Mutex::new(Arc::new(conn)),
@@ -93,7 +118,7 @@ impl RemoteModel {
         if current.closed().is_none() {
             return Ok(current.clone());
         }
-        let (conn, hello) = Connection::open(&self.addr)?;
+        let (conn, hello) = Connection::open(&self.addr, self.token.as_ref())?;
         if hello.fingerprint != self.hello.fingerprint {
             return Err(TargetError::Spec(format!(
                 "the maia host at {} now serves another model ({}, was {}); start this run again to use it",
@@ -118,6 +143,30 @@ impl RemoteModel {
         let max_images = RESPONSE_BUDGET / (units.max(1) * pixels * 4);
         split(images, max_images, REQUEST_BUDGET)
     }
+}
+
+/// Splits `ADDR[,token-file=PATH]` into the address and the token file.
+fn split_options(spec: &str) -> Result<(&str, Option<&str>), TargetError> {
+    let spec = spec.trim();
+    let Some((addr, options)) = spec.split_once(",") else {
+        return Ok((spec, None));
+    };
+    let mut token_file = None;
+    for option in options.split(',') {
+        match option.trim().split_once('=') {
+            Some(("token-file", path)) if !path.trim().is_empty() => {
+                token_file = Some(path.trim());
+            }
+            _ => {
+                // Only the option's name: a value may be a token pasted in by mistake.
+                let name = option.split('=').next().unwrap_or_default().trim();
+                return Err(TargetError::Spec(format!(
+                    "`{name}` is not an option of a remote target; the only one is token-file=PATH, as in remote:{addr},token-file=/etc/maia-host.token (tokens are never written in the address itself)"
+                )));
+            }
+        }
+    }
+    Ok((addr.trim(), token_file))
 }
 
 /// Consecutive runs of at most `max_images` images (at least one) whose PNGs add up to at
@@ -247,8 +296,12 @@ struct Connection {
 struct Waiting(mpsc::Receiver<Answer>);
 
 impl Connection {
-    /// Connects, exchanges hellos, and starts the reader thread.
-    fn open(addr: &HostAddr) -> Result<(Connection, ServerHello), TargetError> {
+    /// Connects, exchanges hellos (with `token` if the host requires one), and starts the
+    /// reader thread.
+    fn open(
+        addr: &HostAddr,
+        token: Option<&HostToken>,
+    ) -> Result<(Connection, ServerHello), TargetError> {
         let socket = Socket::connect(addr).map_err(|e| not_running(addr, &e))?;
         socket
             .set_read_timeout(Some(CONNECT_TIMEOUT))
@@ -302,15 +355,45 @@ impl Connection {
         if hello.protocol.major != PROTOCOL_VERSION.major {
             return Err(version_mismatch(addr, hello.protocol));
         }
+        let token = match (hello.token_required, token) {
+            (false, _) => None,
+            (true, Some(token)) => Some(token.clone()),
+            (true, None) => {
+                return Err(TargetError::Spec(format!(
+                    "the maia host at {addr} requires a token; set {TOKEN_ENV} to the host's token, or name a file holding it: --target remote:{addr},token-file=PATH"
+                )));
+            }
+        };
         let greeting = protocol::encode_message(&Request::Hello {
             protocol: PROTOCOL_VERSION,
             client: format!("maia {}", env!("CARGO_PKG_VERSION")),
+            token,
         })
         .map_err(|e| TargetError::Compute(e.to_string()))?;
         let mut writer = socket;
         writer
             .write_all(&greeting)
             .map_err(|e| not_running(addr, &e))?;
+        if hello.protocol >= READY_SINCE {
+            // Wait for the host to accept the hello, so a refused token fails here, clearly.
+            let refused = |why: String| {
+                TargetError::Spec(format!(
+                    "the maia host at {addr} refused the connection: {why}"
+                ))
+            };
+            match protocol::read_frame(&mut reader, protocol::MAX_HEADER_BYTES) {
+                Ok(Some(frame)) => match frame.message::<Response>() {
+                    Ok(Response::Ready) => {}
+                    Ok(Response::Error { message, .. }) => return Err(refused(message)),
+                    Ok(_) => return Err(not_a_host("it did not answer the hello".into())),
+                    Err(e) => return Err(not_a_host(e.to_string())),
+                },
+                Ok(None) => {
+                    return Err(refused("it closed the connection after the hello".into()));
+                }
+                Err(e) => return Err(refused(e.to_string())),
+            }
+        }
         reader
             .set_read_timeout(None)
             .map_err(|e| not_running(addr, &e))?;

@@ -4,7 +4,8 @@
 //! - `synthetic:EXPR` — any concept expression, e.g. `synthetic:(circle|star) & !red`;
 //! - `synthetic:all` — the whole catalogue as one layer, unit i = catalogue entry i;
 //! - `remote:ADDR` — the model a `maia host serve` process serves (`remote:127.0.0.1:7878`,
-//!   `remote:unix:/run/maia.sock`).
+//!   `remote:unix:/run/maia.sock`); `remote:ADDR,token-file=PATH` for a host that requires a
+//!   token (else `MAIA_HOST_TOKEN` is used).
 
 use super::{SyntheticTarget, TargetError, TargetModel};
 use maia_shapes_world::{SyntheticUnit, catalogue, lookup};
@@ -74,6 +75,15 @@ pub fn open_target_with(
             ))
         .then(|| spec.to_owned())
     });
+    let looks_like_a_file = std::path::Path::new(spec)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "pt" | "ts" | "pth"));
+    if torch_file.is_none() && looks_like_a_file {
+        return Err(TargetError::Spec(format!(
+            "cannot open target `{spec}`: no such model file; give a TorchScript model as MODEL.pt or torch:MODEL.pt (with its sidecar MODEL.pt.json beside it)"
+        )));
+    }
     if let Some(file) = torch_file {
         let path = std::path::Path::new(&file);
         if !path.is_file() {
@@ -136,7 +146,9 @@ mod tests {
         for (spec, needle) in [
             ("synthetic:", "needs a unit name"),
             ("synthetic:circle &", "nor a concept expression"),
-            ("resnet.pt", "expected torch:MODEL.pt"),
+            ("resnet.pt", "no such model file"),
+            ("torch:resnet.pt", "does not exist"),
+            ("resnet", "expected torch:MODEL.pt"),
         ] {
             let msg = open_target(spec)
                 .err()

@@ -3,9 +3,10 @@
 
 use crate::table::Table;
 use anyhow::{Context, Result, bail};
-use maia_core::host::{DEFAULT_ADDR, Host, HostAddr, HostConfig, HostEvent};
+use maia_core::host::{DEFAULT_ADDR, Host, HostAddr, HostConfig, HostEvent, HostToken, TOKEN_ENV};
 use maia_core::target::{ModelInfo, RemoteModel, TargetModel, TorchOptions, open_target_with};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +25,14 @@ pub enum HostCommand {
 #[command(
     after_help = "Examples:\n  maia host serve --model world-cnn --device cuda:0\n  \
 maia host serve --model synthetic:all --listen unix:/tmp/maia.sock\n  \
-maia call --target remote:127.0.0.1:7878 --unit conv3:5 call_unit '{\"image_ids\": [\"img_1\"]}'\n\n\
-The host has no authentication: it listens on loopback addresses and unix sockets only, unless \
---allow-remote is given. Stop it with ctrl-c (twice to drop running requests)."
+maia call --target remote:127.0.0.1:7878 --unit conv3:5 call_unit '{\"image_ids\": [\"img_1\"]}'\n  \
+head -c 32 /dev/urandom | base64 > maia-host.token\n  \
+maia host serve --model world-cnn --listen 0.0.0.0:7878 --token-file maia-host.token\n  \
+maia call --target remote:gpu-box:7878,token-file=maia-host.token …\n\n\
+Anyone who can connect can use the model, so the host listens beyond loopback only with a shared \
+token (--token-file, or MAIA_HOST_TOKEN); clients send the same token (MAIA_HOST_TOKEN, or \
+--target remote:ADDR,token-file=PATH). The token is not encrypted on the wire: across untrusted \
+networks use an SSH tunnel or a VPN. Stop the host with ctrl-c (twice to drop running requests)."
 )]
 pub struct ServeArgs {
     /// The model to serve: any --target spec (torch:MODEL.pt, world-cnn, synthetic:NAME, …).
@@ -48,9 +54,10 @@ pub struct ServeArgs {
     /// Most images in one model call.
     #[arg(long, value_name = "IMAGES", default_value_t = 64)]
     pub max_batch: usize,
-    /// Listen on an address other machines can reach (there is no authentication).
-    #[arg(long)]
-    pub allow_remote: bool,
+    /// A file holding the shared token clients must send (default: the MAIA_HOST_TOKEN
+    /// environment variable). Required to listen on an address other machines can reach.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Print the counters this often while requests come in, in seconds (0: only at exit).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub stats_every: u64,
@@ -65,9 +72,21 @@ pub struct InfoArgs {
     /// The host: HOST:PORT, tcp://HOST:PORT or unix:PATH.
     #[arg(default_value = DEFAULT_ADDR)]
     pub addr: String,
+    /// A file holding the host's token, for a host that requires one (default: the
+    /// MAIA_HOST_TOKEN environment variable).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The token from `--token-file`, else from MAIA_HOST_TOKEN.
+fn token(file: Option<&Path>) -> Result<Option<HostToken>> {
+    Ok(match file {
+        Some(path) => Some(HostToken::from_file(path)?),
+        None => HostToken::from_env()?,
+    })
 }
 
 /// Runs a `maia host` subcommand.
@@ -87,6 +106,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let listen: HostAddr = args.listen.parse()?;
+    let token = token(args.token_file.as_deref())?;
     let torch = TorchOptions {
         device: args.device.clone(),
         half: args.half,
@@ -98,7 +118,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         listen,
         batch_window: Duration::from_millis(args.batch_window_ms),
         max_batch: args.max_batch,
-        allow_remote: args.allow_remote,
+        token: token.clone(),
         stop_on_signal: true,
         stats_every: (args.stats_every > 0).then(|| Duration::from_secs(args.stats_every)),
         ..HostConfig::default()
@@ -113,6 +133,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         describe(model.info()),
         addr = host.address()
     );
+    if token.is_some() {
+        let from = args
+            .token_file
+            .as_ref()
+            .map_or_else(|| TOKEN_ENV.to_owned(), |p| p.display().to_string());
+        let _ = writeln!(
+            stdout,
+            "clients must send the token from {from} ({TOKEN_ENV}, or --target remote:{},token-file=PATH)",
+            host.address()
+        );
+    }
     let _ = stdout.flush();
     drop(stdout);
     let say = |line: String| {
@@ -144,7 +175,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn info(args: InfoArgs) -> Result<ExitCode> {
-    let remote = RemoteModel::connect(&args.addr)?;
+    let remote = match args.token_file.as_deref() {
+        // The address may carry its own `,token-file=PATH`, read by `connect`.
+        None => RemoteModel::connect(&args.addr)?,
+        Some(file) => RemoteModel::connect_to(args.addr.parse()?, token(Some(file))?)?,
+    };
     let stats = remote.stats()?;
     let hello = remote.hello();
     if args.json {

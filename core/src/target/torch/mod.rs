@@ -10,19 +10,27 @@
 //!
 //! Runs on `cuda:N` when asked and available, else CPU; batched; no grad; optional half
 //! precision on GPU. Layers and their shapes are learned by one probe forward at load.
+//! Images are decoded and resized in Rust ([`Preprocess`]), on the calling thread.
+//!
+//! A loaded module is shared, not locked: libtorch runs a TorchScript module's forward from
+//! several threads at once, which is how a bulk pass ([`TargetModel::unit_maxima`]) keeps
+//! every core busy with a small model. Such a call runs its forward on one intra-op thread
+//! (libtorch's OpenMP pool slows down many times over when it competes with other busy
+//! threads for the cores); a single [`activations`](TargetModel::activations) call keeps
+//! libtorch's default, every core.
 
 mod device;
 mod model_spec;
+mod preprocess;
 
 pub use device::parse_device;
 pub use model_spec::{ModelSidecar, SIDECAR_FORMAT};
+pub use preprocess::Preprocess;
 
-use super::{LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
+use super::{ImageMaxima, LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
 use crate::world_cnn::Sidecar as WorldSidecar;
-use image::ImageFormat;
 use maia_plugin_sdk::Image;
 use std::path::Path;
-use std::sync::Mutex;
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
 /// Images per forward pass.
@@ -33,20 +41,9 @@ enum Outputs {
     Packed(Box<WorldSidecar>),
 }
 
-/// How the model's input is made from RGB bytes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Preprocess {
-    /// Side of the square input.
-    pub size: u32,
-    /// Per-channel mean (on 0..1 values).
-    pub mean: [f64; 3],
-    /// Per-channel std.
-    pub std: [f64; 3],
-}
-
 /// A TorchScript model loaded with tch.
 pub struct TorchModel {
-    module: Mutex<CModule>,
+    module: CModule,
     outputs: Outputs,
     preprocess: Preprocess,
     device: Device,
@@ -63,6 +60,12 @@ fn compute(e: impl std::fmt::Display) -> TargetError {
 impl TorchModel {
     /// Loads `path` and its sidecar onto `device`; `half` runs in float16 (GPU only).
     pub fn load(path: &Path, device: Device, half: bool) -> Result<Self, TargetError> {
+        if !path.is_file() {
+            return Err(TargetError::Spec(format!(
+                "{}: no such model file; export one with scripts/export_model.py (see the README's export recipe)",
+                path.display()
+            )));
+        }
         let sidecar_path = WorldSidecar::path_for(path);
         let text = std::fs::read_to_string(&sidecar_path).map_err(|e| {
             TargetError::Spec(format!(
@@ -86,6 +89,8 @@ impl TorchModel {
                     size: sidecar.input.size,
                     mean: sidecar.input.mean,
                     std: sidecar.input.std,
+                    // Trained on area-resized images rounded to whole bytes.
+                    round_to_bytes: sidecar.input.resize == "area",
                 };
                 let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
                 (Outputs::Packed(Box::new(sidecar)), pre, Some(layers))
@@ -97,6 +102,7 @@ impl TorchModel {
                     size: spec.input.size,
                     mean: spec.input.mean,
                     std: spec.input.std,
+                    round_to_bytes: false,
                 };
                 (Outputs::Dict, pre, spec.layers.clone())
             }
@@ -127,7 +133,7 @@ impl TorchModel {
             .map_err(|e| TargetError::Spec(format!("{}: {e}", path.display())))?;
         let file_hash = blake3::hash(&bytes).to_hex().to_string();
         let mut model = TorchModel {
-            module: Mutex::new(module),
+            module,
             outputs,
             preprocess,
             device,
@@ -204,36 +210,61 @@ impl TorchModel {
 
     /// Runs the model on a normalized CPU batch; every named output, as float on CPU.
     fn forward_all(&self, batch: &Tensor) -> Result<Vec<(String, Tensor)>, TargetError> {
-        let module = self
-            .module
-            .lock()
-            .map_err(|_| compute("the model lock was poisoned by an earlier panic"))?;
+        self.forward_layers(batch, None)
+    }
+
+    /// Runs the model on a normalized CPU batch and returns `layer`'s output, as float on
+    /// the model's device (`[N, C, H, W]` or `[N, C]`).
+    fn forward_layer(&self, batch: &Tensor, layer: &str) -> Result<Tensor, TargetError> {
+        self.forward_layers(batch, Some(layer))?
+            .pop()
+            .map(|(_, t)| t)
+            .ok_or_else(|| compute(format!("the model did not return layer `{layer}`")))
+    }
+
+    /// The named outputs of one forward pass: all of them, or only `only`. Every output
+    /// comes back as float on the CPU when `only` is `None`, on the model's device else.
+    fn forward_layers(
+        &self,
+        batch: &Tensor,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, Tensor)>, TargetError> {
         let mut input = batch.to_device(self.device);
         if self.half {
             input = input.to_kind(Kind::Half);
         }
-        let out = tch::no_grad(|| module.forward_is(&[IValue::Tensor(input)])).map_err(compute)?;
+        let out =
+            tch::no_grad(|| self.module.forward_is(&[IValue::Tensor(input)])).map_err(compute)?;
+        let wanted = |name: &str| only.is_none_or(|o| o == name);
+        let finish = |t: Tensor| {
+            let t = t.to_kind(Kind::Float);
+            if only.is_none() {
+                t.to_device(Device::Cpu)
+            } else {
+                t
+            }
+        };
         match (&self.outputs, out) {
             (Outputs::Dict, IValue::GenericDict(pairs)) => pairs
                 .into_iter()
+                .filter(|(k, _)| !matches!(k, IValue::String(name) if !wanted(name)))
                 .map(|(k, v)| match (k, v) {
-                    (IValue::String(name), IValue::Tensor(t)) => {
-                        Ok((name, t.to_kind(Kind::Float).to_device(Device::Cpu)))
-                    }
+                    (IValue::String(name), IValue::Tensor(t)) => Ok((name, finish(t))),
                     (k, _) => Err(TargetError::Spec(format!(
                         "the model's output dict has a non-tensor entry {k:?}"
                     ))),
                 })
                 .collect(),
             (Outputs::Packed(sidecar), IValue::Tensor(packed)) => {
-                let packed = packed.to_kind(Kind::Float).to_device(Device::Cpu);
+                let packed = packed.to_kind(Kind::Float);
                 sidecar
                     .outputs
                     .iter()
+                    .filter(|o| wanted(&o.name))
                     .map(|o| {
                         sidecar
                             .unpack_one(&packed, &o.name)
-                            .map(|t| (o.name.clone(), t))
+                            .map(|t| (o.name.clone(), finish(t)))
                             .map_err(compute)
                     })
                     .collect()
@@ -251,30 +282,74 @@ impl TorchModel {
 
     /// Decodes, resizes and normalizes images into one `[N, 3, S, S]` float batch.
     pub fn input_batch(&self, images: &[&Image]) -> Result<Tensor, TargetError> {
-        let tensors: Vec<Tensor> = images
-            .iter()
-            .map(|i| decode_rgb(i))
-            .collect::<Result<_, _>>()?;
+        let mut values = Vec::with_capacity(images.len() * self.preprocess.input_len());
+        for image in images {
+            self.preprocess
+                .append(&image.png, &mut values)
+                .map_err(|e| TargetError::Input(format!("{}: {e}", name_of(image))))?;
+        }
+        Ok(self.batch_tensor(&values, images.len()))
+    }
+
+    /// `[n, 3, S, S]` from preprocessed values.
+    fn batch_tensor(&self, values: &[f32], n: usize) -> Tensor {
         let s = i64::from(self.preprocess.size);
-        let resized: Vec<Tensor> = tensors
-            .iter()
-            .map(|t| {
-                let f = t.to_kind(Kind::Float).unsqueeze(0);
-                let (h, w) = (f.size()[2], f.size()[3]);
-                if h == s && w == s {
-                    f
-                } else if h >= s && w >= s {
-                    // Area averaging when shrinking (as the world CNN was trained).
-                    f.adaptive_avg_pool2d([s, s])
-                } else {
-                    f.upsample_bilinear2d([s, s], false, None, None)
-                }
-            })
-            .collect();
-        let batch = Tensor::cat(&resized, 0);
-        let mean = Tensor::from_slice(&self.preprocess.mean.map(|m| m as f32)).view([1, 3, 1, 1]);
-        let std = Tensor::from_slice(&self.preprocess.std.map(|m| m as f32)).view([1, 3, 1, 1]);
-        Ok((batch / 255.0 - mean) / std)
+        Tensor::from_slice(values).view([n as i64, 3, s, s])
+    }
+
+    /// Checks `units` exist in `layer`.
+    fn validate(&self, layer: &str, units: &[usize]) -> Result<(), TargetError> {
+        if self.info.layer(layer).is_none() || units.is_empty() {
+            // Reports the missing layer (with the list of layers) even when no unit is asked.
+            super::UnitRef {
+                layer: layer.to_owned(),
+                unit: 0,
+            }
+            .validate(&self.info)?;
+        }
+        for &unit in units {
+            super::UnitRef {
+                layer: layer.to_owned(),
+                unit,
+            }
+            .validate(&self.info)?;
+        }
+        Ok(())
+    }
+}
+
+/// How errors name an image: its id, else its caption (a dataset file's name).
+fn name_of(image: &Image) -> &str {
+    if !image.id.is_unassigned() {
+        image.id.as_str()
+    } else if !image.caption.is_empty() {
+        &image.caption
+    } else {
+        "an image"
+    }
+}
+
+/// While alive, this thread's libtorch CPU ops use one intra-op thread: bulk passes run one
+/// call per core instead. libtorch keeps the count per thread, but setting it also sets the
+/// default of threads that start later, so the guard puts the previous count back.
+struct OneIntraOpThread(Option<i32>);
+
+impl OneIntraOpThread {
+    fn new() -> Self {
+        let before = tch::get_num_threads();
+        if before == 1 {
+            return OneIntraOpThread(None);
+        }
+        tch::set_num_threads(1);
+        OneIntraOpThread(Some(before))
+    }
+}
+
+impl Drop for OneIntraOpThread {
+    fn drop(&mut self) {
+        if let Some(before) = self.0 {
+            tch::set_num_threads(before);
+        }
     }
 }
 
@@ -297,17 +372,6 @@ pub fn device_name(device: Device) -> String {
     }
 }
 
-/// An image's pixels as a `[3, H, W]` uint8 tensor.
-fn decode_rgb(image: &Image) -> Result<Tensor, TargetError> {
-    let rgb = image::load_from_memory_with_format(&image.png, ImageFormat::Png)
-        .map_err(|e| TargetError::Input(format!("{}: cannot decode PNG: {e}", image.id)))?
-        .to_rgb8();
-    let (w, h) = rgb.dimensions();
-    Ok(Tensor::from_slice(rgb.as_raw())
-        .view([i64::from(h), i64::from(w), 3])
-        .permute([2, 0, 1]))
-}
-
 impl TargetModel for TorchModel {
     fn info(&self) -> &ModelInfo {
         &self.info
@@ -326,28 +390,22 @@ impl TargetModel for TorchModel {
         layer: &str,
         units: &[usize],
     ) -> Result<Vec<Vec<UnitMap>>, TargetError> {
-        for &unit in units {
-            super::UnitRef {
-                layer: layer.to_owned(),
-                unit,
-            }
-            .validate(&self.info)?;
-        }
-        let index = Tensor::from_slice(&units.iter().map(|&u| u as i64).collect::<Vec<_>>());
+        self.validate(layer, units)?;
+        let index = Tensor::from_slice(&units.iter().map(|&u| u as i64).collect::<Vec<_>>())
+            .to_device(self.device);
         let mut result = Vec::with_capacity(images.len());
         for chunk in images.chunks(self.batch) {
             let batch = self.input_batch(chunk)?;
-            let named = self.forward_all(&batch)?;
-            let (_, out) = named
-                .into_iter()
-                .find(|(n, _)| n == layer)
-                .ok_or_else(|| compute(format!("the model did not return layer `{layer}`")))?;
+            let out = self.forward_layer(&batch, layer)?;
             let out = if out.dim() == 2 {
                 out.unsqueeze(-1).unsqueeze(-1)
             } else {
                 out
             };
-            let picked = out.index_select(1, &index).contiguous();
+            let picked = out
+                .index_select(1, &index)
+                .to_device(Device::Cpu)
+                .contiguous();
             let (n, c, h, w) = {
                 let s = picked.size();
                 (s[0] as usize, s[1] as usize, s[2] as u32, s[3] as u32)
@@ -367,6 +425,53 @@ impl TargetModel for TorchModel {
                         })
                         .collect(),
                 );
+            }
+        }
+        Ok(result)
+    }
+
+    fn unit_maxima(
+        &self,
+        images: &[&Image],
+        layer: &str,
+        units: &[usize],
+    ) -> Result<Vec<ImageMaxima>, TargetError> {
+        self.validate(layer, units)?;
+        let _threads = (self.device == Device::Cpu).then(OneIntraOpThread::new);
+        let index = Tensor::from_slice(&units.iter().map(|&u| u as i64).collect::<Vec<_>>())
+            .to_device(self.device);
+        let mut result: Vec<ImageMaxima> = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch) {
+            // Images that do not decode get their error; the others run together.
+            let mut values = Vec::with_capacity(chunk.len() * self.preprocess.input_len());
+            let mut good = Vec::with_capacity(chunk.len());
+            for image in chunk {
+                match self.preprocess.append(&image.png, &mut values) {
+                    Ok(()) => {
+                        good.push(result.len());
+                        result.push(Ok(Vec::new()));
+                    }
+                    Err(e) => {
+                        result.push(Err(TargetError::Input(format!("{}: {e}", name_of(image)))))
+                    }
+                }
+            }
+            if good.is_empty() {
+                continue;
+            }
+            let out = self.forward_layer(&self.batch_tensor(&values, good.len()), layer)?;
+            let maxima = if out.dim() == 4 {
+                out.amax([2, 3], false)
+            } else {
+                out
+            };
+            let picked = maxima
+                .index_select(1, &index)
+                .to_device(Device::Cpu)
+                .contiguous();
+            let flat = Vec::<f32>::try_from(picked.flatten(0, -1)).map_err(compute)?;
+            for (row, &at) in flat.chunks_exact(units.len().max(1)).zip(&good) {
+                result[at] = Ok(row.to_vec());
             }
         }
         Ok(result)

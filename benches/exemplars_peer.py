@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""The comparison peer of maia's exemplar pass: the same job written the way one would in
+plain PyTorch, for scripts/bench_exemplars.sh.
+
+One pass over a folder of PNGs with a TorchScript model (the same file `maia exemplars`
+loads, with its sidecar), keeping the top-k images of every unit of one layer by the
+unit's spatial max:
+
+  - a `torch.utils.data.DataLoader` with worker processes decodes (Pillow), resizes and
+    normalizes exactly as maia does (area averaging when shrinking, bilinear when growing,
+    mean/std from the sidecar);
+  - the main process runs the model without grad and keeps a running top-k per unit.
+
+Unreadable files are skipped and counted, as maia does. The timed part is everything from
+listing the folder to the final top-k (the model is loaded first, untimed, as maia's
+figure also excludes loading). Prints one JSON object: images, seconds, images_per_s,
+skipped, and the top-k (file indices) of the first units, so the runner can check that
+both sides found the same exemplars.
+
+    python benches/exemplars_peer.py --model world-cnn.pt --layer conv4 --data DIR
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+def read_sidecar(model_path):
+    with open(model_path + ".json") as f:
+        sidecar = json.load(f)
+    inp = sidecar["input"]
+    pre = {"size": inp["size"], "mean": inp["mean"], "std": inp["std"], "round": False}
+    if sidecar.get("format") == "maia-world-cnn":
+        # Trained on area-resized images rounded to whole bytes; maia feeds it the same.
+        pre["round"] = inp.get("resize") == "area"
+        outputs = {o["name"]: o for o in sidecar["outputs"]}
+        return pre, ("packed", outputs)
+    return pre, ("dict", None)
+
+
+class Folder(torch.utils.data.Dataset):
+    """PNG files in name order, decoded to a normalized [3, S, S] float tensor each."""
+
+    def __init__(self, root, pre):
+        self.root = root
+        self.files = sorted(n for n in os.listdir(root) if n.lower().endswith(".png"))
+        self.size = pre["size"]
+        self.round = pre["round"]
+        self.mean = torch.tensor(pre["mean"], dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(pre["std"], dtype=torch.float32).view(3, 1, 1)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        try:
+            with Image.open(os.path.join(self.root, self.files[i])) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except Exception:
+            return i, None
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().unsqueeze(0)
+        s = self.size
+        h, w = x.shape[2], x.shape[3]
+        if (h, w) != (s, s):
+            if h >= s and w >= s:
+                x = F.adaptive_avg_pool2d(x, (s, s))
+            else:
+                x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+            if self.round:
+                x = x.round().clamp(0, 255)
+        return i, (x[0] / 255.0 - self.mean) / self.std
+
+
+def collate(items):
+    good = [(i, x) for i, x in items if x is not None]
+    skipped = len(items) - len(good)
+    if not good:
+        return torch.empty(0, dtype=torch.long), None, skipped
+    index = torch.tensor([i for i, _ in good], dtype=torch.long)
+    return index, torch.stack([x for _, x in good]), skipped
+
+
+def layer_output(model, kind, outputs, layer, x):
+    out = model(x)
+    if kind == "packed":
+        o = outputs[layer]
+        t = out[:, o["offset"]:o["offset"] + o["numel"]]
+        return t.reshape([x.shape[0]] + list(o["shape"]))
+    return out[layer]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--k", type=int, default=15)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda:N (the model runs there; decoding stays in the workers)")
+    p.add_argument("--show-units", type=int, default=4)
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    pre, (kind, outputs) = read_sidecar(a.model)
+    device = torch.device(a.device)
+    model = torch.jit.load(a.model, map_location=device).eval()
+
+    started = time.perf_counter()
+    data = Folder(a.data, pre)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=a.batch, num_workers=a.workers, collate_fn=collate,
+        persistent_workers=False, prefetch_factor=4 if a.workers > 0 else None,
+        pin_memory=device.type == "cuda")
+    top_v, top_i = None, None
+    images, skipped = 0, 0
+    with torch.inference_mode():
+        for index, x, bad in loader:
+            skipped += bad
+            if x is None:
+                continue
+            y = layer_output(model, kind, outputs, a.layer, x.to(device, non_blocking=True)).float()
+            if y.dim() == 2:
+                y = y[:, :, None, None]
+            maxima = y.amax(dim=(2, 3)).cpu()  # [N, units]
+            images += x.shape[0]
+            idx = index.view(-1, 1).expand_as(maxima)
+            if top_v is not None:
+                maxima = torch.cat([top_v, maxima])
+                idx = torch.cat([top_i, idx])
+            k = min(a.k, maxima.shape[0])
+            # Ties go to the earlier image, as in maia: sort by index first, then stably by value.
+            order = torch.argsort(idx, dim=0, stable=True)
+            maxima, idx = maxima.gather(0, order), idx.gather(0, order)
+            v, pos = torch.sort(maxima, dim=0, descending=True, stable=True)
+            top_v, top_i = v[:k], idx.gather(0, pos[:k])
+    seconds = time.perf_counter() - started
+    print(json.dumps({
+        "images": images,
+        "skipped": skipped,
+        "seconds": seconds,
+        "images_per_s": images / seconds if seconds > 0 else 0.0,
+        "workers": a.workers,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "top": [top_i[:, u].tolist() for u in range(min(a.show_units, top_i.shape[1]))] if top_i is not None else [],
+    }))
+
+
+if __name__ == "__main__":
+    main()
