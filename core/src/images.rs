@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Sub-folder of a store's directory holding one `<hash>.json` per image (its id,
+/// caption and metadata), so the folder itself holds only the PNGs.
+pub const META_DIR: &str = ".meta";
+
 /// A stored image and its content hash.
 #[derive(Clone, Debug)]
 pub struct StoredImage {
@@ -56,7 +60,12 @@ impl ImageStore {
         let Some(dir) = store.dir.clone() else {
             return Ok((store, 0));
         };
-        for entry in std::fs::read_dir(&dir)? {
+        let entries = match std::fs::read_dir(dir.join(META_DIR)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((store, 0)),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
             let path = entry?.path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
@@ -107,8 +116,10 @@ impl ImageStore {
             write_atomically(&dir.join(format!("{hash}.png")), &image.png)?;
             let sidecar =
                 serde_json::json!({"id": id, "caption": image.caption, "meta": image.meta});
+            let meta_dir = dir.join(META_DIR);
+            std::fs::create_dir_all(&meta_dir)?;
             write_atomically(
-                &dir.join(format!("{hash}.json")),
+                &meta_dir.join(format!("{hash}.json")),
                 sidecar.to_string().as_bytes(),
             )?;
         }
@@ -186,7 +197,7 @@ impl ImageStore {
 fn restore_one(sidecar: &Path) -> Option<(String, Image)> {
     let hash = sidecar.file_stem()?.to_str()?.to_owned();
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar).ok()?).ok()?;
-    let png = std::fs::read(sidecar.with_extension("png")).ok()?;
+    let png = std::fs::read(sidecar.parent()?.parent()?.join(format!("{hash}.png"))).ok()?;
     if blake3::hash(&png).to_hex().as_str() != hash {
         return None;
     }
@@ -241,7 +252,7 @@ mod tests {
             .insert(Image::new(vec![2], "b").with_meta(meta.clone()))
             .expect("insert");
         drop(store);
-        std::fs::write(dir.path().join("torn.json"), b"{").expect("write");
+        std::fs::write(dir.path().join(META_DIR).join("torn.json"), b"{").expect("write");
         let (store, skipped) = ImageStore::reopen(dir.path()).expect("reopen");
         assert_eq!(skipped, 1);
         let b = store.get(&"img_2".into()).expect("img_2 restored");

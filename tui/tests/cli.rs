@@ -197,8 +197,13 @@ fn call_stores_returned_images_as_png_files() {
     let saved: Vec<PathBuf> = std::fs::read_dir(out_dir.path())
         .expect("out dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
-    // Three samples plus one grayscale result, all content-addressed PNGs.
+    // Three samples plus one grayscale result, all content-addressed PNGs (the hidden
+    // `.meta/` folder holds their ids and captions for resume).
     assert_eq!(saved.len(), 4, "{saved:?}");
     for path in &saved {
         let bytes = std::fs::read(path).expect("readable");

@@ -134,7 +134,7 @@ fn maia_run_in_tmux_streams_takes_a_note_and_restores_the_terminal() {
     tmux.keys(&["Escape"]);
     // q on a finished run closes at once.
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("EXITED", 30);
+    let screen = tmux.wait_for("icanon", 30);
     assert!(screen.contains("EXITED rc=0"), "{screen}");
     assert!(
         screen.contains("\nicanon"),
@@ -171,7 +171,7 @@ fn maia_demo_in_tmux_at_80x24_runs_to_an_answer() {
     assert!(screen.contains('▀'), "half-block images missing:\n{screen}");
     assert_eq!(screen.lines().count(), 24, "{screen}");
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("EXITED", 60);
+    let screen = tmux.wait_for("icanon", 60);
     assert!(
         screen.contains("\nicanon"),
         "terminal left in raw mode:\n{screen}"
@@ -221,7 +221,7 @@ fn maia_watch_in_tmux_shows_the_run_and_survives_sigterm() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let screen = tmux.wait_for("EXITED", 10);
+    let screen = tmux.wait_for("icanon", 10);
     assert!(
         screen.contains("\nicanon"),
         "terminal left in raw mode:\n{screen}"
