@@ -119,23 +119,12 @@ impl AnthropicBackend {
     /// URL or version cannot be used.
     pub fn new(config: AnthropicConfig) -> Result<Self, LlmError> {
         let config_error = |message: String| LlmError::new(LlmErrorKind::Config, message);
-        if config.model.trim().is_empty() {
-            return Err(config_error(
-                "no model given for the Anthropic backend; pass --model".into(),
-            ));
-        }
-        let base = config.base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base).map_err(|e| {
-            config_error(format!(
-                "base URL {base:?} is not a URL ({e}); expected e.g. {}",
-                AnthropicConfig::DEFAULT_BASE_URL
-            ))
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(config_error(format!(
-                "base URL {base:?} must start with http:// or https://"
-            )));
-        }
+        let (base, _) = http::check_model_and_base(
+            "Anthropic",
+            &config.model,
+            &config.base_url,
+            AnthropicConfig::DEFAULT_BASE_URL,
+        )?;
         let key = config
             .api_key
             .clone()

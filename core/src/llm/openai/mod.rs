@@ -116,23 +116,15 @@ impl OpenAiBackend {
     /// http(s), or no key for api.openai.com.
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
         let config_error = |message: String| LlmError::new(LlmErrorKind::Config, message);
-        if config.model.trim().is_empty() {
-            return Err(config_error(
-                "no model given for the OpenAI-compatible backend; pass --model".into(),
-            ));
-        }
-        let base = config.base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base).map_err(|e| {
-            config_error(format!(
-                "base URL {base:?} is not a URL ({e}); expected e.g. {} or http://localhost:11434/v1",
+        let (base, parsed) = http::check_model_and_base(
+            "OpenAI-compatible",
+            &config.model,
+            &config.base_url,
+            &format!(
+                "{} or http://localhost:11434/v1",
                 OpenAiConfig::DEFAULT_BASE_URL
-            ))
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(config_error(format!(
-                "base URL {base:?} must start with http:// or https://"
-            )));
-        }
+            ),
+        )?;
         let is_openai = parsed.host_str() == Some("api.openai.com");
         let key = config
             .api_key
