@@ -1,55 +1,11 @@
 //! The `maia` binary as users run it: every subcommand's help, the tools listing, calls,
 //! and the plugin scaffold → build → check loop for both plugin kinds.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
+use common::*;
 
-fn maia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_maia"))
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The bundled example plugins, built once per test run by the project's own script.
-fn bundled_plugins() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new("bash")
-                .arg(workspace().join("scripts/build-plugins.sh"))
-                .arg("--examples-only")
-                .status()
-                .expect("bash runs");
-            assert!(
-                status.success(),
-                "scripts/build-plugins.sh --examples-only failed"
-            );
-            workspace().join("target/plugins")
-        })
-        .clone()
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("maia starts");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn with_bundled(cmd: &mut Command) -> &mut Command {
-    cmd.arg("--no-default-plugins")
-        .arg("--plugin")
-        .arg(bundled_plugins())
-}
+use std::path::PathBuf;
+use std::process::Command;
 
 #[test]
 fn every_subcommand_has_help() {

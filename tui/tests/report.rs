@@ -3,55 +3,18 @@
 //! and in a real headless Chromium (the screenshot shows the page and the run's images).
 //! Damaged and unfinished runs are reported, not refused.
 
+mod common;
+use common::*;
+
 use base64::Engine;
 use maia_core::agent::journal::read_journal;
 use maia_core::agent::{Event, ImageRecord, Record, RunStatus};
 use maia_tui::report::html::escape;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn maia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_maia"))
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("maia starts");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-/// The bundled example plugins (text2image, edit_images), built by the project's script.
-fn bundled_plugins() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new("bash")
-                .arg(workspace().join("scripts/build-plugins.sh"))
-                .arg("--examples-only")
-                .status()
-                .expect("bash runs");
-            assert!(
-                status.success(),
-                "scripts/build-plugins.sh --examples-only failed"
-            );
-            workspace().join("target/plugins")
-        })
-        .clone()
-}
 
 /// One offline demo run (`maia demo --headless`) shared by every test; tests that damage
 /// a run work on a copy.
@@ -111,6 +74,7 @@ fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     for entry in std::fs::read_dir(src.join("images"))
         .expect("images")
         .flatten()
+        .filter(|e| e.path().is_file())
     {
         std::fs::copy(entry.path(), dst.join("images").join(entry.file_name()))
             .expect("copy image");

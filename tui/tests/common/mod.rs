@@ -1,0 +1,60 @@
+//! Helpers the `maia` binary's integration tests share: running the binary, and the
+//! bundled example plugins built once per test binary by the project's own script.
+
+// Each test binary uses its own subset of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `maia` binary under test.
+pub fn maia() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_maia"))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a command to completion: exit code, stdout, stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("maia starts");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// The bundled example plugins (`target/plugins`), built once per test binary by
+/// `scripts/build-plugins.sh --examples-only`.
+pub fn bundled_plugins() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("bash")
+                .arg(workspace().join("scripts/build-plugins.sh"))
+                .arg("--examples-only")
+                .status()
+                .expect("bash runs");
+            assert!(
+                status.success(),
+                "scripts/build-plugins.sh --examples-only failed"
+            );
+            workspace().join("target/plugins")
+        })
+        .clone()
+}
+
+/// Loads only the bundled plugins (not the user's).
+pub fn with_bundled(cmd: &mut Command) -> &mut Command {
+    cmd.arg("--no-default-plugins")
+        .arg("--plugin")
+        .arg(bundled_plugins())
+}
