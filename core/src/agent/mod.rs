@@ -13,6 +13,7 @@ pub mod event;
 pub mod journal;
 pub mod prompts;
 pub mod run;
+pub mod setup;
 pub mod tool_calls;
 pub mod vision;
 

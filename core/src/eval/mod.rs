@@ -29,6 +29,7 @@ mod probe;
 mod render;
 mod rng;
 pub mod score;
+pub mod suite;
 pub mod truth;
 
 pub use control::{random_concept, random_description};

@@ -1,6 +1,10 @@
 //! `maia eval`: how well descriptions predict what units do (MAIA's predictive
-//! evaluation). `maia eval score` scores one description by hand; the suites over many
-//! units are built on the same `maia_core::eval` API.
+//! evaluation). `maia eval score` scores one description by hand; `maia eval synthetic`
+//! and `maia eval wild` run the suites over many units ([`maia_core::eval::suite`]).
+
+mod suite;
+
+pub use suite::{SyntheticArgs, WildArgs};
 
 use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
@@ -22,6 +26,13 @@ pub enum EvalCommand {
     /// compared with the activations (Pearson, AUPRC, F1). Synthetic units are also scored
     /// against their ground truth.
     Score(ScoreArgs),
+    /// Evaluate the agent on synthetic units with known ground truth (mono, OR, AND,
+    /// AND-NOT): per unit a full agent run, the exemplar-only baseline and a random
+    /// control, all scored alike; writes eval/<id>/results.jsonl, summary.md and scores.png.
+    Synthetic(SyntheticArgs),
+    /// Evaluate the agent on units of the shapes CNN (`world-cnn`, trained and cached by
+    /// `maia world train-cnn`): "neurons in the wild", scored like the synthetic suite.
+    Wild(WildArgs),
 }
 
 /// Which evaluator writes the prompts.
@@ -78,6 +89,8 @@ pub struct ScoreArgs {
 pub fn run(command: EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Score(args) => score(args),
+        EvalCommand::Synthetic(args) => suite::synthetic(args),
+        EvalCommand::Wild(args) => suite::wild(args),
     }
 }
 

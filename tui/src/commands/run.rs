@@ -5,13 +5,11 @@ use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
 use maia_core::ImageStore;
+use maia_core::agent::setup::{Toolbox, ToolboxOptions, describer_for};
 use maia_core::agent::{
     Agent, AgentParts, Control, Outcome, Prompts, Record, RunInfo, RunStatus, ToolContext,
 };
-use maia_core::builtin::{
-    CallClassifier, DescribeImages, Describer, FinalAnswer, LlmDescriber, SampleDataset,
-    SceneDescriber,
-};
+use maia_core::builtin::{CallClassifier, SampleDataset};
 use maia_core::call_host::UnitCaller;
 use maia_core::config::Config;
 use maia_core::exemplars::Dataset;
@@ -352,7 +350,17 @@ async fn assemble(
         config,
         config.run.replay.as_deref(),
     )?;
-    let (mut registry, problems) = plugins.load_registry();
+    let prompts = Prompts::load(config.run.prompts.as_deref())?;
+    let (toolbox, problems) = Toolbox::load(
+        &plugins.sandbox.loader(),
+        &plugins.search(),
+        ToolboxOptions {
+            describer: describer_for(config, tokio::runtime::Handle::current())?,
+            describe_prompt: prompts.render("describe-images.md", &[]),
+            summarize_prompt: prompts.render("summarize-images.md", &[]),
+            dataset: None,
+        },
+    )?;
     warn_problems(&problems);
     let target = TargetArgs {
         target: Some(config.run.target.clone()),
@@ -363,12 +371,22 @@ async fn assemble(
         k,
     };
     let unit_store = store.clone();
-    let (unit, mut registry, target) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (unit, exemplars, target) = tokio::task::spawn_blocking(move || -> Result<_> {
         let unit = target.open(unit_store)?.context("no target")?;
-        target.register_exemplars(&unit, &mut registry)?;
-        Ok((unit, registry, target))
+        let exemplars = match &target.data {
+            Some(data) => Some(Arc::new(crate::exemplar_pass::run_pass(
+                unit.model().as_ref(),
+                &unit.unit().layer,
+                data,
+                target.k,
+                true,
+            )?)),
+            None => None,
+        };
+        Ok((unit, exemplars, target))
     })
     .await??;
+    let mut registry = toolbox.run_registry(&unit, exemplars)?;
     let mut address = unit.unit().to_string();
     if config.run.task == "find-bias" {
         // The unit is a class of a logits layer (e.g. shape_logits:2); the classifier
@@ -384,29 +402,6 @@ async fn assemble(
         address = format!("{address} ({})", classifier.class_name());
         registry.register(Box::new(InProcess::new(classifier)))?;
     }
-    registry.register(Box::new(InProcess::new(FinalAnswer)))?;
-    let describer: Arc<dyn Describer> = match config.describer.backend.as_str() {
-        "same" if matches!(config.run.backend.as_str(), "offline" | "replay") => {
-            Arc::new(SceneDescriber)
-        }
-        "offline" | "scene" => Arc::new(SceneDescriber),
-        "same" => Arc::new(LlmDescriber::new(
-            build_backend(&config.run.backend, &describer_model(config), config, None)?,
-            tokio::runtime::Handle::current(),
-            config.images.max_side,
-        )),
-        other => Arc::new(LlmDescriber::new(
-            build_backend(other, &config.describer.model, config, None)?,
-            tokio::runtime::Handle::current(),
-            config.images.max_side,
-        )),
-    };
-    let prompts = Prompts::load(config.run.prompts.as_deref())?;
-    registry.register(Box::new(InProcess::new(DescribeImages::new(
-        describer,
-        prompts.render("describe-images.md", &[]),
-        prompts.render("summarize-images.md", &[]),
-    ))))?;
     if let Some(data) = &target.data {
         let dataset = Dataset::open(data)?;
         registry.register(Box::new(InProcess::new(SampleDataset::new(Arc::new(
@@ -427,14 +422,6 @@ async fn assemble(
         },
         address,
     ))
-}
-
-fn describer_model(config: &Config) -> String {
-    if config.describer.model.is_empty() {
-        config.run.model.clone()
-    } else {
-        config.describer.model.clone()
-    }
 }
 
 /// Runs the agent with the chosen view until it ends.
