@@ -6,69 +6,34 @@
 //! second invocation after losing the last result line — with that unit's agent run cut
 //! off mid-journal — computes only that unit, resuming its run from the journal.
 
+mod common;
+
+use common::{maia, run, with_bundled};
 use maia_core::eval::suite::{KindSummary, Method, ResultLine};
 use maia_tui::report::score::RunScore;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
 
 /// A mono, an OR, an AND and an AND-NOT unit of the catalogue.
 const UNITS: &str = "circle,circle_or_star,red_and_circle,circle_not_red";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The bundled plugins (shapes-tools among them), built by the project's script.
-fn bundled_plugins() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new("bash")
-                .arg(workspace().join("scripts/build-plugins.sh"))
-                .arg("--examples-only")
-                .status()
-                .expect("bash runs");
-            assert!(
-                status.success(),
-                "scripts/build-plugins.sh --examples-only failed"
-            );
-            workspace().join("target/plugins")
-        })
-        .clone()
-}
-
 /// Runs the suite; returns (exit code, stdout, stderr).
 fn eval(root: &Path) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_maia"))
-        .args([
-            "eval",
-            "synthetic",
-            "--units",
-            UNITS,
-            "--id",
-            "four",
-            "--dataset-size",
-            "80",
-            "--no-default-plugins",
-            "--plugin",
-        ])
-        .arg(bundled_plugins())
-        .arg("--eval-dir")
-        .arg(root.join("eval"))
-        .env("MAIA_CACHE_DIR", root.join("cache"))
-        .current_dir(root)
-        .output()
-        .expect("maia starts");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
+    let mut cmd = maia();
+    cmd.args([
+        "eval",
+        "synthetic",
+        "--units",
+        UNITS,
+        "--id",
+        "four",
+        "--dataset-size",
+        "80",
+    ])
+    .arg("--eval-dir")
+    .arg(root.join("eval"))
+    .env("MAIA_CACHE_DIR", root.join("cache"))
+    .current_dir(root);
+    run(with_bundled(&mut cmd))
 }
 
 fn lines(path: &Path) -> Vec<String> {
