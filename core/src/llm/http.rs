@@ -391,6 +391,34 @@ where
     stream
 }
 
+/// Checks what every HTTP backend needs before its first request: a model id and an
+/// http(s) base URL. Returns the base without a trailing slash, and parsed.
+pub(crate) fn check_model_and_base<'a>(
+    backend: &str,
+    model: &str,
+    base_url: &'a str,
+    example: &str,
+) -> Result<(&'a str, reqwest::Url), LlmError> {
+    let config_error = |message: String| LlmError::new(LlmErrorKind::Config, message);
+    if model.trim().is_empty() {
+        return Err(config_error(format!(
+            "no model given for the {backend} backend; pass --model"
+        )));
+    }
+    let base = base_url.trim_end_matches('/');
+    let parsed = reqwest::Url::parse(base).map_err(|e| {
+        config_error(format!(
+            "base URL {base:?} is not a URL ({e}); expected e.g. {example}"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(config_error(format!(
+            "base URL {base:?} must start with http:// or https://"
+        )));
+    }
+    Ok((base, parsed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,32 +510,4 @@ mod tests {
     fn keys_do_not_debug_print() {
         assert_eq!(format!("{:?}", ApiKey::new("sk-secret")), "ApiKey(***)");
     }
-}
-
-/// Checks what every HTTP backend needs before its first request: a model id and an
-/// http(s) base URL. Returns the base without a trailing slash, and parsed.
-pub(crate) fn check_model_and_base<'a>(
-    backend: &str,
-    model: &str,
-    base_url: &'a str,
-    example: &str,
-) -> Result<(&'a str, reqwest::Url), LlmError> {
-    let config_error = |message: String| LlmError::new(LlmErrorKind::Config, message);
-    if model.trim().is_empty() {
-        return Err(config_error(format!(
-            "no model given for the {backend} backend; pass --model"
-        )));
-    }
-    let base = base_url.trim_end_matches('/');
-    let parsed = reqwest::Url::parse(base).map_err(|e| {
-        config_error(format!(
-            "base URL {base:?} is not a URL ({e}); expected e.g. {example}"
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(config_error(format!(
-            "base URL {base:?} must start with http:// or https://"
-        )));
-    }
-    Ok((base, parsed))
 }
