@@ -18,6 +18,7 @@ pub mod host;
 pub mod images;
 pub mod llm;
 pub mod plugins;
+mod rng;
 pub mod target;
 pub mod tools;
 pub mod torch;

@@ -2,6 +2,7 @@
 //! stream ([`ui`]) and the plain-line renderer for logs and batch jobs ([`headless`]).
 //! The binary's subcommands (`maia run`, `maia watch`, …) call into these.
 
+pub mod calendar;
 pub mod headless;
 pub mod report;
 pub mod ui;

@@ -6,7 +6,7 @@
 //! The draw ignores the unit: a control may by chance name the truth (about one draw in
 //! fifty for a mono unit), which is what "random" means.
 
-use super::rng::SplitMix;
+use crate::rng::SplitMix;
 use maia_shapes_world::{Atom, Color, Concept, Shape, SizeClass, Texture};
 
 const TEXTURES: [Texture; 3] = [Texture::Stripes, Texture::Dots, Texture::Checker];

@@ -6,7 +6,7 @@
 //! `None` when its value is undefined (no data, no positives, zero variance, a non-finite
 //! input) rather than a NaN that would poison a mean later.
 
-use super::rng::SplitMix;
+use crate::rng::SplitMix;
 use serde::{Deserialize, Serialize};
 
 fn finite(values: &[f64]) -> bool {

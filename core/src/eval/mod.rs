@@ -27,7 +27,6 @@ mod llm_evaluator;
 pub mod metrics;
 mod probe;
 mod render;
-mod rng;
 pub mod score;
 pub mod suite;
 pub mod truth;

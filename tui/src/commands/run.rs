@@ -297,7 +297,7 @@ pub fn resolve_run_dir(run: &str, runs_dir: &Path) -> Result<PathBuf> {
 fn new_run_id(target: &str, unit: &str) -> String {
     let secs = maia_core::agent::journal::now_ms() / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = maia_tui::calendar::civil_from_days(days as i64);
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -318,19 +318,6 @@ fn new_run_id(target: &str, unit: &str) -> String {
     } else {
         format!("{stamp}-{name}-{unit}")
     }
-}
-
-/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Builds the backend, the tools (plugins, built-ins, the target unit) and the describer
@@ -517,16 +504,5 @@ fn print_summary(outcome: &Outcome, run_dir: &Path) {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         println!("continue it with `maia resume {id}`");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_come_out_right() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
     }
 }

@@ -5,6 +5,7 @@
 //! atoms (`circle`, `red`, `striped`, `small`) hold for objects only, background atoms
 //! (`bg:blue`, `bg:striped`) hold for every region of an image with that background.
 
+use crate::rng::SplitMix;
 use maia_shapes_world::{
     Atom, Background, Color, Object, Scene, Shape, SizeClass, Texture, scene_to_prompt,
 };
@@ -335,36 +336,21 @@ pub(crate) fn contrast_colors() -> [AtomId; 6] {
 /// A small deterministic generator (SplitMix64): the experimenter's only source of
 /// variety, so the same conversation always gives the same experiments.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(SplitMix);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(SplitMix::from_state(seed ^ 0x9E37_79B9_7F4A_7C15))
     }
 
     /// A number in `0..n` (0 when `n` is 0).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
-        }
-        (self.next_u64() % n as u64) as usize
+        self.0.below(n)
     }
 
     /// A uniformly chosen element.
     pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
-        if items.is_empty() {
-            return None;
-        }
-        let i = self.below(items.len());
-        items.get(i).copied()
+        self.0.pick(items)
     }
 
     /// A random object whose color differs from the background's.

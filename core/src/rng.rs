@@ -1,11 +1,17 @@
-//! A small seeded generator for resampling and random controls (SplitMix64: stable across
-//! platforms and releases, which is all evaluation needs).
+//! SplitMix64: the small seeded generator behind evaluation's resampling and random
+//! controls and the offline experimenter's choices — stable across platforms and
+//! releases, so the same seed always gives the same runs and scores.
 
 /// SplitMix64.
 #[derive(Clone, Debug)]
 pub(crate) struct SplitMix(u64);
 
 impl SplitMix {
+    /// A generator whose state starts at `state` (no warm-up).
+    pub(crate) fn from_state(state: u64) -> Self {
+        SplitMix(state)
+    }
+
     /// A generator for `seed` on sub-stream `stream`.
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
         let mut rng = SplitMix(seed ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93));
