@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what maia can do here: tools, plugins, a sample plugin call.
+    /// Watch the offline agent investigate a synthetic unit live: no API key, about 10 s.
     Demo(commands::demo::DemoArgs),
     /// Run the agent on one unit: live terminal UI, or one line per event with --headless.
     Run(Box<commands::run::RunArgs>),
