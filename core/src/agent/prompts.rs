@@ -111,14 +111,19 @@ impl Prompts {
 
     /// The task prompt for `--task`.
     pub fn task(&self, task: &str, vars: &[(&str, &str)]) -> Result<String, PromptError> {
-        let name = format!("tasks/{task}.md");
-        if !self.files.contains_key(&name) {
-            return Err(PromptError::UnknownTask {
-                task: task.to_owned(),
-                known: self.tasks().join(", "),
-            });
+        self.check_task(task)?;
+        Ok(self.render(&format!("tasks/{task}.md"), vars))
+    }
+
+    /// Whether `--task` names a prompt file; the error lists the tasks that exist.
+    pub fn check_task(&self, task: &str) -> Result<(), PromptError> {
+        if self.files.contains_key(&format!("tasks/{task}.md")) {
+            return Ok(());
         }
-        Ok(self.render(&name, vars))
+        Err(PromptError::UnknownTask {
+            task: task.to_owned(),
+            known: self.tasks().join(", "),
+        })
     }
 
     /// Task names available.

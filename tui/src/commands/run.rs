@@ -187,6 +187,8 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         );
     }
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
+    // Before the slow part (plugins, exemplar pass): a mistyped --task fails at once.
+    prompts.check_task(&config.run.task)?;
     let id = args
         .id
         .clone()
@@ -205,6 +207,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
     );
     let (parts, unit) = assemble(
         &config,
+        prompts,
         store,
         &args.plugins,
         &args.device,
@@ -217,14 +220,14 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         ("target", config.run.target.as_str()),
         ("max_rounds", &config.run.max_rounds.to_string()),
     ];
-    let task_text = prompts.task(&config.run.task, &vars)?;
+    let task_text = parts.prompts.task(&config.run.task, &vars)?;
     let info = RunInfo {
         run_id: id.clone(),
         task: config.run.task.clone(),
         target: config.run.target.clone(),
         unit,
     };
-    let agent = Agent::start(AgentParts { prompts, ..parts }, &run_dir, info, task_text)?;
+    let agent = Agent::start(parts, &run_dir, info, task_text)?;
     drive(agent, &run_dir, &args.view, Vec::new()).await
 }
 
@@ -252,8 +255,10 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
                 run_dir.display()
             );
         }
+        let prompts = Prompts::load(config.run.prompts.as_deref())?;
         let (parts, _) = assemble(
             &config,
+            prompts,
             Arc::new(store),
             &args.plugins,
             "auto",
@@ -261,8 +266,7 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
             maia_core::exemplars::DEFAULT_K,
         )
         .await?;
-        let prompts = Prompts::load(config.run.prompts.as_deref())?;
-        let (agent, history) = Agent::resume(AgentParts { prompts, ..parts }, &run_dir)?;
+        let (agent, history) = Agent::resume(parts, &run_dir)?;
         drive(agent, &run_dir, &args.view, history).await
     })?;
     Ok(signal.unwrap_or_else(|| exit_code(&outcome)))
@@ -321,10 +325,10 @@ fn new_run_id(target: &str, unit: &str) -> String {
 }
 
 /// Builds the backend, the tools (plugins, built-ins, the target unit) and the describer
-/// for a run. Returns the parts (with compiled-in prompts; callers set theirs) and the
-/// unit's address.
+/// for a run. Returns the parts (holding `prompts`) and the unit's address.
 async fn assemble(
     config: &Config,
+    prompts: Prompts,
     store: Arc<ImageStore>,
     plugins: &PluginArgs,
     device: &str,
@@ -337,7 +341,6 @@ async fn assemble(
         config,
         config.run.replay.as_deref(),
     )?;
-    let prompts = Prompts::load(config.run.prompts.as_deref())?;
     let (toolbox, problems) = Toolbox::load(
         &plugins.sandbox.loader(),
         &plugins.search(),
