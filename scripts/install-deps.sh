@@ -3,6 +3,8 @@
 # checks first and skips what is already present, so running it again costs seconds.
 #   - Debian build tools for libsixel (sixel-rs builds it from source), tmux and
 #     libsixel-bin (sixel2png) for the TUI tests, chromium for the report page test
+#   - Slurm (slurm-wlm) and munge for the `maia batch` test against a real one-node cluster
+#     (scripts/slurm/cluster.sh); their system daemons are kept stopped, see below
 #   - the wasm32-wasip2 Rust target (wasm plugins)
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
 #   - torchvision (the release built for that torch) for scripts/export_model.py, the
@@ -28,6 +30,43 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
   say "Debian packages present"
+fi
+
+# Slurm and munge, for tui/tests/batch_slurm.rs. The Debian packages start system daemons
+# (munged on /run/munge, slurmctld/slurmd on ports 6817/6818) when installed; the test
+# runs its own private cluster (scripts/slurm/cluster.sh: its own key, socket, free ports,
+# state under a temp dir) and needs none of them, so installing here keeps them from
+# starting (a policy-rc.d for the length of the install) and stops any that started
+# anyway. A machine that already had these packages is left as it is.
+need_slurm=()
+for pkg in slurm-wlm munge; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_slurm+=("$pkg")
+done
+if [ ${#need_slurm[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need_slurm[*]} (system daemons kept stopped)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  policy=/usr/sbin/policy-rc.d
+  own_policy=""
+  if [ ! -e "$policy" ]; then
+    # exit 101: "action forbidden by policy", so invoke-rc.d starts nothing.
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need_slurm[@]}" >/dev/null || status=$?
+  if [ -n "$own_policy" ]; then $SUDO rm -f "$policy"; fi
+  [ "${status:-0}" -eq 0 ] || exit "$status"
+  for svc in slurmd slurmctld munge; do
+    if [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    else
+      $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
+else
+  say "Debian packages slurm-wlm and munge present"
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# A private one-node Slurm cluster in one directory, for testing `maia batch` against real
+# Slurm (sbatch, job arrays, squeue, scancel) on a single machine.
+#
+#   scripts/slurm/cluster.sh up DIR      start munged, slurmctld and slurmd; wait for the node
+#   scripts/slurm/cluster.sh down DIR    stop them (by their pid files; safe to call twice)
+#   scripts/slurm/cluster.sh status DIR  which daemons run, and sinfo
+#
+# Everything lives under DIR: the munge key and socket, slurm.conf, state, spool, logs and
+# pid files. Ports are picked free at start-up, so the cluster never clashes with a system
+# Slurm (6817/6818, /run/munge) or with another private cluster on the same machine. After
+# `up`, point the Slurm commands at it with the line it prints last:
+#
+#   export SLURM_CONF=DIR/slurm.conf
+#
+# Needs Debian's slurm-wlm and munge (scripts/install-deps.sh). Run as root, as tested:
+# slurmd then runs as root (SlurmdUser) and can start job steps as any user. As another
+# user the script writes that user as SlurmUser and SlurmdUser; an unprivileged slurmd can
+# only run jobs of its own user and cannot switch uid, which is enough for a test suite
+# submitting as that user, but it is not a configuration Slurm supports for production.
+#
+# Environment: MAIA_SLURM_TIMEOUT (seconds to wait for the node to come up, default 60).
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 up|down|status DIR" >&2
+  exit 2
+}
+[ $# -eq 2 ] || usage
+cmd="$1"
+mkdir -p "$2"
+dir="$(cd "$2" && pwd)"
+conf="$dir/slurm.conf"
+timeout="${MAIA_SLURM_TIMEOUT:-60}"
+
+say() { printf '[slurm cluster] %s\n' "$*" >&2; }
+
+# The last lines of each log, for a failure message.
+log_tails() {
+  for log in "$dir"/munge/munged.log "$dir"/slurmctld.log "$dir"/slurmd.log; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of $log" >&2
+    tail -n 15 "$log" >&2
+  done
+}
+
+# True if pid file $1 names a live process whose command is $2.
+alive() {
+  local pidfile="$1" name="$2" pid
+  [ -s "$pidfile" ] || return 1
+  pid="$(tr -dc '0-9' <"$pidfile")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$name" ] &&
+    ! is_zombie "$pid"
+}
+
+# True if process $1 has exited but not been reaped (a daemon's parent may never reap it).
+is_zombie() {
+  [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# Process $1 and all its descendants, parents first.
+tree() {
+  local pid="$1" child
+  echo "$pid"
+  for child in $(awk -v p="$pid" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+    tree "$child"
+  done
+}
+
+# Stops the daemon of pid file $1 (command $2): TERM, then KILL after 10 s.
+stop() {
+  local pidfile="$1" name="$2" pid i
+  if alive "$pidfile" "$name"; then
+    pid="$(tr -dc '0-9' <"$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 100); do
+      alive "$pidfile" "$name" || break
+      sleep 0.1
+    done
+    if alive "$pidfile" "$name"; then
+      say "$name ($pid) ignored SIGTERM for 10 s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+# Every local TCP port in use (any state), decimal, one a line.
+used_ports() {
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    awk 'NR > 1 { split($2, a, ":"); print a[2] }' |
+    while read -r hex; do [ -n "$hex" ] && echo $((16#$hex)); done | sort -u
+}
+
+# A free port in 20000..59999 that is not in $1 (a space-separated list to avoid too).
+free_port() {
+  local avoid=" $1 " used port i
+  used=" $(used_ports | tr '\n' ' ') "
+  for i in $(seq 200); do
+    port=$((20000 + RANDOM % 40000))
+    case "$used$avoid" in *" $port "*) continue ;; esac
+    echo "$port"
+    return 0
+  done
+  say "no free TCP port found in 20000..59999 after 200 tries"
+  return 1
+}
+
+# Cancels every job of this cluster and waits (up to 30 s) for them to leave the queue;
+# then kills, with their children, any job step daemon of this cluster still running
+# (slurmstepd holds this cluster's slurmd.log open). Stopping slurmd alone leaves jobs running.
+end_jobs() {
+  local i pid fd
+  if [ -f "$conf" ] && alive "$dir/slurmctld.pid" slurmctld; then
+    SLURM_CONF="$conf" scancel -u "$(id -un)" 2>/dev/null || true
+    for i in $(seq 300); do
+      [ -z "$(SLURM_CONF="$conf" squeue -h -o %i 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+  fi
+  for pid in $(grep -lx slurmstepd /proc/[0-9]*/comm 2>/dev/null | cut -d/ -f3); do
+    for fd in /proc/"$pid"/fd/*; do
+      if [ "$(readlink "$fd" 2>/dev/null)" = "$dir/slurmd.log" ]; then
+        kill -KILL $(tree "$pid") 2>/dev/null || true
+        break
+      fi
+    done
+  done
+}
+
+down() {
+  end_jobs
+  stop "$dir/slurmd.pid" slurmd
+  stop "$dir/slurmctld.pid" slurmctld
+  stop "$dir/munge/munged.pid" munged
+}
+
+node_state() {
+  SLURM_CONF="$conf" sinfo -h -N -n "$host" -o %T 2>/dev/null | head -n 1 || true
+}
+
+up() {
+  local missing=() bin
+  for bin in munged slurmctld slurmd sinfo sbatch; do
+    command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "not installed: ${missing[*]}; install Debian's slurm-wlm and munge (scripts/install-deps.sh)"
+    exit 1
+  fi
+  if alive "$dir/slurmctld.pid" slurmctld || alive "$dir/slurmd.pid" slurmd ||
+    alive "$dir/munge/munged.pid" munged; then
+    say "a cluster is already running in $dir; run '$0 down $dir' first"
+    exit 1
+  fi
+
+  host="$(hostname -s)"
+  local user cpus mem_kb mem_mb ctld_port slurmd_port
+  user="$(id -un)"
+  cpus="$(nproc)"
+  mem_kb="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+  # slurmd drains a node whose configured memory exceeds what it measures; stay below it.
+  mem_mb=$((mem_kb / 1024 * 9 / 10))
+  ctld_port="$(free_port "")"
+  slurmd_port="$(free_port "$ctld_port")"
+
+  mkdir -p "$dir/munge/run" "$dir/state" "$dir/spool"
+  chmod 700 "$dir/munge"
+  chmod 755 "$dir/munge/run"
+  if [ ! -s "$dir/munge/key" ]; then
+    (umask 077 && dd if=/dev/urandom of="$dir/munge/key" bs=1 count=1024 status=none)
+  fi
+  chmod 600 "$dir/munge/key"
+
+  local socket="$dir/munge/run/munge.socket"
+  cat >"$conf" <<EOF
+# Written by scripts/slurm/cluster.sh: a private one-node cluster in $dir.
+ClusterName=maiatest
+SlurmctldHost=$host
+SlurmUser=$user
+SlurmdUser=$user
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+AuthType=auth/munge
+AuthInfo=socket=$socket
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$dir/jobcomp.log
+KillWait=5
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+EOF
+
+  # Ends with a failure message, the log tails, and the daemons stopped.
+  fail() {
+    say "$*"
+    log_tails
+    down
+    exit 1
+  }
+
+  munged --force --key-file="$dir/munge/key" --socket="$socket" \
+    --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
+    --seed-file="$dir/munge/seed" ||
+    fail "munged did not start"
+  local i
+  for i in $(seq 50); do
+    [ -S "$socket" ] && break
+    sleep 0.1
+  done
+  [ -S "$socket" ] || fail "munged made no socket at $socket within 5 s"
+
+  # -c: a fresh controller state (no jobs from an earlier cluster in the same DIR).
+  slurmctld -c -f "$conf" || fail "slurmctld did not start (config $conf)"
+  slurmd -f "$conf" || fail "slurmd did not start (config $conf)"
+
+  local state="" waited=0
+  while [ "$waited" -lt $((timeout * 10)) ]; do
+    state="$(node_state)"
+    case "$state" in idle*) break ;; esac
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  case "$state" in
+    idle*) ;;
+    *) fail "node $host not idle after ${timeout} s (sinfo says '${state:-nothing}')" ;;
+  esac
+  say "up: node $host idle, $cpus CPUs, ${mem_mb} MB; slurmctld port $ctld_port, slurmd port $slurmd_port; logs in $dir"
+  echo "export SLURM_CONF=$conf"
+}
+
+status() {
+  host="$(hostname -s)"
+  local name pidfile
+  for name in munged slurmctld slurmd; do
+    case "$name" in
+      munged) pidfile="$dir/munge/munged.pid" ;;
+      *) pidfile="$dir/$name.pid" ;;
+    esac
+    if alive "$pidfile" "$name"; then
+      echo "$name: running (pid $(tr -dc '0-9' <"$pidfile"))"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  if [ -f "$conf" ] && alive "$dir/slurmctld.pid" slurmctld; then
+    SLURM_CONF="$conf" sinfo
+    echo "export SLURM_CONF=$conf"
+  fi
+}
+
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) usage ;;
+esac
