@@ -8,9 +8,10 @@
 //! computes; [`input`] maps keys and mouse to actions; [`terminal`] takes the terminal
 //! over and always gives it back; [`detect`] picks sixel or half blocks; [`sixel`] and
 //! [`halfblocks`] turn pixels into escape codes or coloured cells; [`follow`] tails a
-//! growing `events.jsonl`.
+//! growing `events.jsonl`; [`batch`] is the live table of a whole batch of runs.
 
 pub mod app;
+pub mod batch;
 pub mod detect;
 pub mod dialog;
 mod event_loop;
