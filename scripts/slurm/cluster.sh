@@ -39,16 +39,27 @@ say() { printf '[slurm cluster] %s\n' "$*" >&2; }
 log_tails() {
   for log in "$dir"/munge/munged.log "$dir"/slurmctld.log "$dir"/slurmd.log; do
     [ -f "$log" ] || continue
-    echo "--- last lines of $log" >&2
-    tail -n 15 "$log" >&2
+    echo "--- last lines of $log"
+    tail -n 15 "$log"
   done
+}
+
+# Ends `up` with a failure message, the log tails, and whatever had started stopped.
+fail() {
+  local tails
+  tails="$(log_tails 2>&1)"
+  # Stop first: a reader that goes away mid-message must not leave daemons behind.
+  down
+  say "$*"
+  printf '%s\n' "$tails" >&2
+  exit 1
 }
 
 # True if pid file $1 names a live process whose command is $2.
 alive() {
   local pidfile="$1" name="$2" pid
   [ -s "$pidfile" ] || return 1
-  pid="$(tr -dc '0-9' <"$pidfile")"
+  pid="$(tr -dc '0-9' <"$pidfile" 2>/dev/null)" || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$name" ] &&
     ! is_zombie "$pid"
 }
@@ -128,6 +139,16 @@ end_jobs() {
   done
 }
 
+# Waits up to 5 s for a daemon to write its pid file, so that `down` can find it.
+wait_pid() {
+  local i
+  for i in $(seq 50); do
+    alive "$1" "$2" && return 0
+    sleep 0.1
+  done
+  fail "$2 wrote no pid file ($1) within 5 s; it may have exited"
+}
+
 down() {
   end_jobs
   stop "$dir/slurmd.pid" slurmd
@@ -165,8 +186,8 @@ up() {
   slurmd_port="$(free_port "$ctld_port")"
 
   mkdir -p "$dir/munge/run" "$dir/state" "$dir/spool"
-  chmod 700 "$dir/munge"
-  chmod 755 "$dir/munge/run"
+  # Clients need to reach the socket; the key itself is private (600).
+  chmod 755 "$dir/munge" "$dir/munge/run"
   if [ ! -s "$dir/munge/key" ]; then
     (umask 077 && dd if=/dev/urandom of="$dir/munge/key" bs=1 count=1024 status=none)
   fi
@@ -205,14 +226,6 @@ NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
-  # Ends with a failure message, the log tails, and the daemons stopped.
-  fail() {
-    say "$*"
-    log_tails
-    down
-    exit 1
-  }
-
   munged --force --key-file="$dir/munge/key" --socket="$socket" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
     --seed-file="$dir/munge/seed" ||
@@ -223,10 +236,13 @@ EOF
     sleep 0.1
   done
   [ -S "$socket" ] || fail "munged made no socket at $socket within 5 s"
+  wait_pid "$dir/munge/munged.pid" munged
 
   # -c: a fresh controller state (no jobs from an earlier cluster in the same DIR).
   slurmctld -c -f "$conf" || fail "slurmctld did not start (config $conf)"
+  wait_pid "$dir/slurmctld.pid" slurmctld
   slurmd -f "$conf" || fail "slurmd did not start (config $conf)"
+  wait_pid "$dir/slurmd.pid" slurmd
 
   local state="" waited=0
   while [ "$waited" -lt $((timeout * 10)) ]; do
