@@ -18,10 +18,12 @@ TORCHVISION_VERSION="${MAIA_TORCHVISION_VERSION:-0.28.0}"
 VENV="${MAIA_VENV:-.venv}"
 
 say() { printf '\033[1m[maia setup]\033[0m %s\n' "$*"; }
+# `dpkg -s` also succeeds for a removed package whose config files remain.
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 need_apt=()
 for pkg in autoconf automake libtool pkg-config make gcc g++ tmux libsixel-bin chromium; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  installed "$pkg" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
@@ -40,7 +42,7 @@ fi
 # anyway. A machine that already had these packages is left as it is.
 need_slurm=()
 for pkg in slurm-wlm munge; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need_slurm+=("$pkg")
+  installed "$pkg" || need_slurm+=("$pkg")
 done
 if [ ${#need_slurm[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_slurm[*]} (system daemons kept stopped)"
@@ -53,11 +55,17 @@ if [ ${#need_slurm[@]} -gt 0 ]; then
     $SUDO chmod 755 "$policy"
     own_policy=1
   fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${need_slurm[@]}" >/dev/null || status=$?
+  log="$(mktemp)"
+  { $SUDO apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${need_slurm[@]}"; } >"$log" 2>&1 || status=$?
   if [ -n "$own_policy" ]; then $SUDO rm -f "$policy"; fi
-  [ "${status:-0}" -eq 0 ] || exit "$status"
+  if [ "${status:-0}" -ne 0 ]; then
+    cat "$log" >&2
+    say "installing ${need_slurm[*]} failed (above)"
+    exit "$status"
+  fi
+  rm -f "$log"
   for svc in slurmd slurmctld munge; do
     if [ -d /run/systemd/system ]; then
       $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
