@@ -10,9 +10,12 @@
 //! tests wait for the first build of a package instead of starting their own.
 //!
 //! [`llm_server`] is a real HTTP server on loopback that plays an LLM provider from
-//! scripted SSE responses, for the backend and agent-loop tests.
+//! scripted SSE responses, for the backend and agent-loop tests. [`image_servers`] plays
+//! the OpenAI Images and AUTOMATIC1111 diffusion APIs, with scripted faults, for the
+//! `http-images` plugin's tests.
 
 pub mod agent_kit;
+pub mod image_servers;
 pub mod llm_server;
 
 use image::{ImageFormat, Rgba, RgbaImage};
