@@ -55,11 +55,15 @@ fail() {
   exit 1
 }
 
+# The pid in pid file $1 (nothing if the file is gone: a daemon removes it as it exits).
+read_pid() {
+  { tr -dc '0-9' <"$1"; } 2>/dev/null || true
+}
+
 # True if pid file $1 names a live process whose command is $2.
 alive() {
   local pidfile="$1" name="$2" pid
-  [ -s "$pidfile" ] || return 1
-  pid="$(tr -dc '0-9' <"$pidfile" 2>/dev/null)" || return 1
+  pid="$(read_pid "$pidfile")"
   [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$name" ] &&
     ! is_zombie "$pid"
 }
@@ -82,7 +86,7 @@ tree() {
 stop() {
   local pidfile="$1" name="$2" pid i
   if alive "$pidfile" "$name"; then
-    pid="$(tr -dc '0-9' <"$pidfile")"
+    pid="$(read_pid "$pidfile")"
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 100); do
       alive "$pidfile" "$name" || break
@@ -268,7 +272,7 @@ status() {
       *) pidfile="$dir/$name.pid" ;;
     esac
     if alive "$pidfile" "$name"; then
-      echo "$name: running (pid $(tr -dc '0-9' <"$pidfile"))"
+      echo "$name: running (pid $(read_pid "$pidfile"))"
     else
       echo "$name: stopped"
     fi
