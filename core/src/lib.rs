@@ -8,6 +8,7 @@
 //! The dependency direction is one way: `maia-plugin-sdk` ← `maia-core` ← `maia` (tui).
 
 pub mod agent;
+pub mod batch;
 pub mod builtin;
 pub mod cache;
 pub mod call_host;

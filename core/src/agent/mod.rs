@@ -15,6 +15,7 @@ pub mod prompts;
 pub mod run;
 pub mod setup;
 pub mod tool_calls;
+pub mod unit_run;
 pub mod vision;
 
 pub use control::Control;

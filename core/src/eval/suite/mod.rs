@@ -31,9 +31,10 @@ use super::{
     Failure, FailureKind, ModelUnit, Score, Scorer, TruthScore, UnitProbe, WorldEvaluator,
     random_description, score_against_truth,
 };
-use crate::agent::event::{Event, RunStatus};
+use crate::agent::event::RunStatus;
 use crate::agent::setup::{ExemplarPasses, Toolbox};
-use crate::agent::{Agent, AgentParts, Prompts, RunInfo};
+use crate::agent::unit_run::{UnitRunParts, UnitRunResult, run_unit};
+use crate::agent::{Prompts, RunInfo};
 use crate::config::Config;
 use crate::exemplars::LayerExemplars;
 use crate::images::ImageStore;
@@ -474,56 +475,7 @@ read counts at chance level (Pearson 0).\n\n",
 }
 
 /// What an agent run gave.
-struct AgentAnswer {
-    answer: Option<(String, String)>,
-    status: RunStatus,
-    reason: String,
-    rounds: u32,
-    tokens: u64,
-    cost_usd: f64,
-    seconds: f64,
-}
-
-/// A finished run's result, from its `result.json`, when it completed with an answer.
-fn finished_run(run_dir: &Path) -> Option<AgentAnswer> {
-    let bytes = std::fs::read(run_dir.join("result.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    if value["status"].as_str()? != RunStatus::Completed.as_str() {
-        return None;
-    }
-    let description = value["description"].as_str()?.to_owned();
-    Some(AgentAnswer {
-        answer: Some((
-            description,
-            value["label"].as_str().unwrap_or_default().to_owned(),
-        )),
-        status: RunStatus::Completed,
-        reason: value["reason"].as_str().unwrap_or_default().to_owned(),
-        rounds: value["rounds"].as_u64().unwrap_or(0) as u32,
-        tokens: value["tokens"].as_u64().unwrap_or(0),
-        cost_usd: value["cost_usd"].as_f64().unwrap_or(0.0),
-        seconds: journal_seconds(run_dir),
-    })
-}
-
-/// Seconds between a journal's first and last event.
-fn journal_seconds(run_dir: &Path) -> f64 {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("events.jsonl")) else {
-        return 0.0;
-    };
-    let t = |line: Option<&str>| -> Option<u64> {
-        serde_json::from_str::<serde_json::Value>(line?).ok()?["t_ms"].as_u64()
-    };
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = t(lines.next());
-    let last = t(lines
-        .rev()
-        .find(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
-    match (first, last) {
-        (Some(a), Some(b)) if b >= a => (b - a) as f64 / 1000.0,
-        _ => 0.0,
-    }
-}
+type AgentAnswer = UnitRunResult;
 
 /// The configuration of one unit's runs.
 fn unit_config(parts: &SuiteParts, unit: &SuiteUnit) -> Config {
@@ -546,76 +498,30 @@ async fn run_agent(
     exemplars: Arc<LayerExemplars>,
     events: &mpsc::UnboundedSender<SuiteEvent>,
 ) -> Result<AgentAnswer, String> {
-    if let Some(done) = finished_run(run_dir) {
-        return Ok(done);
-    }
-    let resuming = run_dir.join("events.jsonl").is_file();
-    let images = run_dir.join("images");
-    let store = if resuming {
-        ImageStore::reopen(&images).map(|(store, _)| store)
-    } else {
-        ImageStore::with_dir(&images)
-    }
-    .map_err(|e| format!("opening {}: {e}", images.display()))?;
-    let store = Arc::new(store);
-    let target_unit = TargetUnit::new(parts.model.clone(), unit.unit.clone(), store.clone())
-        .map_err(|e| e.to_string())?;
-    let tools = parts
-        .toolbox
-        .context(target_unit, store, Some(exemplars))
-        .map_err(|e| e.to_string())?;
     let config = unit_config(parts, unit);
-    let agent_parts = AgentParts {
-        backend: parts.backend.clone(),
-        tools,
-        prompts: parts.prompts.clone(),
-        config: config.clone(),
+    let run_parts = UnitRunParts {
+        backend: &parts.backend,
+        toolbox: &parts.toolbox,
+        prompts: &parts.prompts,
+        model: &parts.model,
+        config: &config,
     };
-    let started = Instant::now();
-    let agent = if resuming {
-        Agent::resume(agent_parts, run_dir)
-            .map(|(agent, _)| agent)
-            .map_err(|e| {
-                format!(
-                    "resuming the agent run in {}: {e}; remove that folder to start the unit again",
-                    run_dir.display()
-                )
-            })?
-    } else {
-        let max_rounds = config.run.max_rounds.to_string();
-        let address = unit.unit.to_string();
-        let vars = [
-            ("unit", address.as_str()),
-            ("target", config.run.target.as_str()),
-            ("max_rounds", max_rounds.as_str()),
-        ];
-        let task_text = parts
-            .prompts
-            .task(&config.run.task, &vars)
-            .map_err(|e| e.to_string())?;
-        let info = RunInfo {
-            run_id: unit.slug(),
-            task: config.run.task.clone(),
-            target: config.run.target.clone(),
-            unit: address,
-        };
-        Agent::start(agent_parts, run_dir, info, task_text).map_err(|e| e.to_string())?
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let agent = agent.with_events(tx);
     let (events, address) = (events.clone(), unit.unit.to_string());
-    let forward = tokio::spawn(async move {
-        while let Some(record) = rx.recv().await {
-            if let Event::RoundStarted { round } = record.event {
-                let _ = events.send(SuiteEvent::Round {
-                    unit: address.clone(),
-                    round,
-                });
-            }
-        }
-    });
-    let outcome = agent.run().await.map_err(|e| e.to_string())?;
-    let _ = forward.await;
+    let on_round = move |round| {
+        let _ = events.send(SuiteEvent::Round {
+            unit: address.clone(),
+            round,
+        });
+    };
+    let outcome = run_unit(
+        &run_parts,
+        &unit.unit,
+        &unit.slug(),
+        run_dir,
+        Some(exemplars),
+        on_round,
+    )
+    .await?;
     if outcome.status == RunStatus::Failed {
         return Err(format!(
             "the agent run failed: {}; run the eval again to resume it from {}",
@@ -623,19 +529,7 @@ async fn run_agent(
             run_dir.display()
         ));
     }
-    Ok(AgentAnswer {
-        answer: outcome.answer,
-        status: outcome.status,
-        reason: outcome.reason,
-        rounds: outcome.rounds,
-        tokens: outcome.tokens,
-        cost_usd: outcome.cost_usd,
-        seconds: if resuming {
-            journal_seconds(run_dir)
-        } else {
-            started.elapsed().as_secs_f64()
-        },
-    })
+    Ok(outcome)
 }
 
 /// Asks the baseline (or reads back its earlier reply from `baselines/<unit>.json`).

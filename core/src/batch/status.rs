@@ -1,0 +1,476 @@
+//! Where a batch stands: every unit's state read from its run folder — the journal says
+//! what happened, the folder's lock says whether a worker is on it now — plus, where
+//! Slurm is installed, what `squeue` says of the array tasks still queued or running.
+//!
+//! | state         | when                                                                 |
+//! |---------------|----------------------------------------------------------------------|
+//! | `done`        | the journal ends with `run_ended` `completed` (an answer was given)  |
+//! | `running`     | a worker holds the unit's `.lock`                                    |
+//! | `failed`      | the run ended otherwise (failed, limit, stopped), or its journal cannot be read |
+//! | `interrupted` | the journal has no end and nobody holds the lock (killed, cancelled) |
+//! | `pending`     | no journal yet                                                       |
+//!
+//! A torn last journal line (a worker killed mid-write) is noted, never fatal: resuming
+//! cuts it off. A bad line in the middle makes the unit `failed` with the line named.
+
+use super::plan::{BatchManifest, load_batch};
+use super::units::unit_slug;
+use super::{BatchError, JOBS_FILE, LOCK_FILE, RUNS_DIR, WORKER_FILE};
+use crate::agent::event::{Event, RunStatus};
+use crate::agent::journal::{now_ms, read_journal};
+use crate::agent::unit_run::EVENTS_FILE;
+use crate::target::UnitRef;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A unit's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UnitState {
+    /// Answered.
+    Done,
+    /// A worker is on it now.
+    Running,
+    /// Ended without an answer, or unreadable.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Cut off (journal without an end, no worker on it): `resume` continues it.
+    Interrupted,
+    /// Not started.
+    Pending,
+}
+
+impl UnitState {
+    /// Lower-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnitState::Done => "done",
+            UnitState::Running => "running",
+            UnitState::Failed { .. } => "failed",
+            UnitState::Interrupted => "interrupted",
+            UnitState::Pending => "pending",
+        }
+    }
+
+    /// Whether `resume` works on it (everything but done and running).
+    pub fn unfinished(&self) -> bool {
+        !matches!(self, UnitState::Done | UnitState::Running)
+    }
+}
+
+/// Who runs (or last ran) a unit: `runs/<slug>/worker.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerInfo {
+    /// Host name.
+    pub host: String,
+    /// Worker process id.
+    pub pid: u32,
+    /// Shard.
+    pub shard: usize,
+    /// `$SLURM_JOB_ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<String>,
+    /// `$SLURM_ARRAY_JOB_ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_array_job_id: Option<String>,
+    /// `$SLURM_ARRAY_TASK_ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_array_task_id: Option<String>,
+    /// When it took the unit (UNIX ms).
+    pub started_ms: u64,
+}
+
+/// One unit of a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitStatus {
+    /// Address (`layer3:42`).
+    pub unit: String,
+    /// Layer.
+    pub layer: String,
+    /// Run folder, relative to the batch (`runs/layer3-42`).
+    pub run: String,
+    /// Shard (array task) it belongs to.
+    pub shard: usize,
+    /// State.
+    #[serde(flatten)]
+    pub state: UnitState,
+    /// Rounds begun.
+    pub rounds: u32,
+    /// Tokens used.
+    pub tokens: u64,
+    /// Dollars spent.
+    pub cost_usd: f64,
+    /// Seconds between the journal's first and last event.
+    pub seconds: f64,
+    /// The answer's description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The answer's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// First journal event (UNIX ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// Last journal event (UNIX ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ms: Option<u64>,
+    /// Something off about the folder (a torn last journal line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Who runs or last ran it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerInfo>,
+    /// What `squeue` says of its shard's array task (`PENDING`, `RUNNING`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<String>,
+}
+
+impl UnitStatus {
+    /// The answer as a table shows it: the label, else the description.
+    pub fn answer(&self) -> &str {
+        match (&self.label, &self.description) {
+            (Some(l), _) if !l.is_empty() => l,
+            (_, Some(d)) => d,
+            _ => "",
+        }
+    }
+}
+
+/// Counts and rates over the batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchTotals {
+    /// Units in the batch.
+    pub units: usize,
+    /// Done.
+    pub done: usize,
+    /// Running.
+    pub running: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Interrupted.
+    pub interrupted: usize,
+    /// Pending.
+    pub pending: usize,
+    /// Dollars spent over all units.
+    pub cost_usd: f64,
+    /// Tokens over all units.
+    pub tokens: u64,
+    /// Seconds from the first unit's first event to the last event of any unit.
+    pub elapsed_seconds: f64,
+    /// Units finished per hour over that span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units_per_hour: Option<f64>,
+    /// Seconds until every unit is done at that rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<f64>,
+}
+
+/// A batch's state: [`read_status`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchStatus {
+    /// The batch folder.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: BatchManifest,
+    /// Every unit, in `units.txt` order.
+    pub units: Vec<UnitStatus>,
+    /// Counts and rates.
+    pub totals: BatchTotals,
+    /// Slurm job ids submitted for this batch (`jobs.jsonl`).
+    pub jobs: Vec<String>,
+    /// Whether `squeue` was asked (installed and jobs submitted).
+    pub squeue: bool,
+}
+
+impl BatchStatus {
+    /// Shards holding a unit `resume` must work on.
+    pub fn unfinished_shards(&self) -> Vec<usize> {
+        let mut shards: Vec<usize> = self
+            .units
+            .iter()
+            .filter(|u| u.state.unfinished())
+            .map(|u| u.shard)
+            .collect();
+        shards.dedup();
+        shards
+    }
+}
+
+/// Whether a worker holds `lock` now. Taking a shared lock fails while a worker holds the
+/// exclusive one; a lock that cannot be opened is not held.
+pub fn lock_held(lock: &Path) -> bool {
+    let Ok(file) = File::open(lock) else {
+        return false;
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
+/// The state of one unit's run folder.
+pub fn unit_status(out: &Path, unit: &UnitRef, shard: usize) -> UnitStatus {
+    let slug = unit_slug(unit);
+    let dir = out.join(RUNS_DIR).join(&slug);
+    let mut s = UnitStatus {
+        unit: unit.to_string(),
+        layer: unit.layer.clone(),
+        run: format!("{RUNS_DIR}/{slug}"),
+        shard,
+        state: UnitState::Pending,
+        rounds: 0,
+        tokens: 0,
+        cost_usd: 0.0,
+        seconds: 0.0,
+        description: None,
+        label: None,
+        started_ms: None,
+        last_ms: None,
+        note: None,
+        worker: std::fs::read(dir.join(WORKER_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok()),
+        slurm: None,
+    };
+    let running = lock_held(&dir.join(LOCK_FILE));
+    let journal = dir.join(EVENTS_FILE);
+    let contents = match read_journal(&journal) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if running {
+                s.state = UnitState::Running;
+            }
+            return s;
+        }
+        Err(e) => {
+            s.state = UnitState::Failed {
+                reason: format!(
+                    "its journal cannot be read ({e}); remove {} to run the unit again",
+                    dir.display()
+                ),
+            };
+            return s;
+        }
+    };
+    if contents.torn_bytes > 0 {
+        s.note = Some(format!(
+            "torn last journal line ({} bytes), dropped when the unit resumes",
+            contents.torn_bytes
+        ));
+    }
+    let mut ended: Option<(RunStatus, String)> = None;
+    for r in &contents.records {
+        s.started_ms.get_or_insert(r.t_ms);
+        s.last_ms = Some(r.t_ms);
+        match &r.event {
+            Event::RoundStarted { round } => s.rounds = s.rounds.max(*round),
+            Event::AssistantMessage {
+                usage, cost_usd, ..
+            } => {
+                s.cost_usd += cost_usd;
+                s.tokens += usage.input_tokens + usage.output_tokens;
+            }
+            Event::FinalAnswer {
+                description, label, ..
+            } => {
+                s.description = Some(description.clone());
+                s.label = Some(label.clone());
+            }
+            Event::RunEnded { status, reason } => ended = Some((*status, reason.clone())),
+            Event::Resumed { .. } => ended = None,
+            _ => {}
+        }
+    }
+    if let (Some(a), Some(b)) = (s.started_ms, s.last_ms) {
+        s.seconds = b.saturating_sub(a) as f64 / 1000.0;
+    }
+    s.state = if running {
+        UnitState::Running
+    } else {
+        match ended {
+            Some((RunStatus::Completed, _)) => UnitState::Done,
+            Some((status, reason)) => UnitState::Failed {
+                reason: format!("{}: {reason}", status.as_str()),
+            },
+            None => UnitState::Interrupted,
+        }
+    };
+    s
+}
+
+/// One line of `jobs.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The Slurm job id `sbatch --parsable` printed (`12345`, or `12345;cluster`).
+    pub job_id: String,
+    /// The `--array` value submitted.
+    pub array: String,
+    /// When (UNIX ms).
+    pub submitted_ms: u64,
+}
+
+/// The jobs submitted for the batch in `out`, oldest first.
+pub fn read_jobs(out: &Path) -> Vec<JobRecord> {
+    std::fs::read_to_string(out.join(JOBS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Array task states `squeue` reports for `jobs`, by shard: `None` when `squeue` is not
+/// installed or fails.
+fn squeue(jobs: &[String]) -> Option<BTreeMap<usize, String>> {
+    if jobs.is_empty() {
+        return None;
+    }
+    let output = std::process::Command::new("squeue")
+        .args(["--noheader", "--array", "--format=%i %T", "--jobs"])
+        .arg(jobs.join(","))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        // squeue fails when every job id has left the queue: nothing queued.
+        return Some(BTreeMap::new());
+    }
+    Some(parse_squeue(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// `12345_7 RUNNING` lines → shard 7 → `RUNNING`; combined pending lines
+/// (`12345_[8-10%2] PENDING`) are expanded.
+pub fn parse_squeue(text: &str) -> BTreeMap<usize, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(state)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some((_, task)) = id.split_once('_') else {
+            continue;
+        };
+        let task = task.trim_start_matches('[').trim_end_matches(']');
+        let task = task.split('%').next().unwrap_or_default();
+        for piece in task.split(',') {
+            let range = match piece.split_once('-') {
+                Some((a, b)) => a.parse::<usize>().ok().zip(b.parse::<usize>().ok()),
+                None => piece.parse::<usize>().ok().map(|a| (a, a)),
+            };
+            if let Some((a, b)) = range {
+                for shard in a..=b.min(a + 1_000_000) {
+                    out.insert(shard, state.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads the batch in `out`: every unit's state from its run folder, `squeue` for jobs
+/// submitted from it when Slurm is installed, and the totals. Torn journals are reported
+/// in the unit's `note` (and unreadable ones as `failed`), never an error; only a folder
+/// that is not a batch, or of another format, is.
+pub fn read_status(out: &Path) -> Result<BatchStatus, BatchError> {
+    let (manifest, units) = load_batch(out)?;
+    let mut statuses: Vec<UnitStatus> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| unit_status(out, u, manifest.shard_of(i)))
+        .collect();
+    let jobs: Vec<String> = read_jobs(out)
+        .into_iter()
+        .map(|j| j.job_id.split(';').next().unwrap_or_default().to_owned())
+        .collect();
+    let queue = squeue(&jobs);
+    if let Some(queue) = &queue {
+        for s in &mut statuses {
+            if s.state.unfinished() {
+                s.slurm = queue.get(&s.shard).cloned();
+            }
+        }
+    }
+    let totals = totals(&statuses, now_ms());
+    Ok(BatchStatus {
+        dir: out.to_path_buf(),
+        manifest,
+        units: statuses,
+        totals,
+        jobs,
+        squeue: queue.is_some(),
+    })
+}
+
+/// Counts, cost, and the rate of the units finished so far.
+pub fn totals(units: &[UnitStatus], now_ms: u64) -> BatchTotals {
+    let mut t = BatchTotals {
+        units: units.len(),
+        ..BatchTotals::default()
+    };
+    for u in units {
+        match u.state {
+            UnitState::Done => t.done += 1,
+            UnitState::Running => t.running += 1,
+            UnitState::Failed { .. } => t.failed += 1,
+            UnitState::Interrupted => t.interrupted += 1,
+            UnitState::Pending => t.pending += 1,
+        }
+        t.cost_usd += u.cost_usd;
+        t.tokens += u.tokens;
+    }
+    let first = units.iter().filter_map(|u| u.started_ms).min();
+    let last = units
+        .iter()
+        .filter_map(|u| {
+            if u.state == UnitState::Running {
+                Some(now_ms)
+            } else {
+                u.last_ms
+            }
+        })
+        .max();
+    if let (Some(a), Some(b)) = (first, last) {
+        t.elapsed_seconds = b.saturating_sub(a) as f64 / 1000.0;
+    }
+    if t.done > 0 && t.elapsed_seconds > 0.0 {
+        let per_hour = t.done as f64 / (t.elapsed_seconds / 3600.0);
+        t.units_per_hour = Some(per_hour);
+        t.eta_seconds = Some((t.units - t.done) as f64 / per_hour * 3600.0);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squeue_lines_map_to_shards() {
+        let q = parse_squeue("77_3 RUNNING\n77_[4-6%2] PENDING\n78_0 COMPLETING\nnoise\n");
+        assert_eq!(q.get(&3).map(String::as_str), Some("RUNNING"));
+        assert_eq!(q.get(&5).map(String::as_str), Some("PENDING"));
+        assert_eq!(q.get(&0).map(String::as_str), Some("COMPLETING"));
+        assert_eq!(q.len(), 5);
+    }
+
+    #[test]
+    fn a_held_lock_reads_as_running() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let lock = dir.path().join(LOCK_FILE);
+        assert!(!lock_held(&lock));
+        let file = File::create(&lock).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!lock_held(&lock));
+        file.lock().unwrap_or_else(|e| panic!("{e}"));
+        assert!(lock_held(&lock));
+        drop(file);
+        assert!(!lock_held(&lock));
+    }
+}
