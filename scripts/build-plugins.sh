@@ -31,6 +31,7 @@ done
 # crate directory | cargo package | kind (native or wasm)
 examples=(
     "plugins/image-ops|maia-image-ops|native"
+    "plugins/http-images|maia-http-images|native"
     "plugins/image-stats|maia-image-stats|wasm"
     "plugins/shapes-tools|maia-shapes-tools|wasm"
 )

@@ -22,6 +22,10 @@ pub struct Config {
     pub describer: DescriberConfig,
     /// Dollar prices per million tokens, by model id.
     pub prices: BTreeMap<String, Price>,
+    /// `[plugins.NAME]`: settings handed to plugin NAME (`Host::config`), e.g.
+    /// `[plugins.http-images] base_url = "http://127.0.0.1:7860"`. Keys still live in the
+    /// environment only: a table naming one is refused like any other.
+    pub plugins: BTreeMap<String, toml::Table>,
 }
 
 /// The `[run]` table.
@@ -58,6 +62,10 @@ pub struct RunConfig {
     pub max_output_tokens: u32,
     /// Retries of a failed model request before the run stops.
     pub max_retries: u32,
+    /// Which plugin provides `text2image` and `edit_images`: `shapes` (the shapes world,
+    /// the default) or `http` (the `http-images` plugin, real diffusion servers,
+    /// configured under `[plugins.http-images]`).
+    pub images_from: String,
 }
 
 /// The `[images]` table.
@@ -121,6 +129,7 @@ impl Default for RunConfig {
             max_wall_minutes: 0.0,
             max_output_tokens: 4096,
             max_retries: 5,
+            images_from: "shapes".into(),
         }
     }
 }
@@ -180,6 +189,7 @@ impl Default for Config {
             },
             describer: DescriberConfig::default(),
             prices,
+            plugins: BTreeMap::new(),
         }
     }
 }
@@ -328,6 +338,31 @@ mod tests {
         assert_eq!(c.images.per_message, 16);
         assert!((c.cost("my-model", 1_000_000, 500_000) - 2.0).abs() < 1e-9);
         assert!(sources.files.contains(&file));
+    }
+
+    #[test]
+    fn plugin_tables_are_kept_and_a_key_in_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("maia.toml");
+        std::fs::write(
+            &file,
+            "[run]\nimages_from = \"http\"\n[plugins.http-images]\nbase_url = \"http://127.0.0.1:7860\"\nsteps = 20\n",
+        )
+        .expect("write");
+        let (c, _) = Config::resolve(Some(&file), toml::Table::new()).expect("resolve");
+        assert_eq!(c.run.images_from, "http");
+        let table = &c.plugins["http-images"];
+        assert_eq!(table["base_url"].as_str(), Some("http://127.0.0.1:7860"));
+        assert_eq!(table["steps"].as_integer(), Some(20));
+        assert!(c.to_toml().contains("[plugins.http-images]"));
+        std::fs::write(&file, "[plugins.http-images]\napi_key = \"sk-secret\"\n").expect("write");
+        let err = Config::resolve(Some(&file), toml::Table::new())
+            .expect_err("secret")
+            .to_string();
+        assert!(
+            err.contains("api_key_env") && !err.contains("sk-secret"),
+            "{err}"
+        );
     }
 
     #[test]

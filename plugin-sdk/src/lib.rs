@@ -82,6 +82,18 @@
 //! artifact (see [`Manifest`]), and check it with `maia plugin check DIR`.
 //! `maia plugin new NAME --kind native|wasm` writes all of this for you.
 //!
+//! ## Network and settings (since 1.1)
+//! A plugin that talks to a web service asks the host to make its requests
+//! ([`Host::http`], types in [`http`]): the host checks each destination against the
+//! manifest's `[permissions] net` list and the user's `--allow-net` grant, runs the batch
+//! concurrently with per-request deadlines, and keeps headers (API keys) out of its logs.
+//! [`Host::config`] hands the plugin its `[plugins.NAME]` table from `maia.toml`, plus a
+//! `cache_dir` and a `no_cache` flag. Both methods have defaults (no network, no
+//! settings), so hosts and test doubles written for 1.0 still compile. Native plugins get
+//! them through two more host operations ([`native::op::HTTP`], [`native::op::CONFIG`]);
+//! the native ABI version is unchanged, and a 1.0 host answers the new operations with an
+//! error the plugin sees as a `ToolError`. Wasm plugins keep WASI sockets and the defaults.
+//!
 //! ## Versions
 //! The host refuses a plugin whose SDK major version differs from its own, naming both.
 //! The native ABI is versioned separately ([`native::ABI_VERSION`], in the entry symbol's
@@ -91,6 +103,7 @@
 extern crate self as maia_plugin_sdk;
 
 mod export_wasm;
+pub mod http;
 mod manifest;
 pub mod native;
 mod plugin;
@@ -99,6 +112,7 @@ mod types;
 pub mod wasm;
 pub mod wire;
 
+pub use http::{HttpFailureKind, HttpOutcome, HttpRequest, HttpResponse};
 pub use manifest::{Description, Manifest, Permissions, PluginKind, major_version};
 pub use plugin::{Host, Plugin};
 pub use types::{

@@ -9,7 +9,8 @@
 //! Plugins must be built with `panic = "unwind"` (the default) for panics to be caught.
 
 use crate::{
-    Host, Image, ImageId, LogLevel, Plugin, ToolCall, ToolError, ToolOutput, UnitActivation, wire,
+    Host, HttpOutcome, HttpRequest, Image, ImageId, LogLevel, Plugin, ToolCall, ToolError,
+    ToolOutput, UnitActivation, wire,
 };
 use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_void};
@@ -52,6 +53,13 @@ pub mod op {
     pub const PROGRESS: u32 = 3;
     /// Request: JSON `{"level": .., "message": ..}`. Reply: empty.
     pub const LOG: u32 = 4;
+    /// Since SDK 1.1. Request: [`http::encode_requests`](crate::http::encode_requests)
+    /// frame (requests and the concurrency limit). Reply:
+    /// [`http::encode_outcomes`](crate::http::encode_outcomes) frame, or `TOOL_ERROR`
+    /// with a JSON `ToolError` when the host refuses the batch.
+    pub const HTTP: u32 = 5;
+    /// Since SDK 1.1. Request: empty. Reply: the plugin's settings as JSON.
+    pub const CONFIG: u32 = 6;
 }
 
 /// Owned bytes handed across the boundary; freed by the allocating side's `free`.
@@ -395,6 +403,37 @@ impl Host for NativeHost<'_> {
         let req = serde_json::to_vec(&serde_json::json!({"level": level, "message": message}))
             .unwrap_or_default();
         self.request(op::LOG, &req);
+    }
+
+    fn http(
+        &mut self,
+        requests: &[HttpRequest],
+        max_concurrent: usize,
+    ) -> Result<Vec<HttpOutcome>, ToolError> {
+        let req = crate::http::encode_requests(requests, max_concurrent);
+        match self.request(op::HTTP, &req) {
+            (status::OK, bytes) => {
+                let outcomes = crate::http::decode_outcomes(&bytes)
+                    .map_err(|e| ToolError::failed(format!("host reply: {e}")))?;
+                if outcomes.len() != requests.len() {
+                    return Err(ToolError::failed(format!(
+                        "host answered {} of {} requests",
+                        outcomes.len(),
+                        requests.len()
+                    )));
+                }
+                Ok(outcomes)
+            }
+            (code, bytes) => Err(Self::reply_error(code, &bytes)),
+        }
+    }
+
+    fn config(&mut self) -> serde_json::Value {
+        match self.request(op::CONFIG, &[]) {
+            (status::OK, bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            // A host from before SDK 1.1 does not know the operation: no settings.
+            _ => serde_json::Value::Null,
+        }
     }
 }
 

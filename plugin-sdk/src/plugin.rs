@@ -1,7 +1,8 @@
 //! The two traits of the contract: what a plugin implements, and what the host lends it.
 
 use crate::{
-    Image, ImageId, LogLevel, Manifest, ToolCall, ToolError, ToolOutput, ToolSpec, UnitActivation,
+    HttpOutcome, HttpRequest, Image, ImageId, LogLevel, Manifest, ToolCall, ToolError, ToolOutput,
+    ToolSpec, UnitActivation,
 };
 
 /// A tool plugin. Implement this once; export it with [`export_native!`](crate::export_native)
@@ -35,4 +36,35 @@ pub trait Host {
 
     /// Writes a line to the run's log.
     fn log(&mut self, level: LogLevel, message: &str);
+
+    /// Makes HTTP requests for the plugin, up to `max_concurrent` at once (since SDK
+    /// 1.1). Outcomes come back in request order.
+    ///
+    /// The host checks every destination against the hosts the plugin's `plugin.toml`
+    /// declares and the user granted; if one is not allowed, or the host lends no
+    /// network at all, the whole batch is refused with an `Err` (nothing is sent). A
+    /// request that was allowed but got no answer is an [`HttpOutcome::Failed`] in its
+    /// slot; an HTTP error status is an ordinary [`HttpOutcome::Response`]. See
+    /// [`crate::http`].
+    ///
+    /// The default, for hosts that lend no network (wasm plugins keep WASI sockets, and
+    /// test hosts), refuses every batch.
+    fn http(
+        &mut self,
+        requests: &[HttpRequest],
+        max_concurrent: usize,
+    ) -> Result<Vec<HttpOutcome>, ToolError> {
+        let _ = (requests, max_concurrent);
+        Err(ToolError::denied(
+            "this host lends plugins no network (Host::http is not available here)",
+        ))
+    }
+
+    /// The plugin's settings (since SDK 1.1): the `[plugins.NAME]` table of the user's
+    /// `maia.toml` as JSON, plus the host-wide keys `cache_dir` (a directory the plugin
+    /// may keep a cache in) and `no_cache` (true when the user asked for fresh results).
+    /// `Null` when the host has none.
+    fn config(&mut self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }

@@ -417,10 +417,7 @@ mod tests {
 
     fn toolbox() -> Toolbox {
         let loader = PluginLoader::new(Grants::none(), WasmLimits::default());
-        let search = PluginSearch {
-            explicit: Vec::new(),
-            dirs: Vec::new(),
-        };
+        let search = PluginSearch::default();
         let options = ToolboxOptions {
             describer: Arc::new(SceneDescriber),
             describe_prompt: "describe".into(),

@@ -13,6 +13,10 @@ pub struct PluginSearch {
     pub explicit: Vec<PathBuf>,
     /// Folders whose subdirectories are plugins.
     pub dirs: Vec<PathBuf>,
+    /// Plugin names not to load from folders of plugins (e.g. `http-images` when the
+    /// shapes world provides `text2image`: both offer the same tool names). A plugin
+    /// named by its own path in `explicit` always loads.
+    pub skip: BTreeSet<String>,
 }
 
 /// The default folders: the build output beside the binary, then the user config dir.
@@ -56,19 +60,22 @@ pub fn discover(search: &PluginSearch) -> Vec<Result<PluginFiles, PluginError>> 
     for path in &search.explicit {
         let is_folder_of_plugins = path.is_dir() && !path.join("plugin.toml").is_file();
         if is_folder_of_plugins {
-            candidates.extend(children_with_manifest(path));
+            candidates.extend(children_with_manifest(path).into_iter().map(|p| (p, true)));
         } else {
-            candidates.push(path.clone());
+            candidates.push((path.clone(), false));
         }
     }
     for dir in &search.dirs {
-        candidates.extend(children_with_manifest(dir));
+        candidates.extend(children_with_manifest(dir).into_iter().map(|p| (p, true)));
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for candidate in candidates {
+    for (candidate, skippable) in candidates {
         match locate(&candidate) {
             Ok(files) => {
+                if skippable && search.skip.contains(&files.manifest.name) {
+                    continue;
+                }
                 if seen.insert(files.manifest.name.clone()) {
                     out.push(Ok(files));
                 }

@@ -6,13 +6,17 @@ mod error;
 mod grants;
 mod manifest_file;
 mod native;
+pub mod net;
+mod settings;
 mod wasm;
 
 pub use discovery::{PluginSearch, default_search_dirs, discover};
 pub use error::PluginError;
 pub use grants::Grants;
 pub use manifest_file::{PluginFiles, locate};
-pub use native::NativePlugin;
+pub use native::{NativePlugin, Services};
+pub use net::NetPolicy;
+pub use settings::PluginSettings;
 pub use wasm::{WasmLimits, WasmPlugin, WasmRuntime};
 
 use crate::tools::{ToolProvider, ToolRegistry};
@@ -24,6 +28,7 @@ use std::sync::{Arc, OnceLock};
 pub struct PluginLoader {
     grants: Grants,
     limits: WasmLimits,
+    settings: PluginSettings,
     wasm: OnceLock<Result<Arc<WasmRuntime>, String>>,
 }
 
@@ -33,7 +38,32 @@ impl PluginLoader {
         PluginLoader {
             grants,
             limits,
+            settings: PluginSettings::default(),
             wasm: OnceLock::new(),
+        }
+    }
+
+    /// Lends native plugins these settings (`Host::config`), from which their
+    /// `config:KEY` network permissions are resolved too.
+    pub fn with_settings(mut self, settings: PluginSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The settings native plugins get.
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// What a native plugin is lent: its settings, and its `[permissions] net` list
+    /// resolved against them, with the user's grant.
+    pub fn services_for(&self, manifest: &Manifest) -> Services {
+        let config = self.settings.for_plugin(&manifest.name);
+        Services {
+            plugin: manifest.name.clone(),
+            policy: NetPolicy::resolve(&manifest.permissions.net, &config),
+            net_granted: self.grants.net(&manifest.name),
+            config,
         }
     }
 
@@ -64,7 +94,10 @@ impl PluginLoader {
     pub fn load_files(&self, files: &PluginFiles) -> Result<Box<dyn ToolProvider>, PluginError> {
         check_sdk_version(&files.manifest, &files.manifest_path.display().to_string())?;
         let provider: Box<dyn ToolProvider> = match files.manifest.kind {
-            PluginKind::Native => Box::new(NativePlugin::load(files)?),
+            PluginKind::Native => Box::new(NativePlugin::load_with(
+                files,
+                self.services_for(&files.manifest),
+            )?),
             PluginKind::Wasm => Box::new(WasmPlugin::load(
                 self.wasm_runtime()?,
                 files,

@@ -1,11 +1,12 @@
 //! The native plugin host: loads a `cdylib` with `libloading` and talks to it through the
 //! SDK's versioned C ABI. Native plugins are trusted, in-process code.
 
+use super::net::{self, NetPolicy};
 use super::{PluginError, PluginFiles, check_sdk_version};
 use crate::tools::{ToolProvider, ToolSource};
 use maia_plugin_sdk::native::{self as abi, Buffer, HostVTable, PluginVTable, op, status};
 use maia_plugin_sdk::{
-    Description, Host, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, wire,
+    Description, Host, ImageId, LogLevel, ToolCall, ToolError, ToolOutput, http as sdk_http, wire,
 };
 use std::ffi::{CStr, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -19,7 +20,52 @@ pub struct NativePlugin {
     vtable: *const PluginVTable,
     description: Description,
     path: PathBuf,
+    services: Services,
     library: Option<libloading::Library>,
+}
+
+/// What the host lends this plugin beyond the per-call [`Host`]: its settings
+/// (`op::CONFIG`) and its network (`op::HTTP`), checked against its policy and grant.
+#[derive(Clone, Debug, Default)]
+pub struct Services {
+    /// The plugin's name, for messages.
+    pub plugin: String,
+    /// `Host::config`'s answer.
+    pub config: serde_json::Value,
+    /// Destinations the manifest declares, resolved.
+    pub policy: NetPolicy,
+    /// Whether the user granted the plugin network access.
+    pub net_granted: bool,
+}
+
+impl Services {
+    /// Checks every destination of a batch; the first refusal refuses it whole, with a
+    /// message naming the refused host, the allowed ones, and how to change them.
+    pub fn check_batch(&self, requests: &[maia_plugin_sdk::HttpRequest]) -> Result<(), ToolError> {
+        let plugin = &self.plugin;
+        if !self.net_granted {
+            return Err(ToolError::denied(format!(
+                "plugin `{plugin}` has no network grant; allow it with `--allow-net {plugin}`"
+            )));
+        }
+        for request in requests {
+            if let Err(why) = self.policy.check(&request.url) {
+                let mut message = format!(
+                    "plugin `{plugin}` may not connect there: {why}; allowed: {}",
+                    self.policy.describe()
+                );
+                for note in self.policy.unresolved() {
+                    message.push_str(&format!(" (unresolved: {note})"));
+                }
+                message.push_str(&format!(
+                    ". The allowed hosts come from its plugin.toml `[permissions] net`; \
+                     for `config:base_url` set `base_url` under `[plugins.{plugin}]` in maia.toml"
+                ));
+                return Err(ToolError::denied(message));
+            }
+        }
+        Ok(())
+    }
 }
 
 // SAFETY: the instance is only touched through `&mut self` (the registry serializes calls
@@ -34,8 +80,20 @@ fn not_a_plugin(path: &Path, reason: impl Into<String>) -> PluginError {
 }
 
 impl NativePlugin {
-    /// Loads and instantiates the library, checking ABI and SDK versions first.
+    /// Loads and instantiates the library, checking ABI and SDK versions first. The
+    /// plugin gets no settings and no network; see [`NativePlugin::load_with`].
     pub fn load(files: &PluginFiles) -> Result<Self, PluginError> {
+        Self::load_with(
+            files,
+            Services {
+                plugin: files.manifest.name.clone(),
+                ..Services::default()
+            },
+        )
+    }
+
+    /// Loads and instantiates the library, lending it `services`.
+    pub fn load_with(files: &PluginFiles, services: Services) -> Result<Self, PluginError> {
         let path = &files.artifact;
         // SAFETY: loading a library runs its initializers; native plugins are trusted code
         // by design (sandboxed plugins are wasm).
@@ -104,6 +162,7 @@ impl NativePlugin {
                 tools: Vec::new(),
             },
             path: path.clone(),
+            services,
             library: Some(library),
         };
         let mut out = Buffer::empty();
@@ -185,9 +244,12 @@ impl ToolProvider for NativePlugin {
     fn call(&mut self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
         let request = serde_json::to_vec(call)
             .map_err(|e| ToolError::failed(format!("encoding call: {e}")))?;
-        let mut host_ref: &mut dyn Host = host;
+        let mut ctx = CallCtx {
+            host,
+            services: &self.services,
+        };
         let host_vtable = HostVTable {
-            ctx: (&mut host_ref as *mut &mut dyn Host).cast(),
+            ctx: (&mut ctx as *mut CallCtx<'_>).cast(),
             request: host_request,
             free: abi::free_buffer,
         };
@@ -212,6 +274,12 @@ impl ToolProvider for NativePlugin {
     }
 }
 
+/// What `host_request` reaches through its context pointer during one call.
+struct CallCtx<'a> {
+    host: &'a mut dyn Host,
+    services: &'a Services,
+}
+
 /// The host's side of `HostVTable::request`: dispatches a plugin's service request to
 /// the `&mut dyn Host` of the current call. Never unwinds into the plugin.
 unsafe extern "C" fn host_request(
@@ -222,14 +290,14 @@ unsafe extern "C" fn host_request(
     out: *mut Buffer,
 ) -> u32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: ctx is the `&mut &mut dyn Host` set up in `call`, live for the call.
-        let host: &mut &mut dyn Host = unsafe { &mut *ctx.cast::<&mut dyn Host>() };
+        // SAFETY: ctx is the `CallCtx` set up in `call`, live for the call.
+        let ctx: &mut CallCtx<'_> = unsafe { &mut *ctx.cast::<CallCtx<'_>>() };
         let req = if req.is_null() || len == 0 {
             &[][..]
         } else {
             unsafe { std::slice::from_raw_parts(req, len) }
         };
-        serve(&mut **host, op_code, req)
+        serve(ctx, op_code, req)
     }));
     let (code, bytes) = result.unwrap_or_else(|_| {
         (
@@ -244,7 +312,8 @@ unsafe extern "C" fn host_request(
     code
 }
 
-fn serve(host: &mut dyn Host, op_code: u32, req: &[u8]) -> (u32, Vec<u8>) {
+fn serve(ctx: &mut CallCtx<'_>, op_code: u32, req: &[u8]) -> (u32, Vec<u8>) {
+    let host = &mut *ctx.host;
     let error = |e: ToolError| {
         (
             status::TOOL_ERROR,
@@ -287,6 +356,21 @@ fn serve(host: &mut dyn Host, op_code: u32, req: &[u8]) -> (u32, Vec<u8>) {
                 }
                 Err(e) => error(ToolError::invalid_args(format!("log request: {e}"))),
             }
+        }
+        op::CONFIG => (
+            status::OK,
+            serde_json::to_vec(&ctx.services.config).unwrap_or_default(),
+        ),
+        op::HTTP => {
+            let (requests, max_concurrent) = match sdk_http::decode_requests(req) {
+                Ok(r) => r,
+                Err(e) => return error(ToolError::invalid_args(format!("http request: {e}"))),
+            };
+            if let Err(e) = ctx.services.check_batch(&requests) {
+                return error(e);
+            }
+            let outcomes = net::execute(&requests, max_concurrent);
+            (status::OK, sdk_http::encode_outcomes(&outcomes))
         }
         other => error(ToolError::invalid_args(format!(
             "unknown host service {other}"
