@@ -2,7 +2,8 @@
 //! them, what they may do, and the sandbox limits for wasm.
 
 use maia_core::builtin::CallUnit;
-use maia_core::plugins::default_search_dirs;
+use maia_core::config::Config;
+use maia_core::plugins::{PluginSettings, default_search_dirs};
 use maia_core::tools::InProcess;
 use maia_core::{Grants, LoadProblem, PluginLoader, PluginSearch, ToolRegistry, WasmLimits};
 use std::path::PathBuf;
@@ -82,13 +83,34 @@ pub struct PluginArgs {
     /// ~/.config/maia/plugins).
     #[arg(long)]
     pub no_default_plugins: bool,
+    /// Which plugin provides text2image and edit_images: `shapes` (the shapes world) or
+    /// `http` (the http-images plugin: a real diffusion server set up under
+    /// `[plugins.http-images]` in maia.toml; implies --allow-net http-images). Config key
+    /// `run.images_from`; default shapes.
+    #[arg(long = "images-from", value_name = "shapes|http", value_parser = ["shapes", "http"])]
+    pub images_from: Option<String>,
+    /// Plugins fetch fresh results instead of reading their caches (e.g. generated images).
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
 
+/// The plugin of each `--images-from` choice.
+pub const IMAGE_PLUGINS: [(&str, &str); 2] = [("shapes", "shapes-tools"), ("http", "http-images")];
+
+/// What `--images-from http` needs in maia.toml, for the error when it is missing.
+pub const HTTP_IMAGES_HINT: &str = "--images-from http needs a diffusion server: add to maia.toml\n\n  [plugins.http-images]\n  backend = \"a1111\"                    # AUTOMATIC1111/Forge; or \"openai\"\n  base_url = \"http://127.0.0.1:7860\"   # openai: \"https://api.openai.com/v1\" (key in $OPENAI_API_KEY)";
+
 impl PluginArgs {
-    /// Where plugins are looked for.
+    /// Where plugins are looked for, with the flag's `--images-from` (default shapes).
     pub fn search(&self) -> PluginSearch {
+        self.search_with(self.images_from.as_deref().unwrap_or("shapes"))
+    }
+
+    /// Where plugins are looked for, loading the `text2image` plugin of `images_from`
+    /// (`shapes` or `http`) and skipping the other: both offer the same tool names.
+    pub fn search_with(&self, images_from: &str) -> PluginSearch {
         PluginSearch {
             explicit: self.plugins.clone(),
             dirs: if self.no_default_plugins {
@@ -96,6 +118,78 @@ impl PluginArgs {
             } else {
                 default_search_dirs()
             },
+            skip: IMAGE_PLUGINS
+                .iter()
+                .filter(|(choice, _)| *choice != images_from)
+                .map(|(_, plugin)| (*plugin).to_owned())
+                .collect(),
+        }
+    }
+
+    /// `--images-from`, else the config's `run.images_from`; checked.
+    pub fn images_from(&self, config: &Config) -> anyhow::Result<String> {
+        let choice = self
+            .images_from
+            .clone()
+            .unwrap_or_else(|| config.run.images_from.clone());
+        if IMAGE_PLUGINS.iter().any(|(c, _)| *c == choice) {
+            Ok(choice)
+        } else {
+            anyhow::bail!("run.images_from = `{choice}` in maia.toml: use `shapes` or `http`")
+        }
+    }
+
+    /// A loader lending plugins their `[plugins.*]` settings (and `--no-cache`), with the
+    /// net grant `--images-from http` implies. Fails, saying what to put in maia.toml,
+    /// when `http` is chosen and no server is configured.
+    pub fn loader_for(&self, config: &Config) -> anyhow::Result<PluginLoader> {
+        let images_from = self.images_from(config)?;
+        let mut grants = self.sandbox.grants();
+        if images_from == "http" {
+            let configured = config
+                .plugins
+                .get("http-images")
+                .and_then(|t| t.get("base_url"))
+                .and_then(|v| v.as_str())
+                .is_some_and(|u| !u.trim().is_empty());
+            if !configured {
+                anyhow::bail!("{HTTP_IMAGES_HINT}");
+            }
+            grants = grants.allow_net("http-images");
+        }
+        Ok(
+            PluginLoader::new(grants, self.sandbox.limits()).with_settings(
+                PluginSettings::from_tables(config.plugins.clone()).with_no_cache(self.no_cache),
+            ),
+        )
+    }
+
+    /// The loader and search of a command that has no run config of its own: settings
+    /// from `./maia.toml` and the user's config (defaults when they cannot be read).
+    fn loader_and_search(&self) -> (PluginLoader, PluginSearch, Vec<LoadProblem>) {
+        let mut problems = Vec::new();
+        let config = match Config::resolve(None, toml::Table::new()) {
+            Ok((config, _)) => config,
+            Err(e) => {
+                problems.push(LoadProblem {
+                    plugin: "config".into(),
+                    message: e.to_string(),
+                });
+                Config::default()
+            }
+        };
+        let images_from = self
+            .images_from(&config)
+            .unwrap_or_else(|_| "shapes".into());
+        match self.loader_for(&config) {
+            Ok(loader) => (loader, self.search_with(&images_from), problems),
+            Err(e) => {
+                problems.push(LoadProblem {
+                    plugin: "http-images".into(),
+                    message: e.to_string(),
+                });
+                (self.sandbox.loader(), self.search_with("shapes"), problems)
+            }
         }
     }
 
@@ -109,11 +203,9 @@ impl PluginArgs {
                 message: e.to_string(),
             });
         }
-        problems.extend(
-            self.sandbox
-                .loader()
-                .load_into(&mut registry, &self.search()),
-        );
+        let (loader, search, config_problems) = self.loader_and_search();
+        problems.extend(config_problems);
+        problems.extend(loader.load_into(&mut registry, &search));
         (registry, problems)
     }
 }

@@ -141,6 +141,10 @@ impl RunArgs {
                 .as_ref()
                 .map(|p| p.display().to_string().into()),
         );
+        put(
+            "images_from",
+            self.plugins.images_from.clone().map(Into::into),
+        );
         let mut table = toml::Table::new();
         table.insert("run".into(), toml::Value::Table(run));
         if let Some(url) = &self.base_url {
@@ -189,6 +193,8 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
     // Before the slow part (plugins, exemplar pass): a mistyped --task fails at once.
     prompts.check_task(&config.run.task)?;
+    // Likewise `--images-from http` with no server configured.
+    args.plugins.loader_for(&config)?;
     let id = args
         .id
         .clone()
@@ -341,9 +347,10 @@ async fn assemble(
         config,
         config.run.replay.as_deref(),
     )?;
+    let images_from = plugins.images_from(config)?;
     let (toolbox, problems) = Toolbox::load(
-        &plugins.sandbox.loader(),
-        &plugins.search(),
+        &plugins.loader_for(config)?,
+        &plugins.search_with(&images_from),
         ToolboxOptions {
             describer: describer_for(config, tokio::runtime::Handle::current())?,
             describe_prompt: prompts.render("describe-images.md", &[]),
