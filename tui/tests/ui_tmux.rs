@@ -227,3 +227,57 @@ fn maia_watch_in_tmux_shows_the_run_and_survives_sigterm() {
         "terminal left in raw mode:\n{screen}"
     );
 }
+
+#[test]
+fn maia_watch_on_a_batch_lists_its_units_and_opens_one() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("batch");
+    let maia = |args: &[&str]| {
+        let o = Command::new(MAIA)
+            .args(args)
+            .current_dir(root.path())
+            .output()
+            .expect("maia runs");
+        assert!(
+            o.status.success(),
+            "maia {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let out_s = out.display().to_string();
+    maia(&[
+        "batch",
+        "plan",
+        "--target",
+        "synthetic:all",
+        "--units",
+        "synthetic:0..3",
+        "--max-rounds",
+        "8",
+        "--shard-size",
+        "2",
+        &out_s,
+    ]);
+    // Two units done, one never started: the table shows both kinds.
+    maia(&["batch", "work", &out_s, "--shard", "0"]);
+    let cmd = wrapped(&format!("watch {out_s} --images none"));
+    let tmux = Tmux::start("batch", &cmd, (120, 30));
+    let screen = tmux.wait_for("units/h", 30);
+    assert!(screen.contains("3 units"), "{screen}");
+    assert!(screen.contains("synthetic:0"), "{screen}");
+    assert!(screen.contains("synthetic:2"), "{screen}");
+    assert!(screen.contains("done"), "{screen}");
+    // Enter opens the first unit's run; q comes back to the table.
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("transcript", 20);
+    assert!(screen.contains("completed"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("units/h", 20);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("icanon", 30);
+    assert!(screen.contains("EXITED rc=0"), "{screen}");
+    assert!(
+        screen.contains("\nicanon"),
+        "terminal left in raw mode:\n{screen}"
+    );
+}
