@@ -70,6 +70,9 @@ enum Command {
     /// Score descriptions of units: predictive evaluation (Pearson, AUPRC, F1) and ground truth.
     #[command(subcommand)]
     Eval(commands::eval::EvalCommand),
+    /// Many units as headless runs: a Slurm job array, or --local N worker processes.
+    #[command(subcommand)]
+    Batch(commands::batch::BatchCommand),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Host(cmd) => commands::host::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Eval(cmd) => commands::eval::run(cmd),
+        Command::Batch(cmd) => commands::batch::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per `maia` subcommand.
 
+pub mod batch;
 pub mod call;
 pub mod config;
 pub mod demo;

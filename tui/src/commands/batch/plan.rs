@@ -1,0 +1,304 @@
+//! `maia batch plan`: the batch folder from a target, a unit spec and run options.
+
+use crate::plugin_args::PluginArgs;
+use anyhow::{Context, Result, bail};
+use maia_core::agent::Prompts;
+use maia_core::batch::plan::{PlanOptions, WorkerOptions, shard_count};
+use maia_core::batch::{
+    BatchManifest, FORMAT, HostMode, MAIA_VERSION, RUNS_DIR, SlurmOptions, parse_units, write_plan,
+};
+use maia_core::config::Config;
+use maia_core::llm::BACKENDS;
+use maia_core::target::{TorchOptions, open_target_with};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Options of `maia batch plan`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+maia batch plan --target world-cnn --units 'conv3:*,conv4:0..32' --data shapes-data \\\n      \
+--partition gpu --gpus 1 --time 04:00:00 --concurrency 16 --host per-task batch-conv\n  \
+maia batch plan --target torch:resnet18.pt --units 'layer3:0..512,layer4:*' \\\n      \
+--backend openai --model gpt-4o --host remote:gpu-box:7878 --shard-size 16 batch-r18\n  \
+maia batch plan --target synthetic:all --units 'synthetic:0..8' --shard-size 2 demo-batch\n\n\
+Then `maia batch submit OUT` (Slurm) or `maia batch run OUT --local N` (this machine);\n\
+`maia batch status OUT`, `maia batch resume OUT`, `maia batch gather OUT`.")]
+pub struct PlanArgs {
+    /// The batch folder to write.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// The model whose units are explained: `world-cnn`, `torch:MODEL.pt`, `synthetic:…`,
+    /// `remote:ADDR`.
+    #[arg(long, value_name = "SPEC")]
+    pub target: String,
+    /// The units: comma-separated LAYER:N, LAYER:A..B (A to B-1) or LAYER:* (see
+    /// `maia model info SPEC`).
+    #[arg(long, value_name = "SPEC")]
+    pub units: String,
+    /// Task: a file under prompts/tasks/.
+    #[arg(long, default_value = "describe-unit")]
+    pub task: String,
+    /// Backend: offline (no key, the default), openai, anthropic.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Model id for the backend.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// API root for openai/anthropic (vLLM: http://HOST:8000/v1).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Image folder for dataset exemplars and samples (on storage every node sees).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Exemplars kept per unit.
+    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K)]
+    pub k: usize,
+    /// Rounds before each run must answer (MAIA: 25).
+    #[arg(long)]
+    pub max_rounds: Option<u32>,
+    /// Stop a unit's run when it has cost this many dollars.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Stop a unit's run after this many tokens.
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+    /// Stop a unit's run after this many minutes.
+    #[arg(long, value_name = "MIN")]
+    pub max_minutes: Option<f64>,
+    /// Project config file (default ./maia.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Prompt folder (default ./prompts, then the built-in copies).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Where a torch model runs (in each task, or its host): cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run a torch model in float16 (CUDA only).
+    #[arg(long)]
+    pub half: bool,
+    /// Units per array task (default 8).
+    #[arg(long, value_name = "N", conflicts_with = "shards", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_size: Option<u64>,
+    /// Array tasks to split the units into (instead of --shard-size).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// GPUs per array task (--gres=gpu:N; 0 asks for none).
+    #[arg(long, default_value_t = 0)]
+    pub gpus: u32,
+    /// Time limit per array task (Slurm's --time: MINUTES, HH:MM:SS, D-HH:MM).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Array tasks running at once (the array's %N).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// CPUs per array task.
+    #[arg(long, value_name = "N")]
+    pub cpus_per_task: Option<u32>,
+    /// Memory per array task (Slurm's --mem, e.g. 16G).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// A further #SBATCH option, e.g. --sbatch=--account=proj42. Repeatable.
+    #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+    /// Where tasks reach the model: none (each worker opens it), per-task (each task
+    /// starts its own `maia host serve`), remote:ADDR (all use one running host).
+    #[arg(long, default_value = "none", value_parser = parse_host)]
+    pub host: HostMode,
+    /// The maia binary array tasks run (default: this one; $MAIA_BIN overrides at run time).
+    #[arg(long, value_name = "PATH")]
+    pub maia: Option<PathBuf>,
+    /// Slurm job name (default: maia-OUT).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write into a folder that holds something else, or replace a plan of other units
+    /// (run folders already there are kept).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+fn parse_host(s: &str) -> Result<HostMode, String> {
+    s.parse()
+}
+
+fn abs(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}", path.display()))
+}
+
+impl PlanArgs {
+    fn overrides(&self, out: &Path) -> Result<toml::Table> {
+        let mut run = toml::Table::new();
+        run.insert("task".into(), self.task.clone().into());
+        run.insert("target".into(), self.target.clone().into());
+        run.insert(
+            "runs_dir".into(),
+            out.join(RUNS_DIR).display().to_string().into(),
+        );
+        if let Some(b) = &self.backend {
+            run.insert("backend".into(), b.clone().into());
+        }
+        if let Some(m) = &self.model {
+            run.insert("model".into(), m.clone().into());
+        }
+        if let Some(d) = &self.data {
+            run.insert("data".into(), abs(d)?.display().to_string().into());
+        }
+        if let Some(p) = &self.prompts {
+            run.insert("prompts".into(), abs(p)?.display().to_string().into());
+        }
+        if let Some(v) = self.max_rounds {
+            run.insert("max_rounds".into(), i64::from(v).into());
+        }
+        if let Some(v) = self.max_cost {
+            run.insert("max_cost_usd".into(), v.into());
+        }
+        if let Some(v) = self.max_tokens {
+            run.insert("max_tokens".into(), (v as i64).into());
+        }
+        if let Some(v) = self.max_minutes {
+            run.insert("max_wall_minutes".into(), v.into());
+        }
+        let mut table = toml::Table::new();
+        table.insert("run".into(), toml::Value::Table(run));
+        if let Some(url) = &self.base_url {
+            for backend in ["openai", "anthropic"] {
+                let mut t = toml::Table::new();
+                t.insert("base_url".into(), url.clone().into());
+                table.insert(backend.into(), toml::Value::Table(t));
+            }
+        }
+        Ok(table)
+    }
+
+    /// The plugin flags again, with absolute paths, for the workers.
+    fn plugin_args(&self) -> Result<Vec<String>> {
+        let p = &self.plugins;
+        let mut args = Vec::new();
+        for path in &p.plugins {
+            args.push("--plugin".to_owned());
+            args.push(abs(path)?.display().to_string());
+        }
+        if p.no_default_plugins {
+            args.push("--no-default-plugins".to_owned());
+        }
+        for (flag, names) in [
+            ("--allow-net", &p.sandbox.allow_net),
+            ("--allow-fs", &p.sandbox.allow_fs),
+            ("--allow-env", &p.sandbox.allow_env),
+        ] {
+            for name in names {
+                args.push(flag.to_owned());
+                args.push(name.clone());
+            }
+        }
+        args.push(format!("--wasm-timeout={}", p.sandbox.wasm_timeout));
+        args.push(format!("--wasm-memory-mb={}", p.sandbox.wasm_memory_mb));
+        Ok(args)
+    }
+}
+
+/// Runs `maia batch plan`.
+pub fn plan(args: PlanArgs) -> Result<ExitCode> {
+    let out = abs(&args.out)?;
+    let (config, _) = Config::resolve(args.config.as_deref(), args.overrides(&out)?)?;
+    let backend = config.run.backend.as_str();
+    if !BACKENDS.contains(&backend) || backend == "replay" {
+        bail!("backend `{backend}` cannot run a batch; backends: offline, openai, anthropic");
+    }
+    if config.run.task == "find-bias" {
+        bail!(
+            "--task find-bias needs a classifier per unit, which batches do not set up yet; run it with `maia run --task find-bias`"
+        );
+    }
+    Prompts::load(config.run.prompts.as_deref())?.check_task(&config.run.task)?;
+    if let Some(data) = &config.run.data
+        && !data.is_dir()
+    {
+        bail!("--data {}: no such folder", data.display());
+    }
+    let model = open_target_with(
+        &args.target,
+        &TorchOptions {
+            device: args.device.clone(),
+            half: args.half,
+        },
+    )
+    .with_context(|| format!("opening the target `{}` to list its units", args.target))?;
+    let units = parse_units(&args.units, model.info())?;
+    let shard_size = match (args.shard_size, args.shards) {
+        (Some(size), _) => usize::try_from(size).unwrap_or(usize::MAX),
+        (None, Some(shards)) => units
+            .len()
+            .div_ceil(usize::try_from(shards).unwrap_or(1).min(units.len())),
+        (None, None) => 8,
+    };
+    let maia = match &args.maia {
+        Some(p) => abs(p)?,
+        None => std::env::current_exe().context("finding this maia binary")?,
+    };
+    let name = args.name.clone().unwrap_or_else(|| {
+        format!(
+            "maia-{}",
+            out.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "batch".into())
+        )
+    });
+    let manifest = BatchManifest {
+        format: FORMAT,
+        maia_version: MAIA_VERSION.to_owned(),
+        created_ms: maia_core::agent::journal::now_ms(),
+        name,
+        target: args.target.clone(),
+        units_spec: args.units.clone(),
+        units: units.len(),
+        task: config.run.task.clone(),
+        shard_size,
+        shards: shard_count(units.len(), shard_size),
+        maia,
+        host: args.host.clone(),
+        slurm: SlurmOptions {
+            partition: args.partition.clone(),
+            gpus: args.gpus,
+            time: args.time.clone(),
+            concurrency: args.concurrency,
+            cpus_per_task: args.cpus_per_task,
+            mem: args.mem.clone(),
+            extra: args.sbatch.clone(),
+        },
+        worker: WorkerOptions {
+            device: args.device.clone(),
+            half: args.half,
+            k: args.k,
+            plugin_args: args.plugin_args()?,
+        },
+        config,
+    };
+    let plan = PlanOptions {
+        manifest,
+        units,
+        force: args.force,
+    };
+    write_plan(&out, &plan)?;
+    let m = &plan.manifest;
+    println!(
+        "planned {} units of {} in {} shards of up to {} ({} backend, task {}) in {}",
+        m.units,
+        m.target,
+        m.shards,
+        m.shard_size,
+        m.config.run.backend,
+        m.task,
+        out.display()
+    );
+    println!(
+        "next: `maia batch submit {o}` (Slurm), or `maia batch run {o} --local N` on this machine",
+        o = out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
