@@ -43,3 +43,92 @@ fn images_from_in_maia_toml_is_checked_too() {
     assert_ne!(code, 0);
     assert!(err.contains("[plugins.http-images]"), "{err}");
 }
+
+/// The README's recipe end to end: a torchvision ResNet-18 (random weights) exported as
+/// the README shows, a loopback AUTOMATIC1111 server configured in maia.toml, and
+/// `maia run --target torch:resnet18.pt --unit layer4:122 --images-from http --data DIR`
+/// with the offline experimenter. The run's generated images come from the server (its
+/// request log and the images' metadata agree), and repeating the run is served from the
+/// plugin's cache.
+#[test]
+fn maia_run_on_a_torchvision_model_with_images_from_a_diffusion_server() {
+    use maia_tests::image_servers::{A1111_TXT2IMG, ImageServer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let python = workspace().join(".venv/bin/python");
+    let export = r#"
+import json, torch, torchvision
+from torchvision.models.feature_extraction import create_feature_extractor
+
+layers = ["layer1", "layer2", "layer3", "layer4", "fc"]
+net = torchvision.models.resnet18(weights=None).eval()
+body = create_feature_extractor(net, return_nodes={n: n for n in layers})
+torch.jit.script(body).save("resnet18.pt")
+json.dump({"format": "maia-model", "format_version": 1, "name": "resnet18", "layers": layers,
+           "input": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}},
+          open("resnet18.pt.json", "w"))
+"#;
+    let (code, _, err) = run(std::process::Command::new(&python)
+        .args(["-c", export])
+        .current_dir(root));
+    assert_eq!(
+        code,
+        0,
+        "the README's export recipe failed ({}): {err}",
+        python.display()
+    );
+    let data = root.join("data");
+    let (code, _, err) = run(maia()
+        .args(["world", "dataset", "--n", "48", "--seed", "3"])
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(ImageServer::a1111());
+    std::fs::write(
+        root.join("maia.toml"),
+        format!(
+            "[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
+            server.url()
+        ),
+    )
+    .expect("write maia.toml");
+    let run_once = |id: &str| {
+        let mut cmd = maia();
+        cmd.current_dir(root)
+            .env("MAIA_CONFIG_DIR", root)
+            .env("MAIA_CACHE_DIR", root.join("cache"))
+            .args([
+                "run",
+                "--headless",
+                "--json",
+                "--target",
+                "torch:resnet18.pt",
+            ])
+            .args(["--unit", "layer4:122", "--images-from", "http", "--data"])
+            .arg(&data)
+            .args(["--max-rounds", "4", "--device", "cpu", "--id", id]);
+        let (code, out, err) = run(with_bundled(&mut cmd));
+        assert_eq!(code, 0, "maia run failed:\n{out}\n{err}");
+        std::fs::read_to_string(root.join("runs").join(id).join("events.jsonl"))
+            .expect("the run's journal")
+    };
+    let journal = run_once("first");
+    let generated = server.count(A1111_TXT2IMG);
+    assert!(
+        generated > 0,
+        "the agent's text2image never reached the server:\n{journal}"
+    );
+    assert!(
+        journal.contains(r#""backend":"a1111""#),
+        "images carry their backend in their metadata:\n{journal}"
+    );
+    // The same experiments again: every image comes from the cache.
+    let again = run_once("second");
+    assert_eq!(
+        server.count(A1111_TXT2IMG),
+        generated,
+        "a repeated run paid the server again"
+    );
+    assert!(again.contains(r#""cached":true"#), "{again}");
+}
