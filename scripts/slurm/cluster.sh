@@ -2,9 +2,11 @@
 # A private one-node Slurm cluster in one directory, for testing `maia batch` against real
 # Slurm (sbatch, job arrays, squeue, scancel) on a single machine.
 #
-#   scripts/slurm/cluster.sh up DIR      start munged, slurmctld and slurmd; wait for the node
-#   scripts/slurm/cluster.sh down DIR    stop them (by their pid files; safe to call twice)
-#   scripts/slurm/cluster.sh status DIR  which daemons run, and sinfo
+#   scripts/slurm/cluster.sh up DIR [--owner PID]   start munged, slurmctld and slurmd;
+#                                                   wait until the node is idle
+#   scripts/slurm/cluster.sh down DIR               cancel its jobs, stop the daemons (by
+#                                                   their pid files; safe to call twice)
+#   scripts/slurm/cluster.sh status DIR             which daemons run, and sinfo
 #
 # Everything lives under DIR: the munge key and socket, slurm.conf, state, spool, logs and
 # pid files. Ports are picked free at start-up, so the cluster never clashes with a system
@@ -13,23 +15,40 @@
 #
 #   export SLURM_CONF=DIR/slurm.conf
 #
-# Needs Debian's slurm-wlm and munge (scripts/install-deps.sh). Run as root, as tested:
-# slurmd then runs as root (SlurmdUser) and can start job steps as any user. As another
-# user the script writes that user as SlurmUser and SlurmdUser; an unprivileged slurmd can
-# only run jobs of its own user and cannot switch uid, which is enough for a test suite
-# submitting as that user, but it is not a configuration Slurm supports for production.
+# --owner PID: also start a watchdog that runs `down DIR` once process PID is gone, so a
+# test killed before it could clean up (SIGKILL, Ctrl-C) leaves no daemons behind.
+#
+# Needs Debian's slurm-wlm and munge (scripts/install-deps.sh). Works as root (the daemons
+# run as root and slurmd could start jobs as any user) and as an unprivileged user: the
+# script writes the current user as SlurmUser and SlurmdUser, and such a slurmd runs jobs
+# of that user only (it cannot switch uid), which is all a test submitting as that user
+# needs; Slurm does not support that set-up for production.
 #
 # Environment: MAIA_SLURM_TIMEOUT (seconds to wait for the node to come up, default 60).
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 up|down|status DIR" >&2
+  echo "usage: $0 up DIR [--owner PID] | down DIR | status DIR" >&2
   exit 2
 }
-[ $# -eq 2 ] || usage
+[ $# -ge 2 ] || usage
 cmd="$1"
-mkdir -p "$2"
+owner=""
+case "$cmd $#" in
+  "up 2" | "down 2" | "status 2") ;;
+  "up 4") [ "$3" = --owner ] && [ -n "$4" ] && [ -z "${4//[0-9]/}" ] || usage; owner="$4" ;;
+  *) usage ;;
+esac
+if [ "$cmd" = up ]; then
+  mkdir -p "$2"
+elif [ ! -d "$2" ]; then
+  # Nothing was started there (or it is gone already): nothing to stop or show.
+  [ "$cmd" = down ] && exit 0
+  echo "no cluster directory $2" >&2
+  exit 1
+fi
 dir="$(cd "$2" && pwd)"
+script="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 conf="$dir/slurm.conf"
 timeout="${MAIA_SLURM_TIMEOUT:-60}"
 
@@ -153,7 +172,29 @@ wait_pid() {
   fail "$2 wrote no pid file ($1) within 5 s; it may have exited"
 }
 
+# Starts the watchdog of --owner: in a session of its own (a Ctrl-C to the owner's
+# process group must not end it too), its output nowhere (a caller reading this script's
+# output must see it end), `down` once the owner is gone.
+start_watchdog() {
+  setsid bash -c '
+    while kill -0 "$1" 2>/dev/null && [ -f "$2/slurm.conf" ]; do sleep 1; done
+    exec "$3" down "$2"' watchdog "$owner" "$dir" "$script" </dev/null >/dev/null 2>&1 &
+  echo "$!" >"$dir/watchdog.pid"
+}
+
+# Stops the watchdog, unless it is the one calling `down` (exec keeps its pid).
+stop_watchdog() {
+  local pid
+  pid="$(read_pid "$dir/watchdog.pid")"
+  rm -f "$dir/watchdog.pid"
+  if [ -n "$pid" ] && [ "$pid" != "$$" ] &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$dir"; then
+    kill "$pid" 2>/dev/null || true
+  fi
+}
+
 down() {
+  stop_watchdog
   end_jobs
   stop "$dir/slurmd.pid" slurmd
   stop "$dir/slurmctld.pid" slurmctld
@@ -259,6 +300,7 @@ EOF
     idle*) ;;
     *) fail "node $host not idle after ${timeout} s (sinfo says '${state:-nothing}')" ;;
   esac
+  [ -z "$owner" ] || start_watchdog
   say "up: node $host idle, $cpus CPUs, ${mem_mb} MB; slurmctld port $ctld_port, slurmd port $slurmd_port; logs in $dir"
   echo "export SLURM_CONF=$conf"
 }
