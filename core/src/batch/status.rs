@@ -1,6 +1,7 @@
 //! Where a batch stands: every unit's state read from its run folder — the journal says
 //! what happened, the folder's lock says whether a worker is on it now — plus, where
-//! Slurm is installed, what `squeue` says of the array tasks still queued or running.
+//! Slurm is installed, what `squeue` says of the array tasks still queued or running and
+//! what `sacct` says of how the others ended (each given 5 s at most).
 //!
 //! | state         | when                                                                 |
 //! |---------------|----------------------------------------------------------------------|
@@ -24,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A unit's state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,7 +128,9 @@ pub struct UnitStatus {
     /// Who runs or last ran it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker: Option<WorkerInfo>,
-    /// What `squeue` says of its shard's array task (`PENDING`, `RUNNING`, …).
+    /// What Slurm says of its shard's array task: `squeue`'s state while queued or
+    /// running (`PENDING`, `RUNNING`, …), else `sacct`'s account of how it ended
+    /// (`CANCELLED by 0 (exit 0:15)`, `TIMEOUT`) where accounting is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slurm: Option<String>,
 }
@@ -327,23 +332,105 @@ pub fn read_jobs(out: &Path) -> Vec<JobRecord> {
         .collect()
 }
 
+/// How long `squeue`/`sacct` may take before status goes on without them (a controller
+/// that is down makes them retry for a long time).
+const SLURM_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runs `cmd` to completion, or kills it after `deadline`: `None` when it could not
+/// start or ran out of time.
+fn output_within(mut cmd: Command, deadline: Duration) -> Option<Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().ok(),
+            Ok(None) if started.elapsed() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
 /// Array task states `squeue` reports for `jobs`, by shard: `None` when `squeue` is not
-/// installed or fails.
+/// installed, fails or does not answer in time.
 fn squeue(jobs: &[String]) -> Option<BTreeMap<usize, String>> {
     if jobs.is_empty() {
         return None;
     }
-    let output = std::process::Command::new("squeue")
-        .args(["--noheader", "--array", "--format=%i %T", "--jobs"])
-        .arg(jobs.join(","))
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let mut cmd = Command::new("squeue");
+    cmd.args(["--noheader", "--array", "--format=%i %T", "--jobs"])
+        .arg(jobs.join(","));
+    let output = output_within(cmd, SLURM_DEADLINE)?;
     if !output.status.success() {
         // squeue fails when every job id has left the queue: nothing queued.
         return Some(BTreeMap::new());
     }
     Some(parse_squeue(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// How Slurm's accounting says each array task of `jobs` ended (`CANCELLED by 0`,
+/// `TIMEOUT`, `OUT_OF_MEMORY`, …), by shard, the latest job winning. Empty when `sacct`
+/// is missing, accounting is off (`accounting_storage/none`), or it does not answer in
+/// time.
+fn sacct(jobs: &[String]) -> BTreeMap<usize, String> {
+    if jobs.is_empty() {
+        return BTreeMap::new();
+    }
+    let mut cmd = Command::new("sacct");
+    cmd.args([
+        "--noheader",
+        "--parsable2",
+        "--format=JobID,State,ExitCode",
+        "--jobs",
+    ])
+    .arg(jobs.join(","));
+    match output_within(cmd, SLURM_DEADLINE) {
+        Some(o) if o.status.success() => parse_sacct(&String::from_utf8_lossy(&o.stdout), jobs),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// `12345_7|CANCELLED by 0|0:15` lines → shard 7 → `CANCELLED by 0 (exit 0:15)`; job
+/// steps (`12345_7.batch`) are skipped; a task of a later job in `jobs` wins.
+pub fn parse_sacct(text: &str, jobs: &[String]) -> BTreeMap<usize, String> {
+    let mut by_job: Vec<(usize, usize, String)> = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split('|');
+        let (Some(id), Some(state)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let exit = parts.next().unwrap_or_default();
+        if id.contains('.') {
+            continue;
+        }
+        let Some((job, task)) = id.split_once('_') else {
+            continue;
+        };
+        let (Some(order), Ok(task)) = (jobs.iter().position(|j| j == job), task.parse()) else {
+            continue;
+        };
+        let state = if exit.is_empty() || exit == "0:0" {
+            state.to_owned()
+        } else {
+            format!("{state} (exit {exit})")
+        };
+        by_job.push((order, task, state));
+    }
+    by_job.sort_by_key(|(order, ..)| *order);
+    by_job
+        .into_iter()
+        .map(|(_, task, state)| (task, state))
+        .collect()
 }
 
 /// `12345_7 RUNNING` lines → shard 7 → `RUNNING`; combined pending lines
@@ -396,6 +483,16 @@ pub fn read_status(out: &Path) -> Result<BatchStatus, BatchError> {
             if s.state.unfinished() {
                 s.slurm = queue.get(&s.shard).cloned();
             }
+        }
+    }
+    // Units cut off or failed whose task has left the queue: how did Slurm end it?
+    let ended = |s: &UnitStatus| {
+        s.slurm.is_none() && matches!(s.state, UnitState::Interrupted | UnitState::Failed { .. })
+    };
+    if statuses.iter().any(ended) {
+        let accounting = sacct(&jobs);
+        for s in statuses.iter_mut().filter(|s| ended(s)) {
+            s.slurm = accounting.get(&s.shard).cloned();
         }
     }
     let totals = totals(&statuses, now_ms());
@@ -451,6 +548,38 @@ pub fn totals(units: &[UnitStatus], now_ms: u64) -> BatchTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sacct_lines_map_to_shards_and_the_latest_job_wins() {
+        let jobs = vec!["77".to_owned(), "81".to_owned()];
+        let text = "77_3|CANCELLED by 0|0:15\n77_3.batch|CANCELLED|0:15\n\
+                    77_4|COMPLETED|0:0\n81_4|TIMEOUT|0:0\n81_9|OUT_OF_MEMORY|0:125\n\
+                    99_1|FAILED|1:0\nnoise\n";
+        let a = parse_sacct(text, &jobs);
+        assert_eq!(
+            a.get(&3).map(String::as_str),
+            Some("CANCELLED by 0 (exit 0:15)")
+        );
+        assert_eq!(a.get(&4).map(String::as_str), Some("TIMEOUT"));
+        assert_eq!(
+            a.get(&9).map(String::as_str),
+            Some("OUT_OF_MEMORY (exit 0:125)")
+        );
+        assert_eq!(a.len(), 3, "another batch's job and step lines are skipped");
+    }
+
+    #[test]
+    fn a_command_past_its_deadline_is_killed() {
+        let mut slow = Command::new("sleep");
+        slow.arg("30");
+        let started = Instant::now();
+        assert!(output_within(slow, Duration::from_millis(200)).is_none());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let mut quick = Command::new("echo");
+        quick.arg("12_3 RUNNING");
+        let out = output_within(quick, Duration::from_secs(5)).expect("echo answers");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "12_3 RUNNING");
+    }
 
     #[test]
     fn squeue_lines_map_to_shards() {
