@@ -239,10 +239,11 @@ up() {
   chmod 600 "$dir/munge/key"
 
   local socket="$dir/munge/run/munge.socket"
+  # Addresses are loopback, so a container whose hostname does not resolve still works.
   cat >"$conf" <<EOF
 # Written by scripts/slurm/cluster.sh: a private one-node cluster in $dir.
 ClusterName=maiatest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=$user
 SlurmdUser=$user
 SlurmctldPort=$ctld_port
@@ -267,7 +268,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 MpiDefault=none
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
