@@ -272,6 +272,16 @@ fn a_job_array_task_cancelled_mid_run_is_reported_and_resumed_without_redoing_fi
         Value::Bool(true),
         "status did not ask squeue"
     );
+    // Units not started yet carry what squeue says of their array task.
+    for unit in early["units"].as_array().into_iter().flatten() {
+        if unit["state"] == "pending" {
+            let slurm = unit["slurm"].as_str().unwrap_or_default();
+            assert!(
+                matches!(slurm, "PENDING" | "CONFIGURING" | "RUNNING"),
+                "a pending unit right after submit, its task {slurm:?}: {unit}"
+            );
+        }
+    }
 
     // Cancel one task in the middle of the second unit of its shard.
     let victim = catch_mid_run(&out, &job, &units, &runs);
@@ -310,6 +320,18 @@ fn a_job_array_task_cancelled_mid_run_is_reported_and_resumed_without_redoing_fi
     assert!(
         matches!(now[&victim.unit].as_str(), "interrupted" | "failed"),
         "status right after scancel: {} is {}; all: {now:?}",
+        victim.unit,
+        now[&victim.unit]
+    );
+    let (code, table, stderr) = run(maia_in(&cluster, root).args(["batch", "status"]).arg(&out));
+    assert_eq!(code, 0, "maia batch status:\n{table}\n{stderr}");
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(victim.unit.as_str()))
+        .unwrap_or_else(|| panic!("no row for {} in:\n{table}", victim.unit));
+    assert!(
+        row.contains(&now[&victim.unit]),
+        "{}'s row does not say {}: {row}",
         victim.unit,
         now[&victim.unit]
     );
