@@ -5,4 +5,5 @@
 pub mod calendar;
 pub mod headless;
 pub mod report;
+pub mod shell;
 pub mod ui;

@@ -283,6 +283,22 @@ fn a_job_array_task_cancelled_mid_run_is_reported_and_resumed_without_redoing_fi
         }
     }
 
+    // Resuming now would run queued shards twice: resume leaves them to Slurm.
+    let (code, stdout, stderr) = run(maia_in(&cluster, root).args(["batch", "resume"]).arg(&out));
+    assert_eq!(
+        code, 0,
+        "maia batch resume while queued:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("still queued or running in Slurm"),
+        "resume did not say why it leaves queued shards alone:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        jobs(&out),
+        first,
+        "resume resubmitted shards Slurm still had queued:\n{stdout}\n{stderr}"
+    );
+
     // Cancel one task in the middle of the second unit of its shard.
     let victim = catch_mid_run(&out, &job, &units, &runs);
     let index = units.iter().position(|u| *u == victim.unit).unwrap_or(0);

@@ -188,11 +188,41 @@ pub struct BatchStatus {
     pub totals: BatchTotals,
     /// Slurm job ids submitted for this batch (`jobs.jsonl`).
     pub jobs: Vec<String>,
-    /// Whether `squeue` was asked (installed and jobs submitted).
+    /// Whether `squeue` answered (installed, jobs submitted, the controller reachable).
     pub squeue: bool,
 }
 
+/// `squeue` states of an array task that still holds (or will get) an allocation: its
+/// shard is Slurm's to finish, not `resume`'s.
+pub const QUEUED_STATES: [&str; 8] = [
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "RESIZING",
+    "SUSPENDED",
+];
+
 impl BatchStatus {
+    /// Shards with unfinished units that Slurm still has queued or running (from
+    /// `squeue`): resubmitting them would run them twice.
+    pub fn queued_shards(&self) -> Vec<usize> {
+        let mut shards: Vec<usize> = self
+            .units
+            .iter()
+            .filter(|u| {
+                u.slurm
+                    .as_deref()
+                    .is_some_and(|s| QUEUED_STATES.contains(&s))
+            })
+            .map(|u| u.shard)
+            .collect();
+        shards.dedup();
+        shards
+    }
+
     /// Shards holding a unit `resume` must work on.
     pub fn unfinished_shards(&self) -> Vec<usize> {
         let mut shards: Vec<usize> = self
@@ -342,7 +372,7 @@ fn output_within(mut cmd: Command, deadline: Duration) -> Option<Output> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .ok()?;
     let started = Instant::now();
@@ -372,8 +402,10 @@ fn squeue(jobs: &[String]) -> Option<BTreeMap<usize, String>> {
         .arg(jobs.join(","));
     let output = output_within(cmd, SLURM_DEADLINE)?;
     if !output.status.success() {
-        // squeue fails when every job id has left the queue: nothing queued.
-        return Some(BTreeMap::new());
+        // squeue fails with "Invalid job id" when every job has left the queue: nothing
+        // queued. Any other failure (controller down, no slurm.conf) says nothing.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return stderr.contains("Invalid job id").then(BTreeMap::new);
     }
     Some(parse_squeue(&String::from_utf8_lossy(&output.stdout)))
 }

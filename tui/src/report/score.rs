@@ -4,6 +4,7 @@
 //! resumed and answered anew) is not shown as this answer's.
 
 use super::model::{RunReport, RunStart};
+use crate::shell::shell_quote;
 use maia_core::eval::{Failure, Score, TruthScore};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -128,31 +129,4 @@ fn not_computed_hint(report: &RunReport) -> String {
         ));
     }
     hint
-}
-
-/// `s` as one POSIX shell word.
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/=+,@".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(
-            shell_quote("synthetic:red_and_circle"),
-            "synthetic:red_and_circle"
-        );
-        assert_eq!(shell_quote("red circles"), "'red circles'");
-        assert_eq!(shell_quote("it's red"), r"'it'\''s red'");
-    }
 }

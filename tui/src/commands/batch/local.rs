@@ -133,7 +133,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
     if interrupted || t.done < t.units {
         println!(
             "not finished: continue with `maia batch resume {} --local {n}`",
-            out.display()
+            maia_tui::shell::quote_path(out)
         );
         return Ok(if interrupted {
             ExitCode::from(130)

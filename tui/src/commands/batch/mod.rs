@@ -69,6 +69,9 @@ pub struct ResumeArgs {
     /// Without Slurm: run the unfinished shards here, N worker processes at once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub local: Option<u32>,
+    /// Also resubmit shards Slurm still has queued or running (they would run twice).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `maia batch run`.
@@ -112,8 +115,8 @@ fn find_sbatch() -> Option<PathBuf> {
 fn no_sbatch(out: &Path) -> anyhow::Error {
     anyhow::anyhow!(
         "sbatch is not on PATH: this machine has no Slurm client. Submit from a cluster login node, or run the batch here without Slurm with `maia batch run {} --local N` (N runs at once; `maia batch resume {} --local N` later continues it)",
-        out.display(),
-        out.display()
+        maia_tui::shell::quote_path(out),
+        maia_tui::shell::quote_path(out)
     )
 }
 
@@ -166,14 +169,24 @@ fn submit(out: &Path, shards: Option<&[usize]>) -> Result<ExitCode> {
     println!(
         "submitted job {job_id} (array {array}, {} submissions so far)\nfollow it with `maia batch status {}`",
         read_jobs(&out).len(),
-        out.display()
+        maia_tui::shell::quote_path(&out)
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn resume(args: ResumeArgs) -> Result<ExitCode> {
     let status: BatchStatus = read_status(&args.out)?;
-    let shards = status.unfinished_shards();
+    let mut shards = status.unfinished_shards();
+    let queued = status.queued_shards();
+    if !queued.is_empty() && args.local.is_none() && !args.force {
+        shards.retain(|s| !queued.contains(s));
+        eprintln!(
+            "note: {} shards are still queued or running in Slurm ({}); left to it \
+             (--force resubmits them anyway)",
+            queued.len(),
+            status.jobs.join(", ")
+        );
+    }
     let t = &status.totals;
     if t.running > 0 {
         eprintln!(
@@ -186,23 +199,29 @@ fn resume(args: ResumeArgs) -> Result<ExitCode> {
             "nothing to resume: {} of {} units done{}",
             t.done,
             t.units,
-            if t.running > 0 {
-                ", the rest running"
+            if t.running > 0 || !queued.is_empty() {
+                ", the rest running or queued"
             } else {
                 ""
             }
         );
-        if t.running == 0 {
+        if t.running == 0 && queued.is_empty() {
             show::gather(&args.out)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let units: usize = status.units.iter().filter(|u| u.state.unfinished()).count();
+    let resumed: Vec<_> = status
+        .units
+        .iter()
+        .filter(|u| u.state.unfinished() && shards.contains(&u.shard))
+        .collect();
+    let count = |name: &str| resumed.iter().filter(|u| u.state.name() == name).count();
     println!(
-        "resuming {units} units ({} interrupted, {} failed, {} pending) in {} shards",
-        t.interrupted,
-        t.failed,
-        t.pending,
+        "resuming {} units ({} interrupted, {} failed, {} pending) in {} shards",
+        resumed.len(),
+        count("interrupted"),
+        count("failed"),
+        count("pending"),
         shards.len()
     );
     match args.local {

@@ -10,6 +10,7 @@ use maia_core::batch::{
 use maia_core::config::Config;
 use maia_core::llm::BACKENDS;
 use maia_core::target::{TorchOptions, open_target_with};
+use maia_tui::shell::quote_path;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -298,7 +299,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     );
     println!(
         "next: `maia batch submit {o}` (Slurm), or `maia batch run {o} --local N` on this machine",
-        o = out.display()
+        o = quote_path(&out)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,7 @@ pub fn totals_text(status: &BatchStatus) -> String {
             if status.squeue {
                 ""
             } else {
-                " (squeue not found: queue state unknown)"
+                " (squeue did not answer: not installed, or the controller is unreachable; queue state unknown)"
             }
         ));
     }
@@ -97,7 +97,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         if t.interrupted + t.failed > 0 && t.running == 0 {
             println!(
                 "continue the unfinished units with `maia batch resume {}` (add --local N without Slurm)",
-                args.out.display()
+                maia_tui::shell::quote_path(&args.out)
             );
         }
     }

@@ -1,0 +1,37 @@
+//! Commands shown to the user for pasting into a shell.
+
+/// `s` as one POSIX shell word: as is when it is plain, else single-quoted.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/=+,@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A path as one shell word.
+pub fn quote_path(path: &std::path::Path) -> String {
+    shell_quote(&path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_quote("synthetic:red_and_circle"),
+            "synthetic:red_and_circle"
+        );
+        assert_eq!(shell_quote("red circles"), "'red circles'");
+        assert_eq!(shell_quote("it's red"), r"'it'\''s red'");
+        assert_eq!(
+            quote_path(std::path::Path::new("/tmp/my dir/b 1")),
+            "'/tmp/my dir/b 1'"
+        );
+    }
+}
