@@ -3,6 +3,7 @@
 //! This binary is a thin layer over `maia-core`: argument parsing, terminal output and
 //! the plugin author tooling. Each subcommand lives in its own module under `commands/`.
 
+mod agent_args;
 mod commands;
 mod exemplar_pass;
 mod plugin_args;

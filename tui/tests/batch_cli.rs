@@ -419,3 +419,46 @@ fn torn_and_corrupt_journals_are_reported_and_resumed_or_explained() {
     let log = std::fs::read_to_string(out.join("logs/local-1.out")).expect("log");
     assert!(log.contains("remove that folder"), "{log}");
 }
+
+/// `--images-from http` reaches every worker: checked at plan time (no server configured
+/// is refused before anything is written), then recorded in the resolved config and in the
+/// plugin flags each array task passes to `maia batch work`.
+#[test]
+fn images_from_http_is_checked_at_plan_time_and_handed_to_the_workers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let (code, _, err) = plan(root, "h", "synthetic:0..2", &["--images-from", "http"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("[plugins.http-images]"), "{err}");
+    assert!(!root.join("h/batch.toml").exists(), "nothing planned");
+    std::fs::write(
+        root.join("maia.toml"),
+        "[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"http://127.0.0.1:7860\"\n",
+    )
+    .expect("write maia.toml");
+    let (code, out, err) = plan(
+        root,
+        "h",
+        "synthetic:0..2",
+        &["--images-from", "http", "--no-cache"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let manifest = std::fs::read_to_string(root.join("h/batch.toml")).expect("batch.toml");
+    let manifest: toml::Table = manifest.parse().expect("toml");
+    assert_eq!(
+        manifest["config"]["run"]["images_from"].as_str(),
+        Some("http")
+    );
+    assert_eq!(
+        manifest["config"]["plugins"]["http-images"]["base_url"].as_str(),
+        Some("http://127.0.0.1:7860")
+    );
+    let flags: Vec<&str> = manifest["worker"]["plugin_args"]
+        .as_array()
+        .expect("plugin_args")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(flags.contains(&"--images-from=http"), "{flags:?}");
+    assert!(flags.contains(&"--no-cache"), "{flags:?}");
+}

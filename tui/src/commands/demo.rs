@@ -4,6 +4,7 @@
 //! its description next to the ground truth.
 
 use super::run::{RunArgs, ViewArgs, start};
+use crate::agent_args::AgentArgs;
 use crate::plugin_args::PluginArgs;
 use anyhow::{Context, Result};
 use maia_core::agent::RunStatus;
@@ -66,23 +67,15 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         task: None,
         target: Some(args.target.clone()),
         unit: None,
-        backend: Some("offline".into()),
-        model: None,
-        base_url: None,
         replay: None,
-        data: Some(data),
-        k: maia_core::exemplars::DEFAULT_K,
-        max_rounds: None,
-        max_cost: None,
-        max_tokens: None,
-        max_minutes: None,
         runs_dir: Some(args.runs_dir.clone()),
         id: None,
-        config: None,
-        prompts: None,
+        agent: AgentArgs {
+            backend: Some("offline".into()),
+            data: Some(data),
+            ..AgentArgs::default()
+        },
         view: args.view.clone(),
-        device: "auto".into(),
-        half: false,
         plugins: args.plugins.clone(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -1,6 +1,7 @@
 //! `maia run` and `maia resume`: an agent run on one unit, shown in the terminal UI or,
 //! headless, as one line per event.
 
+use crate::agent_args::{AgentArgs, as_given};
 use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
@@ -35,57 +36,19 @@ pub struct RunArgs {
     /// The unit, as LAYER:UNIT (default: the target's only unit).
     #[arg(long, value_name = "LAYER:UNIT")]
     pub unit: Option<String>,
-    /// Backend: offline (no key, the default), openai, anthropic, replay.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Model id for the backend (e.g. gpt-4o, claude-sonnet-4-5, a vLLM/Ollama model).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// API root for openai/anthropic (vLLM: http://HOST:8000/v1, Ollama:
-    /// http://localhost:11434/v1).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
     /// A recorded run to replay (with --backend replay).
     #[arg(long, value_name = "RUN")]
     pub replay: Option<PathBuf>,
-    /// Image folder for dataset exemplars and samples (e.g. from `maia world dataset`).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Exemplars kept per unit.
-    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K)]
-    pub k: usize,
-    /// Rounds before the agent must answer (MAIA: 25).
-    #[arg(long)]
-    pub max_rounds: Option<u32>,
-    /// Stop when the run has cost this many dollars.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
-    /// Stop after this many tokens (input + output).
-    #[arg(long)]
-    pub max_tokens: Option<u64>,
-    /// Stop after this many minutes.
-    #[arg(long, value_name = "MIN")]
-    pub max_minutes: Option<f64>,
     /// Folder runs are written to.
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
     /// Run id (default: date, time and unit).
     #[arg(long)]
     pub id: Option<String>,
-    /// Project config file (default ./maia.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Prompt folder (default ./prompts, then the built-in copies).
-    #[arg(long, value_name = "DIR")]
-    pub prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     #[command(flatten)]
     pub view: ViewArgs,
-    /// Where a torch model runs: cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Run a torch model in float16 (CUDA only).
-    #[arg(long)]
-    pub half: bool,
     #[command(flatten)]
     pub plugins: PluginArgs,
 }
@@ -105,8 +68,10 @@ pub struct ViewArgs {
 }
 
 impl RunArgs {
-    fn overrides(&self) -> toml::Table {
+    fn overrides(&self) -> Result<toml::Table> {
         let mut run = toml::Table::new();
+        let mut table = toml::Table::new();
+        self.agent.override_into(&mut run, &mut table, as_given)?;
         let mut put = |k: &str, v: Option<toml::Value>| {
             if let Some(v) = v {
                 run.insert(k.into(), v);
@@ -115,20 +80,10 @@ impl RunArgs {
         put("task", self.task.clone().map(Into::into));
         put("target", self.target.clone().map(Into::into));
         put("unit", self.unit.clone().map(Into::into));
-        put("backend", self.backend.clone().map(Into::into));
-        put("model", self.model.clone().map(Into::into));
         put(
             "replay",
             self.replay.as_ref().map(|p| p.display().to_string().into()),
         );
-        put(
-            "data",
-            self.data.as_ref().map(|p| p.display().to_string().into()),
-        );
-        put("max_rounds", self.max_rounds.map(|v| i64::from(v).into()));
-        put("max_cost_usd", self.max_cost.map(Into::into));
-        put("max_tokens", self.max_tokens.map(|v| (v as i64).into()));
-        put("max_wall_minutes", self.max_minutes.map(Into::into));
         put(
             "runs_dir",
             self.runs_dir
@@ -136,25 +91,11 @@ impl RunArgs {
                 .map(|p| p.display().to_string().into()),
         );
         put(
-            "prompts",
-            self.prompts
-                .as_ref()
-                .map(|p| p.display().to_string().into()),
-        );
-        put(
             "images_from",
             self.plugins.images_from.clone().map(Into::into),
         );
-        let mut table = toml::Table::new();
         table.insert("run".into(), toml::Value::Table(run));
-        if let Some(url) = &self.base_url {
-            for backend in ["openai", "anthropic"] {
-                let mut t = toml::Table::new();
-                t.insert("base_url".into(), url.clone().into());
-                table.insert(backend.into(), toml::Value::Table(t));
-            }
-        }
-        table
+        Ok(table)
     }
 }
 
@@ -174,7 +115,7 @@ pub struct ResumeArgs {
 
 /// Runs `maia run`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let (config, _) = Config::resolve(args.config.as_deref(), args.overrides())?;
+    let (config, _) = Config::resolve(args.agent.config.as_deref(), args.overrides()?)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (outcome, signal) = runtime.block_on(start(&args, config))?;
     Ok(signal.unwrap_or_else(|| exit_code(&outcome)))
@@ -216,9 +157,9 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         prompts,
         store,
         &args.plugins,
-        &args.device,
-        args.half,
-        args.k,
+        &args.agent.device,
+        args.agent.half,
+        args.agent.k,
     )
     .await?;
     let vars = [

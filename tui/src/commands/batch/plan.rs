@@ -1,5 +1,6 @@
 //! `maia batch plan`: the batch folder from a target, a unit spec and run options.
 
+use crate::agent_args::{AgentArgs, absolute};
 use crate::plugin_args::PluginArgs;
 use anyhow::{Context, Result, bail};
 use maia_core::agent::Prompts;
@@ -23,7 +24,9 @@ maia batch plan --target torch:resnet18.pt --units 'layer3:0..512,layer4:*' \\\n
 --backend openai --model gpt-4o --host remote:gpu-box:7878 --shard-size 16 batch-r18\n  \
 maia batch plan --target synthetic:all --units 'synthetic:0..8' --shard-size 2 demo-batch\n\n\
 Then `maia batch submit OUT` (Slurm) or `maia batch run OUT --local N` (this machine);\n\
-`maia batch status OUT`, `maia batch resume OUT`, `maia batch gather OUT`.")]
+`maia batch status OUT`, `maia batch resume OUT`, `maia batch gather OUT`.\n\n\
+--data, --prompts and --plugin paths are recorded as absolute paths: keep them (and OUT)\n\
+on storage every node of the cluster sees.")]
 pub struct PlanArgs {
     /// The batch folder to write.
     #[arg(value_name = "OUT")]
@@ -39,45 +42,8 @@ pub struct PlanArgs {
     /// Task: a file under prompts/tasks/.
     #[arg(long, default_value = "describe-unit")]
     pub task: String,
-    /// Backend: offline (no key, the default), openai, anthropic.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Model id for the backend.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// API root for openai/anthropic (vLLM: http://HOST:8000/v1).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Image folder for dataset exemplars and samples (on storage every node sees).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Exemplars kept per unit.
-    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K)]
-    pub k: usize,
-    /// Rounds before each run must answer (MAIA: 25).
-    #[arg(long)]
-    pub max_rounds: Option<u32>,
-    /// Stop a unit's run when it has cost this many dollars.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
-    /// Stop a unit's run after this many tokens.
-    #[arg(long)]
-    pub max_tokens: Option<u64>,
-    /// Stop a unit's run after this many minutes.
-    #[arg(long, value_name = "MIN")]
-    pub max_minutes: Option<f64>,
-    /// Project config file (default ./maia.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Prompt folder (default ./prompts, then the built-in copies).
-    #[arg(long, value_name = "DIR")]
-    pub prompts: Option<PathBuf>,
-    /// Where a torch model runs (in each task, or its host): cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Run a torch model in float16 (CUDA only).
-    #[arg(long)]
-    pub half: bool,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// Units per array task (default 8).
     #[arg(long, value_name = "N", conflicts_with = "shards", value_parser = clap::value_parser!(u64).range(1..))]
     pub shard_size: Option<u64>,
@@ -127,52 +93,21 @@ fn parse_host(s: &str) -> Result<HostMode, String> {
     s.parse()
 }
 
-fn abs(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("{}", path.display()))
-}
-
 impl PlanArgs {
     fn overrides(&self, out: &Path) -> Result<toml::Table> {
         let mut run = toml::Table::new();
+        let mut table = toml::Table::new();
+        self.agent.override_into(&mut run, &mut table, absolute)?;
         run.insert("task".into(), self.task.clone().into());
         run.insert("target".into(), self.target.clone().into());
         run.insert(
             "runs_dir".into(),
             out.join(RUNS_DIR).display().to_string().into(),
         );
-        if let Some(b) = &self.backend {
-            run.insert("backend".into(), b.clone().into());
+        if let Some(choice) = &self.plugins.images_from {
+            run.insert("images_from".into(), choice.clone().into());
         }
-        if let Some(m) = &self.model {
-            run.insert("model".into(), m.clone().into());
-        }
-        if let Some(d) = &self.data {
-            run.insert("data".into(), abs(d)?.display().to_string().into());
-        }
-        if let Some(p) = &self.prompts {
-            run.insert("prompts".into(), abs(p)?.display().to_string().into());
-        }
-        if let Some(v) = self.max_rounds {
-            run.insert("max_rounds".into(), i64::from(v).into());
-        }
-        if let Some(v) = self.max_cost {
-            run.insert("max_cost_usd".into(), v.into());
-        }
-        if let Some(v) = self.max_tokens {
-            run.insert("max_tokens".into(), (v as i64).into());
-        }
-        if let Some(v) = self.max_minutes {
-            run.insert("max_wall_minutes".into(), v.into());
-        }
-        let mut table = toml::Table::new();
         table.insert("run".into(), toml::Value::Table(run));
-        if let Some(url) = &self.base_url {
-            for backend in ["openai", "anthropic"] {
-                let mut t = toml::Table::new();
-                t.insert("base_url".into(), url.clone().into());
-                table.insert(backend.into(), toml::Value::Table(t));
-            }
-        }
         Ok(table)
     }
 
@@ -182,10 +117,16 @@ impl PlanArgs {
         let mut args = Vec::new();
         for path in &p.plugins {
             args.push("--plugin".to_owned());
-            args.push(abs(path)?.display().to_string());
+            args.push(absolute(path)?.display().to_string());
         }
         if p.no_default_plugins {
             args.push("--no-default-plugins".to_owned());
+        }
+        if let Some(choice) = &p.images_from {
+            args.push(format!("--images-from={choice}"));
+        }
+        if p.no_cache {
+            args.push("--no-cache".to_owned());
         }
         for (flag, names) in [
             ("--allow-net", &p.sandbox.allow_net),
@@ -205,8 +146,8 @@ impl PlanArgs {
 
 /// Runs `maia batch plan`.
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
-    let out = abs(&args.out)?;
-    let (config, _) = Config::resolve(args.config.as_deref(), args.overrides(&out)?)?;
+    let out = absolute(&args.out)?;
+    let (config, _) = Config::resolve(args.agent.config.as_deref(), args.overrides(&out)?)?;
     let backend = config.run.backend.as_str();
     if !BACKENDS.contains(&backend) || backend == "replay" {
         bail!("backend `{backend}` cannot run a batch; backends: offline, openai, anthropic");
@@ -217,6 +158,8 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         );
     }
     Prompts::load(config.run.prompts.as_deref())?.check_task(&config.run.task)?;
+    // `--images-from http` with no server configured fails here, not in every task.
+    args.plugins.loader_for(&config)?;
     if let Some(data) = &config.run.data
         && !data.is_dir()
     {
@@ -225,8 +168,8 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     let model = open_target_with(
         &args.target,
         &TorchOptions {
-            device: args.device.clone(),
-            half: args.half,
+            device: args.agent.device.clone(),
+            half: args.agent.half,
         },
     )
     .with_context(|| format!("opening the target `{}` to list its units", args.target))?;
@@ -239,7 +182,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         (None, None) => 8,
     };
     let maia = match &args.maia {
-        Some(p) => abs(p)?,
+        Some(p) => absolute(p)?,
         None => std::env::current_exe().context("finding this maia binary")?,
     };
     let name = args.name.clone().unwrap_or_else(|| {
@@ -273,9 +216,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
             extra: args.sbatch.clone(),
         },
         worker: WorkerOptions {
-            device: args.device.clone(),
-            half: args.half,
-            k: args.k,
+            device: args.agent.device.clone(),
+            half: args.agent.half,
+            k: args.agent.k,
             plugin_args: args.plugin_args()?,
         },
         config,
