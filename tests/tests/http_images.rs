@@ -8,8 +8,8 @@ use maia_core::plugins::PluginSettings;
 use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::{ErrorKind, ToolCall, ToolError, ToolOutput};
 use maia_tests::image_servers::{
-    A1111_IMG2IMG, A1111_TXT2IMG, Fault, INSTRUCT_PIX2PIX_MODEL, ImageServer, OPENAI_EDITS,
-    OPENAI_GENERATIONS, RetryAfter, refused_url,
+    A1111_IMG2IMG, A1111_SD_MODELS, A1111_TXT2IMG, DEFAULT_A1111_MODEL, Fault,
+    INSTRUCT_PIX2PIX_MODEL, ImageServer, OPENAI_EDITS, OPENAI_GENERATIONS, RetryAfter, refused_url,
 };
 use maia_tests::{Build, Error, Installed, Package, decode};
 use serde_json::{Value, json};
@@ -129,10 +129,12 @@ fn no_key_in(out: &str) {
 fn a1111_generates_and_edits_with_img2img_and_instruct_pix2pix() -> TestResult {
     let rt = runtime()?;
     let server = rt.block_on(ImageServer::a1111_with_models(&[
-        maia_tests::image_servers::DEFAULT_A1111_MODEL,
+        DEFAULT_A1111_MODEL,
         INSTRUCT_PIX2PIX_MODEL,
     ]));
-    let plugin = load(a1111(&server), Options::default())?;
+    let mut settings = a1111(&server);
+    settings["edit_model"] = json!("none");
+    let plugin = load(settings, Options::default())?;
     let out = plugin.call(
         "text2image",
         json!({"prompts": ["a red car", "a blue boat"], "seed": 7, "size": 64}),
@@ -162,6 +164,8 @@ fn a1111_generates_and_edits_with_img2img_and_instruct_pix2pix() -> TestResult {
     let first = &server.requests()[2];
     assert!(first.contains("init_images") && first.contains("denoising_strength"));
     assert!(!first.contains("override_settings"));
+    assert_eq!(server.count(A1111_SD_MODELS), 0, "\"none\" asks nothing");
+    assert_eq!(edited.images[0].meta["edit_method"], "img2img");
 
     let mut settings = a1111(&server);
     settings["edit_model"] = json!(INSTRUCT_PIX2PIX_MODEL);
@@ -404,5 +408,136 @@ fn a_repeated_call_is_served_from_the_cache_and_no_cache_bypasses_it() -> TestRe
     let third = fresh.call("text2image", args)?;
     assert_eq!(server.count(A1111_TXT2IMG), 2);
     assert_eq!(third.images[0].meta["cached"], false);
+    Ok(())
+}
+
+/// An image made by `plugin` to edit, by id.
+fn source(plugin: &Plugin) -> Result<String, Error> {
+    let made = plugin.call("text2image", json!({"prompts": ["a cat"], "size": 32}))?;
+    Ok(made.images[0].id.as_str().to_owned())
+}
+
+fn edit(plugin: &Plugin, id: &str, edit: &str) -> Result<ToolOutput, ToolError> {
+    plugin.call("edit_images", json!({"image_ids": [id], "edits": [edit]}))
+}
+
+/// The last img2img request's JSON body.
+fn last_img2img(server: &ImageServer) -> Result<Value, Error> {
+    let request = server
+        .requests()
+        .into_iter()
+        .rfind(|r| r.route() == A1111_IMG2IMG)
+        .ok_or("no img2img request")?;
+    Ok(serde_json::from_slice(&request.body)?)
+}
+
+#[test]
+fn auto_edits_with_the_servers_instruct_pix2pix_checkpoint_asking_once() -> TestResult {
+    let rt = runtime()?;
+    let server = rt.block_on(ImageServer::a1111_with_models(&[
+        DEFAULT_A1111_MODEL,
+        INSTRUCT_PIX2PIX_MODEL,
+    ]));
+    let plugin = load(a1111(&server), Options::default())?;
+    let id = source(&plugin)?;
+    assert_eq!(server.count(A1111_SD_MODELS), 0, "text2image asks nothing");
+    let first = edit(&plugin, &id, "make it a dog")?;
+    let title = server
+        .model_titles()
+        .into_iter()
+        .find(|t| t.starts_with(INSTRUCT_PIX2PIX_MODEL))
+        .ok_or("no ip2p title")?;
+    let body = last_img2img(&server)?;
+    assert_eq!(
+        body["override_settings"]["sd_model_checkpoint"],
+        title.as_str()
+    );
+    assert_eq!(body["image_cfg_scale"], 1.5);
+    assert!(
+        first
+            .text
+            .contains(&format!("edits: InstructPix2Pix checkpoint `{title}`")),
+        "{}",
+        first.text
+    );
+    let meta = &first.images[0].meta;
+    assert_eq!(meta["edit_method"], "instruct-pix2pix");
+    assert_eq!(meta["edit_model"], title.as_str());
+    edit(&plugin, &id, "make it a fox")?;
+    assert_eq!(server.count(A1111_IMG2IMG), 2);
+    assert_eq!(server.count(A1111_SD_MODELS), 1, "the list is asked once");
+    Ok(())
+}
+
+#[test]
+fn auto_falls_back_to_img2img_when_the_server_has_no_instruct_pix2pix() -> TestResult {
+    let rt = runtime()?;
+    let server = rt.block_on(ImageServer::a1111());
+    let plugin = load(a1111(&server), Options::default())?;
+    let id = source(&plugin)?;
+    let out = edit(&plugin, &id, "make it green")?;
+    assert_eq!(server.count(A1111_SD_MODELS), 1);
+    let body = last_img2img(&server)?;
+    assert!(body.get("override_settings").is_none(), "{body}");
+    assert_eq!(body["denoising_strength"], 0.6);
+    assert!(
+        out.text.contains(
+            "edits: img2img at denoising_strength 0.6 (the server has no InstructPix2Pix checkpoint)"
+        ),
+        "{}",
+        out.text
+    );
+    assert_eq!(out.images[0].meta["edit_method"], "img2img");
+    assert!(out.images[0].meta["edit_model"].is_null());
+    Ok(())
+}
+
+#[test]
+fn an_edit_model_the_server_lacks_fails_with_its_checkpoints() -> TestResult {
+    let rt = runtime()?;
+    let server = rt.block_on(ImageServer::a1111());
+    let mut settings = a1111(&server);
+    settings["edit_model"] = json!("instruct-pix2pix");
+    let plugin = load(settings, Options::default())?;
+    let id = source(&plugin)?;
+    let err = edit(&plugin, &id, "make it green").expect_err("missing checkpoint");
+    assert_eq!(err.kind, ErrorKind::Failed, "{}", err.message);
+    for needle in [
+        "edit_model `instruct-pix2pix`".to_owned(),
+        format!("`{}`", server.model_titles()[0]),
+        "maia.toml".to_owned(),
+        "\"auto\"".to_owned(),
+    ] {
+        assert!(err.message.contains(&needle), "{needle}: {}", err.message);
+    }
+    assert_eq!(server.count(A1111_IMG2IMG), 0, "no edit was sent");
+    Ok(())
+}
+
+#[test]
+fn auto_uses_img2img_and_says_so_when_the_server_has_no_checkpoint_list() -> TestResult {
+    let rt = runtime()?;
+    let server = rt.block_on(ImageServer::a1111_with_models(&[
+        DEFAULT_A1111_MODEL,
+        INSTRUCT_PIX2PIX_MODEL,
+    ]));
+    server.push_fault_on(
+        A1111_SD_MODELS,
+        Fault::Status(404, r#"{"detail":"Not Found"}"#.into()),
+    );
+    let plugin = load(a1111(&server), Options::default())?;
+    let id = source(&plugin)?;
+    let out = edit(&plugin, &id, "make it green")?;
+    assert_eq!(server.count(A1111_SD_MODELS), 1, "a 404 is not retried");
+    let body = last_img2img(&server)?;
+    assert!(body.get("override_settings").is_none(), "{body}");
+    assert_eq!(body["denoising_strength"], 0.6);
+    assert!(
+        out.text
+            .contains("edits: img2img at denoising_strength 0.6 (could not list")
+            && out.text.contains("404"),
+        "{}",
+        out.text
+    );
     Ok(())
 }

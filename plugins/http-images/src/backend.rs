@@ -3,8 +3,10 @@
 //! OpenAI Images: `POST {base}/images/generations` (JSON) and `POST {base}/images/edits`
 //! (multipart), answered with `{"created": .., "data": [{"b64_json": ..}]}`. It takes no
 //! seed. AUTOMATIC1111 / Forge: `POST {base}/sdapi/v1/txt2img` and `/img2img` (JSON),
-//! answered with `{"images": [b64], "parameters": {..}, "info": "<JSON with seed>"}`.
+//! answered with `{"images": [b64], "parameters": {..}, "info": "<JSON with seed>"}`;
+//! `GET {base}/sdapi/v1/sd-models` lists its checkpoints (see [`crate::edit_path`]).
 
+use crate::edit_path::EditPath;
 use crate::settings::{Backend, Settings};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -25,6 +27,8 @@ pub enum Work<'a> {
         edit: &'a str,
         /// The source image's PNG bytes.
         png: &'a [u8],
+        /// How the edit is made (a1111: img2img or an InstructPix2Pix checkpoint).
+        path: &'a EditPath,
     },
 }
 
@@ -68,8 +72,7 @@ fn sd_side(settings: &Settings, size: u32) -> u32 {
 /// Builds the request for one image. The key (if any) goes in a header only.
 pub fn request(settings: &Settings, work: &Work<'_>, size: u32, seed: u64) -> HttpRequest {
     let base = &settings.base_url;
-    let timeout_ms = settings.timeout().as_millis().min(u128::from(u64::MAX)) as u64;
-    let mut req = match (settings.backend, work) {
+    let req = match (settings.backend, work) {
         (Backend::Openai, Work::Generate { prompt }) => {
             let mut body = json!({
                 "model": settings.model,
@@ -82,7 +85,7 @@ pub fn request(settings: &Settings, work: &Work<'_>, size: u32, seed: u64) -> Ht
             }
             HttpRequest::post_json(format!("{base}/images/generations"), &body)
         }
-        (Backend::Openai, Work::Edit { edit, png }) => {
+        (Backend::Openai, Work::Edit { edit, png, .. }) => {
             let mut form = crate::multipart::Form::new();
             form.text("model", &settings.model);
             form.text("prompt", edit);
@@ -123,15 +126,18 @@ pub fn request(settings: &Settings, work: &Work<'_>, size: u32, seed: u64) -> Ht
                     body["prompt"] = json!(prompt);
                     "txt2img"
                 }
-                Work::Edit { edit, png } => {
+                Work::Edit { edit, png, path } => {
                     body["prompt"] = json!(edit);
                     body["init_images"] = json!([STANDARD.encode(png)]);
-                    if settings.edit_model.is_empty() {
-                        body["denoising_strength"] = json!(settings.denoising_strength);
-                    } else {
-                        overrides.insert("sd_model_checkpoint".into(), json!(settings.edit_model));
-                        body["image_cfg_scale"] = json!(settings.image_cfg_scale);
-                        body["denoising_strength"] = json!(1.0);
+                    match path {
+                        EditPath::InstructPix2Pix { checkpoint } => {
+                            overrides.insert("sd_model_checkpoint".into(), json!(checkpoint));
+                            body["image_cfg_scale"] = json!(settings.image_cfg_scale);
+                            body["denoising_strength"] = json!(1.0);
+                        }
+                        EditPath::Img2img | EditPath::OpenaiEdits => {
+                            body["denoising_strength"] = json!(settings.denoising_strength);
+                        }
                     }
                     "img2img"
                 }
@@ -142,7 +148,24 @@ pub fn request(settings: &Settings, work: &Work<'_>, size: u32, seed: u64) -> Ht
             HttpRequest::post_json(format!("{base}/sdapi/v1/{path}"), &body)
         }
     };
-    req.timeout_ms = timeout_ms;
+    with_common_headers(settings, req)
+}
+
+/// `GET {base}/sdapi/v1/sd-models`: the A1111 server's checkpoints.
+pub fn sd_models_request(settings: &Settings) -> HttpRequest {
+    let req = HttpRequest {
+        method: "GET".into(),
+        url: format!("{}/sdapi/v1/sd-models", settings.base_url),
+        headers: Vec::new(),
+        body: Vec::new(),
+        timeout_ms: 0,
+    };
+    with_common_headers(settings, req)
+}
+
+/// The deadline, `Accept` and the key (if any, as a header only) every request carries.
+fn with_common_headers(settings: &Settings, mut req: HttpRequest) -> HttpRequest {
+    req.timeout_ms = settings.timeout().as_millis().min(u128::from(u64::MAX)) as u64;
     req.headers
         .push(("Accept".into(), "application/json".into()));
     if let Some(key) = settings.api_key() {
@@ -330,6 +353,7 @@ mod tests {
             &Work::Edit {
                 edit: "make it red",
                 png: &src,
+                path: &EditPath::Img2img,
             },
             100,
             7,
@@ -342,12 +366,15 @@ mod tests {
         );
         assert_eq!(body["denoising_strength"], 0.6);
         assert!(body.get("override_settings").is_none());
-        s.edit_model = "instruct-pix2pix".into();
+        let pix = EditPath::InstructPix2Pix {
+            checkpoint: "instruct-pix2pix".into(),
+        };
         let r = request(
             &s,
             &Work::Edit {
                 edit: "make it red",
                 png: &src,
+                path: &pix,
             },
             100,
             7,
@@ -358,6 +385,13 @@ mod tests {
             "instruct-pix2pix"
         );
         assert_eq!(body["image_cfg_scale"], 1.5);
+        assert_eq!(body["denoising_strength"], 1.0);
+        let list = sd_models_request(&s);
+        assert_eq!(
+            (list.method.as_str(), list.url.as_str()),
+            ("GET", "http://127.0.0.1:1/sdapi/v1/sd-models")
+        );
+        assert!(list.timeout_ms > 0 && list.body.is_empty());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! shapes world's plugin — backed by a real diffusion server, so the agent's prompts do
 //! not change between worlds. Two APIs, chosen in maia.toml's `[plugins.http-images]`
 //! table ([`settings::Settings`]): the OpenAI Images API (also served by compatible local
-//! servers) and the AUTOMATIC1111 / Forge web UI API (img2img for edits, or an
-//! InstructPix2Pix checkpoint when `edit_model` names one).
+//! servers) and the AUTOMATIC1111 / Forge web UI API, whose edits use an InstructPix2Pix
+//! checkpoint when the server has one and img2img otherwise ([`edit_path`]).
 //!
 //! Every request goes through the host ([`Host::http`]), which only lets it reach the
 //! host and port of the configured `base_url`. Requests for several prompts run
@@ -18,6 +18,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod edit_path;
 pub mod multipart;
 pub mod retry;
 pub mod run;
@@ -40,9 +41,12 @@ pub const DEFAULT_SEED: u64 = 0;
 /// Longest prompt or edit, in characters.
 pub const MAX_PROMPT_CHARS: usize = 1000;
 
-/// The plugin. It keeps no state between calls: settings are read per call.
+/// The plugin. Settings are read per call; the only state kept between calls is each
+/// A1111 server's checkpoint list, asked once for the first edit.
 #[derive(Debug, Default)]
-pub struct HttpImages;
+pub struct HttpImages {
+    checkpoints: edit_path::CheckpointLists,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +82,11 @@ fn check_texts(what: &str, texts: &[String]) -> Result<(), ToolError> {
 }
 
 impl HttpImages {
-    fn text2image(&self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
+    fn text2image(
+        &mut self,
+        call: &ToolCall,
+        host: &mut dyn Host,
+    ) -> Result<ToolOutput, ToolError> {
         let args: GenerateArgs = call.parse_args()?;
         check_texts("prompt", &args.prompts)?;
         let settings = Settings::from_config(host.config())?;
@@ -101,10 +109,15 @@ impl HttpImages {
             &jobs,
             size,
             args.seed.unwrap_or(DEFAULT_SEED),
+            None,
         )
     }
 
-    fn edit_images(&self, call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
+    fn edit_images(
+        &mut self,
+        call: &ToolCall,
+        host: &mut dyn Host,
+    ) -> Result<ToolOutput, ToolError> {
         let args: EditArgs = call.parse_args()?;
         check_texts("edit", &args.edits)?;
         let n = args.image_ids.len();
@@ -124,6 +137,7 @@ impl HttpImages {
         for id in &args.image_ids {
             sources.push(host.image(id)?);
         }
+        let plan = edit_path::resolve(host, &settings, &mut self.checkpoints)?;
         // Edits keep the source's size when the source made one (text2image records it),
         // else the configured size.
         let size = sources
@@ -149,7 +163,15 @@ impl HttpImages {
                 source: Some((id, image.png.as_slice())),
             })
             .collect();
-        run::run(host, &settings, "edit_images", &jobs, size, seed)
+        run::run(
+            host,
+            &settings,
+            "edit_images",
+            &jobs,
+            size,
+            seed,
+            Some(&plan),
+        )
     }
 }
 
@@ -260,9 +282,10 @@ pub fn edit_images_spec() -> ToolSpec {
     )
     .returns(
         "one edited image per (image, edit) pair, captioned '<edit> (from img_N)', with the \
-         edit, source id, backend, model and seed in meta; one line per image with what was \
-         requested and returned; pairs the server could not serve are listed as failed, and \
-         the call fails if none succeeds",
+         edit, source id, backend, model, edit method and seed in meta; a line saying how \
+         the edits were made; one line per image with what was requested and returned; \
+         pairs the server could not serve are listed as failed, and the call fails if none \
+         succeeds",
     )
     .example(json!({"image_ids": ["img_1"], "edits": ["make the car blue"]}))
 }

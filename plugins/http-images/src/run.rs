@@ -3,6 +3,7 @@
 
 use crate::backend::{self, Returned, Work};
 use crate::cache;
+use crate::edit_path::{EditPath, EditPlan};
 use crate::retry::{self, Final};
 use crate::settings::{Backend, Settings};
 use maia_plugin_sdk::{Host, Image, ImageId, ToolError, ToolOutput};
@@ -25,7 +26,19 @@ struct Made {
     cached: bool,
 }
 
-fn cache_params(s: &Settings, job: &Job<'_>, size: u32, seed: u64) -> Value {
+/// The edit path of `plan`; img2img when a call has none (text2image, whose jobs have no
+/// source and never ask).
+fn edit_path(plan: Option<&EditPlan>) -> &EditPath {
+    plan.map_or(&EditPath::Img2img, |p| &p.path)
+}
+
+fn cache_params(
+    s: &Settings,
+    job: &Job<'_>,
+    size: u32,
+    seed: u64,
+    edit: Option<&EditPlan>,
+) -> Value {
     let mut p = json!({
         "v": 1,
         "backend": s.backend.as_str(),
@@ -49,10 +62,20 @@ fn cache_params(s: &Settings, job: &Job<'_>, size: u32, seed: u64) -> Value {
         Some((_, png)) => {
             p["edit"] = json!(job.text);
             p["source"] = json!(blake3::hash(png).to_hex().to_string());
-            if s.backend == Backend::A1111 {
-                p["edit_model"] = json!(s.edit_model);
-                p["denoising_strength"] = json!(s.denoising_strength);
-                p["image_cfg_scale"] = json!(s.image_cfg_scale);
+            // The path, not the `edit_model` setting: `auto` is img2img on one server and
+            // InstructPix2Pix on another, and the two must never stand in for each other.
+            let path = edit_path(edit);
+            match path {
+                EditPath::OpenaiEdits => {}
+                EditPath::Img2img => {
+                    p["edit_method"] = json!(path.method());
+                    p["denoising_strength"] = json!(s.denoising_strength);
+                }
+                EditPath::InstructPix2Pix { checkpoint } => {
+                    p["edit_method"] = json!(path.method());
+                    p["edit_model"] = json!(checkpoint);
+                    p["image_cfg_scale"] = json!(s.image_cfg_scale);
+                }
             }
         }
     }
@@ -88,7 +111,8 @@ fn finish(returned: Returned, size: u32) -> Result<Made, String> {
     })
 }
 
-/// Runs the jobs and builds the tool output. `tool` is `text2image` or `edit_images`.
+/// Runs the jobs and builds the tool output. `tool` is `text2image` or `edit_images`;
+/// `edit` is how edits are made (`edit_images` only).
 pub fn run(
     host: &mut dyn Host,
     settings: &Settings,
@@ -96,11 +120,12 @@ pub fn run(
     jobs: &[Job<'_>],
     size: u32,
     seed: u64,
+    edit: Option<&EditPlan>,
 ) -> Result<ToolOutput, ToolError> {
     let cache_dir = settings.cache_dir.as_deref().filter(|_| !settings.no_cache);
     let keys: Vec<String> = jobs
         .iter()
-        .map(|j| cache::key(&cache_params(settings, j, size, seed)))
+        .map(|j| cache::key(&cache_params(settings, j, size, seed, edit)))
         .collect();
     let mut results: Vec<Option<Result<Made, String>>> = jobs.iter().map(|_| None).collect();
     if let Some(dir) = cache_dir {
@@ -128,6 +153,7 @@ pub fn run(
                     Some((_, png)) => Work::Edit {
                         edit: jobs[i].text,
                         png,
+                        path: edit_path(edit),
                     },
                 };
                 backend::request(settings, &work, size, seed)
@@ -158,7 +184,7 @@ pub fn run(
         }
     }
     host.progress(jobs.len() as u64, jobs.len() as u64);
-    report(settings, tool, jobs, size, seed, results)
+    report(settings, tool, jobs, size, seed, edit, results)
 }
 
 fn report(
@@ -167,6 +193,7 @@ fn report(
     jobs: &[Job<'_>],
     size: u32,
     seed: u64,
+    edit: Option<&EditPlan>,
     results: Vec<Option<Result<Made, String>>>,
 ) -> Result<ToolOutput, ToolError> {
     let backend = settings.backend.as_str();
@@ -183,6 +210,9 @@ fn report(
         },
         settings.server()
     )];
+    if let Some(plan) = edit.filter(|p| p.path != EditPath::OpenaiEdits) {
+        lines.push(format!("edits: {}", plan.describe(settings)));
+    }
     let mut output = ToolOutput::text(String::new());
     let mut data = Vec::new();
     let mut failures = 0;
@@ -226,6 +256,12 @@ fn report(
                     Some((id, _)) => {
                         meta["edit"] = json!(job.text);
                         meta["source"] = json!(id);
+                        let path = edit_path(edit);
+                        meta["edit_method"] = json!(path.method());
+                        meta["edit_model"] = match path {
+                            EditPath::OpenaiEdits => json!(settings.model),
+                            _ => json!(path.checkpoint()),
+                        };
                         format!("{} (from {id})", job.text)
                     }
                 };

@@ -27,6 +27,17 @@ impl Backend {
     }
 }
 
+/// What `edit_model` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditModel<'a> {
+    /// An InstructPix2Pix checkpoint if the server lists one, else img2img.
+    Auto,
+    /// Always img2img.
+    None,
+    /// This checkpoint (checked against the server's list).
+    Named(&'a str),
+}
+
 /// What maia.toml must hold for the plugin to work, for error messages.
 pub const CONFIG_HINT: &str = "add to maia.toml:\n  [plugins.http-images]\n  backend = \"a1111\"   # or \"openai\"\n  base_url = \"http://127.0.0.1:7860\"   # openai: \"https://api.openai.com/v1\"";
 
@@ -54,11 +65,14 @@ pub struct Settings {
     pub sampler_name: String,
     /// Negative prompt (a1111).
     pub negative_prompt: String,
-    /// img2img strength of an edit (a1111 without `edit_model`).
+    /// img2img strength of an edit (a1111 edits without an InstructPix2Pix checkpoint).
     pub denoising_strength: f64,
-    /// InstructPix2Pix checkpoint the server has, for edits (a1111); empty: img2img.
+    /// How a1111 edits are made ([`EditModel`]): `"auto"` (default) uses an
+    /// InstructPix2Pix checkpoint when the server lists one, else img2img; `"none"` or
+    /// `""` is always img2img; any other value names the InstructPix2Pix checkpoint to
+    /// use, and an edit fails with the server's checkpoints if it has no such one.
     pub edit_model: String,
-    /// Image guidance of InstructPix2Pix edits (a1111 with `edit_model`).
+    /// Image guidance of InstructPix2Pix edits (a1111).
     pub image_cfg_scale: f64,
     /// Environment variable holding the API key (never the key itself).
     pub api_key_env: Option<String>,
@@ -91,7 +105,7 @@ impl Default for Settings {
             sampler_name: "Euler a".into(),
             negative_prompt: String::new(),
             denoising_strength: 0.6,
-            edit_model: String::new(),
+            edit_model: "auto".into(),
             image_cfg_scale: 1.5,
             api_key_env: None,
             max_concurrent: 4,
@@ -145,6 +159,19 @@ impl Settings {
         }
         s.max_concurrent = s.max_concurrent.max(1);
         Ok(s)
+    }
+
+    /// What `edit_model` asks for (`auto` and `none` in any case; surrounding blanks
+    /// ignored).
+    pub fn edit_model(&self) -> EditModel<'_> {
+        let name = self.edit_model.trim();
+        if name.eq_ignore_ascii_case("auto") {
+            EditModel::Auto
+        } else if name.is_empty() || name.eq_ignore_ascii_case("none") {
+            EditModel::None
+        } else {
+            EditModel::Named(name)
+        }
     }
 
     /// The deadline of one request.

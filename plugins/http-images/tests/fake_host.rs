@@ -84,7 +84,7 @@ impl Host for FakeHost {
 }
 
 fn call(host: &mut FakeHost, tool: &str, args: Value) -> Result<ToolOutput, ToolError> {
-    HttpImages.call(&ToolCall::new("c", tool, args), host)
+    HttpImages::default().call(&ToolCall::new("c", tool, args), host)
 }
 
 fn a1111(cache: Option<&std::path::Path>) -> Value {
@@ -277,7 +277,7 @@ fn unconfigured_and_refused_hosts_are_tool_errors() {
             json!({"base_url": "http://127.0.0.1:1"})
         }
     }
-    let err = HttpImages
+    let err = HttpImages::default()
         .call(
             &ToolCall::new("c", "text2image", json!({"prompts": ["x"]})),
             &mut NoNet,
@@ -288,10 +288,151 @@ fn unconfigured_and_refused_hosts_are_tool_errors() {
 
 #[test]
 fn every_example_matches_its_schema() {
-    for spec in HttpImages.tools() {
+    for spec in HttpImages::default().tools() {
         let validator = jsonschema::validator_for(&spec.parameters).expect("schema");
         for example in &spec.examples {
             assert!(validator.is_valid(example), "{}: {example}", spec.name);
         }
     }
+}
+
+/// A1111's answer to `GET /sdapi/v1/sd-models` listing these model names.
+fn sd_models(names: &[&str]) -> HttpOutcome {
+    answer(
+        200,
+        Value::Array(
+            names
+                .iter()
+                .map(|n| {
+                    json!({"title": format!("{n}.safetensors [abcdef0123]"), "model_name": n,
+                           "hash": "abcdef0123", "sha256": null,
+                           "filename": format!("/m/{n}.safetensors"), "config": null})
+                })
+                .collect(),
+        ),
+    )
+}
+
+fn with_source(config: Value) -> FakeHost {
+    let mut host = FakeHost::new(config);
+    let mut src = Image::new(png(32, 32), "src").with_meta(json!({"size": [32, 32], "seed": 4}));
+    src.id = ImageId::from("img_1");
+    host.images.push(src);
+    host
+}
+
+fn edit(plugin: &mut HttpImages, host: &mut FakeHost) -> Result<ToolOutput, ToolError> {
+    plugin.call(
+        &ToolCall::new(
+            "c",
+            "edit_images",
+            json!({"image_ids": ["img_1"], "edits": ["make it blue"]}),
+        ),
+        host,
+    )
+}
+
+fn body(request: &HttpRequest) -> Value {
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
+}
+
+#[test]
+fn auto_asks_for_the_checkpoints_once_and_edits_with_instruct_pix2pix() {
+    let mut host = with_source(a1111(None));
+    host.script
+        .push_back(sd_models(&["v1-5", "instruct-pix2pix-00-22000"]));
+    host.script.push_back(a1111_ok(1));
+    host.script.push_back(a1111_ok(1));
+    let mut plugin = HttpImages::default();
+    let out = edit(&mut plugin, &mut host).expect("first edit");
+    edit(&mut plugin, &mut host).expect("second edit");
+    let routes: Vec<(&str, &str)> = host
+        .seen
+        .iter()
+        .map(|r| (r.method.as_str(), r.url.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("GET", "http://127.0.0.1:7860/sdapi/v1/sd-models"),
+            ("POST", "http://127.0.0.1:7860/sdapi/v1/img2img"),
+            ("POST", "http://127.0.0.1:7860/sdapi/v1/img2img"),
+        ]
+    );
+    let title = "instruct-pix2pix-00-22000.safetensors [abcdef0123]";
+    let sent = body(&host.seen[1]);
+    assert_eq!(sent["override_settings"]["sd_model_checkpoint"], title);
+    assert_eq!(sent["image_cfg_scale"], 1.5);
+    assert!(
+        out.text
+            .contains(&format!("edits: InstructPix2Pix checkpoint `{title}`")),
+        "{}",
+        out.text
+    );
+    let meta = &out.images[0].meta;
+    assert_eq!(
+        (meta["edit_method"].as_str(), meta["edit_model"].as_str()),
+        (Some("instruct-pix2pix"), Some(title))
+    );
+}
+
+#[test]
+fn an_img2img_edit_in_the_cache_is_not_served_for_instruct_pix2pix() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut config = a1111(Some(dir.path()));
+    config["edit_model"] = json!("none");
+    let mut host = with_source(config);
+    host.script.push_back(a1111_ok(1));
+    let out = edit(&mut HttpImages::default(), &mut host).expect("img2img");
+    assert_eq!(out.images[0].meta["edit_method"], "img2img");
+    assert!(out.images[0].meta["edit_model"].is_null());
+    host.config["edit_model"] = json!("auto");
+    host.script
+        .push_back(sd_models(&["v1-5", "instruct-pix2pix-00-22000"]));
+    host.script.push_back(a1111_ok(1));
+    let out = edit(&mut HttpImages::default(), &mut host).expect("ip2p");
+    assert_eq!(out.images[0].meta["cached"], false);
+    assert_eq!(host.seen.len(), 3, "img2img, sd-models, and a new img2img");
+    assert!(body(&host.seen[2])["override_settings"].is_object());
+}
+
+#[test]
+fn an_unreadable_checkpoint_list_means_img2img_for_auto_and_trust_for_a_name() {
+    let timeout = || HttpOutcome::Failed {
+        kind: HttpFailureKind::Timeout,
+        message: "127.0.0.1:7860 did not answer within 0.1 s".into(),
+    };
+    let mut host = with_source(a1111(None));
+    for _ in 0..3 {
+        host.script.push_back(timeout());
+    }
+    host.script.push_back(a1111_ok(1));
+    let out = edit(&mut HttpImages::default(), &mut host).expect("img2img");
+    assert!(
+        out.text
+            .contains("edits: img2img at denoising_strength 0.6 (could not list")
+            && out.text.contains("timed out"),
+        "{}",
+        out.text
+    );
+    let sent = body(&host.seen[3]);
+    assert!(sent.get("override_settings").is_none() && sent["denoising_strength"] == 0.6);
+
+    host.config["edit_model"] = json!("my-ip2p");
+    host.seen.clear();
+    for _ in 0..3 {
+        host.script.push_back(timeout());
+    }
+    host.script.push_back(a1111_ok(1));
+    let out = edit(&mut HttpImages::default(), &mut host).expect("trusted");
+    assert!(
+        out.text
+            .contains("InstructPix2Pix checkpoint `my-ip2p` (edit_model as set, unchecked"),
+        "{}",
+        out.text
+    );
+    assert_eq!(
+        body(&host.seen[3])["override_settings"]["sd_model_checkpoint"],
+        "my-ip2p"
+    );
 }
