@@ -541,3 +541,51 @@ fn auto_uses_img2img_and_says_so_when_the_server_has_no_checkpoint_list() -> Tes
     );
     Ok(())
 }
+
+/// `value` with every `description` string removed: the shape of a schema.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, v)| !(k.as_str() == "description" && v.is_string()))
+                .map(|(k, v)| (k.clone(), shape(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The promise: `--images-from http` swaps the shapes world for a diffusion
+/// server without the agent noticing a different tool. Both plugins, loaded through their
+/// real hosts (native and wasm), offer the same tool names with argument schemas equal in
+/// everything but their prose.
+#[test]
+fn http_images_offers_the_shapes_tools_names_and_argument_shapes() -> TestResult {
+    let http = load(
+        json!({"backend": "a1111", "base_url": "http://127.0.0.1:9"}),
+        Options::default(),
+    )?;
+    let shapes_installed = maia_tests::SHAPES_TOOLS.install()?;
+    let mut shapes = ToolRegistry::new();
+    shapes.register(
+        PluginLoader::new(Grants::none(), WasmLimits::default())
+            .load(shapes_installed.dir())
+            .map_err(|e| e.to_string())?,
+    )?;
+    let names = |r: &ToolRegistry| r.tools().map(|t| t.spec.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&http.registry), names(&shapes));
+    assert_eq!(names(&shapes), ["edit_images", "text2image"]);
+    for tool in ["text2image", "edit_images"] {
+        let (a, b) = (
+            http.registry.get(tool).ok_or("http-images tool")?,
+            shapes.get(tool).ok_or("shapes tool")?,
+        );
+        assert_eq!(
+            shape(&a.spec.parameters),
+            shape(&b.spec.parameters),
+            "{tool}: argument schemas differ"
+        );
+    }
+    Ok(())
+}
