@@ -20,7 +20,8 @@
 //! [`units`] parses `--units` against the target's layers; [`plan`] writes the folder and
 //! reads it back (refusing other format versions); [`worker`] runs one shard's units one
 //! after another (finished → skipped, journal → resumed, nothing → started);
-//! [`status`] reads every unit's state from its journal and lock ([`read_status`]);
+//! [`status`] reads every unit's state from its journal and lock ([`read_status`], or
+//! again and again through a [`StatusReader`], which parses only journals that changed);
 //! [`results`] gathers the finished units.
 
 pub mod plan;
@@ -34,7 +35,8 @@ pub use plan::{
 };
 pub use results::{Gathered, ResultRow, gather};
 pub use status::{
-    BatchStatus, BatchTotals, JobRecord, UnitState, UnitStatus, WorkerInfo, read_status,
+    BatchStatus, BatchTotals, JobRecord, StatusReader, UnitState, UnitStatus, WorkerInfo,
+    read_status,
 };
 pub use units::{parse_units, unit_slug};
 pub use worker::{ShardOutcome, WorkerEvent, WorkerParts, run_shard};

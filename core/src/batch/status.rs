@@ -22,11 +22,11 @@ use crate::agent::journal::{now_ms, read_journal};
 use crate::agent::unit_run::EVENTS_FILE;
 use crate::target::UnitRef;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A unit's state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,8 +252,85 @@ pub fn lock_held(lock: &Path) -> bool {
     }
 }
 
+/// What a unit's journal says, apart from whether a worker holds it now.
+#[derive(Clone, Debug, Default)]
+struct JournalFacts {
+    rounds: u32,
+    tokens: u64,
+    cost_usd: f64,
+    description: Option<String>,
+    label: Option<String>,
+    started_ms: Option<u64>,
+    last_ms: Option<u64>,
+    note: Option<String>,
+    ended: Option<(RunStatus, String)>,
+}
+
+/// A unit's journal as read.
+#[derive(Clone, Debug)]
+enum Journal {
+    /// Not written yet.
+    Missing,
+    /// Present but not readable: why.
+    Unreadable(String),
+    /// Read.
+    Read(JournalFacts),
+}
+
+fn read_facts(journal: &Path, dir: &Path) -> Journal {
+    let contents = match read_journal(journal) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Journal::Missing,
+        Err(e) => {
+            return Journal::Unreadable(format!(
+                "its journal cannot be read ({e}); remove {} to run the unit again",
+                dir.display()
+            ));
+        }
+    };
+    let mut f = JournalFacts::default();
+    if contents.torn_bytes > 0 {
+        f.note = Some(format!(
+            "torn last journal line ({} bytes), dropped when the unit resumes",
+            contents.torn_bytes
+        ));
+    }
+    for r in &contents.records {
+        f.started_ms.get_or_insert(r.t_ms);
+        f.last_ms = Some(r.t_ms);
+        match &r.event {
+            Event::RoundStarted { round } => f.rounds = f.rounds.max(*round),
+            Event::AssistantMessage {
+                usage, cost_usd, ..
+            } => {
+                f.cost_usd += cost_usd;
+                f.tokens += usage.input_tokens + usage.output_tokens;
+            }
+            Event::FinalAnswer {
+                description, label, ..
+            } => {
+                f.description = Some(description.clone());
+                f.label = Some(label.clone());
+            }
+            Event::RunEnded { status, reason } => f.ended = Some((*status, reason.clone())),
+            Event::Resumed { .. } => f.ended = None,
+            _ => {}
+        }
+    }
+    Journal::Read(f)
+}
+
 /// The state of one unit's run folder.
 pub fn unit_status(out: &Path, unit: &UnitRef, shard: usize) -> UnitStatus {
+    unit_status_with(out, unit, shard, &mut read_facts)
+}
+
+fn unit_status_with(
+    out: &Path,
+    unit: &UnitRef,
+    shard: usize,
+    journal_of: &mut dyn FnMut(&Path, &Path) -> Journal,
+) -> UnitStatus {
     let slug = unit_slug(unit);
     let dir = out.join(RUNS_DIR).join(&slug);
     let mut s = UnitStatus {
@@ -271,67 +348,44 @@ pub fn unit_status(out: &Path, unit: &UnitRef, shard: usize) -> UnitStatus {
         started_ms: None,
         last_ms: None,
         note: None,
-        worker: std::fs::read(dir.join(WORKER_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok()),
+        worker: None,
         slurm: None,
     };
+    if !dir.is_dir() {
+        return s;
+    }
+    s.worker = std::fs::read(dir.join(WORKER_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let running = lock_held(&dir.join(LOCK_FILE));
-    let journal = dir.join(EVENTS_FILE);
-    let contents = match read_journal(&journal) {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let f = match journal_of(&dir.join(EVENTS_FILE), &dir) {
+        Journal::Missing => {
             if running {
                 s.state = UnitState::Running;
             }
             return s;
         }
-        Err(e) => {
-            s.state = UnitState::Failed {
-                reason: format!(
-                    "its journal cannot be read ({e}); remove {} to run the unit again",
-                    dir.display()
-                ),
-            };
+        Journal::Unreadable(reason) => {
+            s.state = UnitState::Failed { reason };
             return s;
         }
+        Journal::Read(f) => f,
     };
-    if contents.torn_bytes > 0 {
-        s.note = Some(format!(
-            "torn last journal line ({} bytes), dropped when the unit resumes",
-            contents.torn_bytes
-        ));
-    }
-    let mut ended: Option<(RunStatus, String)> = None;
-    for r in &contents.records {
-        s.started_ms.get_or_insert(r.t_ms);
-        s.last_ms = Some(r.t_ms);
-        match &r.event {
-            Event::RoundStarted { round } => s.rounds = s.rounds.max(*round),
-            Event::AssistantMessage {
-                usage, cost_usd, ..
-            } => {
-                s.cost_usd += cost_usd;
-                s.tokens += usage.input_tokens + usage.output_tokens;
-            }
-            Event::FinalAnswer {
-                description, label, ..
-            } => {
-                s.description = Some(description.clone());
-                s.label = Some(label.clone());
-            }
-            Event::RunEnded { status, reason } => ended = Some((*status, reason.clone())),
-            Event::Resumed { .. } => ended = None,
-            _ => {}
-        }
-    }
+    s.rounds = f.rounds;
+    s.tokens = f.tokens;
+    s.cost_usd = f.cost_usd;
+    s.description = f.description;
+    s.label = f.label;
+    s.started_ms = f.started_ms;
+    s.last_ms = f.last_ms;
+    s.note = f.note;
     if let (Some(a), Some(b)) = (s.started_ms, s.last_ms) {
         s.seconds = b.saturating_sub(a) as f64 / 1000.0;
     }
     s.state = if running {
         UnitState::Running
     } else {
-        match ended {
+        match f.ended {
             Some((RunStatus::Completed, _)) => UnitState::Done,
             Some((status, reason)) => UnitState::Failed {
                 reason: format!("{}: {reason}", status.as_str()),
@@ -499,43 +553,86 @@ pub fn parse_squeue(text: &str) -> BTreeMap<usize, String> {
 /// in the unit's `note` (and unreadable ones as `failed`), never an error; only a folder
 /// that is not a batch, or of another format, is.
 pub fn read_status(out: &Path) -> Result<BatchStatus, BatchError> {
-    let (manifest, units) = load_batch(out)?;
-    let mut statuses: Vec<UnitStatus> = units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| unit_status(out, u, manifest.shard_of(i)))
-        .collect();
-    let jobs: Vec<String> = read_jobs(out)
-        .into_iter()
-        .map(|j| j.job_id.split(';').next().unwrap_or_default().to_owned())
-        .collect();
-    let queue = squeue(&jobs);
-    if let Some(queue) = &queue {
-        for s in &mut statuses {
-            if s.state.unfinished() {
-                s.slurm = queue.get(&s.shard).cloned();
+    StatusReader::new(out).read()
+}
+
+/// Reads a batch's status again and again (a live table, a progress line), parsing only
+/// the journals that changed since the last read (by size and modification time): a
+/// finished unit's journal is read once, so a refresh of thousands of units costs a
+/// `stat` and a lock probe each rather than every journal parsed again.
+#[derive(Debug)]
+pub struct StatusReader {
+    out: PathBuf,
+    journals: HashMap<PathBuf, (u64, Option<SystemTime>, Journal)>,
+}
+
+impl StatusReader {
+    /// A reader of the batch in `out`; nothing is read yet.
+    pub fn new(out: &Path) -> Self {
+        StatusReader {
+            out: out.to_path_buf(),
+            journals: HashMap::new(),
+        }
+    }
+
+    /// The batch's status now (see [`read_status`]).
+    pub fn read(&mut self) -> Result<BatchStatus, BatchError> {
+        let out = self.out.clone();
+        let (manifest, units) = load_batch(&out)?;
+        let cache = &mut self.journals;
+        let mut journal_of = |journal: &Path, dir: &Path| -> Journal {
+            let Ok(meta) = std::fs::metadata(journal) else {
+                cache.remove(journal);
+                return read_facts(journal, dir);
+            };
+            let key = (meta.len(), meta.modified().ok());
+            if let Some((len, mtime, facts)) = cache.get(journal)
+                && (*len, *mtime) == key
+            {
+                return facts.clone();
+            }
+            let facts = read_facts(journal, dir);
+            cache.insert(journal.to_path_buf(), (key.0, key.1, facts.clone()));
+            facts
+        };
+        let mut statuses: Vec<UnitStatus> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| unit_status_with(&out, u, manifest.shard_of(i), &mut journal_of))
+            .collect();
+        let jobs: Vec<String> = read_jobs(&out)
+            .into_iter()
+            .map(|j| j.job_id.split(';').next().unwrap_or_default().to_owned())
+            .collect();
+        let queue = squeue(&jobs);
+        if let Some(queue) = &queue {
+            for s in &mut statuses {
+                if s.state.unfinished() {
+                    s.slurm = queue.get(&s.shard).cloned();
+                }
             }
         }
-    }
-    // Units cut off or failed whose task has left the queue: how did Slurm end it?
-    let ended = |s: &UnitStatus| {
-        s.slurm.is_none() && matches!(s.state, UnitState::Interrupted | UnitState::Failed { .. })
-    };
-    if statuses.iter().any(ended) {
-        let accounting = sacct(&jobs);
-        for s in statuses.iter_mut().filter(|s| ended(s)) {
-            s.slurm = accounting.get(&s.shard).cloned();
+        // Units cut off or failed whose task has left the queue: how did Slurm end it?
+        let ended = |s: &UnitStatus| {
+            s.slurm.is_none()
+                && matches!(s.state, UnitState::Interrupted | UnitState::Failed { .. })
+        };
+        if statuses.iter().any(ended) {
+            let accounting = sacct(&jobs);
+            for s in statuses.iter_mut().filter(|s| ended(s)) {
+                s.slurm = accounting.get(&s.shard).cloned();
+            }
         }
+        let totals = totals(&statuses, now_ms());
+        Ok(BatchStatus {
+            dir: out.clone(),
+            manifest,
+            units: statuses,
+            totals,
+            jobs,
+            squeue: queue.is_some(),
+        })
     }
-    let totals = totals(&statuses, now_ms());
-    Ok(BatchStatus {
-        dir: out.to_path_buf(),
-        manifest,
-        units: statuses,
-        totals,
-        jobs,
-        squeue: queue.is_some(),
-    })
 }
 
 /// Counts, cost, and the rate of the units finished so far.
@@ -620,6 +717,97 @@ mod tests {
         assert_eq!(q.get(&5).map(String::as_str), Some("PENDING"));
         assert_eq!(q.get(&0).map(String::as_str), Some("COMPLETING"));
         assert_eq!(q.len(), 5);
+    }
+
+    fn two_unit_batch(dir: &Path) -> PathBuf {
+        use crate::batch::plan::{SlurmOptions, WorkerOptions, shard_count};
+        use crate::batch::{FORMAT, HostMode, MAIA_VERSION, PlanOptions, write_plan};
+        let out = dir.join("b");
+        let units: Vec<UnitRef> = (0..2)
+            .map(|unit| UnitRef {
+                layer: "layer4".into(),
+                unit,
+            })
+            .collect();
+        let manifest = BatchManifest {
+            format: FORMAT,
+            maia_version: MAIA_VERSION.into(),
+            created_ms: 0,
+            name: "t".into(),
+            target: "torch:m.pt".into(),
+            units_spec: "layer4:0..2".into(),
+            units: 2,
+            task: "describe-unit".into(),
+            shard_size: 1,
+            shards: shard_count(2, 1),
+            maia: "/usr/bin/maia".into(),
+            host: HostMode::None,
+            slurm: SlurmOptions::default(),
+            worker: WorkerOptions::default(),
+            config: crate::config::Config::default(),
+        };
+        let plan = PlanOptions {
+            manifest,
+            units,
+            force: false,
+        };
+        write_plan(&out, &plan).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+
+    #[test]
+    fn a_cached_reader_sees_a_journal_grow_and_a_new_unit_start() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = two_unit_batch(dir.path());
+        let run = out.join(RUNS_DIR).join("layer4-0");
+        std::fs::create_dir_all(&run).unwrap_or_else(|e| panic!("{e}"));
+        let journal = run.join(EVENTS_FILE);
+        std::fs::write(
+            &journal,
+            "{\"seq\":0,\"t_ms\":1000,\"type\":\"round_started\",\"round\":1}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut reader = StatusReader::new(&out);
+        let first = reader.read().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.units[0].state, UnitState::Interrupted);
+        assert_eq!(first.units[0].rounds, 1);
+        assert_eq!(first.units[1].state, UnitState::Pending);
+
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .unwrap_or_else(|e| panic!("{e}"));
+        writeln!(
+            f,
+            "{{\"seq\":1,\"t_ms\":3000,\"type\":\"round_started\",\"round\":2}}\n\
+             {{\"seq\":2,\"t_ms\":4000,\"type\":\"run_ended\",\"status\":\"completed\",\"reason\":\"final answer given\"}}"
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(f);
+        let other = out.join(RUNS_DIR).join("layer4-1");
+        std::fs::create_dir_all(&other).unwrap_or_else(|e| panic!("{e}"));
+        let lock = File::create(other.join(LOCK_FILE)).unwrap_or_else(|e| panic!("{e}"));
+        lock.lock().unwrap_or_else(|e| panic!("{e}"));
+
+        let second = reader.read().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.units[0].state, UnitState::Done);
+        assert_eq!(second.units[0].rounds, 2);
+        assert_eq!(second.units[0].seconds, 3.0);
+        assert_eq!(second.units[1].state, UnitState::Running);
+        let cold = read_status(&out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            serde_json::to_value(&cold.units).ok(),
+            serde_json::to_value(&second.units).ok(),
+            "the cached reader agrees with a cold read"
+        );
+        drop(lock);
+        let third = reader.read().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            third.units[1].state,
+            UnitState::Pending,
+            "no journal, no lock"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use maia_core::agent::Event;
-use maia_core::batch::{self, BatchStatus, UnitState, read_status};
+use maia_core::batch::{self, BatchStatus, StatusReader, UnitState, read_status};
 use maia_tui::headless;
 use maia_tui::ui::batch::{BatchRow, BatchSnapshot, Loader, UnitState as RowState};
 use maia_tui::ui::follow::{JournalFollower, POLL_INTERVAL};
@@ -193,9 +193,14 @@ fn watch_batch(out: &Path, args: &WatchArgs) -> Result<ExitCode> {
     // Refuse a folder of another format before taking the terminal over.
     read_status(&out).with_context(|| format!("reading the batch in {}", out.display()))?;
     let loader: Loader = {
-        let out = out.clone();
+        // One reader across refreshes: a finished unit's journal is parsed once.
+        let reader = std::sync::Mutex::new(StatusReader::new(&out));
         std::sync::Arc::new(move || {
-            read_status(&out)
+            let mut reader = reader
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the batch reader panicked earlier"))?;
+            reader
+                .read()
                 .map(|s| snapshot(&s))
                 .map_err(anyhow::Error::from)
         })
@@ -216,9 +221,11 @@ fn watch_batch(out: &Path, args: &WatchArgs) -> Result<ExitCode> {
 fn print_batch(out: &Path, json: bool, follow: bool) -> Result<ExitCode> {
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
     let stdout = std::io::stdout();
+    let mut reader = StatusReader::new(out);
     loop {
-        let status =
-            read_status(out).with_context(|| format!("reading the batch in {}", out.display()))?;
+        let status = reader
+            .read()
+            .with_context(|| format!("reading the batch in {}", out.display()))?;
         let mut lines = Vec::new();
         for u in &status.units {
             let key = format!("{}|{}", u.state.name(), u.rounds);

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use maia_core::batch::{LOGS_DIR, read_status};
+use maia_core::batch::{LOGS_DIR, StatusReader, read_status};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,6 +46,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
         let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_line = String::new();
+        let mut reader = StatusReader::new(out);
         loop {
             while running.len() < n as usize
                 && let Some(shard) = queue.pop_front()
@@ -100,7 +101,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
                 }
             }
             running = still;
-            if let Ok(now) = read_status(out) {
+            if let Ok(now) = reader.read() {
                 let t = &now.totals;
                 bar.set_position(t.done as u64);
                 let line = format!(
