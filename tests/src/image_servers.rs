@@ -52,6 +52,7 @@
 //! applies to it, in the order pushed; when none is left it is served normally. Every
 //! response closes its connection, so each request arrives on a fresh one.
 
+use crate::http_wire::{self, WireRequest, find, header_in, reason};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use image::{ImageFormat, Rgba, RgbaImage};
@@ -63,7 +64,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -85,12 +86,6 @@ pub const DEFAULT_A1111_MODEL: &str = "v1-5-pruned-emaonly";
 
 /// An InstructPix2Pix checkpoint name, for [`ImageServer::a1111_with_models`].
 pub const INSTRUCT_PIX2PIX_MODEL: &str = "instruct-pix2pix-00-22000";
-
-/// Largest request head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-
-/// Largest request body accepted.
-const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// Largest width or height drawn (larger requests are refused as invalid).
 const MAX_SIDE: u64 = 4096;
@@ -191,11 +186,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// The path without its query.
@@ -1157,74 +1148,16 @@ fn unix_now() -> u64 {
 
 // --- HTTP ----------------------------------------------------------------------------------
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads more bytes into `buf`; `None` at end of stream or on error.
-async fn fill(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
-    let mut chunk = [0u8; 16 * 1024];
-    let n = socket.read(&mut chunk).await.ok()?;
-    if n == 0 {
-        return None;
-    }
-    buf.extend_from_slice(&chunk[..n]);
-    Some(())
-}
-
 async fn read_request(socket: &mut TcpStream) -> Option<RecordedRequest> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    let head_end = loop {
-        if let Some(at) = find(&buf, b"\r\n\r\n") {
-            break at;
-        }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
-        fill(socket, &mut buf).await?;
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split_whitespace();
-    let method = request_line.next()?.to_string();
-    let path = request_line.next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
-        socket
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .await
-            .ok()?;
-    }
-    let mut rest = buf.split_off(head_end + 4);
-    let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-    let body = if chunked {
-        read_chunked(socket, rest).await?
-    } else {
-        let length = header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        if length > MAX_BODY {
-            return None;
-        }
-        while rest.len() < length {
-            fill(socket, &mut rest).await?;
-        }
-        rest.truncate(length);
-        rest
-    };
-    let content_type = header("content-type").unwrap_or("").to_string();
+    let WireRequest {
+        method,
+        path,
+        headers,
+        body,
+    } = http_wire::read_request(socket).await?;
+    let content_type = header_in(&headers, "content-type")
+        .unwrap_or("")
+        .to_string();
     let json = serde_json::from_slice(&body).ok();
     let form = multipart_boundary(&content_type)
         .map(|boundary| parse_multipart(&body, &boundary))
@@ -1238,35 +1171,6 @@ async fn read_request(socket: &mut TcpStream) -> Option<RecordedRequest> {
         form,
         fault: None,
     })
-}
-
-/// Undoes chunked transfer encoding; `buf` holds what was read after the head.
-async fn read_chunked(socket: &mut TcpStream, mut buf: Vec<u8>) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = loop {
-            if let Some(at) = find(&buf, b"\r\n") {
-                break at;
-            }
-            fill(socket, &mut buf).await?;
-        };
-        let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).ok()?;
-        if body.len() + size > MAX_BODY {
-            return None;
-        }
-        buf.drain(..line_end + 2);
-        if size == 0 {
-            // Trailers (none expected) end with a blank line; do not wait for them.
-            return Some(body);
-        }
-        while buf.len() < size + 2 {
-            fill(socket, &mut buf).await?;
-        }
-        body.extend_from_slice(&buf[..size]);
-        buf.drain(..size + 2);
-    }
 }
 
 /// The boundary of a `multipart/form-data` content type.
@@ -1346,24 +1250,6 @@ fn parse_part(part: &[u8]) -> Option<FormField> {
         content_type,
         data: part[head_end + 4..].to_vec(),
     })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        413 => "Payload Too Large",
-        422 => "Unprocessable Entity",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
 }
 
 async fn write_response(

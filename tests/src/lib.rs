@@ -15,6 +15,7 @@
 //! `http-images` plugin's tests.
 
 pub mod agent_kit;
+pub mod http_wire;
 pub mod image_servers;
 pub mod llm_server;
 

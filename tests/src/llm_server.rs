@@ -22,6 +22,7 @@
 //! affects only its own request. SSE bodies are sent with chunked transfer encoding, one
 //! HTTP chunk per event unless [`ScriptedResponse::split_every`] says otherwise.
 
+use crate::http_wire::{find, read_request, reason};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -29,15 +30,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-/// Largest request head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-
-/// Largest request body accepted (conversations with many images are large).
-const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// The directory of the recorded provider streams: `tests/fixtures/llm/`.
 pub fn fixtures_dir() -> PathBuf {
@@ -45,48 +40,7 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 /// One request as the server received it.
-#[derive(Clone, Debug)]
-pub struct RecordedRequest {
-    /// `POST`, …
-    pub method: String,
-    /// Path and query (`/v1/chat/completions`).
-    pub path: String,
-    /// Headers in arrival order, names lowercased.
-    pub headers: Vec<(String, String)>,
-    /// The raw body.
-    pub body: Vec<u8>,
-}
-
-impl RecordedRequest {
-    /// The first header called `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body parsed as JSON.
-    ///
-    /// # Panics
-    /// If the body is not JSON (the message shows its start).
-    pub fn json(&self) -> Value {
-        match serde_json::from_slice(&self.body) {
-            Ok(value) => value,
-            Err(e) => panic!(
-                "request body to {} is not JSON ({e}): {}",
-                self.path,
-                String::from_utf8_lossy(&self.body[..self.body.len().min(200)])
-            ),
-        }
-    }
-
-    /// The body as text (lossy).
-    pub fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
+pub type RecordedRequest = crate::http_wire::WireRequest;
 
 /// How a response's body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,13 +221,6 @@ fn sse_events(body: &[u8]) -> Vec<&[u8]> {
     events
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 #[derive(Default)]
 struct State {
     queue: VecDeque<ScriptedResponse>,
@@ -377,55 +324,6 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
     let _ = write_response(&mut socket, &response).await;
 }
 
-async fn read_request(socket: &mut TcpStream) -> Option<RecordedRequest> {
-    let mut buf = Vec::with_capacity(8192);
-    let head_end = loop {
-        if let Some(at) = find(&buf, b"\r\n\r\n") {
-            break at;
-        }
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split_whitespace();
-    let method = request_line.next()?.to_string();
-    let path = request_line.next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(MAX_BODY);
-    let mut body = buf.split_off(head_end + 4);
-    while body.len() < length {
-        let mut chunk = vec![0u8; (length - body.len()).min(1 << 16)];
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    Some(RecordedRequest {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
 async fn write_response(
     socket: &mut TcpStream,
     response: &ScriptedResponse,
@@ -483,23 +381,6 @@ async fn write_response(
             socket.set_zero_linger()?;
             Ok(())
         }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        529 => "Overloaded",
-        _ => "Status",
     }
 }
 

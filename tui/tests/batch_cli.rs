@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{maia, run, with_bundled};
+use common::{maia, run, unit_states, with_bundled};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,23 +45,6 @@ fn status(root: &Path, out: &str) -> Value {
     let (code, stdout, stderr) = run(&mut batch(root, &["status", "--json", out]));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn states(status: &Value) -> Vec<(String, String)> {
-    status["units"]
-        .as_array()
-        .map(|units| {
-            units
-                .iter()
-                .map(|u| {
-                    (
-                        u["unit"].as_str().unwrap_or_default().to_owned(),
-                        u["state"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn journal(out: &Path, slug: &str) -> PathBuf {
@@ -142,7 +125,7 @@ fn a_local_batch_survives_a_killed_worker_and_resumes_only_what_is_unfinished() 
     assert!(stdout.contains("maia batch resume"), "{stdout}\n{stderr}");
 
     let after_kill = status(root, "b");
-    let st = states(&after_kill);
+    let st: Vec<_> = unit_states(&after_kill);
     let killed_unit = killed.replace('-', ":");
     assert!(
         st.contains(&(killed_unit.clone(), "interrupted".into())),

@@ -13,7 +13,7 @@
 mod common;
 mod slurm;
 
-use common::{maia, run};
+use common::{maia, run, unit_states};
 use serde_json::Value;
 use slurm::{Cluster, wait_for};
 use std::collections::BTreeMap;
@@ -55,20 +55,7 @@ fn status(cluster: &Cluster, root: &Path, out: &Path) -> Value {
 
 /// Unit address → state name, from a status.
 fn states(status: &Value) -> BTreeMap<String, String> {
-    status["units"]
-        .as_array()
-        .map(|units| {
-            units
-                .iter()
-                .map(|u| {
-                    (
-                        u["unit"].as_str().unwrap_or_default().to_owned(),
-                        u["state"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    unit_states(status)
 }
 
 /// The job ids in `OUT/jobs.jsonl`, oldest first.

@@ -269,8 +269,9 @@ fn maia_watch_on_a_batch_lists_its_units_and_opens_one() {
     assert!(screen.contains("done"), "{screen}");
     // Enter opens the first unit's run; q comes back to the table.
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("transcript", 20);
-    assert!(screen.contains("completed"), "{screen}");
+    // The run view draws its frame before the journal is read: wait for the run itself.
+    let screen = tmux.wait_for("completed", 20);
+    assert!(screen.contains("transcript"), "{screen}");
     tmux.keys(&["q"]);
     tmux.wait_for("units/h", 20);
     tmux.keys(&["q"]);

@@ -102,7 +102,8 @@ pub fn parse_units(spec: &str, info: &ModelInfo) -> Result<Vec<UnitRef>, BatchEr
 }
 
 /// The run folder name of a unit: its address with every character but letters, digits,
-/// `_` and `.` turned into `-` (`layer3:42` → `layer3-42`), as the eval suite names them.
+/// `_` and `.` turned into `-` (`layer3:42` → `layer3-42`); the eval suite names its runs
+/// the same way.
 pub fn unit_slug(unit: &UnitRef) -> String {
     unit.to_string()
         .chars()

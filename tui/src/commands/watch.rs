@@ -77,15 +77,7 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
     if headless {
         return print_lines(&run_dir, args.json, args.follow);
     }
-    let opts = UiOptions {
-        images: args.images,
-        mouse: !args.no_mouse,
-        ..UiOptions::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
+    let (opts, runtime) = ui_session(&args)?;
     runtime.block_on(maia_tui::ui::watch(run_dir, opts))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -181,6 +173,20 @@ pub fn snapshot(status: &BatchStatus) -> BatchSnapshot {
     }
 }
 
+/// The terminal UI's options from the flags, and the runtime it runs on.
+fn ui_session(args: &WatchArgs) -> Result<(UiOptions, tokio::runtime::Runtime)> {
+    let opts = UiOptions {
+        images: args.images,
+        mouse: !args.no_mouse,
+        ..UiOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    Ok((opts, runtime))
+}
+
 /// `maia watch OUT/`: the live table, or (headless) one line per unit and then one per
 /// change of state while any unit runs or waits in Slurm's queue (`--follow`: keeps
 /// going after that, e.g. for a batch about to be resumed).
@@ -205,15 +211,7 @@ fn watch_batch(out: &Path, args: &WatchArgs) -> Result<ExitCode> {
                 .map_err(anyhow::Error::from)
         })
     };
-    let opts = UiOptions {
-        images: args.images,
-        mouse: !args.no_mouse,
-        ..UiOptions::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
+    let (opts, runtime) = ui_session(args)?;
     runtime.block_on(maia_tui::ui::batch::watch_batch(loader, opts))?;
     Ok(ExitCode::SUCCESS)
 }

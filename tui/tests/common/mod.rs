@@ -58,3 +58,19 @@ pub fn with_bundled(cmd: &mut Command) -> &mut Command {
         .arg("--plugin")
         .arg(bundled_plugins())
 }
+
+/// `(unit, state)` of every unit in a `maia batch status --json` document, in plan order
+/// (collect into a `Vec`) or by unit (a `BTreeMap`).
+pub fn unit_states<C: FromIterator<(String, String)>>(status: &serde_json::Value) -> C {
+    status["units"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            (
+                u["unit"].as_str().unwrap_or_default().to_owned(),
+                u["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -38,16 +38,7 @@ pub struct SuiteUnit {
 impl SuiteUnit {
     /// A folder-safe name for the unit's files (`synthetic-40`).
     pub fn slug(&self) -> String {
-        format!("{}", self.unit)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect()
+        crate::batch::unit_slug(&self.unit)
     }
 }
 
