@@ -225,6 +225,37 @@ fn bad_unit_specs_other_formats_and_no_sbatch_are_explained() {
         "{err}"
     );
 
+    // An sbatch that reaches no controller (what Debian's sbatch prints on a machine with
+    // no slurm.conf and no DNS SRV record): its words, then where to go from here.
+    let lost = root.join("lost-bin");
+    std::fs::create_dir_all(&lost).expect("mkdir");
+    let fake = lost.join("sbatch");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         echo 'sbatch: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host' >&2\n\
+         echo 'sbatch: error: fetch_config: DNS SRV lookup failed' >&2\n\
+         echo 'sbatch: error: _establish_config_source: failed to fetch config' >&2\n\
+         echo 'sbatch: fatal: Could not establish a configuration source' >&2\n\
+         exit 1\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (code, _, err) = run(batch(root, &["submit", "b"]).env("PATH", &lost));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("Could not establish a configuration source")
+            && err.contains("reached no Slurm controller")
+            && err.contains("SLURM_CONF")
+            && err.contains("--local"),
+        "{err}"
+    );
+    assert!(
+        !root.join("b/jobs.jsonl").exists(),
+        "a refused submission records no job"
+    );
+
     // A batch folder written by a newer (or older) maia.
     let manifest = root.join("b/batch.toml");
     let text = std::fs::read_to_string(&manifest).expect("batch.toml");

@@ -112,6 +112,24 @@ fn find_sbatch() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// What to do when sbatch's complaint says it found no Slurm controller (no `slurm.conf`,
+/// no DNS SRV record, the controller down), or nothing when it says something else.
+fn no_controller_hint(stderr: &str, out: &Path) -> String {
+    const SIGNS: [&str; 4] = [
+        "configuration source",
+        "Unable to contact slurm controller",
+        "fetch_config",
+        "slurm.conf",
+    ];
+    if !SIGNS.iter().any(|s| stderr.contains(s)) {
+        return String::new();
+    }
+    let out = maia_tui::shell::quote_path(out);
+    format!(
+        "\n\nsbatch reached no Slurm controller from this machine. Submit from the cluster's login node, point SLURM_CONF at the cluster's slurm.conf, or run the batch here without Slurm: `maia batch run {out} --local N`."
+    )
+}
+
 fn no_sbatch(out: &Path) -> anyhow::Error {
     anyhow::anyhow!(
         "sbatch is not on PATH: this machine has no Slurm client. Submit from a cluster login node, or run the batch here without Slurm with `maia batch run {} --local N` (N runs at once; `maia batch resume {} --local N` later continues it)",
@@ -138,10 +156,12 @@ fn submit(out: &Path, shards: Option<&[usize]>) -> Result<ExitCode> {
         .output()
         .with_context(|| format!("running {}", sbatch.display()))?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         bail!(
-            "sbatch refused the job array ({}): {}",
+            "sbatch refused the job array ({}): {}{}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim(),
+            no_controller_hint(&stderr, &out)
         );
     }
     let job_id = String::from_utf8_lossy(&output.stdout)
