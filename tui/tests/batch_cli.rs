@@ -256,6 +256,23 @@ fn bad_unit_specs_other_formats_and_no_sbatch_are_explained() {
         "a refused submission records no job"
     );
 
+    // An array past the cluster's MaxArraySize (the words of the private cluster's sbatch).
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         echo 'sbatch: error: Batch job submission failed: Invalid job array specification' >&2\n\
+         exit 1\n",
+    )
+    .expect("write");
+    let (code, _, err) = run(batch(root, &["submit", "b"]).env("PATH", &lost));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("Invalid job array specification")
+            && err.contains("MaxArraySize")
+            && err.contains("--shard-size"),
+        "{err}"
+    );
+
     // A batch folder written by a newer (or older) maia.
     let manifest = root.join("b/batch.toml");
     let text = std::fs::read_to_string(&manifest).expect("batch.toml");

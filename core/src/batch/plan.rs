@@ -174,6 +174,26 @@ pub fn shard_count(units: usize, shard_size: usize) -> usize {
     units.div_ceil(shard_size.max(1))
 }
 
+/// Slurm's default `MaxArraySize`: array indices must stay below it (0..=1000). Clusters
+/// may raise or lower it (`scontrol show config | grep MaxArraySize`).
+pub const SLURM_DEFAULT_MAX_ARRAY_SIZE: usize = 1001;
+
+/// When `shards` array tasks exceed Slurm's default `MaxArraySize`, what to do about it:
+/// the smallest `--shard-size` that fits, for `units` units.
+pub fn array_size_warning(units: usize, shards: usize) -> Option<String> {
+    if shards <= SLURM_DEFAULT_MAX_ARRAY_SIZE {
+        return None;
+    }
+    let fits = units.div_ceil(SLURM_DEFAULT_MAX_ARRAY_SIZE);
+    Some(format!(
+        "this array has {shards} tasks (indices 0..={last}) but Slurm's default MaxArraySize is {max}: \
+         sbatch will refuse it unless the cluster raised the limit (`scontrol show config | grep MaxArraySize`). \
+         Re-plan with --shard-size {fits} or more (or --shards {max} or fewer) with --force",
+        last = shards - 1,
+        max = SLURM_DEFAULT_MAX_ARRAY_SIZE,
+    ))
+}
+
 fn is_empty_dir(dir: &Path) -> Result<bool, BatchError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => Ok(entries.next().is_none()),
@@ -465,6 +485,16 @@ done\n\
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn arrays_past_slurms_default_limit_are_warned_with_a_shard_size_that_fits() {
+        assert_eq!(array_size_warning(8_008, 1_001), None);
+        let warning = array_size_warning(9_216, 1_152).unwrap_or_default();
+        assert!(warning.contains("1152 tasks"), "{warning}");
+        assert!(warning.contains("--shard-size 10 "), "{warning}");
+        assert!(shard_count(9_216, 10) <= SLURM_DEFAULT_MAX_ARRAY_SIZE);
+        assert!(shard_count(9_216, 9) > SLURM_DEFAULT_MAX_ARRAY_SIZE);
+    }
+
     use super::*;
     use crate::batch::MAIA_VERSION;
 

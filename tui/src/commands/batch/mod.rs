@@ -130,6 +130,20 @@ fn no_controller_hint(stderr: &str, out: &Path) -> String {
     )
 }
 
+/// When sbatch refused the array's indices, what the plan asked for and what fits.
+fn array_hint(stderr: &str, manifest: &maia_core::batch::BatchManifest) -> String {
+    if !stderr.contains("Invalid job array specification") {
+        return String::new();
+    }
+    match maia_core::batch::plan::array_size_warning(manifest.units, manifest.shards) {
+        Some(warning) => format!("\n\n{warning}."),
+        None => format!(
+            "\n\nThis array has {} tasks; the cluster's MaxArraySize may be lower (`scontrol show config | grep MaxArraySize`): re-plan with a larger --shard-size and --force.",
+            manifest.shards
+        ),
+    }
+}
+
 fn no_sbatch(out: &Path) -> anyhow::Error {
     anyhow::anyhow!(
         "sbatch is not on PATH: this machine has no Slurm client. Submit from a cluster login node, or run the batch here without Slurm with `maia batch run {} --local N` (N runs at once; `maia batch resume {} --local N` later continues it)",
@@ -161,7 +175,7 @@ fn submit(out: &Path, shards: Option<&[usize]>) -> Result<ExitCode> {
             "sbatch refused the job array ({}): {}{}",
             output.status,
             stderr.trim(),
-            no_controller_hint(&stderr, &out)
+            no_controller_hint(&stderr, &out) + &array_hint(&stderr, &manifest)
         );
     }
     let job_id = String::from_utf8_lossy(&output.stdout)

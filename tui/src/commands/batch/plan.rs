@@ -240,6 +240,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         m.task,
         out.display()
     );
+    if let Some(warning) = maia_core::batch::plan::array_size_warning(m.units, m.shards) {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "next: `maia batch submit {o}` (Slurm), or `maia batch run {o} --local N` on this machine",
         o = quote_path(&out)
