@@ -132,3 +132,79 @@ json.dump({"format": "maia-model", "format_version": 1, "name": "resnet18", "lay
     );
     assert!(again.contains(r#""cached":true"#), "{again}");
 }
+
+/// An OpenAI Images server that wants a key: `maia run --images-from http` reads it from the
+/// variable maia.toml names, sends it, and writes it nowhere — not in the run folder
+/// (journal, images, their metadata), the plugin's cache, or what the run prints.
+#[test]
+fn the_images_api_key_reaches_the_server_and_nothing_else() {
+    use maia_tests::image_servers::{ImageServer, OPENAI_GENERATIONS};
+    const KEY: &str = "sk-maia-images-0123456789abcdef";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime.block_on(ImageServer::openai());
+    server.require_api_key(KEY);
+    std::fs::write(
+        root.join("maia.toml"),
+        format!(
+            "[plugins.http-images]\nbackend = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"dall-e-2\"\napi_key_env = \"MAIA_TEST_IMAGES_KEY\"\n",
+            server.url()
+        ),
+    )
+    .expect("write maia.toml");
+    let mut cmd = maia();
+    cmd.current_dir(root)
+        .env("MAIA_CONFIG_DIR", root)
+        .env("MAIA_CACHE_DIR", root.join("cache"))
+        .env("MAIA_TEST_IMAGES_KEY", KEY)
+        .args([
+            "run",
+            "--headless",
+            "--json",
+            "--target",
+            "synthetic:circle",
+        ])
+        .args([
+            "--images-from",
+            "http",
+            "--max-rounds",
+            "4",
+            "--id",
+            "keyed",
+        ]);
+    let (code, out, err) = run(with_bundled(&mut cmd));
+    assert_eq!(code, 0, "maia run failed:\n{out}\n{err}");
+    let asked = server.count(OPENAI_GENERATIONS);
+    assert!(asked > 0, "the agent's text2image never reached the server");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some(&format!("Bearer {KEY}"))),
+        "every request carries the key"
+    );
+    assert!(
+        !out.contains(KEY) && !err.contains(KEY),
+        "the run printed the key"
+    );
+    let mut files = 0;
+    let mut stack = vec![root.join("runs"), root.join("cache")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("read");
+            files += 1;
+            assert!(
+                !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+                "{} holds the API key",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 3, "the run and the cache wrote files ({files})");
+}
