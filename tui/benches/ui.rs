@@ -1,12 +1,14 @@
 //! UI benchmarks: a full 200×60 frame over a 5,000-event transcript (target ≤ 5 ms),
 //! streaming deltas into it, and sixel encoding of a 224×224 image (target ≤ 15 ms) and
-//! its cache hit.
+//! its cache hit; and the batch table of `maia watch OUT/` over 10,000 units, a frame and a
+//! snapshot swapped in (what each 1 s refresh costs the UI thread).
 //!
 //! `cargo bench -p maia-tui --bench ui`
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use maia_core::agent::{Event, Record};
 use maia_tui::ui::app::App;
+use maia_tui::ui::batch::{BatchRow, BatchSnapshot, BatchTable, UnitState};
 use maia_tui::ui::detect::Resolved;
 use maia_tui::ui::input::Action;
 use maia_tui::ui::render;
@@ -203,9 +205,55 @@ fn sixel(c: &mut Criterion) {
     group.finish();
 }
 
+/// 10,000 units in every state, as `maia watch OUT/` gets them from a batch.
+fn batch_snapshot(n: usize) -> BatchSnapshot {
+    let states = UnitState::ALL;
+    BatchSnapshot {
+        title: "bench/ · torch:vit_b_16.pt · describe-unit".into(),
+        rows: (0..n)
+            .map(|i| BatchRow {
+                unit: format!("blocks.{}:{}", i / 768, i % 768),
+                state: states[i % states.len()],
+                rounds: (i % 25) as u32,
+                cost_usd: (i % 100) as f64 * 0.003,
+                seconds: (i % 600) as f64,
+                note: format!("unit {i}: dog faces and fur textures, strongest on close-ups"),
+                run_dir: Some(PathBuf::from(format!("bench/runs/blocks-{i}"))),
+            })
+            .collect(),
+        units_per_hour: Some(410.0),
+        eta: Some(Duration::from_secs(3600)),
+    }
+}
+
+fn batch_table(c: &mut Criterion) {
+    let snapshot = batch_snapshot(10_000);
+    let area = Rect::new(0, 0, 200, 60);
+    let mut group = c.benchmark_group("batch_table_10000_units");
+    group.measurement_time(Duration::from_secs(4));
+    let mut table = BatchTable::new(snapshot.clone());
+    let mut buf = Buffer::empty(area);
+    group.bench_function("draw_200x60", |b| {
+        b.iter(|| {
+            buf.reset();
+            table.draw(area, &mut buf);
+            black_box(&buf);
+        })
+    });
+    group.bench_function("refresh_and_draw", |b| {
+        b.iter(|| {
+            table.update(snapshot.clone());
+            buf.reset();
+            table.draw(area, &mut buf);
+            black_box(&buf);
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(Duration::from_secs(1));
-    targets = frames, sixel
+    targets = frames, sixel, batch_table
 }
 criterion_main!(benches);

@@ -146,6 +146,8 @@ pub struct BatchTable {
     selected: Option<String>,
     table: TableState,
     page: usize,
+    /// The first listed row drawn: only the rows that fit are built each frame.
+    offset: usize,
 }
 
 impl BatchTable {
@@ -372,7 +374,18 @@ impl BatchTable {
             Constraint::Min(10),
         ];
         let note_w = usize::from(area.width.saturating_sub(unit_w + 11 + 6 + 8 + 8 + 5)).max(10);
-        let rows = visible.iter().map(|&i| {
+        // Build only the rows that fit, scrolled so the selection stays in view (as
+        // TableState would do, but without a Row for each of thousands of units).
+        let height = usize::from(area.height.saturating_sub(1)).max(1);
+        let selected = self.table.selected().unwrap_or(0).min(visible.len() - 1);
+        if selected < self.offset {
+            self.offset = selected;
+        } else if selected >= self.offset + height {
+            self.offset = selected + 1 - height;
+        }
+        self.offset = self.offset.min(visible.len().saturating_sub(height));
+        let window = &visible[self.offset..(self.offset + height).min(visible.len())];
+        let rows = window.iter().map(|&i| {
             let r = &self.snapshot.rows[i];
             let started = r.state != UnitState::Pending;
             Row::new(vec![
@@ -402,7 +415,8 @@ impl BatchTable {
             .header(header)
             .column_spacing(1)
             .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-        ratatui::widgets::StatefulWidget::render(table, area, buf, &mut self.table);
+        let mut drawn = TableState::default().with_selected(Some(selected - self.offset));
+        ratatui::widgets::StatefulWidget::render(table, area, buf, &mut drawn);
     }
 }
 
@@ -658,6 +672,46 @@ mod tests {
         );
         press(&mut t, KeyCode::Down);
         assert_eq!(t.selected().map(|r| r.unit.as_str()), Some("conv4:99"));
+    }
+
+    #[test]
+    fn only_the_rows_that_fit_are_drawn_and_the_selection_stays_in_view() {
+        let mut big = snapshot();
+        big.rows = (0..5_000)
+            .map(|i| row(&format!("layer4:{i}"), UnitState::Done, 1, "x"))
+            .collect();
+        let mut t = BatchTable::new(big);
+        press(&mut t, KeyCode::End);
+        let s = screen(&mut t, 80, 12);
+        assert!(
+            s.contains("layer4:4999") && s.contains("layer4:4992"),
+            "{s}"
+        );
+        assert!(!s.contains("layer4:4991 "), "8 rows fit: {s}");
+        // Up within the window does not scroll; past its top it scrolls by one.
+        for _ in 0..7 {
+            press(&mut t, KeyCode::Up);
+        }
+        let s = screen(&mut t, 80, 12);
+        assert!(
+            s.contains("layer4:4992") && s.contains("layer4:4999"),
+            "{s}"
+        );
+        press(&mut t, KeyCode::Up);
+        let s = screen(&mut t, 80, 12);
+        assert!(
+            s.contains("layer4:4991") && !s.contains("layer4:4999"),
+            "{s}"
+        );
+        // A refresh with fewer rows pulls the window back over them.
+        let mut small = snapshot();
+        small.rows = (0..3)
+            .map(|i| row(&format!("layer4:{i}"), UnitState::Done, 1, "x"))
+            .collect();
+        t.update(small);
+        let s = screen(&mut t, 80, 12);
+        assert!(s.contains("layer4:0") && s.contains("layer4:2"), "{s}");
+        assert_eq!(t.selected().map(|r| r.unit.as_str()), Some("layer4:2"));
     }
 
     #[test]
