@@ -493,3 +493,90 @@ fn images_from_http_is_checked_at_plan_time_and_handed_to_the_workers() {
     assert!(flags.contains(&"--images-from=http"), "{flags:?}");
     assert!(flags.contains(&"--no-cache"), "{flags:?}");
 }
+
+/// Ctrl-C on `maia batch run --local` (SIGINT to it alone, as the terminal sends it: the
+/// workers have their own process group) stops each running unit at its next step — its
+/// journal ends `stopped`, it reads as interrupted, not failed — starts no further unit,
+/// and `resume --local` finishes the batch.
+#[test]
+fn ctrl_c_stops_local_workers_at_a_step_and_resume_finishes_the_batch() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let root = root.path();
+    let out = root.join("b");
+    let (code, stdout, stderr) = plan(root, "b", "synthetic:10..14", &["--shard-size", "2"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let local = batch(root, &["run", "--local", "2"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("maia batch run starts");
+    let firsts = ["synthetic-10", "synthetic-12"];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mid_run = |slug: &&str| {
+        std::fs::read_to_string(journal(&out, slug)).is_ok_and(|t| t.lines().count() >= 3)
+            && !out.join("runs").join(slug).join("result.json").exists()
+    };
+    while !firsts.iter().any(mid_run) {
+        assert!(Instant::now() < deadline, "no unit was seen mid-run");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &local.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let finished = local.wait_with_output().expect("maia batch run ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&finished.stdout),
+        String::from_utf8_lossy(&finished.stderr),
+    );
+    assert!(
+        stderr.contains("after their current step"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("maia batch resume"), "{stdout}\n{stderr}");
+
+    let after = status(root, "b");
+    let states: std::collections::BTreeMap<String, String> = unit_states(&after);
+    assert!(
+        states.values().all(|s| s != "failed" && s != "running"),
+        "a stop is not a failure: {states:?}"
+    );
+    let stopped: Vec<&str> = firsts
+        .iter()
+        .copied()
+        .filter(|slug| {
+            let text = std::fs::read_to_string(journal(&out, slug)).unwrap_or_default();
+            let last = text.lines().last().unwrap_or_default().to_owned();
+            last.contains("\"type\":\"run_ended\"") && last.contains("\"status\":\"stopped\"")
+        })
+        .collect();
+    assert!(
+        !stopped.is_empty(),
+        "no running unit ended `stopped` at a step: {states:?}"
+    );
+    for slug in &stopped {
+        assert_eq!(states[&slug.replace('-', ":")], "interrupted", "{states:?}");
+    }
+    for second in ["synthetic:11", "synthetic:13"] {
+        assert_eq!(
+            states[second], "pending",
+            "no unit starts after the stop: {states:?}"
+        );
+    }
+    let (_, table, _) = run(&mut batch(root, &["status", "b"]));
+    assert!(table.contains("stopped"), "{table}");
+
+    let (code, stdout, stderr) = run(batch(root, &["resume", "--local", "2"]).arg(&out));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let done = status(root, "b");
+    assert_eq!(done["totals"]["done"], 4, "{}", done["totals"]);
+    for slug in &stopped {
+        let text = std::fs::read_to_string(journal(&out, slug)).expect("journal");
+        assert!(
+            text.contains("\"type\":\"resumed\""),
+            "{slug} was not resumed"
+        );
+    }
+}

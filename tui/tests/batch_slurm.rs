@@ -360,8 +360,15 @@ fn a_job_array_task_cancelled_mid_run_is_reported_and_resumed_without_redoing_fi
     }
     let after_kill = status(&cluster, root, &out);
     let killed = states(&after_kill);
+    let note = after_kill["units"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["unit"] == victim.unit.as_str())
+        .and_then(|u| u["note"].as_str())
+        .unwrap_or("no note: killed before it could stop");
     eprintln!(
-        "first job done at {:.1?}; {} is {}",
+        "first job done at {:.1?}; {} is {} ({note})",
         started.elapsed(),
         victim.unit,
         killed[&victim.unit]

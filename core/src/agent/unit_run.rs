@@ -7,7 +7,7 @@
 
 use super::event::{Event, RunStatus};
 use super::setup::Toolbox;
-use super::{Agent, AgentParts, Prompts, RunInfo};
+use super::{Agent, AgentParts, Control, Prompts, RunInfo};
 use crate::config::Config;
 use crate::exemplars::LayerExemplars;
 use crate::images::ImageStore;
@@ -34,6 +34,9 @@ pub struct UnitRunParts<'a> {
     pub model: &'a Arc<dyn TargetModel>,
     /// The run's configuration (`run.task`, `run.target`, `run.max_rounds`, limits …).
     pub config: &'a Config,
+    /// When this turns `true`, the run stops at its next step (a request in flight is
+    /// dropped) and ends `stopped`, resumable, as the TUI's quit key does.
+    pub stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
 }
 
 /// How a unit's run went.
@@ -179,6 +182,19 @@ pub async fn run_unit(
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agent = agent.with_events(tx);
+    let (agent, stopper) = match parts.stop {
+        Some(stop) => {
+            let (controls, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut stop = stop.clone();
+            let stopper = tokio::spawn(async move {
+                if stop.wait_for(|stop| *stop).await.is_ok() {
+                    let _ = controls.send(Control::Quit);
+                }
+            });
+            (agent.with_controls(rx), Some(stopper))
+        }
+        None => (agent, None),
+    };
     let forward = tokio::spawn(async move {
         while let Some(record) = rx.recv().await {
             if let Event::RoundStarted { round } = record.event {
@@ -186,7 +202,11 @@ pub async fn run_unit(
             }
         }
     });
-    let outcome = agent.run().await.map_err(|e| e.to_string())?;
+    let outcome = agent.run().await;
+    if let Some(stopper) = stopper {
+        stopper.abort();
+    }
+    let outcome = outcome.map_err(|e| e.to_string())?;
     let _ = forward.await;
     Ok(UnitRunResult {
         answer: outcome.answer,

@@ -387,6 +387,11 @@ fn unit_status_with(
     } else {
         match f.ended {
             Some((RunStatus::Completed, _)) => UnitState::Done,
+            // Stopped on purpose (a signal to its worker, the quit key): resumable as is.
+            Some((RunStatus::Stopped, reason)) => {
+                s.note.get_or_insert(format!("stopped: {reason}"));
+                UnitState::Interrupted
+            }
             Some((status, reason)) => UnitState::Failed {
                 reason: format!("{}: {reason}", status.as_str()),
             },

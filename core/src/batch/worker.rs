@@ -44,6 +44,9 @@ pub struct WorkerParts {
     pub toolbox: Arc<Toolbox>,
     /// Exemplar passes over the batch's `--data`, if it has one.
     pub exemplars: Option<Arc<ExemplarPasses>>,
+    /// Turns `true` to stop the worker: the running unit ends at its next step
+    /// (`stopped`, resumable) and no further unit starts.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What a worker reports as it goes.
@@ -100,6 +103,10 @@ pub struct ShardOutcome {
     pub busy: usize,
     /// Units that ended without an answer or could not run: address and why.
     pub failed: Vec<(String, String)>,
+    /// The unit the stop cut short, if one was running.
+    pub stopped: Option<String>,
+    /// Units not started because the worker was stopped.
+    pub not_started: usize,
 }
 
 /// Takes the unit's lock, waiting up to [`LOCK_PATIENCE`]; `None` when another worker
@@ -158,7 +165,11 @@ pub async fn run_shard(
     events: mpsc::UnboundedSender<WorkerEvent>,
 ) -> Result<ShardOutcome, BatchError> {
     let mut outcome = ShardOutcome::default();
-    for unit in units {
+    for (i, unit) in units.iter().enumerate() {
+        if *parts.stop.borrow() {
+            outcome.not_started = units.len() - i;
+            break;
+        }
         let address = unit.to_string();
         let slug = unit_slug(unit);
         let run_dir = parts.out.join(RUNS_DIR).join(&slug);
@@ -193,6 +204,8 @@ pub async fn run_shard(
             Ok(result) => {
                 if result.status == RunStatus::Completed {
                     outcome.done += 1;
+                } else if result.status == RunStatus::Stopped {
+                    outcome.stopped = Some(address.clone());
                 } else {
                     outcome.failed.push((
                         address.clone(),
@@ -248,6 +261,7 @@ async fn run_one(
         prompts: &parts.prompts,
         model: &parts.model,
         config: &config,
+        stop: Some(&parts.stop),
     };
     let (tx, address) = (events.clone(), unit.to_string());
     run_unit(&run_parts, unit, slug, run_dir, exemplars, move |round| {

@@ -505,6 +505,7 @@ async fn run_agent(
         prompts: &parts.prompts,
         model: &parts.model,
         config: &config,
+        stop: None,
     };
     let (events, address) = (events.clone(), unit.unit.to_string());
     let on_round = move |round| {

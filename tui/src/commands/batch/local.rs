@@ -1,12 +1,16 @@
 //! `maia batch run OUT --local N` (and `resume --local N`): the batch's shards on this
 //! machine, N worker processes at once — each `maia batch work OUT --shard I`, exactly
 //! what a Slurm array task runs — with a progress line, then the results gathered.
-//! Ctrl-C stops the workers (their units read as interrupted; `resume` continues them).
+//! Ctrl-C stops the workers at their units' next step (the units read as interrupted;
+//! `resume` continues them); a second Ctrl-C stops them at once. Workers run in their own
+//! process group, so the terminal's SIGINT reaches this process only, which passes one
+//! SIGTERM per Ctrl-C on.
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use maia_core::batch::{LOGS_DIR, StatusReader, read_status};
 use std::collections::VecDeque;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::process::{Child, Command};
@@ -47,6 +51,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_line = String::new();
         let mut reader = StatusReader::new(out);
+        let mut stops = 0u32;
         loop {
             while running.len() < n as usize
                 && let Some(shard) = queue.pop_front()
@@ -63,6 +68,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
                     .arg(out)
                     .arg("--shard")
                     .arg(shard.to_string())
+                    .process_group(0)
                     .stdin(std::process::Stdio::null())
                     .stdout(file)
                     .stderr(err)
@@ -75,16 +81,23 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
             }
             tokio::select! {
                 _ = &mut ctrl_c => {
-                    bar.suspend(|| eprintln!("stopping {} workers…", running.len()));
+                    stops += 1;
+                    queue.clear();
+                    bar.suspend(|| {
+                        if stops == 1 {
+                            eprintln!(
+                                "stopping {} workers after their current step (Ctrl-C again: at once)…",
+                                running.len()
+                            )
+                        } else {
+                            eprintln!("stopping {} workers now…", running.len())
+                        }
+                    });
                     for (_, child) in &mut running {
                         // SAFETY: kill(2) on our own child's pid.
                         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
                     }
-                    for (_, child) in &mut running {
-                        let _ = child.wait();
-                    }
-                    bar.finish_and_clear();
-                    return Ok::<bool, anyhow::Error>(true);
+                    ctrl_c.set(tokio::signal::ctrl_c());
                 }
                 _ = tick.tick() => {}
             }
@@ -92,7 +105,9 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
             for (shard, mut child) in running.drain(..) {
                 match child.try_wait() {
                     Ok(Some(code)) => {
-                        if !code.success() {
+                        // A worker we stopped exits 143 (or dies of the signal): not a failure.
+                        let stopped = stops > 0 && (code.code() == Some(143) || code.code().is_none());
+                        if !code.success() && !stopped {
                             failed_shards.push((shard, code.to_string()));
                         }
                     }
@@ -116,7 +131,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
             }
         }
         bar.finish_and_clear();
-        Ok(false)
+        Ok::<bool, anyhow::Error>(stops > 0)
     })?;
     let status = read_status(out)?;
     if !interrupted {

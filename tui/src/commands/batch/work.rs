@@ -144,6 +144,7 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
             .join(", "),
         std::process::id()
     );
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let parts = WorkerParts {
         out: std::path::absolute(&args.out).unwrap_or_else(|_| args.out.clone()),
         manifest,
@@ -153,8 +154,10 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
         prompts,
         toolbox: Arc::new(toolbox),
         exemplars,
+        stop,
     };
     let outcome: ShardOutcome = runtime.block_on(async {
+        let signals = stop_on_signals(stop_tx)?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
@@ -162,8 +165,9 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
             }
         });
         let outcome = run_shard(&parts, &shard_units, tx).await;
+        signals.abort();
         let _ = printer.await;
-        outcome
+        outcome.map_err(anyhow::Error::from)
     })?;
     println!(
         "{} shard {}: {} done now, {} already done, {} left to other workers, {} failed",
@@ -177,9 +181,53 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
     for (unit, why) in &outcome.failed {
         println!("  {unit}: {why}");
     }
+    if outcome.stopped.is_some() || outcome.not_started > 0 {
+        println!(
+            "{} shard {}: stopped{}; {} units not started. `maia batch resume` continues them",
+            stamp(),
+            args.shard,
+            outcome
+                .stopped
+                .as_ref()
+                .map(|u| format!(" {u} at its next step"))
+                .unwrap_or_default(),
+            outcome.not_started
+        );
+        return Ok(ExitCode::from(STOPPED_EXIT));
+    }
     Ok(if outcome.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A worker's exit status when a signal stopped it (128 + SIGTERM, as a shell reports it).
+const STOPPED_EXIT: u8 = 143;
+
+/// On the first SIGTERM or SIGINT (Slurm's scancel or time limit, Ctrl-C, `maia batch run`
+/// stopping its workers), asks the running unit to stop at its next step and the shard
+/// to start no other; a second signal ends the process at once (every event is already
+/// on disk, so nothing is lost but the step in progress).
+fn stop_on_signals(stop: tokio::sync::watch::Sender<bool>) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        println!(
+            "{} {name}: stopping after the current step (a second signal stops at once)",
+            stamp()
+        );
+        let _ = stop.send(true);
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        println!("{} second signal: stopping now", stamp());
+        std::process::exit(i32::from(STOPPED_EXIT));
+    }))
 }
