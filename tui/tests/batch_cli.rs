@@ -59,6 +59,26 @@ fn snapshot(path: &Path) -> (Vec<u8>, SystemTime) {
     (bytes, mtime)
 }
 
+/// `maia batch run OUT --local N` started in the background, its output captured.
+fn spawn_local(root: &Path, out: &Path, n: u32) -> std::process::Child {
+    batch(root, &["run", "--local", &n.to_string()])
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("maia batch run starts")
+}
+
+/// Waits for a background `maia batch run`: exit code, stdout, stderr.
+fn wait_local(local: std::process::Child) -> (Option<i32>, String, String) {
+    let finished = local.wait_with_output().expect("maia batch run ends");
+    (
+        finished.status.code(),
+        String::from_utf8_lossy(&finished.stdout).into_owned(),
+        String::from_utf8_lossy(&finished.stderr).into_owned(),
+    )
+}
+
 /// Waits for a unit of shard 1 to be mid-run (its journal past the first round, no
 /// result yet) and SIGKILLs the worker that `worker.json` names. Returns its slug.
 fn kill_a_worker_mid_unit(out: &Path, shard_slugs: &[&str]) -> String {
@@ -106,22 +126,13 @@ fn a_local_batch_survives_a_killed_worker_and_resumes_only_what_is_unfinished() 
     assert_eq!(pending["totals"]["pending"], 8);
 
     // Two workers, one per shard; the second shard's worker is killed mid-unit.
-    let local = batch(root, &["run", "--local", "2"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("maia batch run starts");
+    let local = spawn_local(root, &out, 2);
     let killed = kill_a_worker_mid_unit(
         &out,
         &["synthetic-4", "synthetic-5", "synthetic-6", "synthetic-7"],
     );
-    let finished = local.wait_with_output().expect("maia batch run ends");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&finished.stdout),
-        String::from_utf8_lossy(&finished.stderr),
-    );
-    assert_ne!(finished.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (finished, stdout, stderr) = wait_local(local);
+    assert_ne!(finished, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("maia batch resume"), "{stdout}\n{stderr}");
 
     let after_kill = status(root, "b");
@@ -505,12 +516,7 @@ fn ctrl_c_stops_local_workers_at_a_step_and_resume_finishes_the_batch() {
     let out = root.join("b");
     let (code, stdout, stderr) = plan(root, "b", "synthetic:10..14", &["--shard-size", "2"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let local = batch(root, &["run", "--local", "2"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("maia batch run starts");
+    let local = spawn_local(root, &out, 2);
     let firsts = ["synthetic-10", "synthetic-12"];
     let deadline = Instant::now() + Duration::from_secs(120);
     let mid_run = |slug: &&str| {
@@ -526,11 +532,8 @@ fn ctrl_c_stops_local_workers_at_a_step_and_resume_finishes_the_batch() {
         .status()
         .expect("kill runs");
     assert!(signalled.success());
-    let finished = local.wait_with_output().expect("maia batch run ends");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&finished.stdout),
-        String::from_utf8_lossy(&finished.stderr),
-    );
+    let (finished, stdout, stderr) = wait_local(local);
+    assert_eq!(finished, Some(130), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("after their current step"),
         "{stdout}\n{stderr}"
