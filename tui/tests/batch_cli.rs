@@ -552,7 +552,9 @@ fn ctrl_c_stops_local_workers_at_a_step_and_resume_finishes_the_batch() {
         .filter(|slug| {
             let text = std::fs::read_to_string(journal(&out, slug)).unwrap_or_default();
             let last = text.lines().last().unwrap_or_default().to_owned();
-            last.contains("\"type\":\"run_ended\"") && last.contains("\"status\":\"stopped\"")
+            last.contains("\"type\":\"run_ended\"")
+                && last.contains("\"status\":\"stopped\"")
+                && last.contains("worker was told to stop")
         })
         .collect();
     assert!(

@@ -11,4 +11,18 @@ pub enum Control {
     ForceAnswer,
     /// End the run now without an answer (resumable).
     Quit,
+    /// End the run now without an answer (resumable), for this reason (journaled in
+    /// `run_ended`): how a batch worker passes on a signal.
+    Stop(String),
+}
+
+impl Control {
+    /// Why the run ends, when this control ends it.
+    pub fn stop_reason(&self) -> Option<String> {
+        match self {
+            Control::Quit => Some("stopped by the user (resumable)".into()),
+            Control::Stop(reason) => Some(reason.clone()),
+            _ => None,
+        }
+    }
 }

@@ -413,8 +413,8 @@ impl Agent {
             };
             let failure = match self.stream_one(round, request).await? {
                 StreamResult::Done(c) => return Ok(Ok(c)),
-                StreamResult::Quit => {
-                    return Ok(Err((RunStatus::Stopped, "stopped by the user".into())));
+                StreamResult::Quit(reason) => {
+                    return Ok(Err((RunStatus::Stopped, reason)));
                 }
                 StreamResult::Failed(e) => e,
             };
@@ -458,9 +458,9 @@ impl Agent {
             let next = tokio::select! {
                 next = tokio::time::timeout(STREAM_IDLE_TIMEOUT, stream.next()) => next,
                 Some(control) = recv_control(&mut self.controls) => {
-                    if control == Control::Quit {
+                    if let Some(reason) = control.stop_reason() {
                         self.flush_delta(round, &mut pending, pending_reasoning)?;
-                        return Ok(StreamResult::Quit);
+                        return Ok(StreamResult::Quit(reason));
                     }
                     self.queued.push(control);
                     continue;
@@ -562,11 +562,9 @@ impl Agent {
                     }
                     Control::Note(_) => {}
                     Control::ForceAnswer => self.force_answer = true,
-                    Control::Quit => {
-                        return Ok(Some((
-                            RunStatus::Stopped,
-                            "stopped by the user (resumable)".into(),
-                        )));
+                    Control::Quit | Control::Stop(_) => {
+                        let reason = c.stop_reason().unwrap_or_default();
+                        return Ok(Some((RunStatus::Stopped, reason)));
                     }
                 }
             }
@@ -645,7 +643,8 @@ impl Agent {
 enum StreamResult {
     Done(crate::llm::Completion),
     Failed(crate::llm::LlmError),
-    Quit,
+    /// Stopped by a control, for this reason.
+    Quit(String),
 }
 
 async fn recv_control(rx: &mut Option<mpsc::UnboundedReceiver<Control>>) -> Option<Control> {

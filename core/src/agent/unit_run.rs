@@ -39,6 +39,10 @@ pub struct UnitRunParts<'a> {
     pub stop: Option<&'a tokio::sync::watch::Receiver<bool>>,
 }
 
+/// The reason journaled for a run ended through [`UnitRunParts::stop`].
+pub const STOP_REASON: &str =
+    "its worker was told to stop (a signal: scancel, a time limit, Ctrl-C); resumable";
+
 /// How a unit's run went.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnitRunResult {
@@ -188,7 +192,7 @@ pub async fn run_unit(
             let mut stop = stop.clone();
             let stopper = tokio::spawn(async move {
                 if stop.wait_for(|stop| *stop).await.is_ok() {
-                    let _ = controls.send(Control::Quit);
+                    let _ = controls.send(Control::Stop(STOP_REASON.into()));
                 }
             });
             (agent.with_controls(rx), Some(stopper))
