@@ -19,6 +19,7 @@ pub mod host;
 pub mod images;
 pub mod llm;
 pub mod plugins;
+pub mod quote;
 mod rng;
 pub mod target;
 pub mod tools;

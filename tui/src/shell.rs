@@ -1,16 +1,6 @@
 //! Commands shown to the user for pasting into a shell.
 
-/// `s` as one POSIX shell word: as is when it is plain, else single-quoted.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/=+,@".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
+pub use maia_core::quote::shell_word as shell_quote;
 
 /// A path as one shell word.
 pub fn quote_path(path: &std::path::Path) -> String {

@@ -6,6 +6,7 @@ use super::{
     BatchError, FORMAT, LOGS_DIR, MANIFEST_FILE, RUNS_DIR, SBATCH_FILE, UNITS_FILE, io_err,
 };
 use crate::config::Config;
+use crate::quote::shell_word;
 use crate::target::UnitRef;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -342,18 +343,6 @@ pub fn load_batch(out: &Path) -> Result<(BatchManifest, Vec<UnitRef>), BatchErro
     Ok((manifest, units))
 }
 
-/// Quotes `s` for a POSIX shell.
-fn sh(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// The `--array` value for `shards` (all when `only` is `None`), with `%N` when the
 /// manifest limits concurrency: `0-15%4`, `3,7,9%4`.
 pub fn array_spec(manifest: &BatchManifest, only: Option<&[usize]>) -> String {
@@ -406,26 +395,26 @@ pub fn sbatch_script(m: &BatchManifest, out: &Path) -> String {
         "# Submit with `maia batch submit {out_s}`; without Slurm, `maia batch run {out_s} --local N`\n# runs the same shards on this machine. Each task runs its shard's units one after another;\n# a unit already finished is skipped and one cut off is resumed from its journal.\n"
     ));
     let mut directive = |line: String| s.push_str(&format!("#SBATCH {line}\n"));
-    directive(format!("--job-name={}", sh(&m.name)));
+    directive(format!("--job-name={}", shell_word(&m.name)));
     directive(format!("--array={}", array_spec(m, None)));
     directive(format!(
         "--output={}",
-        sh(&format!("{out_s}/{LOGS_DIR}/%A_%a.out"))
+        shell_word(&format!("{out_s}/{LOGS_DIR}/%A_%a.out"))
     ));
     if let Some(p) = &m.slurm.partition {
-        directive(format!("--partition={}", sh(p)));
+        directive(format!("--partition={}", shell_word(p)));
     }
     if m.slurm.gpus > 0 {
         directive(format!("--gres=gpu:{}", m.slurm.gpus));
     }
     if let Some(t) = &m.slurm.time {
-        directive(format!("--time={}", sh(t)));
+        directive(format!("--time={}", shell_word(t)));
     }
     if let Some(c) = m.slurm.cpus_per_task {
         directive(format!("--cpus-per-task={c}"));
     }
     if let Some(mem) = &m.slurm.mem {
-        directive(format!("--mem={}", sh(mem)));
+        directive(format!("--mem={}", shell_word(mem)));
     }
     for extra in &m.slurm.extra {
         directive(extra.clone());
@@ -435,7 +424,7 @@ pub fn sbatch_script(m: &BatchManifest, out: &Path) -> String {
         "MAIA=\"${{MAIA_BIN:-{}}}\"\n",
         m.maia.display().to_string().replace('"', "\\\"")
     ));
-    s.push_str(&format!("OUT={}\n", sh(&out_s)));
+    s.push_str(&format!("OUT={}\n", shell_word(&out_s)));
     s.push_str(&format!(
         "SHARD=\"${{SLURM_ARRAY_TASK_ID:?this is a job array: submit it with 'maia batch submit {out_s}', or run it without Slurm with 'maia batch run {out_s} --local N'}}\"\n"
     ));
@@ -447,14 +436,14 @@ pub fn sbatch_script(m: &BatchManifest, out: &Path) -> String {
         HostMode::Remote(addr) => {
             s.push_str(&format!(
                 "exec \"$MAIA\" batch work \"$OUT\" --shard \"$SHARD\" --target {}\n",
-                sh(&format!("remote:{addr}"))
+                shell_word(&format!("remote:{addr}"))
             ));
         }
         HostMode::PerTask => {
             let mut serve = format!(
                 "\"$MAIA\" host serve --model {} --device {} --listen \"unix:$SOCK\" --quiet --stats-every 0",
-                sh(&m.target),
-                sh(if m.worker.device.is_empty() {
+                shell_word(&m.target),
+                shell_word(if m.worker.device.is_empty() {
                     "auto"
                 } else {
                     &m.worker.device

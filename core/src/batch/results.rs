@@ -7,6 +7,7 @@
 use super::plan::write_atomic;
 use super::status::{BatchStatus, UnitStatus};
 use super::{BatchError, RESULTS_FILE, SUMMARY_DIR, io_err};
+use crate::quote;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -168,39 +169,32 @@ fn markdown(status: &BatchStatus, layer: &str, rows: &[&ResultRow]) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn html(status: &BatchStatus, layer: &str, rows: &[&ResultRow]) -> String {
     let m = &status.manifest;
     let title = format!("maia batch {}: {layer}", m.name);
     let mut out = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}td.n{{text-align:right}}.done{{color:#060}}.failed,.interrupted{{color:#a00}}.pending,.running{{color:#666}}</style></head>\n<body><h1>{t}</h1>\n<p>Target <code>{}</code>, task <code>{}</code>, backend <code>{}</code>; {}.</p>\n<table><tr><th>unit</th><th>label</th><th>description</th><th>rounds</th><th>cost</th><th>status</th></tr>\n",
-        escape(&m.target),
-        escape(&m.task),
-        escape(&m.config.run.backend),
-        escape(&counts(rows)),
-        t = escape(&title)
+        quote::html(&m.target),
+        quote::html(&m.task),
+        quote::html(&m.config.run.backend),
+        quote::html(&counts(rows)),
+        t = quote::html(&title)
     );
     for r in rows {
         let report = format!("../{}/report.html", r.run);
         out.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">${:.4}</td><td class=\"{}\">{}{}</td></tr>\n",
-            escape(&report),
-            escape(&r.unit),
-            escape(&r.label),
-            escape(&r.description),
+            quote::html(&report),
+            quote::html(&r.unit),
+            quote::html(&r.label),
+            quote::html(&r.description),
             r.rounds,
             r.cost_usd,
-            escape(&r.state),
-            escape(&r.state),
+            quote::html(&r.state),
+            quote::html(&r.state),
             r.reason
                 .as_ref()
-                .map(|why| format!(": {}", escape(why)))
+                .map(|why| format!(": {}", quote::html(why)))
                 .unwrap_or_default()
         ));
     }

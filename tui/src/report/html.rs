@@ -26,21 +26,7 @@ pub struct PageInput<'a> {
     pub generated_ms: u64,
 }
 
-/// `s` with `& < > " '` replaced by entities: safe in text and in quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use maia_core::quote::html as escape;
 
 /// Renders the page. Images come from `images`, each file read once.
 pub fn render(input: &PageInput<'_>, images: &mut ImageInliner) -> String {

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use maia_core::batch::{LOGS_DIR, StatusReader, read_status};
+use maia_core::batch::{BatchStatus, LOGS_DIR, StatusReader, read_status};
 use std::collections::VecDeque;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -16,15 +16,14 @@ use std::process::ExitCode;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-/// Runs the shards that hold units not done yet, `n` worker processes at once.
-pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
-    let status = read_status(out)?;
+/// Runs the shards that hold units not done yet, `n` worker processes at once; `status`
+/// is the batch's as just read.
+pub fn run_local(out: &Path, status: &BatchStatus, n: u32, resuming: bool) -> Result<ExitCode> {
     let shards = status.unfinished_shards();
     let total = status.totals.units as u64;
     if shards.is_empty() {
         println!("every unit is done or running; nothing to run");
-        super::show::gather(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return super::show::gather_status(status);
     }
     let maia = std::env::current_exe().context("finding this maia binary")?;
     let logs = out.join(LOGS_DIR);
@@ -135,8 +134,7 @@ pub fn run_local(out: &Path, n: u32, resuming: bool) -> Result<ExitCode> {
     })?;
     let status = read_status(out)?;
     if !interrupted {
-        let gathered = maia_core::batch::gather(&status)?;
-        eprintln!("results: {}", gathered.results.display());
+        super::show::write(&status)?;
     }
     println!("{}", super::show::totals_text(&status));
     for (shard, how) in &failed_shards {

@@ -98,7 +98,9 @@ pub fn run(cmd: BatchCommand) -> Result<ExitCode> {
         BatchCommand::Submit(args) => submit(&args.out, None),
         BatchCommand::Status(args) => show::status(args),
         BatchCommand::Resume(args) => resume(args),
-        BatchCommand::Run(args) => local::run_local(&args.out, args.local, false),
+        BatchCommand::Run(args) => {
+            local::run_local(&args.out, &read_status(&args.out)?, args.local, false)
+        }
         BatchCommand::Gather(args) => show::gather(&args.out),
         BatchCommand::Work(args) => work::work(args),
     }
@@ -240,7 +242,7 @@ fn resume(args: ResumeArgs) -> Result<ExitCode> {
             }
         );
         if t.running == 0 && queued.is_empty() {
-            show::gather(&args.out)?;
+            show::gather_status(&status)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -259,7 +261,7 @@ fn resume(args: ResumeArgs) -> Result<ExitCode> {
         shards.len()
     );
     match args.local {
-        Some(n) => local::run_local(&args.out, n, true),
+        Some(n) => local::run_local(&args.out, &status, n, true),
         None => submit(&args.out, Some(&shards)),
     }
 }

@@ -107,7 +107,8 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write(status: &BatchStatus) -> Result<()> {
+/// Writes `results.jsonl` and the per-layer summaries of `status`, and says where.
+pub fn write(status: &BatchStatus) -> Result<()> {
     let gathered = gather_results(status)?;
     eprintln!(
         "results: {}\nsummaries: {}",
@@ -124,8 +125,12 @@ fn write(status: &BatchStatus) -> Result<()> {
 
 /// Runs `maia batch gather`.
 pub fn gather(out: &Path) -> Result<ExitCode> {
-    let status = read_status(out)?;
-    write(&status)?;
-    println!("{}", totals_text(&status));
+    gather_status(&read_status(out)?)
+}
+
+/// `maia batch gather` on a status already read: the files, then the totals.
+pub fn gather_status(status: &BatchStatus) -> Result<ExitCode> {
+    write(status)?;
+    println!("{}", totals_text(status));
     Ok(ExitCode::SUCCESS)
 }
