@@ -199,6 +199,13 @@ pub fn error_excerpt(body: &[u8]) -> Option<String> {
     Some(short)
 }
 
+/// [`error_excerpt`] as a `": …"` suffix for a message, or nothing.
+pub fn excerpt_suffix(body: &[u8]) -> String {
+    error_excerpt(body)
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default()
+}
+
 /// Hides anything that looks like an API key (`sk-…`) in server text.
 fn redact(text: &str) -> String {
     text.split(' ')
@@ -216,9 +223,7 @@ fn redact(text: &str) -> String {
 /// Reads one image out of a final answer; `Err` says why there is none.
 pub fn parse(settings: &Settings, response: &HttpResponse) -> Result<Returned, String> {
     if !response.is_success() {
-        let excerpt = error_excerpt(&response.body)
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
+        let excerpt = excerpt_suffix(&response.body);
         let hint = match response.status {
             401 | 403 => match &settings.api_key_env {
                 Some(var) => format!(" (check the API key in the environment variable {var})"),

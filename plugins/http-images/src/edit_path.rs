@@ -122,9 +122,7 @@ pub fn read_listing(settings: &Settings, fin: Final) -> Listing {
         Final::GaveUp(why) => return Err(why),
     };
     if !response.is_success() {
-        let excerpt = backend::error_excerpt(&response.body)
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default();
+        let excerpt = backend::excerpt_suffix(&response.body);
         let old = if response.status == 404 {
             " (an older server without the route?)"
         } else {

@@ -104,12 +104,14 @@ impl HttpImages {
             .collect();
         run::run(
             host,
-            &settings,
-            "text2image",
-            &jobs,
-            size,
-            args.seed.unwrap_or(DEFAULT_SEED),
-            None,
+            &run::Call {
+                settings: &settings,
+                tool: "text2image",
+                jobs: &jobs,
+                size,
+                seed: args.seed.unwrap_or(DEFAULT_SEED),
+                edit: None,
+            },
         )
     }
 
@@ -165,12 +167,14 @@ impl HttpImages {
             .collect();
         run::run(
             host,
-            &settings,
-            "edit_images",
-            &jobs,
-            size,
-            seed,
-            Some(&plan),
+            &run::Call {
+                settings: &settings,
+                tool: "edit_images",
+                jobs: &jobs,
+                size,
+                seed,
+                edit: Some(&plan),
+            },
         )
     }
 }

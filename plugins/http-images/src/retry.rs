@@ -22,9 +22,7 @@ fn retryable(outcome: &HttpOutcome) -> Option<(String, Option<Duration>)> {
             format!(
                 "the server answered {}{}",
                 r.status,
-                crate::backend::error_excerpt(&r.body)
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                crate::backend::excerpt_suffix(&r.body)
             ),
             r.header("retry-after").and_then(parse_retry_after),
         )),
@@ -86,8 +84,13 @@ pub fn send_all(
     let mut pending: Vec<usize> = (0..requests.len()).collect();
     let mut attempt = 0u32;
     while !pending.is_empty() {
-        let batch: Vec<HttpRequest> = pending.iter().map(|&i| requests[i].clone()).collect();
-        let outcomes = host.http(&batch, settings.max_concurrent)?;
+        // The first round sends every request as it is; only retries need a copy.
+        let outcomes = if pending.len() == requests.len() {
+            host.http(requests, settings.max_concurrent)?
+        } else {
+            let batch: Vec<HttpRequest> = pending.iter().map(|&i| requests[i].clone()).collect();
+            host.http(&batch, settings.max_concurrent)?
+        };
         let mut again = Vec::new();
         let mut wait = Duration::ZERO;
         for (&i, outcome) in pending.iter().zip(outcomes) {

@@ -111,17 +111,32 @@ fn finish(returned: Returned, size: u32) -> Result<Made, String> {
     })
 }
 
-/// Runs the jobs and builds the tool output. `tool` is `text2image` or `edit_images`;
-/// `edit` is how edits are made (`edit_images` only).
-pub fn run(
-    host: &mut dyn Host,
-    settings: &Settings,
-    tool: &str,
-    jobs: &[Job<'_>],
-    size: u32,
-    seed: u64,
-    edit: Option<&EditPlan>,
-) -> Result<ToolOutput, ToolError> {
+/// One tool call: what [`run`] needs to make its images and report them.
+pub struct Call<'a> {
+    /// The plugin's settings.
+    pub settings: &'a Settings,
+    /// `text2image` or `edit_images`.
+    pub tool: &'a str,
+    /// The images to make.
+    pub jobs: &'a [Job<'a>],
+    /// Side of the square images.
+    pub size: u32,
+    /// Seed of every job.
+    pub seed: u64,
+    /// How edits are made (`edit_images` only).
+    pub edit: Option<&'a EditPlan>,
+}
+
+/// Runs the call's jobs and builds the tool output.
+pub fn run(host: &mut dyn Host, call: &Call<'_>) -> Result<ToolOutput, ToolError> {
+    let &Call {
+        settings,
+        jobs,
+        size,
+        seed,
+        edit,
+        ..
+    } = call;
     let cache_dir = settings.cache_dir.as_deref().filter(|_| !settings.no_cache);
     let keys: Vec<String> = jobs
         .iter()
@@ -184,18 +199,21 @@ pub fn run(
         }
     }
     host.progress(jobs.len() as u64, jobs.len() as u64);
-    report(settings, tool, jobs, size, seed, edit, results)
+    report(call, results)
 }
 
 fn report(
-    settings: &Settings,
-    tool: &str,
-    jobs: &[Job<'_>],
-    size: u32,
-    seed: u64,
-    edit: Option<&EditPlan>,
+    call: &Call<'_>,
     results: Vec<Option<Result<Made, String>>>,
 ) -> Result<ToolOutput, ToolError> {
+    let &Call {
+        settings,
+        tool,
+        jobs,
+        size,
+        seed,
+        edit,
+    } = call;
     let backend = settings.backend.as_str();
     let seed_note = match settings.backend {
         Backend::Openai => " (the openai backend takes no seed; recorded only)",
