@@ -357,10 +357,12 @@ fn unit_status_with(
     s.worker = std::fs::read(dir.join(WORKER_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let running = lock_held(&dir.join(LOCK_FILE));
+    // The lock is probed only where it can change the answer: a completed journal is done
+    // whoever still holds the lock for the moment it takes the worker to let go.
+    let running = || lock_held(&dir.join(LOCK_FILE));
     let f = match journal_of(&dir.join(EVENTS_FILE), &dir) {
         Journal::Missing => {
-            if running {
+            if running() {
                 s.state = UnitState::Running;
             }
             return s;
@@ -382,21 +384,18 @@ fn unit_status_with(
     if let (Some(a), Some(b)) = (s.started_ms, s.last_ms) {
         s.seconds = b.saturating_sub(a) as f64 / 1000.0;
     }
-    s.state = if running {
-        UnitState::Running
-    } else {
-        match f.ended {
-            Some((RunStatus::Completed, _)) => UnitState::Done,
-            // Stopped on purpose (a signal to its worker, the quit key): resumable as is.
-            Some((RunStatus::Stopped, reason)) => {
-                s.note.get_or_insert(format!("stopped: {reason}"));
-                UnitState::Interrupted
-            }
-            Some((status, reason)) => UnitState::Failed {
-                reason: format!("{}: {reason}", status.as_str()),
-            },
-            None => UnitState::Interrupted,
+    s.state = match f.ended {
+        Some((RunStatus::Completed, _)) => UnitState::Done,
+        _ if running() => UnitState::Running,
+        // Stopped on purpose (a signal to its worker, the quit key): resumable as is.
+        Some((RunStatus::Stopped, reason)) => {
+            s.note.get_or_insert(format!("stopped: {reason}"));
+            UnitState::Interrupted
         }
+        Some((status, reason)) => UnitState::Failed {
+            reason: format!("{}: {reason}", status.as_str()),
+        },
+        None => UnitState::Interrupted,
     };
     s
 }
