@@ -8,7 +8,5 @@ source scripts/env.sh
 printf '\033[1m[maia setup]\033[0m building maia (first build takes several minutes)\n'
 cargo build --release -p maia-tui
 ./scripts/build-plugins.sh --examples-only
-printf '\033[1m[maia setup]\033[0m training the shapes-world CNN (once, a few minutes; cached)\n'
-./target/release/maia world train-cnn
 printf '\033[1m[maia setup]\033[0m running: maia demo\n\n'
 exec ./target/release/maia demo "$@"

@@ -14,7 +14,7 @@ use maia_plugin_sdk::Image;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 fn world_image(prompt: &str, seed: u64) -> Image {
@@ -65,6 +65,8 @@ struct Slow {
     calls: Mutex<Vec<usize>>,
     running: AtomicUsize,
     overlapped: AtomicUsize,
+    /// While closed (see [`Slow::gated`]), the first call waits for [`Slow::open`].
+    gate: (Mutex<bool>, Condvar),
 }
 
 impl Slow {
@@ -75,7 +77,29 @@ impl Slow {
             calls: Mutex::new(Vec::new()),
             running: AtomicUsize::new(0),
             overlapped: AtomicUsize::new(0),
+            gate: (Mutex::new(true), Condvar::new()),
         })
+    }
+
+    /// Like [`Slow::new`], but the first call waits until [`Slow::open`]: a test holds the
+    /// model busy until every request it sends has reached the host, so what is batched
+    /// does not depend on thread scheduling.
+    fn gated(spec: &str, delay: Duration) -> Arc<Slow> {
+        let slow = Slow::new(spec, delay);
+        *slow.gate.0.lock().expect("lock") = false;
+        slow
+    }
+
+    fn open(&self) {
+        *self.gate.0.lock().expect("lock") = true;
+        self.gate.1.notify_all();
+    }
+
+    fn wait_for_gate(&self) {
+        let mut open = self.gate.0.lock().expect("lock");
+        while !*open {
+            open = self.gate.1.wait(open).expect("lock");
+        }
     }
 
     fn calls(&self) -> Vec<usize> {
@@ -98,6 +122,7 @@ impl TargetModel for Slow {
             self.overlapped.fetch_add(1, Ordering::SeqCst);
         }
         self.calls.lock().expect("lock").push(images.len());
+        self.wait_for_gate();
         std::thread::sleep(self.delay);
         let result = self.inner.activations(images, layer, units);
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -177,9 +202,24 @@ fn many_concurrent_clients_get_the_maps_a_local_model_gives() {
     assert!(stats.batches <= 64 && stats.images >= 64 * 2, "{stats}");
 }
 
+/// Opens `slow`'s gate once the host has received `requests` requests (panics after a
+/// minute: a request that never arrives is a bug, not a slow machine).
+fn open_when_received(slow: &Slow, host: &Host, requests: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while host.stats().requests < requests {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the host received only {} of {requests} requests",
+            host.stats().requests
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    slow.open();
+}
+
 #[test]
 fn requests_within_the_window_share_one_model_call() {
-    let slow = Slow::new("synthetic:all", Duration::from_millis(40));
+    let slow = Slow::gated("synthetic:all", Duration::from_millis(40));
     let config = HostConfig {
         batch_window: Duration::from_millis(20),
         max_batch: 6,
@@ -207,13 +247,20 @@ fn requests_within_the_window_share_one_model_call() {
                 }
             });
         }
+        // The model holds its first batch until every client's first request is in, so
+        // the second batch is made of requests that waited together.
+        open_when_received(&slow, &host, 8);
     });
     let stats = host.stats();
     let calls = slow.calls();
     assert_eq!(stats.requests, 32);
     assert_eq!(stats.batches as usize, calls.len());
     assert!(
-        stats.batches < stats.requests / 2,
+        calls.len() >= 2 && calls[1] == (8 - calls[0]).min(6),
+        "the requests that waited for the model were not batched: {stats}; calls {calls:?}"
+    );
+    assert!(
+        stats.batches < stats.requests,
         "requests were not batched: {stats}; calls {calls:?}"
     );
     assert!(
@@ -221,7 +268,6 @@ fn requests_within_the_window_share_one_model_call() {
         "max batch exceeded: {calls:?}"
     );
     assert_eq!(calls.iter().sum::<usize>(), 32);
-    assert!(stats.mean_batch_size() > 2.0, "{stats}");
     assert_eq!(
         slow.overlapped.load(Ordering::SeqCst),
         0,
@@ -231,7 +277,7 @@ fn requests_within_the_window_share_one_model_call() {
 
 #[test]
 fn a_busy_model_gets_bigger_batches_even_without_a_window() {
-    let slow = Slow::new("synthetic:red", Duration::from_millis(40));
+    let slow = Slow::gated("synthetic:red", Duration::from_millis(40));
     let config = HostConfig {
         batch_window: Duration::ZERO,
         ..loopback()
@@ -249,14 +295,17 @@ fn a_busy_model_gets_bigger_batches_even_without_a_window() {
                 }
             });
         }
+        open_when_received(&slow, &host, 8);
     });
-    // Requests that arrive while the model computes wait for it together.
+    // Requests that arrive while the model computes wait for it together: with no window
+    // the first call takes one request, and the seven that came while it ran go together.
     let stats = host.stats();
+    let calls = slow.calls();
     assert_eq!(stats.requests, 24);
+    assert_eq!(calls.iter().sum::<usize>(), 24);
     assert!(
-        stats.mean_batch_size() > 2.0,
-        "{stats}; calls {:?}",
-        slow.calls()
+        calls.len() >= 2 && calls[0] + calls[1] == 8,
+        "the requests that waited for the model were not batched: {stats}; calls {calls:?}"
     );
 }
 

@@ -510,3 +510,45 @@ fn bulk_calls_leave_the_thread_count_as_it_was() {
         "threads started later keep libtorch's default"
     );
 }
+
+/// `--half` (float16) is refused on CPU with the reason; on a CUDA device (only where one
+/// exists) half-precision activations stay within float16's error of float32's.
+#[test]
+fn half_precision_is_refused_on_cpu_and_close_to_float_on_cuda() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("a green striped square and a red dot");
+    let (path, _) = export_tiny(dir.path(), &png);
+    let msg = TorchModel::load(&path, tch::Device::Cpu, true)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("--half needs a CUDA device"),
+        "half on CPU should be refused: {msg:?}"
+    );
+    if !tch::Cuda::is_available() {
+        eprintln!("no CUDA device: the float16 comparison runs only on a GPU");
+        return;
+    }
+    let cuda = tch::Device::Cuda(0);
+    let full = TorchModel::load(&path, cuda, false).unwrap_or_else(|e| panic!("{e}"));
+    let half = TorchModel::load(&path, cuda, true).unwrap_or_else(|e| panic!("{e}"));
+    let image = Image::new(png, "check");
+    for layer in &full.info().layers {
+        let units: Vec<usize> = (0..layer.units).collect();
+        let a = full
+            .activations(&[&image], &layer.name, &units)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = half
+            .activations(&[&image], &layer.name, &units)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (x, y) in a[0].iter().zip(&b[0]) {
+            let (x, y) = (x.max(), y.max());
+            assert!(
+                (x - y).abs() <= 0.02 + 0.01 * x.abs(),
+                "{}: float32 {x} vs float16 {y}",
+                layer.name
+            );
+        }
+    }
+}

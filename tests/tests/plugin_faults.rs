@@ -302,8 +302,9 @@ fn a_wasm_infinite_loop_is_stopped_at_the_deadline() -> TestResult {
     let err = call_error(provider.as_mut(), "spin", json!({}))?;
     let elapsed = started.elapsed();
     assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+    // Generous: the deadline is an epoch tick, and a loaded machine may run it late.
     assert!(
-        elapsed < Duration::from_secs(5),
+        elapsed < Duration::from_secs(30),
         "stopped only after {elapsed:?}"
     );
     assert!(
@@ -542,7 +543,7 @@ fn a_wasm_plugin_reads_env_vars_only_when_asked_and_granted() -> TestResult {
     let exe = std::env::current_exe()?;
     let out = Command::new(&exe)
         .args([
-            "wasm_env_child",
+            "plugin_faults::wasm_env_child",
             "--exact",
             "--ignored",
             "--test-threads=1",
@@ -667,14 +668,11 @@ fn arguments_that_break_the_schema_never_reach_the_plugin() -> TestResult {
     // The same holds for wasm: a schema-breaking `spin` would otherwise run into the deadline.
     let installed = WASM_FIXTURE.install()?;
     let registry = registry_with(&installed)?;
-    let started = Instant::now();
+    // Had the call reached the plugin, `spin` would never return and the error would be
+    // the deadline's `timeout`, not `invalid_args`: the kind proves the schema stopped it.
     let err = registry_error(&registry, "spin", json!({"forever": true}))?;
     assert_eq!(err.kind, ErrorKind::InvalidArgs, "{err}");
     assert!(err.message.contains("forever"), "{}", err.message);
-    assert!(
-        started.elapsed() < TIMEOUT / 2,
-        "the call reached the plugin"
-    );
     assert_eq!(registry_call(&registry, "noop", json!({}))?.text, "");
     Ok(())
 }

@@ -6,9 +6,7 @@
 //! `sbatch` on PATH, torn and corrupt journals; and `submit`/`resume` through a fake
 //! `sbatch` that records what it was asked.
 
-mod common;
-
-use common::{maia, run, unit_states, with_bundled};
+use crate::support::{maia, run, unit_states, with_bundled};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

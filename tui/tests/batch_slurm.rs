@@ -10,12 +10,9 @@
 //! Needs root and slurm-wlm + munge (`scripts/install-deps.sh`). Where the cluster cannot
 //! start the test fails with the reason; `MAIA_SKIP_SLURM=1` makes it skip instead.
 
-mod common;
-mod slurm;
-
-use common::{maia, run, unit_states};
+use crate::support::slurm::{Cluster, wait_for};
+use crate::support::{maia, run, unit_states};
 use serde_json::Value;
-use slurm::{Cluster, wait_for};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,41 +1,75 @@
 //! The `maia` binary as users run it: every subcommand's help, the tools listing, calls,
 //! and the plugin scaffold → build → check loop for both plugin kinds.
 
-mod common;
-use common::*;
+use crate::support::*;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [
-        vec!["--help"],
-        vec!["demo", "--help"],
-        vec!["tools", "--help"],
-        vec!["call", "--help"],
-        vec!["plugin", "--help"],
-        vec!["plugin", "check", "--help"],
-        vec!["plugin", "new", "--help"],
-        vec!["plugin", "install", "--help"],
-        vec!["doctor", "--help"],
-        vec!["run", "--help"],
-        vec!["resume", "--help"],
-        vec!["runs", "--help"],
-        vec!["config", "--help"],
-        vec!["watch", "--help"],
-        vec!["report", "--help"],
-        vec!["eval", "--help"],
-    ] {
+    // Walks the whole command tree from `maia --help`, so a new subcommand is covered
+    // without being listed here.
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = todo.pop() {
+        let mut args = path.clone();
+        args.push("--help".into());
         let (code, out, err) = run(maia().args(&args));
-        assert_eq!(code, 0, "maia {args:?} --help failed: {err}");
-        assert!(out.contains("Usage: maia"), "maia {args:?}: {out}");
+        assert_eq!(code, 0, "maia {args:?} failed: {err}");
+        let usage = format!("Usage: maia {}", path.join(" "));
+        assert!(
+            out.contains(usage.trim_end()),
+            "maia {args:?} has no usage line: {out}"
+        );
+        for sub in subcommands(&out) {
+            let mut child = path.clone();
+            child.push(sub);
+            todo.push(child);
+        }
+        seen.push(path.join(" "));
+    }
+    for expected in [
+        "demo",
+        "exemplars",
+        "model info",
+        "world train-cnn",
+        "batch plan",
+        "batch status",
+        "eval wild",
+        "plugin check",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "`maia {expected}` was not reached from `maia --help`: {seen:?}"
+        );
     }
     let (_, out, _) = run(maia().args(["tools", "--help"]));
     assert!(
         out.contains("--allow-net") && out.contains("--wasm-timeout") && out.contains("--plugin"),
         "{out}"
     );
+}
+
+/// The subcommands a help text lists under `Commands:` (without clap's `help`), each
+/// checked to have a description.
+fn subcommands(help: &str) -> Vec<String> {
+    let Some((_, rest)) = help.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?.trim_end_matches(',').to_owned();
+            assert!(
+                words.next().is_some(),
+                "`{name}` has no description: {help}"
+            );
+            (name != "help").then_some(name)
+        })
+        .collect()
 }
 
 #[test]

@@ -6,9 +6,7 @@
 //! second invocation after losing the last result line — with that unit's agent run cut
 //! off mid-journal — computes only that unit, resuming its run from the journal.
 
-mod common;
-
-use common::{maia, run, with_bundled};
+use crate::support::{maia, run, with_bundled};
 use maia_core::eval::suite::{KindSummary, Method, ResultLine};
 use maia_tui::report::score::RunScore;
 use std::path::Path;

@@ -2,26 +2,10 @@
 //! `maia call --target remote:ADDR` against it, ctrl-c, and tokens (required beyond
 //! loopback).
 
+use crate::support::{maia, run};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn maia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_maia"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("maia starts");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 /// A `maia host serve` process, killed if the test fails before stopping it.
 struct Server {

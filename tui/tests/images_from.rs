@@ -1,8 +1,7 @@
 //! `maia run --images-from`: which plugin draws `text2image`/`edit_images`, and the error
 //! that says what to put in maia.toml when the HTTP image plugin has no server.
 
-mod common;
-use common::*;
+use crate::support::*;
 
 #[test]
 fn images_from_http_without_a_server_says_what_to_configure() {

@@ -3,8 +3,7 @@
 //! and in a real headless Chromium (the screenshot shows the page and the run's images).
 //! Damaged and unfinished runs are reported, not refused.
 
-mod common;
-use common::*;
+use crate::support::*;
 
 use base64::Engine;
 use maia_core::agent::journal::read_journal;

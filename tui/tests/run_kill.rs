@@ -5,16 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed step is a failed test
 
+use crate::support::maia;
 use maia_core::agent::Event;
 use maia_core::agent::journal::read_journal;
 use maia_tests::llm_server::{LlmServer, ScriptedReply};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn maia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_maia"))
-}
 
 fn journal_has_round_started(path: &Path, round: u32) -> bool {
     read_journal(path)
@@ -88,7 +85,16 @@ async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
         assert!(child.try_wait().unwrap().is_none(), "maia run exited early");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill only once the round-2 request has reached the server (its reply is held for
+    // 30 s): the model call is then truly in flight, however slow the machine is.
+    while server.requests().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the round-2 model request never arrived"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "maia run exited early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 

@@ -4,8 +4,7 @@
 //! Plus what reaches the terminal: one DCS per image, none on an unchanged redraw, and
 //! none at all in half-block mode.
 
-mod ui_common;
-
+use crate::support::ui::{app_with, sample_dir, sample_records};
 use image::RgbImage;
 use maia_tui::ui::detect::Resolved;
 use maia_tui::ui::render;
@@ -16,7 +15,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use ui_common::{app_with, sample_dir, sample_records};
 
 /// A 224×224 image from the sample run (a text2image scene).
 fn sample_image() -> RgbImage {

@@ -1,13 +1,11 @@
 //! Snapshot tests of every view at 80×24 and 200×60, fed from the recorded sample run
 //! (`tests/fixtures/runs/sample`). Review changed `.snap` files like code.
 
-mod ui_common;
-
+use crate::support::ui::{app_with, draw, records_until, sample_records, screen_text};
 use maia_core::agent::{Event, Record};
 use maia_tui::ui::app::{Mode, Outcome};
 use maia_tui::ui::detect::Resolved;
 use maia_tui::ui::input::Action;
-use ui_common::{app_with, draw, records_until, sample_records, screen_text};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
 

@@ -4,8 +4,6 @@
 //! Checks that sixel goes out only when the terminal says it can, that nothing sixel-like
 //! reaches a terminal that cannot, and that the terminal is given back on quit.
 
-mod ui_common;
-
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -23,7 +21,7 @@ struct Pty {
 
 impl Pty {
     fn start(args: &str) -> Pty {
-        let sample = ui_common::sample_dir();
+        let sample = crate::support::ui::sample_dir();
         let cmd = format!(
             "stty rows 30 cols 100; TERM=xterm-256color TMUX= exec {MAIA} watch {} {args}",
             sample.display()

@@ -3,8 +3,6 @@
 //! the screen, the oversight keys reaching the journal, and that the terminal is given
 //! back (main screen, cooked mode) on quit and on SIGTERM.
 
-mod ui_common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -69,6 +67,23 @@ impl Tmux {
 }
 
 impl Tmux {
+    /// Waits until the screen no longer contains `text`; panics with the screen after
+    /// `secs`.
+    fn wait_until_gone(&self, text: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if !screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs} s for {text:?} to go; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the screen contains one of `texts`; returns which.
     fn wait_for_any(&self, texts: &[&str], secs: u64) -> usize {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -130,8 +145,9 @@ fn maia_run_in_tmux_streams_takes_a_note_and_restores_the_terminal() {
     assert!(screen.contains('▀'), "half-block images missing:\n{screen}");
     // The help overlay opens and closes.
     tmux.keys(&["?"]);
-    tmux.wait_for("keys", 10);
+    tmux.wait_for("close this help", 10);
     tmux.keys(&["Escape"]);
+    tmux.wait_until_gone("close this help", 10);
     // q on a finished run closes at once.
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("icanon", 30);
@@ -184,7 +200,7 @@ fn maia_demo_in_tmux_at_80x24_runs_to_an_answer() {
 
 #[test]
 fn maia_watch_in_tmux_shows_the_run_and_survives_sigterm() {
-    let sample = ui_common::sample_dir();
+    let sample = crate::support::ui::sample_dir();
     let cmd = wrapped(&format!(
         "watch {} --images halfblocks",
         Path::new(&sample).display()

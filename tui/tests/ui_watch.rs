@@ -1,17 +1,15 @@
 //! `maia watch`: following a journal while another process appends to it, torn last
 //! lines included, both through the follower + view model and through the CLI.
 
-mod ui_common;
-
+use crate::support::maia;
+use crate::support::ui::{draw, sample_dir, screen_text};
 use maia_core::agent::Event;
 use maia_tui::ui::app::App;
 use maia_tui::ui::detect::Resolved;
 use maia_tui::ui::follow::{self, JournalFollower};
 use maia_tui::ui::state::Phase;
 use std::io::Write;
-use std::process::Command;
 use std::time::Duration;
-use ui_common::{draw, sample_dir, screen_text};
 
 fn sample_lines() -> Vec<String> {
     std::fs::read_to_string(sample_dir().join("events.jsonl"))
@@ -146,7 +144,7 @@ async fn the_follower_thread_streams_records_as_they_land() {
 
 #[test]
 fn maia_watch_headless_replays_a_finished_run_and_exits() {
-    let out = Command::new(env!("CARGO_BIN_EXE_maia"))
+    let out = maia()
         .args(["watch", "--headless"])
         .arg(sample_dir())
         .output()
@@ -171,7 +169,7 @@ fn maia_watch_headless_replays_a_finished_run_and_exits() {
     );
     assert!(!text.contains('\x1b'));
 
-    let json = Command::new(env!("CARGO_BIN_EXE_maia"))
+    let json = maia()
         .args(["watch", "--json"])
         .arg(sample_dir().join("events.jsonl"))
         .output()
@@ -191,7 +189,7 @@ fn maia_watch_headless_replays_a_finished_run_and_exits() {
 
 #[test]
 fn maia_watch_names_a_missing_run() {
-    let out = Command::new(env!("CARGO_BIN_EXE_maia"))
+    let out = maia()
         .args(["watch", "no-such-run", "--runs-dir"])
         .arg(std::env::temp_dir())
         .output()

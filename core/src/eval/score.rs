@@ -603,10 +603,12 @@ mod tests {
     use std::sync::Mutex;
 
     /// Draws prompts with the world library directly (the integration tests use the real
-    /// wasm tool); records the seeds it was given.
+    /// wasm tool); records the seeds it was given and the scenes each call drew.
     #[derive(Default)]
     struct LibraryRenderer {
         seeds: Mutex<Vec<u64>>,
+        /// `(seed, prompt, scene)` of every image drawn, in order.
+        drawn: Mutex<Vec<(u64, String, serde_json::Value)>>,
     }
 
     impl ImageRenderer for LibraryRenderer {
@@ -626,7 +628,13 @@ mod tests {
                         .scene;
                     let png = render_png(&scene)
                         .map_err(|e| Failure::new(FailureKind::Render, e.to_string()))?;
-                    Ok(Image::new(png, p.as_str()).with_meta(serde_json::json!({"scene": scene})))
+                    let meta = serde_json::json!({"scene": scene});
+                    self.drawn.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        seed,
+                        p.clone(),
+                        meta["scene"].clone(),
+                    ));
+                    Ok(Image::new(png, p.as_str()).with_meta(meta))
                 })
                 .collect::<Result<Vec<_>, Failure>>()?;
             Ok(Rendered {
@@ -737,6 +745,20 @@ mod tests {
         let seeds = renderer.seeds.lock().unwrap_or_else(|p| p.into_inner());
         // Two evaluation calls (first and second occurrence) and the probe call.
         assert_eq!(seeds.len(), 3, "{seeds:?}");
+        let drawn = renderer.drawn.lock().unwrap_or_else(|p| p.into_inner());
+        let repeats: Vec<_> = drawn
+            .iter()
+            .filter(|(_, prompt, _)| prompt == "a red circle")
+            .collect();
+        assert_eq!(repeats.len(), 2, "{drawn:?}");
+        assert_ne!(
+            repeats[0].0, repeats[1].0,
+            "the two draws of one prompt used one seed"
+        );
+        assert_ne!(
+            repeats[0].2, repeats[1].2,
+            "the two draws of one prompt are the same scene"
+        );
     }
 
     #[test]

@@ -15,6 +15,40 @@ pub fn world_cnn_cache_dir() -> Option<std::path::PathBuf> {
     crate::cache::cache_dir("models")
 }
 
+/// The default world CNN from `cache`, trained there first if it is not (minutes, once).
+///
+/// Training reports plain lines on stderr (see [`crate::world_cnn::ProgressLog`]), so a
+/// command that needs the CNN shows what it waits for in a terminal and in a log alike.
+fn world_cnn_trained_once(
+    cache: &std::path::Path,
+) -> Result<crate::world_cnn::TrainedCnn, TargetError> {
+    use crate::world_cnn::{ProgressLog, WorldCnnConfig, cached, train_or_load_with};
+    use std::time::{Duration, Instant};
+    let config = WorldCnnConfig::default();
+    if let Some(cnn) = cached(cache, &config) {
+        return Ok(cnn);
+    }
+    eprintln!(
+        "maia: the world CNN is not trained yet; training it once into {} (a few minutes on a CPU; later runs load it)",
+        cache.display()
+    );
+    let mut log = ProgressLog::new(Duration::from_secs(15));
+    let cnn = train_or_load_with(cache, &config, &mut |p| {
+        if let Some(line) = log.line(p, Instant::now()) {
+            eprintln!("maia: {line}");
+        }
+    })
+    .map_err(|e| TargetError::Spec(format!("training the world CNN: {e}")))?;
+    let a = cnn.accuracies;
+    eprintln!(
+        "maia: world CNN trained: held-out accuracy shape {:.1}%, color {:.1}%; cached as {}",
+        a.shape * 100.0,
+        a.color * 100.0,
+        cnn.model_path.display()
+    );
+    Ok(cnn)
+}
+
 /// How to run a libtorch target.
 #[derive(Clone, Debug)]
 pub struct TorchOptions {
@@ -52,13 +86,7 @@ pub fn open_target_with(
         let cache = world_cnn_cache_dir().ok_or_else(|| {
             TargetError::Spec("no cache folder: set MAIA_CACHE_DIR or HOME".into())
         })?;
-        let config = crate::world_cnn::WorldCnnConfig::default();
-        let Some(cnn) = crate::world_cnn::cached(&cache, &config) else {
-            return Err(TargetError::Spec(format!(
-                "the world CNN is not trained yet (looked in {}); train it once with `maia world train-cnn` (a few minutes)",
-                cache.display()
-            )));
-        };
+        let cnn = world_cnn_trained_once(&cache)?;
         let device = super::torch::parse_device(&torch.device)?;
         return Ok(Box::new(super::torch::TorchModel::load(
             &cnn.model_path,

@@ -38,6 +38,7 @@ pub mod data;
 mod error;
 mod export;
 mod net;
+mod progress_log;
 pub mod sidecar;
 mod train;
 
@@ -47,6 +48,7 @@ pub use config::{CODE_VERSION, WorldCnnConfig};
 pub use data::{SOURCE_SIDE, color_class, dominant_object, shape_class};
 pub use error::WorldCnnError;
 pub use net::{LAYER_NAMES, OUTPUT_NAMES};
+pub use progress_log::ProgressLog;
 pub use sidecar::{
     Accuracies, InputSpec, OutputKind, OutputSpec, SIDECAR_FORMAT, SIDECAR_VERSION, Sidecar,
     TrainingRecord,
@@ -99,7 +101,8 @@ pub fn train_or_load(
 /// A cache hit reads the sidecar and hashes the model file (milliseconds); it does not
 /// load libtorch state. An entry whose sidecar is missing, unreadable, of another format
 /// version, for another config, or whose model file is missing or has another hash is
-/// retrained and overwritten; the reason is in [`TrainedCnn::replaced`].
+/// retrained and overwritten; the reason is in [`TrainedCnn::replaced`]. Training holds an
+/// exclusive lock on `<model>.lock`, so concurrent callers train once between them.
 pub fn train_or_load_with(
     cache_dir: &Path,
     config: &WorldCnnConfig,
@@ -109,6 +112,15 @@ pub fn train_or_load_with(
     // Fail on an unwritable cache before minutes of training, not after.
     std::fs::create_dir_all(cache_dir).map_err(WorldCnnError::io("create directory", cache_dir))?;
     let model_path = cached_model_path(cache_dir, config);
+    if let Lookup::Hit(cnn) = lookup(&model_path, config) {
+        return Ok(*cnn);
+    }
+    // Two processes that both need the model (a batch of local workers, two terminals)
+    // train it once: the second waits for the first and then finds it cached.
+    let lock_path = model_path.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(WorldCnnError::io("create lock file", &lock_path))?;
+    lock.lock().map_err(WorldCnnError::io("lock", &lock_path))?;
     let replaced = match lookup(&model_path, config) {
         Lookup::Hit(cnn) => return Ok(*cnn),
         Lookup::Missing => None,

@@ -1,8 +1,6 @@
 //! `edit_images` through `Plugin::call`: pairing, every edit kind, and bad input.
 
-mod common;
-
-use common::{TestHost, TestResult, scene_of};
+use crate::common::{TestHost, TestResult, scene_of};
 use maia_plugin_sdk::{ErrorKind, Image, ImageId, ToolOutput};
 use maia_shapes_world::{Color, Scene, Shape, SizeClass, Texture};
 use serde_json::{Value, json};

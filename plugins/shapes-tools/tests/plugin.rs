@@ -1,8 +1,6 @@
 //! The plugin as maia sees it: manifest, tool specs, schemas and examples.
 
-mod common;
-
-use common::{TestHost, TestResult};
+use crate::common::{TestHost, TestResult};
 use maia_plugin_sdk::{Manifest, Plugin, PluginKind, ToolSpec};
 use serde_json::{Value, json};
 use shapes_tools::{MAX_PROMPTS, ShapesTools};

@@ -1,8 +1,6 @@
 //! `text2image` through `Plugin::call`: output shape, determinism, warnings, bad input.
 
-mod common;
-
-use common::{TestHost, TestResult, scene_of};
+use crate::common::{TestHost, TestResult, scene_of};
 use maia_plugin_sdk::{ErrorKind, Image};
 use maia_shapes_world::{MAX_PROMPT_CHARS, Warning};
 use serde_json::json;

@@ -30,8 +30,9 @@ pub enum EvalCommand {
     /// AND-NOT): per unit a full agent run, the exemplar-only baseline and a random
     /// control, all scored alike; writes eval/<id>/results.jsonl, summary.md and scores.png.
     Synthetic(SyntheticArgs),
-    /// Evaluate the agent on units of the shapes CNN (`world-cnn`, trained and cached by
-    /// `maia world train-cnn`): "neurons in the wild", scored like the synthetic suite.
+    /// Evaluate the agent on units of the shapes CNN (`world-cnn`, trained on first use and
+    /// cached; `maia world train-cnn` does it ahead): "neurons in the wild", scored like the
+    /// synthetic suite.
     Wild(WildArgs),
 }
 

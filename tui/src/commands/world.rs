@@ -172,7 +172,8 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
 }
 
 fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
-    use maia_core::world_cnn::{TrainProgress, WorldCnnConfig, train_or_load_with};
+    use maia_core::world_cnn::{ProgressLog, TrainProgress, WorldCnnConfig, train_or_load_with};
+    use std::io::IsTerminal;
     let mut config = WorldCnnConfig {
         seed: args.seed,
         ..WorldCnnConfig::default()
@@ -190,26 +191,38 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    // A bar draws only on a terminal; in a log (setup under nohup, a batch job) the same
+    // progress goes out as occasional plain lines instead.
+    let mut log = (!std::io::stderr().is_terminal())
+        .then(|| ProgressLog::new(std::time::Duration::from_secs(15)));
     let started = Instant::now();
-    let cnn = train_or_load_with(&cache, &config, &mut |p| match p {
-        TrainProgress::Rendering { done, total } => {
-            bar.set_message("rendering scenes");
-            bar.set_length(*total as u64);
-            bar.set_position(*done as u64);
+    let cnn = train_or_load_with(&cache, &config, &mut |p| {
+        if let Some(log) = log.as_mut() {
+            if let Some(line) = log.line(p, Instant::now()) {
+                eprintln!("{line}");
+            }
+            return;
         }
-        TrainProgress::Step {
-            epoch,
-            epochs,
-            step,
-            total_steps,
-            loss,
-        } => {
-            bar.set_message(format!("training epoch {epoch}/{epochs}, loss {loss:.3}"));
-            bar.set_length(*total_steps as u64);
-            bar.set_position(*step as u64);
+        match p {
+            TrainProgress::Rendering { done, total } => {
+                bar.set_message("rendering scenes");
+                bar.set_length(*total as u64);
+                bar.set_position(*done as u64);
+            }
+            TrainProgress::Step {
+                epoch,
+                epochs,
+                step,
+                total_steps,
+                loss,
+            } => {
+                bar.set_message(format!("training epoch {epoch}/{epochs}, loss {loss:.3}"));
+                bar.set_length(*total_steps as u64);
+                bar.set_position(*step as u64);
+            }
+            TrainProgress::Evaluating => bar.set_message("measuring held-out accuracy"),
+            TrainProgress::Exporting => bar.set_message("writing TorchScript"),
         }
-        TrainProgress::Evaluating => bar.set_message("measuring held-out accuracy"),
-        TrainProgress::Exporting => bar.set_message("writing TorchScript"),
     })
     .context("training the world CNN")?;
     bar.finish_and_clear();

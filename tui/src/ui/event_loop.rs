@@ -6,7 +6,7 @@
 use super::app::{App, Outcome};
 use super::detect::{self, Env, Resolved};
 use super::images::{Done, Placement, run_job};
-use super::input::map_event;
+use super::input::{map_event, split_escape_prefix};
 use super::terminal::{self, Signals};
 use super::{UiExit, UiOptions, render};
 use anyhow::{Context, Result};
@@ -113,7 +113,11 @@ pub(crate) async fn run(
                 };
                 let images = app.areas.and_then(|a| a.images);
                 let before = app.mode.clone();
-                if let Some(action) = map_event(&event, &app.mode, images) {
+                let mut exit = None;
+                for event in split_escape_prefix(event) {
+                    let Some(action) = map_event(&event, &app.mode, images) else {
+                        continue;
+                    };
                     match app.handle(action) {
                         Outcome::Nothing => {}
                         Outcome::Redraw => clear_first = true,
@@ -123,16 +127,20 @@ pub(crate) async fn run(
                                 app.request = None;
                             }
                         }
-                        Outcome::Exit(exit) => {
-                            // Also on closing an ended run: if the agent is in fact still
-                            // there (a resumed run whose records did not all arrive), it
-                            // stops cleanly instead of running on unseen.
-                            if let Some(tx) = &controls {
-                                let _ = tx.send_timeout(Control::Quit, Duration::from_secs(2)).await;
-                            }
-                            break exit;
+                        Outcome::Exit(e) => {
+                            exit = Some(e);
+                            break;
                         }
                     }
+                }
+                if let Some(exit) = exit {
+                    // Also on closing an ended run: if the agent is in fact still
+                    // there (a resumed run whose records did not all arrive), it
+                    // stops cleanly instead of running on unseen.
+                    if let Some(tx) = &controls {
+                        let _ = tx.send_timeout(Control::Quit, Duration::from_secs(2)).await;
+                    }
+                    break exit;
                 }
                 if before != app.mode && matches!(app.image_mode, Resolved::Sixel { .. }) {
                     clear_first = true;

@@ -72,6 +72,33 @@ pub fn map_event(event: &Event, mode: &Mode, images: Option<Rect>) -> Option<Act
     }
 }
 
+/// The keys a terminal event stands for. A terminal sends Alt+`c` as Escape then `c`, so
+/// an Escape typed just before a key (a quick Escape, `q`; keys sent by tmux) reaches us
+/// as one Alt+`c` event. maia binds no Alt keys, so such an event is taken as the two keys
+/// it was typed as: Escape (closing help or the note line) and then `c`.
+pub fn split_escape_prefix(event: Event) -> Vec<Event> {
+    match event {
+        Event::Key(key)
+            if key.modifiers == KeyModifiers::ALT
+                && key.kind != KeyEventKind::Release
+                && matches!(key.code, KeyCode::Char(_)) =>
+        {
+            let esc = KeyEvent {
+                code: KeyCode::Esc,
+                modifiers: KeyModifiers::NONE,
+                kind: key.kind,
+                state: key.state,
+            };
+            let plain = KeyEvent {
+                modifiers: KeyModifiers::NONE,
+                ..key
+            };
+            vec![Event::Key(esc), Event::Key(plain)]
+        }
+        other => vec![other],
+    }
+}
+
 fn ctrl(key: &KeyEvent, c: char) -> bool {
     key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
 }
@@ -155,6 +182,36 @@ mod tests {
             kind: KeyEventKind::Press,
             state: KeyEventState::NONE,
         })
+    }
+
+    #[test]
+    fn an_alt_key_is_escape_then_the_key() {
+        let alt_q = Event::Key(KeyEvent {
+            code: KeyCode::Char('q'),
+            modifiers: KeyModifiers::ALT,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        });
+        let keys = split_escape_prefix(alt_q);
+        assert_eq!(keys, vec![key(KeyCode::Esc), key(KeyCode::Char('q'))]);
+        // Help open: the Escape closes it and the q then asks to quit.
+        let mut mode = Mode::Help;
+        let actions: Vec<_> = keys
+            .iter()
+            .filter_map(|k| {
+                let action = map_event(k, &mode, None);
+                mode = Mode::Normal;
+                action
+            })
+            .collect();
+        assert_eq!(actions, vec![Action::Close, Action::AskQuit]);
+        let ctrl_alt = Event::Key(KeyEvent {
+            code: KeyCode::Char('q'),
+            modifiers: KeyModifiers::ALT | KeyModifiers::CONTROL,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        });
+        assert_eq!(split_escape_prefix(ctrl_alt.clone()), vec![ctrl_alt]);
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! maia's does (identical PNG bytes keep their first id), plus the three sample images
 //! `maia plugin check` stores before calling a plugin's examples.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use maia_plugin_sdk::{
     Host, Image, ImageId, LogLevel, Plugin, ToolCall, ToolError, ToolOutput, UnitActivation,
 };

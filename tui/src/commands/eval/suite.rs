@@ -106,10 +106,11 @@ pub struct SyntheticArgs {
 
 /// Options of `maia eval wild`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Examples:\n  \
-maia world train-cnn\n  \
+#[command(
+    after_help = "The first use trains the shapes-world CNN (minutes, once; cached).\n\nExamples:\n  \
 maia eval wild --layer conv3 --n 12\n  \
-maia eval wild --layer conv4 --units 3,17,42")]
+maia eval wild --layer conv4 --units 3,17,42"
+)]
 pub struct WildArgs {
     /// The CNN layer whose units are evaluated (see `maia model info world-cnn`).
     #[arg(long, default_value = "conv3")]

@@ -1,8 +1,9 @@
 //! Helpers the `maia` binary's integration tests share: running the binary, and the
-//! bundled example plugins built once per test binary by the project's own script.
+//! bundled example plugins built once per test run by the project's own script; `ui` (the
+//! recorded sample run and a test terminal) and `slurm` (a private one-node cluster).
 
-// Each test binary uses its own subset of these.
-#![allow(dead_code)]
+pub mod slurm;
+pub mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

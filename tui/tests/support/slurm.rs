@@ -2,9 +2,6 @@
 //! dir, torn down on drop, panics included), and the Slurm commands a test drives it with:
 //! the array tasks `squeue` lists, `scancel` of one task, `sbatch --test-only`.
 
-// Each test binary uses its own subset of these.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,16 +63,6 @@ impl Cluster {
             ));
         }
         Ok(cluster)
-    }
-
-    /// The cluster's `slurm.conf` (what `SLURM_CONF` must name).
-    pub fn conf(&self) -> &Path {
-        &self.conf
-    }
-
-    /// The cluster's directory (logs, `jobcomp.log`).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A Slurm client command pointed at this cluster.

@@ -1,7 +1,5 @@
 //! Shared helpers of the TUI tests: the recorded sample run and a test terminal.
 
-#![allow(dead_code)]
-
 use maia_core::agent::{Event, Record};
 use maia_tui::ui::app::App;
 use maia_tui::ui::detect::Resolved;

@@ -1,0 +1,9 @@
+//! maia-core's integration tests, one test binary so libtorch and wasmtime are linked
+//! once: each module is one area of the engine, tested through its public API.
+
+mod eval_score;
+mod exemplars;
+mod host;
+mod offline_agent;
+mod torch_model;
+mod world_cnn;

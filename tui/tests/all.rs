@@ -1,0 +1,17 @@
+//! The `maia` binary's integration tests, one test binary (fewer links of libtorch and
+//! wasmtime): each module is one area; `support` holds what they share.
+
+mod batch_cli;
+mod batch_slurm;
+mod cli;
+mod eval_cli;
+mod host_cli;
+mod images_from;
+mod report;
+mod run_kill;
+mod support;
+mod ui_sixel;
+mod ui_snapshots;
+mod ui_terminal;
+mod ui_tmux;
+mod ui_watch;
