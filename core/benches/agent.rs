@@ -91,6 +91,7 @@ fn one_run(runtime: &tokio::runtime::Runtime, root: &Path, n: usize) -> Duration
         task: "describe-unit".into(),
         target: "bench".into(),
         unit: "x:0".into(),
+        model: None,
     };
     let started = Instant::now();
     runtime.block_on(async {

@@ -194,6 +194,10 @@ impl Default for Config {
     }
 }
 
+/// Where `text2image` and `edit_images` come from (`run.images_from`): the shapes world
+/// or a diffusion server over HTTP.
+pub const IMAGES_FROM: [&str; 2] = ["shapes", "http"];
+
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -266,7 +270,43 @@ impl Config {
                         .unwrap_or_else(|| PathBuf::from("<flags>")),
                     message: e.to_string(),
                 })?;
+        config.validate().map_err(|message| ConfigError {
+            path: sources
+                .files
+                .last()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("<flags>")),
+            message,
+        })?;
         Ok((config, sources))
+    }
+
+    /// Checks the values whose type alone does not say they are usable, so that
+    /// `maia config`, `maia run`, `maia resume` and a batch refuse the same things, with
+    /// the same words: the backend, where images come from, and the round limit.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::llm::BACKENDS;
+        let run = &self.run;
+        if !BACKENDS.contains(&run.backend.as_str()) {
+            return Err(format!(
+                "unknown backend `{}`; backends: {}",
+                run.backend,
+                BACKENDS.join(", ")
+            ));
+        }
+        if !IMAGES_FROM.contains(&run.images_from.as_str()) {
+            return Err(format!(
+                "run.images_from = `{}`: use {}",
+                run.images_from,
+                IMAGES_FROM.map(|c| format!("`{c}`")).join(" or ")
+            ));
+        }
+        if run.max_rounds == 0 {
+            return Err(
+                "run.max_rounds = 0: the agent needs at least one round (MAIA uses 25)".into(),
+            );
+        }
+        Ok(())
     }
 
     /// The resolved config as TOML, for `maia config` and `run.toml`. Holds no secrets:

@@ -21,6 +21,7 @@ pub mod llm;
 pub mod plugins;
 pub mod quote;
 mod rng;
+pub mod spelling;
 pub mod target;
 pub mod tools;
 pub mod torch;

@@ -552,3 +552,61 @@ fn half_precision_is_refused_on_cpu_and_close_to_float_on_cuda() {
         }
     }
 }
+
+/// Files researchers hand maia by mistake get one clear line each: a `torch.save`
+/// checkpoint (state dict, or a pickled module) instead of TorchScript, a truncated
+/// sidecar (a JSON error with its place), and a sidecar that lists no layers.
+#[test]
+fn checkpoints_truncated_sidecars_and_empty_layer_lists_are_explained() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (path, _) = export_tiny(dir.path(), &world_png("a red circle"));
+    let sidecar = maia_core::world_cnn::Sidecar::path_for(&path);
+    let good = std::fs::read_to_string(&sidecar).unwrap_or_else(|e| panic!("{e}"));
+    let load_error = |p: &Path| {
+        TorchModel::load(p, tch::Device::Cpu, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+
+    for (name, code) in [
+        (
+            "state_dict.pt",
+            "torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), p)",
+        ),
+        ("module.pt", "torch.save(torch.nn.Conv2d(3, 4, 3), p)"),
+    ] {
+        let checkpoint = dir.path().join(name);
+        let out = Command::new(python())
+            .args(["-c", &format!("import sys, torch; p = sys.argv[1]; {code}")])
+            .arg(&checkpoint)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(maia_core::world_cnn::Sidecar::path_for(&checkpoint), &good)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let msg = load_error(&checkpoint);
+        assert!(
+            msg.contains("torch.save checkpoint") && msg.contains("torch.jit.script"),
+            "{name}: {msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "{name}: {msg}");
+    }
+
+    std::fs::write(&sidecar, &good[..good.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let msg = load_error(&path);
+    assert!(
+        msg.contains("not valid JSON") && msg.contains("line"),
+        "{msg}"
+    );
+
+    let mut json: serde_json::Value = serde_json::from_str(&good).unwrap_or_else(|e| panic!("{e}"));
+    json["layers"] = serde_json::json!([]);
+    std::fs::write(&sidecar, json.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let msg = load_error(&path);
+    assert!(msg.contains("\"layers\" is empty"), "{msg}");
+}

@@ -23,6 +23,7 @@ fn info() -> RunInfo {
         task: "describe-unit".into(),
         target: UNIT.into(),
         unit: "synthetic:0".into(),
+        model: None,
     }
 }
 

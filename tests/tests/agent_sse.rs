@@ -39,6 +39,7 @@ async fn run(backend: Arc<dyn LlmBackend>, dir: &Path) -> maia_core::agent::Outc
         task: "describe-unit".into(),
         target: "synthetic:red_and_circle".into(),
         unit: "synthetic:0".into(),
+        model: None,
     };
     Agent::start(parts, dir, info, "Describe the unit.".into())
         .unwrap()

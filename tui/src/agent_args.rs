@@ -21,11 +21,11 @@ pub struct AgentArgs {
     /// Image folder for dataset exemplars and samples (e.g. from `maia world dataset`).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Exemplars kept per unit.
-    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K)]
+    /// Exemplars kept per unit (1 to 1000).
+    #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K, value_parser = parse_k)]
     pub k: usize,
-    /// Rounds before the agent must answer (MAIA: 25).
-    #[arg(long)]
+    /// Rounds before the agent must answer (MAIA: 25; at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rounds: Option<u32>,
     /// Stop a run when it has cost this many dollars.
     #[arg(long, value_name = "USD")]
@@ -73,14 +73,10 @@ impl Default for AgentArgs {
 
 impl AgentArgs {
     /// The config these flags override: `[run]` keys into `run`, and `base_url` as
-    /// `[openai]` and `[anthropic]` tables into `table`. Paths pass through `path` (as
-    /// given for `maia run`; made absolute for a batch whose workers start elsewhere).
-    pub fn override_into(
-        &self,
-        run: &mut toml::Table,
-        table: &mut toml::Table,
-        path: impl Fn(&Path) -> Result<PathBuf>,
-    ) -> Result<()> {
+    /// `[openai]` and `[anthropic]` tables into `table`. Paths are made absolute: a run is
+    /// resumed, and a batch's workers start, from other folders.
+    pub fn override_into(&self, run: &mut toml::Table, table: &mut toml::Table) -> Result<()> {
+        let path = absolute;
         let mut put = |k: &str, v: Option<toml::Value>| {
             if let Some(v) = v {
                 run.insert(k.into(), v);
@@ -119,9 +115,18 @@ impl AgentArgs {
     }
 }
 
-/// `path` as given.
-pub fn as_given(path: &Path) -> Result<PathBuf> {
-    Ok(path.to_path_buf())
+/// A `--k` value: exemplars per unit, 1 to 1000.
+pub fn parse_k(s: &str) -> std::result::Result<usize, String> {
+    let k: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of exemplars"))?;
+    if (1..=1000).contains(&k) {
+        Ok(k)
+    } else {
+        Err(format!(
+            "{k} is out of range: keep 1 to 1000 exemplars per unit"
+        ))
+    }
 }
 
 /// `path` made absolute against the current directory.
@@ -144,8 +149,7 @@ mod tests {
             ..AgentArgs::default()
         };
         let (mut run, mut table) = (toml::Table::new(), toml::Table::new());
-        args.override_into(&mut run, &mut table, absolute)
-            .expect("overrides");
+        args.override_into(&mut run, &mut table).expect("overrides");
         assert_eq!(run["backend"].as_str(), Some("openai"));
         assert_eq!(run["max_rounds"].as_integer(), Some(7));
         assert_eq!(run["max_cost_usd"].as_float(), Some(1.5));
@@ -158,9 +162,5 @@ mod tests {
                 Some("http://gpu:8000/v1")
             );
         }
-        let (mut run, mut table) = (toml::Table::new(), toml::Table::new());
-        args.override_into(&mut run, &mut table, as_given)
-            .expect("overrides");
-        assert_eq!(run["data"].as_str(), Some("shapes"));
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use maia_core::exemplars::{LayerExemplars, cache_dir, exemplars};
+use maia_core::exemplars::{LayerExemplars, cache_dir, exemplars_with};
 use maia_core::target::TargetModel;
 use std::path::Path;
 use std::time::Instant;
@@ -24,13 +24,15 @@ pub fn run_pass(
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    let cache = if use_cache { cache_dir() } else { None };
-    let (found, cached) = exemplars(
+    // --no-cache recomputes, and the fresh result still replaces the cached one.
+    let cache = cache_dir();
+    let (found, cached) = exemplars_with(
         model,
         layer,
         data,
         k,
         cache.as_deref(),
+        use_cache,
         &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -39,8 +41,13 @@ pub fn run_pass(
     .with_context(|| format!("computing exemplars of {layer} over {}", data.display()))?;
     bar.finish_and_clear();
     eprintln!(
-        "exemplars of {layer} over {} images: {} in {:.2} s",
-        found.images,
+        "exemplars of {layer} over {} images{}: {} in {:.2} s",
+        found.images - found.skipped,
+        if found.skipped > 0 {
+            format!(" ({} files skipped)", found.skipped)
+        } else {
+            String::new()
+        },
         if cached { "from cache" } else { "computed" },
         started.elapsed().as_secs_f64()
     );

@@ -3,6 +3,7 @@
 //! The binary's subcommands (`maia run`, `maia watch`, …) call into these.
 
 pub mod calendar;
+pub mod error_text;
 pub mod headless;
 pub mod report;
 pub mod shell;

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", maia_tui::error_text::error_text(&err));
             ExitCode::FAILURE
         }
     }

@@ -153,6 +153,19 @@ impl PluginArgs {
                 .and_then(|v| v.as_str())
                 .is_some_and(|u| !u.trim().is_empty());
             if !configured {
+                let keys: Vec<&str> = config
+                    .plugins
+                    .get("http-images")
+                    .map(|t| t.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                if let Some(typo) = keys
+                    .iter()
+                    .find(|k| maia_core::spelling::closest(k, ["base_url"]).is_some())
+                {
+                    anyhow::bail!(
+                        "[plugins.http-images] in maia.toml has `{typo}` but no `base_url`: did you mean `base_url`?\n\n{HTTP_IMAGES_HINT}"
+                    );
+                }
                 anyhow::bail!("{HTTP_IMAGES_HINT}");
             }
             grants = grants.allow_net("http-images");

@@ -47,13 +47,28 @@ impl Table {
     }
 }
 
-/// The first sentence of a description, for one-line listings.
+/// The first sentence of a description, for one-line listings: up to the first full stop
+/// that ends a sentence, not one inside parentheses (`(Rec. 709 luma)`) or after an
+/// abbreviation followed by a lower-case word (`e.g. red`).
 pub fn first_sentence(text: &str) -> &str {
     let text = text.trim();
-    match text.find(". ") {
-        Some(end) => &text[..=end],
-        None => text,
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                let mut rest = text[i + 1..].chars();
+                let ends =
+                    rest.next() == Some(' ') && rest.next().is_some_and(|n| !n.is_lowercase());
+                if ends {
+                    return &text[..=i];
+                }
+            }
+            _ => {}
+        }
     }
+    text
 }
 
 #[cfg(test)]
@@ -71,5 +86,13 @@ mod tests {
     fn first_sentence_stops_at_the_first_full_stop() {
         assert_eq!(first_sentence("Crops images. Then more."), "Crops images.");
         assert_eq!(first_sentence("No stop"), "No stop");
+        assert_eq!(
+            first_sentence("Grayscale (Rec. 709 luma) of images. More."),
+            "Grayscale (Rec. 709 luma) of images."
+        );
+        assert_eq!(
+            first_sentence("Colours, e.g. red or blue. More."),
+            "Colours, e.g. red or blue."
+        );
     }
 }

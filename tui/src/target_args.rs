@@ -30,8 +30,8 @@ pub struct TargetArgs {
     /// Image folder for the dataset_exemplars tool (e.g. made by `maia world dataset`).
     #[arg(long, value_name = "DIR", requires = "target")]
     pub data: Option<PathBuf>,
-    /// Exemplars kept per unit.
-    #[arg(long, default_value_t = DEFAULT_K)]
+    /// Exemplars kept per unit (1 to 1000).
+    #[arg(long, default_value_t = DEFAULT_K, value_parser = crate::agent_args::parse_k)]
     pub k: usize,
 }
 

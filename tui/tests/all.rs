@@ -7,6 +7,7 @@ mod cli;
 mod eval_cli;
 mod host_cli;
 mod images_from;
+mod outside_test;
 mod report;
 mod run_kill;
 mod support;

@@ -173,7 +173,14 @@ fn the_images_api_key_reaches_the_server_and_nothing_else() {
             "keyed",
         ]);
     let (code, out, err) = run(with_bundled(&mut cmd));
-    assert_eq!(code, 0, "maia run failed:\n{out}\n{err}");
+    // A synthetic unit reads the shapes world's scene graph, which a diffusion server's
+    // pictures do not carry: call_unit fails on them, and after two such failures the
+    // run ends `failed` with the reason (exit 1) instead of "completed" on no evidence.
+    assert_eq!(code, 1, "maia run:\n{out}\n{err}");
+    assert!(
+        out.contains("\"status\":\"failed\"") && out.contains("no scene graph"),
+        "{out}"
+    );
     let asked = server.count(OPENAI_GENERATIONS);
     assert!(asked > 0, "the agent's text2image never reached the server");
     assert!(

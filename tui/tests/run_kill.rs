@@ -5,13 +5,36 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed step is a failed test
 
-use crate::support::maia;
+use crate::support::{maia, run};
 use maia_core::agent::Event;
 use maia_core::agent::journal::read_journal;
 use maia_tests::llm_server::{LlmServer, ScriptedReply};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// `maia run --headless` of the OpenAI backend at `server` on a synthetic unit, with the
+/// run `id` in `runs`, its output piped.
+fn openai_run(server: &LlmServer, runs: &Path, id: &str) -> Command {
+    let mut cmd = maia();
+    cmd.args([
+        "run",
+        "--headless",
+        "--backend",
+        "openai",
+        "--model",
+        "gpt-test",
+    ])
+    .arg("--base-url")
+    .arg(format!("{}/v1", server.url()))
+    .args(["--target", "synthetic:red_and_circle", "--id", id])
+    .arg("--runs-dir")
+    .arg(runs)
+    .env("OPENAI_API_KEY", "sk-kill-test")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
 
 fn journal_has_round_started(path: &Path, round: u32) -> bool {
     read_journal(path)
@@ -53,31 +76,7 @@ async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
     server.push(answer.openai());
 
     let runs = tempfile::tempdir().unwrap();
-    let base = format!("{}/v1", server.url());
-    let common = |cmd: &mut Command| {
-        cmd.arg("--runs-dir")
-            .arg(runs.path())
-            .env("OPENAI_API_KEY", "sk-kill-test")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-    };
-    let mut run = maia();
-    run.args([
-        "run",
-        "--headless",
-        "--backend",
-        "openai",
-        "--model",
-        "gpt-test",
-        "--base-url",
-        &base,
-        "--target",
-        "synthetic:red_and_circle",
-        "--id",
-        "killme",
-    ]);
-    common(&mut run);
-    let mut child = run.spawn().unwrap();
+    let mut child = openai_run(&server, runs.path(), "killme").spawn().unwrap();
     let events = runs.path().join("killme/events.jsonl");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !journal_has_round_started(&events, 2) {
@@ -116,17 +115,17 @@ async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
             .any(|r| matches!(r.event, Event::RunEnded { .. }))
     );
 
-    let (code, listed, _) = output(maia().args(["runs", "--runs-dir"]).arg(runs.path()));
+    let (code, listed, _) = run(maia().args(["runs", "--runs-dir"]).arg(runs.path()));
     assert_eq!(code, 0);
     assert!(
         listed.contains("killme") && listed.contains("running?"),
         "{listed}"
     );
 
-    let mut resume = maia();
-    resume.args(["resume", "killme", "--headless"]);
-    common(&mut resume);
-    let (code, out, err) = output(&mut resume);
+    let (code, out, err) = run(maia()
+        .args(["resume", "killme", "--headless", "--runs-dir"])
+        .arg(runs.path())
+        .env("OPENAI_API_KEY", "sk-kill-test"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("answer: red circles"), "{out}");
 
@@ -165,11 +164,69 @@ async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
     assert_eq!(resumed["messages"], requests[1].json()["messages"]);
 }
 
-fn output(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("maia starts");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// SIGTERM (or Ctrl-C's SIGINT) to a headless `maia run` mid-request stops it at once,
+/// cleanly: the journal ends `stopped` with the signal named, `maia runs` says so (not
+/// `running?`), the exit status is 128 + 15, and `maia resume` finishes the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_headless_run_cleanly_and_resume_finishes_it() {
+    let server = LlmServer::start().await;
+    let make = ScriptedReply::new()
+        .text("Making images.")
+        .tool_call(
+            "c1",
+            "text2image",
+            r#"{"prompts":["a red circle","a blue square"],"seed":1}"#,
+        )
+        .usage(500, 50);
+    let answer = ScriptedReply::new()
+        .text("Done.")
+        .tool_call(
+            "c2",
+            "final_answer",
+            r#"{"description":"red circles","label":"red circle"}"#,
+        )
+        .usage(900, 30);
+    server.push(make.openai());
+    server.push(answer.openai().delay_start(Duration::from_secs(30)));
+    server.push(answer.openai());
+
+    let runs = tempfile::tempdir().unwrap();
+    let child = openai_run(&server, runs.path(), "termme").spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.requests().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the round-2 model request never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+
+    let events = runs.path().join("termme/events.jsonl");
+    let journal = read_journal(&events).unwrap();
+    let last = journal.records.last().map(|r| r.event.clone());
+    assert!(
+        matches!(&last, Some(Event::RunEnded { status, reason, .. })
+            if status.as_str() == "stopped" && reason.contains("SIGTERM")),
+        "{last:?}"
+    );
+    let (code, listed, _) = run(maia().args(["runs", "--runs-dir"]).arg(runs.path()));
+    assert_eq!(code, 0);
+    assert!(
+        listed.contains("termme") && listed.contains("stopped") && !listed.contains("running?"),
+        "{listed}"
+    );
+
+    let (code, out, err) = run(maia()
+        .args(["resume", "termme", "--headless", "--runs-dir"])
+        .arg(runs.path())
+        .env("OPENAI_API_KEY", "sk-kill-test"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("answer: red circles"), "{out}");
 }

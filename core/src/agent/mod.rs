@@ -21,5 +21,5 @@ pub mod vision;
 pub use control::Control;
 pub use event::{Event, ImageRecord, Record, RunStatus};
 pub use prompts::Prompts;
-pub use run::{Agent, AgentError, AgentParts, Outcome, RunInfo};
+pub use run::{Agent, AgentError, AgentParts, ModelRecord, Outcome, RunInfo};
 pub use tool_calls::{FINAL_ANSWER, ToolContext};

@@ -46,6 +46,55 @@ pub struct RunInfo {
     pub target: String,
     /// Unit address (or class).
     pub unit: String,
+    /// The model the run started on and how it was run, recorded in `run.toml` so a
+    /// resume can use the same and notice a different model. `None` where not known.
+    pub model: Option<ModelRecord>,
+}
+
+/// How the target model of a run was opened, and a hash of what it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRecord {
+    /// [`crate::target::fingerprint_hash`] of the target model.
+    pub hash: String,
+    /// `--device` (`auto`, `cpu`, `cuda:N`).
+    pub device: String,
+    /// `--half`.
+    pub half: bool,
+    /// `--k`: exemplars per unit.
+    pub k: usize,
+}
+
+impl ModelRecord {
+    /// The `run.toml` header keys this record is written as.
+    pub const KEYS: [&str; 4] = ["model_hash", "model_device", "model_half", "exemplars_k"];
+
+    /// Reads the record back from a `run.toml` table, removing its keys; `None` for a run
+    /// recorded before there was one.
+    pub fn take_from(table: &mut toml::Table) -> Option<ModelRecord> {
+        let hash = table.remove("model_hash")?.as_str()?.to_owned();
+        let device = table.remove("model_device");
+        let half = table.remove("model_half");
+        let k = table.remove("exemplars_k");
+        Some(ModelRecord {
+            hash,
+            device: device
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .unwrap_or("auto")
+                .to_owned(),
+            half: half.and_then(|v| v.as_bool()).unwrap_or(false),
+            k: k.and_then(|v| v.as_integer())
+                .and_then(|k| usize::try_from(k).ok())
+                .unwrap_or(crate::exemplars::DEFAULT_K),
+        })
+    }
+
+    fn header(&self) -> String {
+        format!(
+            "model_hash = {:?}\nmodel_device = {:?}\nmodel_half = {}\nexemplars_k = {}\n",
+            self.hash, self.device, self.half, self.k
+        )
+    }
 }
 
 /// How a run ended, for the caller.
@@ -92,7 +141,16 @@ pub struct Agent {
     queued: Vec<Control>,
     force_answer: bool,
     system: String,
+    /// Per tool, its failures (`failed` or `timeout`) since it last worked.
+    failures_in_a_row: std::collections::HashMap<String, u32>,
+    /// A tool that failed [`FAILURES_TO_GIVE_UP`] times in a row, and its last error.
+    unusable: Option<(String, String)>,
 }
+
+/// Failures in a row after which a tool's source (a diffusion server that is down, a
+/// describer whose key is wrong) counts as unusable and the run ends, resumable, instead
+/// of going on without it and ending "completed" on worse evidence.
+pub const FAILURES_TO_GIVE_UP: u32 = 2;
 
 impl Agent {
     /// Starts a new run in `run_dir` (created; must not hold a journal yet): writes
@@ -106,8 +164,16 @@ impl Agent {
         std::fs::create_dir_all(run_dir).map_err(|source| journal_err(run_dir, source))?;
         let run_toml = run_dir.join("run.toml");
         let header = format!(
-            "# maia run {}: resolved configuration (no secrets; keys come from the environment)\nrun_id = {:?}\ntask_name = {:?}\ntarget_spec = {:?}\nunit_address = {:?}\n\n",
-            info.run_id, info.run_id, info.task, info.target, info.unit
+            "# maia run {}: resolved configuration (no secrets; keys come from the environment)\nrun_id = {:?}\ntask_name = {:?}\ntarget_spec = {:?}\nunit_address = {:?}\n{}\n",
+            info.run_id,
+            info.run_id,
+            info.task,
+            info.target,
+            info.unit,
+            info.model
+                .as_ref()
+                .map(ModelRecord::header)
+                .unwrap_or_default()
         );
         std::fs::write(&run_toml, header + &parts.config.to_toml())
             .map_err(|source| journal_err(&run_toml, source))?;
@@ -150,6 +216,7 @@ impl Agent {
                     task: task.clone(),
                     target: target.clone(),
                     unit: unit.clone(),
+                    model: None,
                 }),
                 _ => None,
             })
@@ -200,6 +267,8 @@ impl Agent {
             controls: None,
             queued: Vec::new(),
             force_answer: false,
+            failures_in_a_row: std::collections::HashMap::new(),
+            unusable: None,
             system,
         }
     }
@@ -332,6 +401,14 @@ impl Agent {
             if self.run_tools(round, &calls).await? {
                 return Ok(None);
             }
+            if let Some((name, error)) = self.unusable.take() {
+                return Ok(Some((
+                    RunStatus::Failed,
+                    format!(
+                        "`{name}` failed {FAILURES_TO_GIVE_UP} times in a row (last: {error}); its source looks unusable: fix it, then `maia resume` this run"
+                    ),
+                )));
+            }
         }
     }
 
@@ -373,6 +450,24 @@ impl Agent {
                 },
                 answer: None,
             });
+            if let Event::ToolFinished {
+                error, name, text, ..
+            } = &finished.event
+            {
+                let source_failed = matches!(error.as_deref(), Some("failed" | "timeout"));
+                let count = self.failures_in_a_row.entry(name.clone()).or_insert(0);
+                *count = if source_failed { *count + 1 } else { 0 };
+                if *count >= FAILURES_TO_GIVE_UP && self.unusable.is_none() {
+                    let first_line = text.lines().next().unwrap_or_default();
+                    // Tool errors read "error (KIND): message"; the reason names the kind.
+                    let first_line = first_line
+                        .split_once("): ")
+                        .filter(|(head, _)| head.starts_with("error ("))
+                        .map_or(first_line, |(_, message)| message)
+                        .to_owned();
+                    self.unusable = Some((name.clone(), first_line));
+                }
+            }
             if let Event::ToolFinished {
                 error: Some(kind),
                 name,

@@ -181,6 +181,7 @@ pub async fn run_unit(
             task: config.run.task.clone(),
             target: config.run.target.clone(),
             unit: address,
+            model: None,
         };
         Agent::start(agent_parts, run_dir, info, task_text).map_err(|e| e.to_string())?
     };

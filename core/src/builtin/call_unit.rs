@@ -1,6 +1,7 @@
 //! `call_unit`: the target unit's activation on images, with a mask per image showing
 //! where it fired (MAIA's `System.call_neuron`).
 
+use crate::target::format_activation;
 use maia_plugin_sdk::{Host, ImageId, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
@@ -60,12 +61,17 @@ impl Plugin for CallUnit {
             match &r.mask {
                 Some(mask) => {
                     lines.push(format!(
-                        "{}: activation {:.3} (mask {mask})",
-                        r.image, r.activation
+                        "{}: activation {} (mask {mask})",
+                        r.image,
+                        format_activation(r.activation)
                     ));
                     output.images.push(host.image(mask)?);
                 }
-                None => lines.push(format!("{}: activation {:.3}", r.image, r.activation)),
+                None => lines.push(format!(
+                    "{}: activation {}",
+                    r.image,
+                    format_activation(r.activation)
+                )),
             }
         }
         output.text = lines.join("\n");

@@ -2,7 +2,7 @@
 //! with masks (MAIA's `System.dataset_exemplars`), from a precomputed exemplar pass.
 
 use crate::exemplars::{Dataset, LayerExemplars};
-use crate::target::{TargetModel, UnitRef};
+use crate::target::{TargetModel, UnitRef, format_activation};
 use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use maia_shapes_world::{Scene, scene_to_prompt};
 use serde::Deserialize;
@@ -74,14 +74,15 @@ impl Plugin for DatasetExemplars {
         let mut output = ToolOutput::default();
         let mut lines = vec![format!(
             "top {k} of {} dataset images for {}:",
-            self.exemplars.images, self.unit
+            self.exemplars.images - self.exemplars.skipped,
+            self.unit
         )];
         let mut entries = Vec::with_capacity(k);
         for (rank, (e, mut image)) in masked.into_iter().take(k).enumerate() {
             lines.push(format!(
-                "{}. activation {:.3} ({})",
+                "{}. activation {} ({})",
                 rank + 1,
-                e.activation,
+                format_activation(e.activation),
                 e.file
             ));
             let scene = dataset
@@ -110,6 +111,7 @@ impl Plugin for DatasetExemplars {
             "unit": self.unit.to_string(),
             "dataset_images": self.exemplars.images,
             "exemplars": entries,
+            "layer_top_median": self.exemplars.median_top_activation(),
         });
         Ok(output)
     }

@@ -60,7 +60,8 @@ pub struct LayerExemplars {
     pub layer: String,
     /// Exemplars kept per unit.
     pub k: usize,
-    /// Dataset folder, as given.
+    /// Dataset folder, absolute: the one this result was asked for (a cache hit carries the
+    /// folder asked for now, not the one first read).
     pub data_dir: PathBuf,
     /// Images in the dataset.
     pub images: usize,
@@ -129,6 +130,24 @@ pub fn exemplars(
     cache: Option<&Path>,
     progress: Progress<'_>,
 ) -> Result<(LayerExemplars, bool), ExemplarError> {
+    exemplars_with(model, layer, data, k, cache, true, progress)
+}
+
+/// [`exemplars`], where `read_cache: false` recomputes even when `cache` holds the result
+/// and then stores the fresh one there (`--no-cache`).
+///
+/// Whether cached or not, the result's [`LayerExemplars::data_dir`] is the folder asked
+/// for now, made absolute: a cache entry is found by the data's content, wherever that
+/// content was first read from.
+pub fn exemplars_with(
+    model: &dyn TargetModel,
+    layer: &str,
+    data: &Path,
+    k: usize,
+    cache: Option<&Path>,
+    read_cache: bool,
+    progress: Progress<'_>,
+) -> Result<(LayerExemplars, bool), ExemplarError> {
     let info = model.info();
     let layer_info = info.layer(layer).ok_or_else(|| {
         let names: Vec<&str> = info.layers.iter().map(|l| l.name.as_str()).collect();
@@ -139,8 +158,10 @@ pub fn exemplars(
         ))
     })?;
     let dataset = Dataset::open(data)?;
+    let data_dir = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
     let key = cache_key(model, layer, &dataset.content_hash()?, k);
-    if let Some(found) = cache.and_then(|dir| cache::load(dir, &key)) {
+    if read_cache && let Some(mut found) = cache.and_then(|dir| cache::load(dir, &key)) {
+        found.data_dir = data_dir;
         return Ok((found, true));
     }
     let units: Vec<usize> = (0..layer_info.units).collect();
@@ -157,7 +178,7 @@ pub fn exemplars(
         key: key.clone(),
         layer: layer.to_owned(),
         k,
-        data_dir: data.to_path_buf(),
+        data_dir,
         images: dataset.len(),
         units: pass
             .tops
@@ -299,6 +320,22 @@ fn compute_batch(
 }
 
 impl LayerExemplars {
+    /// The median over the layer's units of each unit's top activation: what "strong"
+    /// means in this layer, so a unit is judged weak or dead against its neighbours, not
+    /// against an absolute number. `None` for a layer with no exemplars.
+    pub fn median_top_activation(&self) -> Option<f32> {
+        let mut tops: Vec<f32> = self
+            .units
+            .iter()
+            .filter_map(|u| u.first().map(|e| e.activation))
+            .collect();
+        if tops.is_empty() {
+            return None;
+        }
+        tops.sort_by(f32::total_cmp);
+        Some(tops[tops.len() / 2])
+    }
+
     /// The exemplar images of `unit` with MAIA-style masks drawn over them (one forward
     /// pass over the k images).
     pub fn masked_images(
@@ -324,7 +361,7 @@ impl LayerExemplars {
             .map(|((e, image), mut per_unit)| {
                 let map = per_unit.pop().ok_or_else(|| TargetError::Compute("no map returned".into()))?;
                 let png = mask_overlay(&image.png, &map, DEFAULT_TOP_QUANTILE)?;
-                let caption = format!("exemplar {} of {}:{} (activation {:.3})", e.file, self.layer, unit, e.activation);
+                let caption = format!("exemplar {} of {}:{} (activation {})", e.file, self.layer, unit, crate::target::format_activation(e.activation));
                 Ok((e.clone(), Image::new(png, caption).with_meta(serde_json::json!({"exemplar_of": format!("{}:{unit}", self.layer), "file": e.file, "activation": e.activation}))))
             })
             .collect()

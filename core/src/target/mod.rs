@@ -14,7 +14,7 @@ mod unit_caller;
 mod unit_ref;
 
 pub use remote::RemoteModel;
-pub use spec::{TorchOptions, open_target, open_target_with, world_cnn_cache_dir};
+pub use spec::{TorchOptions, absolute_spec, open_target, open_target_with, world_cnn_cache_dir};
 pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
 pub use unit_caller::TargetUnit;
 pub use unit_ref::UnitRef;
@@ -76,6 +76,24 @@ impl UnitMap {
             .copied()
             .fold(f32::NEG_INFINITY, f32::max)
     }
+}
+
+/// A short hash of what a model is ([`TargetModel::fingerprint`]: its file's content,
+/// preprocessing and precision), recorded by a run so a resume notices another model.
+pub fn fingerprint_hash(model: &dyn TargetModel) -> String {
+    blake3::hash(model.fingerprint().as_bytes()).to_hex()[..16].to_owned()
+}
+
+/// An activation as text: three decimals, and more for a small value so that it keeps
+/// three significant digits (`0.157`, `12.346`, `0.000123`, `0`) rather than reading
+/// `0.000`. Plain decimals, never exponents, so whoever parses tool text keeps working.
+pub fn format_activation(v: f32) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let magnitude = f64::from(v.abs()).log10().floor() as i32;
+    let decimals = (2 - magnitude).clamp(3, 12) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// Why a target model could not answer.
@@ -155,3 +173,18 @@ pub trait TargetModel: Send + Sync {
 /// One image's entry in [`TargetModel::unit_maxima`]: a value per requested unit, or why
 /// the model could not take the image (a [`TargetError::Input`]).
 pub type ImageMaxima = Result<Vec<f32>, TargetError>;
+
+#[cfg(test)]
+mod format_tests {
+    use super::format_activation;
+
+    #[test]
+    fn small_activations_keep_three_significant_digits() {
+        assert_eq!(format_activation(0.157), "0.157");
+        assert_eq!(format_activation(12.34567), "12.346");
+        assert_eq!(format_activation(0.000_123_4), "0.000123");
+        assert_eq!(format_activation(-0.004_56), "-0.00456");
+        assert_eq!(format_activation(0.0), "0");
+        assert_eq!(format_activation(1.0), "1.000");
+    }
+}

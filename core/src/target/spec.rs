@@ -49,6 +49,50 @@ fn world_cnn_trained_once(
     Ok(cnn)
 }
 
+/// `spec` with every file path in it made absolute against the current folder, so the
+/// spec means the same from any folder (a resumed run, a batch worker started elsewhere):
+/// `torch:PATH`, a bare `PATH.pt`/`.ts`/`.pth`, `remote:unix:PATH` and `,token-file=PATH`.
+/// Other specs (`world-cnn`, `synthetic:…`, TCP addresses) come back unchanged.
+pub fn absolute_spec(spec: &str) -> String {
+    let abs = |p: &str| {
+        std::path::absolute(p)
+            .map(|a| a.display().to_string())
+            .unwrap_or_else(|_| p.to_owned())
+    };
+    let trimmed = spec.trim();
+    if let Some(file) = trimmed.strip_prefix("torch:") {
+        return format!("torch:{}", abs(file));
+    }
+    if let Some(rest) = trimmed.strip_prefix("remote:") {
+        let (addr, options) = rest.split_once(',').unwrap_or((rest, ""));
+        let addr = match addr.strip_prefix("unix:") {
+            Some(path) => format!("unix:{}", abs(path)),
+            None => addr.to_owned(),
+        };
+        let options: Vec<String> = options
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(|o| match o.strip_prefix("token-file=") {
+                Some(path) => format!("token-file={}", abs(path)),
+                None => o.to_owned(),
+            })
+            .collect();
+        return if options.is_empty() {
+            format!("remote:{addr}")
+        } else {
+            format!("remote:{addr},{}", options.join(","))
+        };
+    }
+    let is_model_file = std::path::Path::new(trimmed)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "pt" | "ts" | "pth"));
+    if is_model_file {
+        return abs(trimmed);
+    }
+    spec.to_owned()
+}
+
 /// How to run a libtorch target.
 #[derive(Clone, Debug)]
 pub struct TorchOptions {
@@ -158,6 +202,33 @@ pub fn open_target_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn specs_with_paths_become_absolute_and_others_stay() {
+        let cwd = std::env::current_dir().unwrap_or_else(|e| panic!("{e}"));
+        let at = |p: &str| cwd.join(p).display().to_string();
+        assert_eq!(
+            absolute_spec("torch:../models/x.pt"),
+            format!("torch:{}", at("../models/x.pt"))
+        );
+        assert_eq!(absolute_spec("models/x.pt"), at("models/x.pt"));
+        assert_eq!(absolute_spec("torch:/abs/x.pt"), "torch:/abs/x.pt");
+        assert_eq!(
+            absolute_spec("remote:unix:run/maia.sock,token-file=tok"),
+            format!(
+                "remote:unix:{},token-file={}",
+                at("run/maia.sock"),
+                at("tok")
+            )
+        );
+        for unchanged in [
+            "remote:127.0.0.1:7878",
+            "world-cnn",
+            "synthetic:red & circle",
+        ] {
+            assert_eq!(absolute_spec(unchanged), unchanged);
+        }
+    }
 
     #[test]
     fn names_expressions_and_the_catalogue_open() {

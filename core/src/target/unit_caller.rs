@@ -59,8 +59,10 @@ impl UnitCaller for TargetUnit {
                 let overlay = mask_overlay(&image.png, &map, DEFAULT_TOP_QUANTILE)
                     .map_err(|e| ToolError::failed(e.to_string()))?;
                 let caption = format!(
-                    "{} mask of {} (activation {activation:.3})",
-                    self.unit, image.id
+                    "{} mask of {} (activation {})",
+                    self.unit,
+                    image.id,
+                    super::format_activation(activation)
                 );
                 let mask = self
                     .store

@@ -129,13 +129,8 @@ impl ToolRegistry {
 
     fn unknown_tool(&self, name: &str) -> ToolError {
         let names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
-        let closest = names
-            .iter()
-            .map(|n| (edit_distance(name, n), *n))
-            .filter(|(d, n)| *d <= 2.max(n.len() / 3))
-            .min();
-        let hint = closest
-            .map(|(_, n)| format!(" Did you mean `{n}`?"))
+        let hint = crate::spelling::closest(name, names.iter().copied())
+            .map(|n| format!(" Did you mean `{n}`?"))
             .unwrap_or_default();
         ToolError::invalid_args(format!(
             "unknown tool `{name}`.{hint} Available tools: {}",
@@ -146,23 +141,6 @@ impl ToolRegistry {
             }
         ))
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

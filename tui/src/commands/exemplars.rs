@@ -4,7 +4,7 @@ use crate::exemplar_pass::run_pass;
 use crate::table::Table;
 use anyhow::{Context, Result, bail};
 use maia_core::exemplars::DEFAULT_K;
-use maia_core::target::{TorchOptions, open_target_with};
+use maia_core::target::{TorchOptions, format_activation, open_target_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,6 +65,17 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
             half: false,
         },
     )?;
+    if let (Some(unit), Some(layer)) = (args.unit, model.info().layer(&args.layer))
+        && unit >= layer.units
+    {
+        bail!(
+            "unit {unit} out of range for {} ({} units: 0..{}); run `maia model info {}` to list layers",
+            args.layer,
+            layer.units,
+            layer.units,
+            args.model
+        );
+    }
     let found = run_pass(
         model.as_ref(),
         &args.layer,
@@ -84,7 +95,7 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
                 t.row(vec![
                     format!("{}:{u}", args.layer),
                     list.first()
-                        .map(|e| format!("{:.3}", e.activation))
+                        .map(|e| format_activation(e.activation))
                         .unwrap_or_default(),
                     files.join(" "),
                 ]);
@@ -102,9 +113,9 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
                 std::fs::write(&path, &image.png)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!(
-                    "{:2}. {:.3}  {}  → {}",
+                    "{:2}. {}  {}  → {}",
                     rank + 1,
-                    e.activation,
+                    format_activation(e.activation),
                     e.file,
                     path.display()
                 );

@@ -117,7 +117,11 @@ pub fn run_checks(args: &CheckArgs) -> Vec<Check> {
     checks.push(check("schemas", "pass", "every parameter schema compiles"));
     let store = ImageStore::new();
     if let Err(e) = insert_samples(&store) {
-        checks.push(check("sample images", "fail", format!("{e:#}")));
+        checks.push(check(
+            "sample images",
+            "fail",
+            maia_tui::error_text::error_text(&e),
+        ));
         return checks;
     }
     for spec in &specs {

@@ -1,20 +1,22 @@
 //! `maia run` and `maia resume`: an agent run on one unit, shown in the terminal UI or,
 //! headless, as one line per event.
 
-use crate::agent_args::{AgentArgs, as_given};
+use crate::agent_args::{AgentArgs, absolute};
 use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
 use maia_core::ImageStore;
 use maia_core::agent::setup::{Toolbox, ToolboxOptions, describer_for};
 use maia_core::agent::{
-    Agent, AgentParts, Control, Outcome, Prompts, Record, RunInfo, RunStatus, ToolContext,
+    Agent, AgentParts, Control, ModelRecord, Outcome, Prompts, Record, RunInfo, RunStatus,
+    ToolContext,
 };
 use maia_core::builtin::{CallClassifier, SampleDataset};
 use maia_core::call_host::UnitCaller;
 use maia_core::config::Config;
 use maia_core::exemplars::Dataset;
-use maia_core::llm::{BACKENDS, build_backend};
+use maia_core::llm::build_backend;
+use maia_core::target::absolute_spec;
 use maia_core::tools::InProcess;
 use maia_tui::ui::ImageMode;
 use std::io::IsTerminal;
@@ -36,7 +38,7 @@ pub struct RunArgs {
     /// The unit, as LAYER:UNIT (default: the target's only unit).
     #[arg(long, value_name = "LAYER:UNIT")]
     pub unit: Option<String>,
-    /// A recorded run to replay (with --backend replay).
+    /// A recorded run to replay (implies --backend replay).
     #[arg(long, value_name = "RUN")]
     pub replay: Option<PathBuf>,
     /// Folder runs are written to.
@@ -71,18 +73,37 @@ impl RunArgs {
     fn overrides(&self) -> Result<toml::Table> {
         let mut run = toml::Table::new();
         let mut table = toml::Table::new();
-        self.agent.override_into(&mut run, &mut table, as_given)?;
+        // Paths are recorded absolute, so `maia resume` works from any folder.
+        self.agent.override_into(&mut run, &mut table)?;
+        if self.replay.is_some() {
+            match self.agent.backend.as_deref() {
+                None => {
+                    run.insert("backend".into(), "replay".into());
+                }
+                Some("replay") => {}
+                Some(other) => bail!(
+                    "--replay plays a recorded run back, so it goes with --backend replay, not --backend {other}; drop one of the two"
+                ),
+            }
+        }
         let mut put = |k: &str, v: Option<toml::Value>| {
             if let Some(v) = v {
                 run.insert(k.into(), v);
             }
         };
         put("task", self.task.clone().map(Into::into));
-        put("target", self.target.clone().map(Into::into));
+        put(
+            "target",
+            self.target.as_deref().map(|t| absolute_spec(t).into()),
+        );
         put("unit", self.unit.clone().map(Into::into));
         put(
             "replay",
-            self.replay.as_ref().map(|p| p.display().to_string().into()),
+            self.replay
+                .as_deref()
+                .map(absolute)
+                .transpose()?
+                .map(|p| p.display().to_string().into()),
         );
         put(
             "runs_dir",
@@ -107,6 +128,10 @@ pub struct ResumeArgs {
     /// Folder runs are in.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs_dir: PathBuf,
+    /// Resume even if the target model is no longer the one the run started on (its
+    /// file replaced or edited); the journal will then mix two models.
+    #[arg(long)]
+    pub force_model: bool,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]
@@ -124,13 +149,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 /// Starts a new run with an already resolved config; also used by `maia demo`.
 /// Returns the outcome and, when a signal ended the UI, the exit code it calls for.
 pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<ExitCode>)> {
-    if !BACKENDS.contains(&config.run.backend.as_str()) {
-        bail!(
-            "unknown backend `{}`; backends: {}",
-            config.run.backend,
-            BACKENDS.join(", ")
-        );
-    }
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
     // Before the slow part (plugins, exemplar pass): a mistyped --task fails at once.
     prompts.check_task(&config.run.task)?;
@@ -148,11 +166,12 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
             config.run.runs_dir.display()
         );
     }
+    let created = !run_dir.exists();
     let store = Arc::new(
         ImageStore::with_dir(run_dir.join("images"))
             .with_context(|| format!("creating {}", run_dir.display()))?,
     );
-    let (parts, unit) = assemble(
+    let assembled = assemble(
         &config,
         prompts,
         store,
@@ -161,7 +180,17 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         args.agent.half,
         args.agent.k,
     )
-    .await?;
+    .await;
+    let (parts, unit, model_hash) = match assembled {
+        Ok(parts) => parts,
+        Err(e) => {
+            // Nothing was recorded: leave no empty run folder behind.
+            if created && !run_dir.join("events.jsonl").exists() {
+                let _ = std::fs::remove_dir_all(&run_dir);
+            }
+            return Err(e);
+        }
+    };
     let vars = [
         ("unit", unit.as_str()),
         ("target", config.run.target.as_str()),
@@ -173,6 +202,12 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         task: config.run.task.clone(),
         target: config.run.target.clone(),
         unit,
+        model: Some(ModelRecord {
+            hash: model_hash,
+            device: args.agent.device.clone(),
+            half: args.agent.half,
+            k: args.agent.k,
+        }),
     };
     let agent = Agent::start(parts, &run_dir, info, task_text)?;
     drive(agent, &run_dir, &args.view, Vec::new()).await
@@ -190,9 +225,13 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
     for key in ["run_id", "task_name", "target_spec", "unit_address"] {
         table.remove(key);
     }
+    let recorded = ModelRecord::take_from(&mut table);
     let config: Config = toml::Value::Table(table)
         .try_into()
         .with_context(|| format!("{}: not a maia run config", run_toml.display()))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", run_toml.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (outcome, signal) = runtime.block_on(async {
         let (store, skipped) = ImageStore::reopen(run_dir.join("images"))?;
@@ -203,16 +242,30 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
             );
         }
         let prompts = Prompts::load(config.run.prompts.as_deref())?;
-        let (parts, _) = assemble(
-            &config,
-            prompts,
-            Arc::new(store),
-            &args.plugins,
-            "auto",
-            false,
-            maia_core::exemplars::DEFAULT_K,
-        )
-        .await?;
+        let (device, half, k) = recorded.as_ref().map_or(
+            ("auto", false, maia_core::exemplars::DEFAULT_K),
+            |r| (r.device.as_str(), r.half, r.k),
+        );
+        let (parts, _, model_hash) =
+            assemble(&config, prompts, Arc::new(store), &args.plugins, device, half, k).await?;
+        if let Some(recorded) = &recorded
+            && recorded.hash != model_hash
+        {
+            if args.force_model {
+                eprintln!(
+                    "warning: {} is not the model this run started on (hash {} then, {} now); going on (--force-model)",
+                    config.run.target, recorded.hash, model_hash
+                );
+            } else {
+                bail!(
+                    "{} is not the model run {} started on: its hash was {} and is now {}; resuming would mix two models in one journal. Restore the original file, or pass --force-model to go on anyway",
+                    config.run.target,
+                    run_dir.display(),
+                    recorded.hash,
+                    model_hash
+                );
+            }
+        }
         let (agent, history) = Agent::resume(parts, &run_dir)?;
         drive(agent, &run_dir, &args.view, history).await
     })?;
@@ -281,7 +334,7 @@ async fn assemble(
     device: &str,
     half: bool,
     k: usize,
-) -> Result<(AgentParts, String)> {
+) -> Result<(AgentParts, String, String)> {
     let backend = build_backend(
         &config.run.backend,
         &config.run.model,
@@ -324,6 +377,7 @@ async fn assemble(
         Ok((unit, exemplars, target))
     })
     .await??;
+    let model_hash = maia_core::target::fingerprint_hash(unit.model().as_ref());
     let mut registry = toolbox.run_registry(&unit, exemplars)?;
     let mut address = unit.unit().to_string();
     if config.run.task == "find-bias" {
@@ -359,6 +413,7 @@ async fn assemble(
             config: config.clone(),
         },
         address,
+        model_hash,
     ))
 }
 
@@ -377,6 +432,7 @@ async fn drive(
     let mut signal = None;
     if headless {
         let json = view.json;
+        let (signals, first_signal) = stop_on_signals(controls_tx.clone())?;
         for record in &history {
             print_record(record, json);
         }
@@ -384,6 +440,11 @@ async fn drive(
             print_record(&record, json);
         }
         drop(controls_tx);
+        signals.abort();
+        match first_signal.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => {}
+            signo => signal = Some(ExitCode::from(128 + signo)),
+        }
     } else {
         let (ui_tx, ui_rx) = mpsc::channel::<Record>(4096);
         let forward = tokio::spawn(async move {
@@ -423,6 +484,42 @@ async fn drive(
         print_summary(&outcome, run_dir);
     }
     Ok((outcome, signal))
+}
+
+/// For a headless run: on the first SIGTERM or SIGINT (Ctrl-C, `kill`, a scheduler's time
+/// limit) the run stops at its next step and journals why, so it ends `stopped` and
+/// resumable, as a batch worker does; a second signal ends the process at once (every
+/// event is already on disk). Returns the listening task and the first signal's number (0
+/// while none came), for the exit code (128 + signal).
+fn stop_on_signals(
+    controls: mpsc::UnboundedSender<Control>,
+) -> Result<(
+    tokio::task::JoinHandle<()>,
+    Arc<std::sync::atomic::AtomicU8>,
+)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let first = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let seen = first.clone();
+    let task = tokio::spawn(async move {
+        let (name, signo) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 15),
+            _ = int.recv() => ("SIGINT", 2),
+        };
+        seen.store(signo, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("{name}: stopping after the current step (a second signal stops at once)");
+        let _ = controls.send(Control::Stop(format!(
+            "stopped by {name} (resumable: maia resume)"
+        )));
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        eprintln!("second signal: stopping now");
+        std::process::exit(128 + i32::from(signo));
+    });
+    Ok((task, first))
 }
 
 fn print_record(record: &Record, json: bool) {

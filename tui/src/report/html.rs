@@ -133,10 +133,19 @@ impl Page {
             RunState::Ended(status, reason) => format!("{} — {}", status.as_str(), escape(reason)),
         };
         fact("status", status);
+        // The agent may take a few rounds past the limit to give its forced answer.
         let max = report
             .started
             .as_ref()
-            .map(|s| format!(" of {}", s.max_rounds))
+            .map(|s| {
+                let used = report.round_count();
+                let limit = s.max_rounds;
+                if used > limit {
+                    format!(" (limit {limit}; {} more to answer)", used - limit)
+                } else {
+                    format!(" of {limit}")
+                }
+            })
             .unwrap_or_default();
         let resumes = match report.resumes {
             0 => String::new(),

@@ -500,7 +500,7 @@ async fn table_loop(table: &mut BatchTable, load: &Loader, opts: UiOptions) -> R
                 loading = None;
                 match done {
                     Ok(Ok(snapshot)) => table.update(snapshot),
-                    Ok(Err(e)) => table.load_error = Some(format!("{e:#}")),
+                    Ok(Err(e)) => table.load_error = Some(crate::error_text::error_text(&e)),
                     Err(e) => table.load_error = Some(format!("the loader panicked: {e}")),
                 }
                 dirty = true;

@@ -560,6 +560,7 @@ async fn run_baseline(
         task: "exemplar-only".into(),
         target: config.run.target.clone(),
         unit: unit.unit.to_string(),
+        model: None,
     };
     let reply = baseline::exemplar_only(&parts.backend, &tools, &parts.prompts, &config, &info)
         .await

@@ -240,6 +240,9 @@ pub(crate) struct Evidence {
     pub(crate) measures_ok: usize,
     /// See `measures_ok`.
     pub(crate) measures_failed: usize,
+    /// The median top activation of the unit's layer (from `dataset_exemplars`), when
+    /// known: "dead" is then judged against the layer.
+    pub(crate) layer_top_median: Option<f32>,
     /// Ids already passed to `call_unit`, whatever the outcome.
     attempted: BTreeSet<String>,
     by_id: BTreeMap<String, usize>,
@@ -444,6 +447,9 @@ impl Evidence {
     }
 
     fn read_exemplars(&mut self, result: &ToolResult, batch: &mut Batch) {
+        if let Some(m) = result.data.get("layer_top_median").and_then(Value::as_f64) {
+            self.layer_top_median = Some(m as f32);
+        }
         let ids = image_ids(result);
         let entries = result
             .data
@@ -643,9 +649,15 @@ impl Evidence {
         self.peak().unwrap_or(0.0) * 0.5
     }
 
-    /// True when the unit never rose above [`DEAD_LEVEL`] (and something was measured).
+    /// True when the unit never rose above its dead level (and something was measured):
+    /// a tenth of its layer's median top activation when the exemplars said what that is
+    /// (a real network's layers differ in scale), else [`DEAD_LEVEL`].
     pub(crate) fn silent(&self) -> bool {
-        self.peak().is_none_or(|p| p < DEAD_LEVEL)
+        let level = self
+            .layer_top_median
+            .filter(|m| *m > 0.0)
+            .map_or(DEAD_LEVEL, |m| 0.1 * m);
+        self.peak().is_none_or(|p| p < level)
     }
 
     /// Whether an observation counts as firing.
@@ -785,6 +797,26 @@ fn activation_lines(text: &str) -> Vec<(String, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dead_is_judged_against_the_layer_when_the_exemplars_say_its_scale() {
+        let mut ev = Evidence::default();
+        ev.observations.push(Observation {
+            id: "img_1".into(),
+            scene: None,
+            features: None,
+            activation: Some(0.05),
+            origin: Origin::Exemplar { rank: 1 },
+        });
+        // No layer figures: the absolute level of the synthetic world.
+        assert!(ev.silent());
+        // A layer whose units peak around 0.3: 0.05 is weak, not dead.
+        ev.layer_top_median = Some(0.3);
+        assert!(!ev.silent());
+        // A layer of large activations: 0.05 is dead there.
+        ev.layer_top_median = Some(4.0);
+        assert!(ev.silent());
+    }
 
     #[test]
     fn call_ids_carry_their_stage() {

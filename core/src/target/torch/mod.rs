@@ -74,10 +74,17 @@ impl TorchModel {
                 sidecar_path.display()
             ))
         })?;
-        let format = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
-            .unwrap_or_default();
+        let json = serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+            TargetError::Spec(format!(
+                "{}: not valid JSON ({e}); export the model again to rewrite its sidecar",
+                sidecar_path.display()
+            ))
+        })?;
+        let format = json
+            .get("format")
+            .and_then(|f| f.as_str())
+            .unwrap_or_default()
+            .to_owned();
         let (outputs, preprocess, wanted_layers) = match format.as_str() {
             crate::world_cnn::SIDECAR_FORMAT => {
                 let sidecar = WorldSidecar::parse(&text)
@@ -120,8 +127,17 @@ impl TorchModel {
             ));
         }
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
+            if let Some(kind) = checkpoint_kind(path) {
+                return TargetError::Spec(format!(
+                    "{}: this is {kind}, not TorchScript; maia loads a scripted or traced module: export it with torch.jit.script (or torch.jit.trace) and .save(), as scripts/export_model.py and the README's export recipe do",
+                    path.display()
+                ));
+            }
+            // libtorch's message ends in a C++ stack trace; its first line says it all.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().to_owned();
             TargetError::Spec(format!(
-                "{}: not a loadable TorchScript module: {e}",
+                "{}: not a loadable TorchScript module: {first}",
                 path.display()
             ))
         })?;
@@ -476,4 +492,19 @@ impl TargetModel for TorchModel {
         }
         Ok(result)
     }
+}
+
+/// What a file that `torch.load` reads but TorchScript cannot is, if it is one: a
+/// `torch.save` zip (a `data.pkl` and no `code/` folder, which every TorchScript archive
+/// has) or a legacy pickle. Zip entry names are stored uncompressed, so a byte search of
+/// the file finds them.
+fn checkpoint_kind(path: &Path) -> Option<&'static str> {
+    let bytes = std::fs::read(path).ok()?;
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if bytes.starts_with(b"PK\x03\x04") {
+        return (has(b"data.pkl") && !has(b"/code/"))
+            .then_some("a torch.save checkpoint (a state dict or a pickled module)");
+    }
+    // Pickle protocol 2+ starts with PROTO (0x80) and its version.
+    (bytes.first() == Some(&0x80)).then_some("a pickled torch.save file")
 }

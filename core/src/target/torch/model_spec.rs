@@ -48,6 +48,12 @@ impl ModelSidecar {
     pub fn parse(text: &str) -> Result<ModelSidecar, String> {
         let spec: ModelSidecar =
             serde_json::from_str(text).map_err(|e| format!("invalid sidecar: {e}"))?;
+        if spec.layers.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                "\"layers\" is empty: list the outputs to expose, or leave the key out for all of them"
+                    .into(),
+            );
+        }
         if spec.format_version != 1 {
             return Err(format!(
                 "sidecar format_version {} is not supported (this maia reads 1)",

@@ -10,7 +10,7 @@ use maia_core::batch::{
 };
 use maia_core::config::Config;
 use maia_core::llm::BACKENDS;
-use maia_core::target::{TorchOptions, open_target_with};
+use maia_core::target::{TorchOptions, absolute_spec, open_target_with};
 use maia_tui::shell::quote_path;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ maia batch plan --target torch:resnet18.pt --units 'layer3:0..512,layer4:*' \\\n
 maia batch plan --target synthetic:all --units 'synthetic:0..8' --shard-size 2 demo-batch\n\n\
 Then `maia batch submit OUT` (Slurm) or `maia batch run OUT --local N` (this machine);\n\
 `maia batch status OUT`, `maia batch resume OUT`, `maia batch gather OUT`.\n\n\
---data, --prompts and --plugin paths are recorded as absolute paths: keep them (and OUT)\n\
+--target, --data, --prompts and --plugin paths are recorded as absolute paths: keep them (and OUT)\n\
 on storage every node of the cluster sees.")]
 pub struct PlanArgs {
     /// The batch folder to write.
@@ -97,9 +97,9 @@ impl PlanArgs {
     fn overrides(&self, out: &Path) -> Result<toml::Table> {
         let mut run = toml::Table::new();
         let mut table = toml::Table::new();
-        self.agent.override_into(&mut run, &mut table, absolute)?;
+        self.agent.override_into(&mut run, &mut table)?;
         run.insert("task".into(), self.task.clone().into());
-        run.insert("target".into(), self.target.clone().into());
+        run.insert("target".into(), absolute_spec(&self.target).into());
         run.insert(
             "runs_dir".into(),
             out.join(RUNS_DIR).display().to_string().into(),
@@ -198,7 +198,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         maia_version: MAIA_VERSION.to_owned(),
         created_ms: maia_core::agent::journal::now_ms(),
         name,
-        target: args.target.clone(),
+        target: absolute_spec(&args.target),
         units_spec: args.units.clone(),
         units: units.len(),
         task: config.run.task.clone(),
