@@ -1,7 +1,8 @@
 //! A `maia run` process killed with SIGKILL mid-run (a model request in flight) and
 //! continued with `maia resume`: no completed step is lost or repeated, the journal
-//! stays a clean prefix, and the resumed run finishes. The model is a real HTTP server
-//! on loopback speaking OpenAI's SSE.
+//! stays a clean prefix, and the resumed run finishes. SIGTERM instead stops the run
+//! cleanly (`stopped`, exit 143). The model is a real HTTP server on loopback speaking
+//! OpenAI's SSE.
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed step is a failed test
 

@@ -84,12 +84,15 @@ pub fn fingerprint_hash(model: &dyn TargetModel) -> String {
     blake3::hash(model.fingerprint().as_bytes()).to_hex()[..16].to_owned()
 }
 
-/// An activation as text: three decimals, and more for a small value so that it keeps
-/// three significant digits (`0.157`, `12.346`, `0.000123`, `0`) rather than reading
+/// An activation as text: three decimals, and below 0.01 as many as keep three
+/// significant digits (`0.157`, `12.346`, `0.050`, `0.000123`, `0`) rather than reading
 /// `0.000`. Plain decimals, never exponents, so whoever parses tool text keeps working.
 pub fn format_activation(v: f32) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
+    }
+    if v.abs() >= 0.01 {
+        return format!("{v:.3}");
     }
     let magnitude = f64::from(v.abs()).log10().floor() as i32;
     let decimals = (2 - magnitude).clamp(3, 12) as usize;
@@ -186,5 +189,6 @@ mod format_tests {
         assert_eq!(format_activation(-0.004_56), "-0.00456");
         assert_eq!(format_activation(0.0), "0");
         assert_eq!(format_activation(1.0), "1.000");
+        assert_eq!(format_activation(0.05), "0.050");
     }
 }

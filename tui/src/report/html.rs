@@ -133,26 +133,16 @@ impl Page {
             RunState::Ended(status, reason) => format!("{} — {}", status.as_str(), escape(reason)),
         };
         fact("status", status);
-        // The agent may take a few rounds past the limit to give its forced answer.
-        let max = report
-            .started
-            .as_ref()
-            .map(|s| {
-                let used = report.round_count();
-                let limit = s.max_rounds;
-                if used > limit {
-                    format!(" (limit {limit}; {} more to answer)", used - limit)
-                } else {
-                    format!(" of {limit}")
-                }
-            })
-            .unwrap_or_default();
+        let rounds = rounds_of(
+            report.round_count(),
+            report.started.as_ref().map(|s| s.max_rounds),
+        );
         let resumes = match report.resumes {
             0 => String::new(),
             1 => " (resumed once)".into(),
             n => format!(" (resumed {n} times)"),
         };
-        fact("rounds", format!("{}{max}{resumes}", report.round_count()));
+        fact("rounds", format!("{rounds}{resumes}"));
         fact(
             "tokens",
             format!(
@@ -829,9 +819,28 @@ footer { margin-top: 20px; font-size: 13px; }
 @media print { body { background: #fff; } pre.result { max-height: none; } figure { break-inside: avoid; } }
 "#;
 
+/// Rounds used against the limit: "6 of 25", or past it (the agent may take a few more
+/// rounds to give its forced answer) "6 (limit 5; 1 more to answer)".
+fn rounds_of(used: u32, limit: Option<u32>) -> String {
+    match limit {
+        Some(limit) if used > limit => {
+            format!("{used} (limit {limit}; {} more to answer)", used - limit)
+        }
+        Some(limit) => format!("{used} of {limit}"),
+        None => used.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_past_the_limit_read_as_such() {
+        assert_eq!(rounds_of(6, Some(25)), "6 of 25");
+        assert_eq!(rounds_of(6, Some(5)), "6 (limit 5; 1 more to answer)");
+        assert_eq!(rounds_of(3, None), "3");
+    }
 
     #[test]
     fn escape_covers_markup_and_quotes() {
