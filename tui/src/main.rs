@@ -8,6 +8,7 @@ mod commands;
 mod exemplar_pass;
 mod plugin_args;
 mod sample_images;
+mod stop_signals;
 mod table;
 mod target_args;
 

@@ -432,7 +432,21 @@ async fn drive(
     let mut signal = None;
     if headless {
         let json = view.json;
-        let (signals, first_signal) = stop_on_signals(controls_tx.clone())?;
+        // SIGTERM or Ctrl-C: the run stops at its next step and journals why, so it ends
+        // `stopped` and resumable, as a batch worker does (exit 128 + signal).
+        let controls = controls_tx.clone();
+        let (signals, first_signal) = crate::stop_signals::stop_on_signals(
+            move |name| {
+                eprintln!(
+                    "{name}: stopping after the current step (a second signal stops at once)"
+                );
+                let _ = controls.send(Control::Stop(format!(
+                    "stopped by {name} (resumable: maia resume)"
+                )));
+            },
+            || eprintln!("second signal: stopping now"),
+            None,
+        )?;
         for record in &history {
             print_record(record, json);
         }
@@ -484,42 +498,6 @@ async fn drive(
         print_summary(&outcome, run_dir);
     }
     Ok((outcome, signal))
-}
-
-/// For a headless run: on the first SIGTERM or SIGINT (Ctrl-C, `kill`, a scheduler's time
-/// limit) the run stops at its next step and journals why, so it ends `stopped` and
-/// resumable, as a batch worker does; a second signal ends the process at once (every
-/// event is already on disk). Returns the listening task and the first signal's number (0
-/// while none came), for the exit code (128 + signal).
-fn stop_on_signals(
-    controls: mpsc::UnboundedSender<Control>,
-) -> Result<(
-    tokio::task::JoinHandle<()>,
-    Arc<std::sync::atomic::AtomicU8>,
-)> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let first = Arc::new(std::sync::atomic::AtomicU8::new(0));
-    let seen = first.clone();
-    let task = tokio::spawn(async move {
-        let (name, signo) = tokio::select! {
-            _ = term.recv() => ("SIGTERM", 15),
-            _ = int.recv() => ("SIGINT", 2),
-        };
-        seen.store(signo, std::sync::atomic::Ordering::SeqCst);
-        eprintln!("{name}: stopping after the current step (a second signal stops at once)");
-        let _ = controls.send(Control::Stop(format!(
-            "stopped by {name} (resumable: maia resume)"
-        )));
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        eprintln!("second signal: stopping now");
-        std::process::exit(128 + i32::from(signo));
-    });
-    Ok((task, first))
 }
 
 fn print_record(record: &Record, json: bool) {

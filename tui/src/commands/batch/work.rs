@@ -157,7 +157,19 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
         stop,
     };
     let outcome: ShardOutcome = runtime.block_on(async {
-        let signals = stop_on_signals(stop_tx)?;
+        // Slurm's scancel or time limit, Ctrl-C, `maia batch run` stopping its workers:
+        // the running unit stops at its next step and the shard starts no other.
+        let (signals, _) = crate::stop_signals::stop_on_signals(
+            move |name| {
+                println!(
+                    "{} {name}: stopping after the current step (a second signal stops at once)",
+                    stamp()
+                );
+                let _ = stop_tx.send(true);
+            },
+            || println!("{} second signal: stopping now", stamp()),
+            Some(STOPPED_EXIT),
+        )?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
@@ -204,30 +216,3 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
 
 /// A worker's exit status when a signal stopped it (128 + SIGTERM, as a shell reports it).
 const STOPPED_EXIT: u8 = 143;
-
-/// On the first SIGTERM or SIGINT (Slurm's scancel or time limit, Ctrl-C, `maia batch run`
-/// stopping its workers), asks the running unit to stop at its next step and the shard
-/// to start no other; a second signal ends the process at once (every event is already
-/// on disk, so nothing is lost but the step in progress).
-fn stop_on_signals(stop: tokio::sync::watch::Sender<bool>) -> Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    Ok(tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        println!(
-            "{} {name}: stopping after the current step (a second signal stops at once)",
-            stamp()
-        );
-        let _ = stop.send(true);
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        println!("{} second signal: stopping now", stamp());
-        std::process::exit(i32::from(STOPPED_EXIT));
-    }))
-}
