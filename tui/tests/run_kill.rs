@@ -37,6 +37,18 @@ fn openai_run(server: &LlmServer, runs: &Path, id: &str) -> Command {
     cmd
 }
 
+/// Round 1's reply of both tests: two images to draw (call `c1`).
+fn making_images() -> ScriptedReply {
+    ScriptedReply::new()
+        .text("Making images.")
+        .tool_call(
+            "c1",
+            "text2image",
+            r#"{"prompts":["a red circle","a blue square"],"seed":1}"#,
+        )
+        .usage(500, 50)
+}
+
 fn journal_has_round_started(path: &Path, round: u32) -> bool {
     read_journal(path)
         .map(|c| {
@@ -50,14 +62,7 @@ fn journal_has_round_started(path: &Path, round: u32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
     let server = LlmServer::start().await;
-    let make = ScriptedReply::new()
-        .text("Making images.")
-        .tool_call(
-            "c1",
-            "text2image",
-            r#"{"prompts":["a red circle","a blue square"],"seed":1}"#,
-        )
-        .usage(500, 50);
+    let make = making_images();
     let probe = ScriptedReply::new()
         .text("Probing.")
         .tool_call("c2", "call_unit", r#"{"image_ids":["img_1","img_2"]}"#)
@@ -171,14 +176,7 @@ async fn sigkill_mid_run_then_resume_loses_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_headless_run_cleanly_and_resume_finishes_it() {
     let server = LlmServer::start().await;
-    let make = ScriptedReply::new()
-        .text("Making images.")
-        .tool_call(
-            "c1",
-            "text2image",
-            r#"{"prompts":["a red circle","a blue square"],"seed":1}"#,
-        )
-        .usage(500, 50);
+    let make = making_images();
     let answer = ScriptedReply::new()
         .text("Done.")
         .tool_call(
