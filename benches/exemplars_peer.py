@@ -18,6 +18,12 @@ skipped, and the top-k (file indices) of the first units, so the runner can chec
 both sides found the same exemplars.
 
     python benches/exemplars_peer.py --model world-cnn.pt --layer conv4 --data DIR
+
+For real data sets (scripts/bench_datasets.sh): the folder may hold JPEGs, and a sidecar
+with `resize` is served with torchvision's eval transform (Pillow decode, `Resize`,
+`CenterCrop`, `ToTensor`, `Normalize`). `--decode-only` times the DataLoader alone (decode
+and transform, no model); `--ceiling` times the model alone on ready-made inputs of the
+same count (the forward-only ceiling of any pass).
 """
 import argparse
 import json
@@ -34,7 +40,8 @@ def read_sidecar(model_path):
     with open(model_path + ".json") as f:
         sidecar = json.load(f)
     inp = sidecar["input"]
-    pre = {"size": inp["size"], "mean": inp["mean"], "std": inp["std"], "round": False}
+    pre = {"size": inp["size"], "mean": inp["mean"], "std": inp["std"], "round": False,
+           "resize": inp.get("resize"), "interpolation": inp.get("interpolation", "bilinear")}
     if sidecar.get("format") == "maia-world-cnn":
         # Trained on area-resized images rounded to whole bytes; maia feeds it the same.
         pre["round"] = inp.get("resize") == "area"
@@ -48,8 +55,16 @@ class Folder(torch.utils.data.Dataset):
 
     def __init__(self, root, pre):
         self.root = root
-        self.files = sorted(n for n in os.listdir(root) if n.lower().endswith(".png"))
+        self.files = sorted(n for n in os.listdir(root)
+                            if n.lower().endswith((".png", ".jpg", ".jpeg")))
         self.size = pre["size"]
+        self.eval = None
+        if pre.get("resize"):
+            import torchvision.transforms as T
+            mode = T.InterpolationMode(pre["interpolation"])
+            self.eval = T.Compose([T.Resize(pre["resize"], interpolation=mode, antialias=True),
+                                   T.CenterCrop(pre["size"]), T.ToTensor(),
+                                   T.Normalize(pre["mean"], pre["std"])])
         self.round = pre["round"]
         self.mean = torch.tensor(pre["mean"], dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(pre["std"], dtype=torch.float32).view(3, 1, 1)
@@ -58,6 +73,12 @@ class Folder(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i):
+        if self.eval is not None:
+            try:
+                with Image.open(os.path.join(self.root, self.files[i])) as im:
+                    return i, self.eval(im.convert("RGB"))
+            except Exception:
+                return i, None
         try:
             with Image.open(os.path.join(self.root, self.files[i])) as im:
                 rgb = np.asarray(im.convert("RGB"))
@@ -94,6 +115,30 @@ def layer_output(model, kind, outputs, layer, x):
     return out[layer]
 
 
+def ceiling(a, model, kind, outputs, pre, device):
+    """The model alone: as many images as the folder holds, in batches of --batch, from
+    one ready-made input batch (no decoding, no top-k)."""
+    n = len(Folder(a.data, pre))
+    x = torch.randn(a.batch, 3, pre["size"], pre["size"], device=device)
+    with torch.inference_mode():
+        layer_output(model, kind, outputs, a.layer, x)  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            b = min(a.batch, n - done)
+            y = layer_output(model, kind, outputs, a.layer, x[:b]).float()
+            if y.dim() == 4:
+                y.amax(dim=(2, 3)).cpu()
+            done += b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    print(json.dumps({"images": n, "seconds": seconds, "images_per_s": n / seconds,
+                      "torch_threads": torch.get_num_threads(), "device": str(device)}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
@@ -105,6 +150,8 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda:N (the model runs there; decoding stays in the workers)")
     p.add_argument("--show-units", type=int, default=4)
+    p.add_argument("--decode-only", action="store_true", help="time the DataLoader alone")
+    p.add_argument("--ceiling", action="store_true", help="time the model alone on ready inputs")
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -112,6 +159,8 @@ def main():
     device = torch.device(a.device)
     model = torch.jit.load(a.model, map_location=device).eval()
 
+    if a.ceiling:
+        return ceiling(a, model, kind, outputs, pre, device)
     started = time.perf_counter()
     data = Folder(a.data, pre)
     loader = torch.utils.data.DataLoader(
@@ -120,6 +169,14 @@ def main():
         pin_memory=device.type == "cuda")
     top_v, top_i = None, None
     images, skipped = 0, 0
+    if a.decode_only:
+        for index, x, bad in loader:
+            skipped += bad
+            images += 0 if x is None else x.shape[0]
+        seconds = time.perf_counter() - started
+        print(json.dumps({"images": images, "skipped": skipped, "seconds": seconds,
+                          "images_per_s": images / seconds, "workers": a.workers}))
+        return
     with torch.inference_mode():
         for index, x, bad in loader:
             skipped += bad

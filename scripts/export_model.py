@@ -11,13 +11,23 @@ DEFAULT), otherwise they are random (`weights=None`, nothing is downloaded), whi
 enough to try maia and is what the test suite exports:
 
     python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4,fc --out r18.pt
+    python scripts/export_model.py --arch timm:resnet50 --layers layer4 --out r50.pt   # needs timm
 
-`--check-image PNG --check-out JSON` also writes the per-unit max activation of every layer
-on that image, resized to the input as maia does (area averaging down, bilinear up), for
-tests.
+The sidecar records the model's evaluation transform so maia prepares images exactly as
+the model was evaluated: for torchvision models, that of the architecture's weights
+(`weights.transforms()`: e.g. resize 256, center crop 224, bilinear, ImageNet mean/std);
+for timm models, `timm.data.resolve_data_config` (e.g. resize floor(224 / crop_pct),
+bicubic, the model's own mean/std). `--transform area` writes none instead (the whole image
+area-averaged to the input square, maia's plain default); the tiny model always does.
+
+`--check-image IMAGE --check-out JSON` also writes the per-unit max activation of every
+layer on that image, prepared as the sidecar says (torchvision's Resize + CenterCrop on the
+Pillow image; or area averaging down, bilinear up), and `--check-input F32` the prepared
+input tensor as raw float32, for tests.
 """
 import argparse
 import json
+import math
 
 import torch
 import torch.nn as nn
@@ -54,36 +64,61 @@ class Features(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="tiny", help="tiny, or a torchvision model name (resnet18, vit_b_16, ...)")
+    p.add_argument("--arch", default="tiny", help="tiny, a torchvision model name (resnet18, vit_b_16, ...) or timm:NAME")
     p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
     p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
+    p.add_argument("--transform", choices=["eval", "area"], default="eval",
+                   help="eval: the architecture's resize + center crop (default); area: none")
     p.add_argument("--check-image")
     p.add_argument("--check-out")
+    p.add_argument("--check-input")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    transform = {}
+    layers = [name for name in a.layers.split(",") if name]
     if a.arch == "tiny":
         model, layers = Tiny(), ["block1", "block2", "block3", "logits"]
+    elif a.arch.startswith("timm:"):
+        import timm
+        if not layers:
+            p.error("--layers is required for timm models")
+        net = timm.create_model(a.arch[5:], pretrained=a.weights is not None)
+        config = timm.data.resolve_data_config({}, model=net)
+        a.size = config["input_size"][-1]
+        mean, std = list(config["mean"]), list(config["std"])
+        # timm's transforms_imagenet_eval: Resize(floor(size / crop_pct)) + CenterCrop(size).
+        transform = {"resize": math.floor(a.size / config["crop_pct"]), "interpolation": config["interpolation"]}
+        model = Features(net, layers)
     else:
         import torchvision
-        layers = [name for name in a.layers.split(",") if name]
         if not layers:
             p.error("--layers is required for torchvision models")
         model = Features(torchvision.models.get_model(a.arch, weights=a.weights), layers)
+        transform = torchvision_transform(a.arch, a.size)
+        if transform:
+            mean, std = transform.pop("mean"), transform.pop("std")
+    if a.transform == "area":
+        transform = {}
     model.eval()
     scripted = torch.jit.script(model)
     scripted.save(a.out)
     sidecar = {"format": "maia-model", "format_version": 1, "name": a.arch,
-               "input": {"size": a.size, "mean": mean, "std": std}, "layers": layers}
+               "input": {"size": a.size, **transform, "mean": mean, "std": std}, "layers": layers}
     with open(a.out + ".json", "w") as f:
         json.dump(sidecar, f, indent=2)
     print(f"wrote {a.out} and {a.out}.json (layers: {', '.join(layers)})")
     if a.check_image:
-        x = resize_like_maia(read_png_rgb(a.check_image), a.size)
-        x = (x / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        if transform:
+            x = eval_transform(a.check_image, a.size, transform, mean, std)
+        else:
+            x = resize_like_maia(read_png_rgb(a.check_image), a.size)
+            x = (x / 255.0 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        if a.check_input:
+            x.contiguous().numpy().astype("float32").tofile(a.check_input)
         with torch.no_grad():
             out = scripted(x)
         maxima = {}
@@ -92,6 +127,32 @@ def main():
             maxima[name] = t[0].flatten(1).max(dim=1).values.tolist()
         with open(a.check_out, "w") as f:
             json.dump(maxima, f)
+
+
+def torchvision_transform(arch, size):
+    """The eval transform of the architecture's default weights (read from torchvision's
+    weight enum; nothing is downloaded), scaled to --size: {resize, interpolation,
+    antialias, mean, std}, or {} when torchvision knows none."""
+    import torchvision
+    try:
+        t = torchvision.models.get_model_weights(arch).DEFAULT.transforms()
+    except (ValueError, KeyError, AttributeError):
+        return {}
+    crop, resize = t.crop_size[0], t.resize_size[0]
+    return {"resize": round(resize * size / crop), "interpolation": t.interpolation.value,
+            "antialias": bool(t.antialias), "mean": list(t.mean), "std": list(t.std)}
+
+
+def eval_transform(path, size, transform, mean, std):
+    """torchvision's eval pipeline on the Pillow image: Resize(shorter side) +
+    CenterCrop + ToTensor + Normalize, as a [1, 3, size, size] tensor."""
+    from PIL import Image
+    import torchvision.transforms as T
+    mode = T.InterpolationMode(transform.get("interpolation", "bilinear"))
+    pipeline = T.Compose([T.Resize(transform["resize"], interpolation=mode, antialias=True),
+                          T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+    with Image.open(path) as im:
+        return pipeline(im.convert("RGB")).unsqueeze(0)
 
 
 def resize_like_maia(x, size):

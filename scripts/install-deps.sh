@@ -7,6 +7,7 @@
 #     (scripts/slurm/cluster.sh); their system daemons are kept stopped, see below
 #   - the wasm32-wasip2 Rust target (wasm plugins)
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
+#   - timm for export_model.py's timm models and the eval-transform test
 #   - torchvision (the release built for that torch) for scripts/export_model.py, the
 #     ResNet-18 export test and the exemplar benchmark's Python peer (pulls numpy, Pillow)
 set -euo pipefail
@@ -101,4 +102,15 @@ else
   say "installing torchvision==$TORCHVISION_VERSION into $VENV"
   # Pinning torch too keeps pip from swapping the libtorch tch was built against.
   "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+fi
+
+# timm, for `scripts/export_model.py --arch timm:NAME` (its eval transform: bicubic, its
+# own crop_pct and mean/std) and the test that checks maia prepares images as it does.
+# Models are created with random weights; nothing is downloaded at run time.
+TIMM_VERSION="${MAIA_TIMM_VERSION:-1.0.31}"
+if "$VENV/bin/python" -c "import timm,sys; sys.exit(0 if timm.__version__=='$TIMM_VERSION' else 1)" 2>/dev/null; then
+  say "timm $TIMM_VERSION present in $VENV"
+else
+  say "installing timm==$TIMM_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q "timm==$TIMM_VERSION" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 fi

@@ -46,7 +46,8 @@ pub struct RunConfig {
     pub runs_dir: PathBuf,
     /// Prompt folder (empty: `./prompts`, then the compiled-in copies).
     pub prompts: Option<PathBuf>,
-    /// Image folder for `dataset_exemplars` and `sample_dataset` (empty: none).
+    /// Data set for `dataset_exemplars` and `sample_dataset` (empty: none): a folder, a
+    /// list file or tar shards ([`crate::dataset`]).
     pub data: Option<PathBuf>,
     /// The recorded run the `replay` backend re-feeds.
     pub replay: Option<PathBuf>,

@@ -170,7 +170,7 @@ fn units_and_files_are_checked_with_clear_errors() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(msg.contains("cannot decode PNG"), "{msg}");
+    assert!(msg.contains("not an image"), "{msg}");
 }
 
 /// The real export path of a large model: torchvision's ResNet-18 with random weights
@@ -198,6 +198,10 @@ fn a_random_resnet18_from_torchvision_loads_and_matches_pytorch() {
             "resnet18",
             "--layers",
             "layer1,layer2,layer3,layer4,fc",
+            // maia's plain area resize: this test is about layers and activations; the
+            // eval transform has its own test (eval_transform.rs).
+            "--transform",
+            "area",
         ],
         "resnet18.pt",
     );

@@ -18,8 +18,8 @@ pub struct AgentArgs {
     /// http://localhost:11434/v1).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Image folder for dataset exemplars and samples (e.g. from `maia world dataset`).
-    #[arg(long, value_name = "DIR")]
+    /// Data set for dataset exemplars and samples: JPEG, PNG or WebP images in a folder (flat or class folders at any depth), a text file listing image paths, or WebDataset tar shards ('shards/{000000..000099}.tar' or a folder of .tar files); e.g. made by `maia world dataset`.
+    #[arg(long, value_name = "DATA")]
     pub data: Option<PathBuf>,
     /// Exemplars kept per unit (1 to 1000).
     #[arg(long, default_value_t = maia_core::exemplars::DEFAULT_K, value_parser = parse_k)]

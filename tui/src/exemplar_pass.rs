@@ -4,8 +4,51 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use maia_core::exemplars::{LayerExemplars, cache_dir, exemplars_with};
 use maia_core::target::TargetModel;
+use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Plain progress lines for logs: `exemplars of conv3: 5000/50000 images (10%), 312
+/// images/s, ETA 2m 24s`.
+struct LogLines {
+    layer: String,
+    started: Instant,
+    last: Instant,
+    last_tenth: usize,
+}
+
+impl LogLines {
+    fn new(layer: &str) -> LogLines {
+        LogLines {
+            layer: layer.to_owned(),
+            started: Instant::now(),
+            last: Instant::now(),
+            last_tenth: 0,
+        }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        if total == 0 || done == 0 || done >= total {
+            return;
+        }
+        let tenth = done * 10 / total;
+        if tenth == self.last_tenth && self.last.elapsed() < Duration::from_secs(30) {
+            return;
+        }
+        self.last_tenth = tenth;
+        self.last = Instant::now();
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / elapsed;
+        let eta = ((total - done) as f64 / rate.max(1e-9)) as u64;
+        eprintln!(
+            "exemplars of {}: {done}/{total} images ({}%), {rate:.0} images/s, ETA {}m {:02}s",
+            self.layer,
+            done * 100 / total,
+            eta / 60,
+            eta % 60
+        );
+    }
+}
 
 /// Computes (or loads from cache) the exemplars of `layer`, drawing a progress bar on
 /// stderr and printing one summary line.
@@ -26,6 +69,9 @@ pub fn run_pass(
     let started = Instant::now();
     // --no-cache recomputes, and the fresh result still replaces the cached one.
     let cache = cache_dir();
+    // Where stderr is a log, not a terminal, the bar draws nothing: a plain line at every
+    // tenth of the pass (and at least every 30 s) says how far it got instead.
+    let mut log = (!std::io::stderr().is_terminal()).then(|| LogLines::new(layer));
     let (found, cached) = exemplars_with(
         model,
         layer,
@@ -36,6 +82,9 @@ pub fn run_pass(
         &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
+            if let Some(log) = log.as_mut() {
+                log.update(done, total);
+            }
         },
     )
     .with_context(|| format!("computing exemplars of {layer} over {}", data.display()))?;

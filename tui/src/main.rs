@@ -58,6 +58,9 @@ enum Command {
     Plugin(commands::plugin::PluginCommand),
     /// Top-k dataset images of every unit of a layer, in one cached pass.
     Exemplars(commands::exemplars::ExemplarsArgs),
+    /// Data sets: what maia finds in one, and whether every image reads.
+    #[command(subcommand)]
+    Dataset(commands::dataset::DatasetCommand),
     /// Target models: list layers and units.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Call(args) => commands::call::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
         Command::Exemplars(args) => commands::exemplars::run(args),
+        Command::Dataset(cmd) => commands::dataset::run(cmd),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::World(cmd) => commands::world::run(cmd),
         Command::Host(cmd) => commands::host::run(cmd),

@@ -27,8 +27,8 @@ pub struct TargetArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
-    /// Image folder for the dataset_exemplars tool (e.g. made by `maia world dataset`).
-    #[arg(long, value_name = "DIR", requires = "target")]
+    /// Data set for the dataset_exemplars tool: JPEG, PNG or WebP images in a folder (flat or class folders at any depth), a text file listing image paths, or WebDataset tar shards ('shards/{000000..000099}.tar' or a folder of .tar files); e.g. made by `maia world dataset`.
+    #[arg(long, value_name = "DATA", requires = "target")]
     pub data: Option<PathBuf>,
     /// Exemplars kept per unit (1 to 1000).
     #[arg(long, default_value_t = DEFAULT_K, value_parser = crate::agent_args::parse_k)]

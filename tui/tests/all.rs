@@ -8,6 +8,7 @@ mod eval_cli;
 mod host_cli;
 mod images_from;
 mod outside_test;
+mod real_data;
 mod report;
 mod run_kill;
 mod support;

@@ -239,7 +239,10 @@ fn call_errors_name_the_problem() {
         "{}",
     ]));
     assert_ne!(code, 0);
-    assert!(err.contains("is not a PNG"), "{err}");
+    assert!(
+        err.contains("Cargo.toml: not an image") && err.contains("JPEG, PNG and WebP"),
+        "{err}"
+    );
 
     let (code, _, err) = run(maia().args(["tools", "--wasm-timeout", "0"]));
     assert_ne!(code, 0);

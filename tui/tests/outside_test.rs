@@ -224,7 +224,11 @@ fn errors_are_said_once_and_failed_runs_leave_no_folder() {
     ]));
     assert_ne!(code, 0);
     assert!(err.contains("nope"), "{err}");
-    assert_eq!(err.matches("os error 2").count(), 1, "said twice: {err}");
+    assert_eq!(
+        err.matches("no such file or folder").count(),
+        1,
+        "said twice: {err}"
+    );
 
     let runs = root.path().join("runs");
     let (code, _, err) = run(maia()

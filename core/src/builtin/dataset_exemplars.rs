@@ -79,8 +79,15 @@ impl Plugin for DatasetExemplars {
         )];
         let mut entries = Vec::with_capacity(k);
         for (rank, (e, mut image)) in masked.into_iter().take(k).enumerate() {
+            // The class (folder name or words from the data set's mapping) is a strong
+            // hint for real data: "3. activation 4.1 (n01443537/x.JPEG, goldfish)".
+            let class = image.meta["class_name"]
+                .as_str()
+                .or(image.meta["class"].as_str())
+                .map(|c| format!(", class {c}"))
+                .unwrap_or_default();
             lines.push(format!(
-                "{}. activation {} ({})",
+                "{}. activation {} ({}{class})",
                 rank + 1,
                 format_activation(e.activation),
                 e.file
@@ -100,6 +107,8 @@ impl Plugin for DatasetExemplars {
                 "rank": rank + 1,
                 "image": rank + 1,
                 "file": e.file,
+                "class": image.meta.get("class"),
+                "class_name": image.meta.get("class_name"),
                 "activation": e.activation,
                 "summary": summary,
                 "scene": scene,

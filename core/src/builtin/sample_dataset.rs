@@ -48,13 +48,13 @@ impl Plugin for SampleDataset {
     fn tools(&self) -> Vec<ToolSpec> {
         vec![ToolSpec::new(
             "sample_dataset",
-            "Returns random images from the dataset, optionally only those whose scene contains a word (e.g. a class: 'circle', 'red', 'striped').",
+            "Returns random images from the dataset, optionally only those whose scene (shapes-world data) or class name (class folders, shards) contains a word (e.g. 'circle', 'red', 'goldfish').",
             json!({
                 "type": "object",
                 "properties": {
                     "n": {"type": "integer", "minimum": 1, "maximum": MAX_SAMPLES, "description": "How many images (default 8)"},
                     "seed": {"type": "integer", "minimum": 0, "description": "Random seed; change it for a different sample"},
-                    "contains": {"type": "string", "description": "Keep only images whose scene description contains this word"}
+                    "contains": {"type": "string", "description": "Keep only images whose scene description or class name contains this word"}
                 },
                 "additionalProperties": false
             }),
@@ -84,13 +84,18 @@ impl Plugin for SampleDataset {
             if !seen.insert(index) {
                 continue;
             }
-            let image = self
+            // A file that cannot be read is passed over: another is drawn.
+            let Ok(image) = self.dataset.image(index) else {
+                continue;
+            };
+            let class = self
                 .dataset
-                .image(index)
-                .map_err(|e| ToolError::failed(e.to_string()))?;
+                .class(index)
+                .map(|(id, words)| words.unwrap_or(id));
             let text = crate::target::scene_of(&image)
                 .ok()
-                .map(|s| maia_shapes_world::scene_to_prompt(&s));
+                .map(|s| maia_shapes_world::scene_to_prompt(&s))
+                .or(class);
             if let Some(word) = &word
                 && !text
                     .as_deref()
@@ -105,8 +110,8 @@ impl Plugin for SampleDataset {
         }
         if output.images.is_empty() {
             return Err(ToolError::failed(match word {
-                Some(w) => format!("no dataset image's scene contains `{w}`"),
-                None => "the dataset is empty".into(),
+                Some(w) => format!("no dataset image's scene or class contains `{w}`"),
+                None => "no image of the dataset could be read".into(),
             }));
         }
         output.text = format!(

@@ -12,11 +12,10 @@
 //! and counted ([`LayerExemplars::skipped`]), never fatal.
 
 mod cache;
-mod dataset;
 mod topk;
 
+pub use crate::dataset::{Dataset, DatasetError};
 pub use cache::{cache_dir, cache_key};
-pub use dataset::{Dataset, DatasetError};
 pub use topk::TopK;
 
 use crate::target::mask::{DEFAULT_TOP_QUANTILE, mask_overlay};
@@ -159,7 +158,7 @@ pub fn exemplars_with(
     })?;
     let dataset = Dataset::open(data)?;
     let data_dir = std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf());
-    let key = cache_key(model, layer, &dataset.content_hash()?, k);
+    let key = cache_key(model, layer, &dataset.manifest_hash(), k);
     if read_cache && let Some(mut found) = cache.and_then(|dir| cache::load(dir, &key)) {
         found.data_dir = data_dir;
         return Ok((found, true));
@@ -297,7 +296,7 @@ fn compute_batch(
     let mut out: Vec<(usize, ImageMaxima)> = Vec::with_capacity(range.len());
     let mut images = Vec::with_capacity(range.len());
     for index in range {
-        match dataset.image(index) {
+        match dataset.raw_image(index) {
             Ok(image) => images.push((index, image)),
             Err(e) => out.push((index, Err(TargetError::Input(e.to_string())))),
         }
@@ -360,9 +359,18 @@ impl LayerExemplars {
             .zip(maps)
             .map(|((e, image), mut per_unit)| {
                 let map = per_unit.pop().ok_or_else(|| TargetError::Compute("no map returned".into()))?;
-                let png = mask_overlay(&image.png, &map, DEFAULT_TOP_QUANTILE)?;
+                // The map covers what the model saw (a center crop, for an eval transform).
+                let view = model.input_view(&image.png)?;
+                let png = mask_overlay(view.as_deref().unwrap_or(&image.png), &map, DEFAULT_TOP_QUANTILE)?;
                 let caption = format!("exemplar {} of {}:{} (activation {})", e.file, self.layer, unit, crate::target::format_activation(e.activation));
-                Ok((e.clone(), Image::new(png, caption).with_meta(serde_json::json!({"exemplar_of": format!("{}:{unit}", self.layer), "file": e.file, "activation": e.activation}))))
+                let mut meta = serde_json::json!({"exemplar_of": format!("{}:{unit}", self.layer), "file": e.file, "activation": e.activation});
+                if let Some((class, words)) = dataset.class(e.index) {
+                    meta["class"] = class.into();
+                    if let Some(words) = words {
+                        meta["class_name"] = words.into();
+                    }
+                }
+                Ok((e.clone(), Image::new(png, caption).with_meta(meta)))
             })
             .collect()
     }

@@ -38,7 +38,7 @@ pub fn mask_overlay(png: &[u8], map: &UnitMap, quantile: f32) -> Result<Vec<u8>,
             map.values.len()
         )));
     }
-    let mut rgb: RgbImage = image::load_from_memory_with_format(png, ImageFormat::Png)
+    let mut rgb: RgbImage = crate::imageio::decode(png)
         .map_err(|e| TargetError::Input(format!("cannot decode the image to draw its mask: {e}")))?
         .to_rgb8();
     let (w, h) = rgb.dimensions();

@@ -141,6 +141,13 @@ pub trait TargetModel: Send + Sync {
         None
     }
 
+    /// The part of an image the model sees, as PNG, when that is not the whole image (a
+    /// torch model with an eval transform sees the center crop): activation maps cover
+    /// this view, so masks are drawn over it. `None`: the whole image.
+    fn input_view(&self, _image: &[u8]) -> Result<Option<Vec<u8>>, TargetError> {
+        Ok(None)
+    }
+
     /// The scalar activation (spatial max) of each of `units` on each image, or why the
     /// model could not take that image: what a bulk pass such as the exemplar pass ranks
     /// by. An image the model cannot take fails only its own entry; an error for the whole

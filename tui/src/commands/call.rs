@@ -152,13 +152,9 @@ fn parse_args_json(text: &str) -> Result<serde_json::Value> {
     Ok(value)
 }
 
+/// An image file as PNG bytes (JPEG and WebP are converted; the format is read from the
+/// bytes, not the name).
 fn read_png(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading image {}", path.display()))?;
-    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        bail!(
-            "{} is not a PNG file; convert it first (e.g. `convert in.jpg out.png`)",
-            path.display()
-        );
-    }
-    Ok(bytes)
+    maia_core::imageio::to_png(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

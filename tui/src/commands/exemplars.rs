@@ -22,8 +22,9 @@ pub struct ExemplarsArgs {
     /// Layer to rank images for (every unit at once).
     #[arg(long)]
     pub layer: String,
-    /// Image folder (PNG files; scenes.jsonl is read when present).
-    #[arg(long, value_name = "DIR")]
+    /// Data set: JPEG, PNG or WebP images in a folder (flat or class folders at any depth), a text file listing image paths, or WebDataset tar shards ('shards/{000000..000099}.tar' or a folder of .tar files). Listed, not read, to find a cached pass (names, sizes and times);
+    /// --no-cache forces a recount.
+    #[arg(long, value_name = "DATA")]
     pub data: PathBuf,
     /// Exemplars kept per unit.
     #[arg(long, default_value_t = DEFAULT_K)]
@@ -107,13 +108,25 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
             std::fs::create_dir_all(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
             for (rank, (e, image)) in masked.iter().enumerate() {
+                // `n01440764/x.JPEG` or `000001.tar:x.jpg` → `n01440764_x.png`: one flat
+                // folder of PNGs, whatever the data set's layout and formats.
+                let stem = e
+                    .file
+                    .rsplit_once('.')
+                    .map_or(e.file.as_str(), |(stem, _)| stem)
+                    .replace(['/', ':', '\\'], "_");
                 let path =
                     args.out
-                        .join(format!("{}_{unit}_{:02}_{}", args.layer, rank + 1, e.file));
+                        .join(format!("{}_{unit}_{:02}_{stem}.png", args.layer, rank + 1));
                 std::fs::write(&path, &image.png)
                     .with_context(|| format!("writing {}", path.display()))?;
+                let class = image.meta["class_name"]
+                    .as_str()
+                    .or(image.meta["class"].as_str())
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
                 println!(
-                    "{:2}. {}  {}  → {}",
+                    "{:2}. {}  {}{class}  → {}",
                     rank + 1,
                     format_activation(e.activation),
                     e.file,

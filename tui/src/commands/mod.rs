@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod call;
 pub mod config;
+pub mod dataset;
 pub mod demo;
 pub mod doctor;
 pub mod eval;

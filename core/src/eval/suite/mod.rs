@@ -107,7 +107,7 @@ pub struct SuiteManifest {
     pub evaluator: String,
     /// The scorer's settings.
     pub score: super::ScoreConfig,
-    /// The dataset folder exemplars come from.
+    /// The data set exemplars come from (a folder, a list file or tar shards).
     pub data: PathBuf,
     /// Exemplars per unit.
     pub k: usize,

@@ -22,10 +22,12 @@
 mod device;
 mod model_spec;
 mod preprocess;
+mod resample;
 
 pub use device::parse_device;
 pub use model_spec::{ModelSidecar, SIDECAR_FORMAT};
 pub use preprocess::Preprocess;
+pub use resample::{EvalTransform, Interpolation};
 
 use super::{ImageMaxima, LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
 use crate::world_cnn::Sidecar as WorldSidecar;
@@ -98,6 +100,7 @@ impl TorchModel {
                     std: sidecar.input.std,
                     // Trained on area-resized images rounded to whole bytes.
                     round_to_bytes: sidecar.input.resize == "area",
+                    eval: None,
                 };
                 let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
                 (Outputs::Packed(Box::new(sidecar)), pre, Some(layers))
@@ -110,6 +113,7 @@ impl TorchModel {
                     mean: spec.input.mean,
                     std: spec.input.std,
                     round_to_bytes: false,
+                    eval: spec.input.eval_transform(),
                 };
                 (Outputs::Dict, pre, spec.layers.clone())
             }
@@ -398,6 +402,10 @@ impl TargetModel for TorchModel {
             "torch:{}:{:?}:half={}",
             self.file_hash, self.preprocess, self.half
         )
+    }
+
+    fn input_view(&self, image: &[u8]) -> Result<Option<Vec<u8>>, TargetError> {
+        self.preprocess.view(image).map_err(TargetError::Input)
     }
 
     fn activations(

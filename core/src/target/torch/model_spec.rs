@@ -2,12 +2,17 @@
 //!
 //! ```json
 //! {"format": "maia-model", "format_version": 1, "name": "resnet18",
-//!  "input": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+//!  "input": {"size": 224, "resize": 256, "interpolation": "bilinear", "antialias": true,
+//!            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
 //!  "layers": ["layer1", "layer2", "layer3", "layer4"]}
 //! ```
 //! `layers` is optional (default: every output of `forward`, in its order); `mean`/`std`
-//! apply to pixel values scaled to 0..1.
+//! apply to pixel values scaled to 0..1. With `resize`, an image is prepared as torchvision
+//! and timm evaluate: the shorter side resized to `resize`, then the center `size × size`
+//! cropped (`crop`, if given, must equal `size`); without it, the whole image is
+//! area-averaged to the input square.
 
+use super::resample::{EvalTransform, Interpolation};
 use serde::{Deserialize, Serialize};
 
 /// The `format` value of a user model's sidecar.
@@ -23,6 +28,35 @@ pub struct InputSpec {
     pub mean: [f64; 3],
     /// Per-channel std.
     pub std: [f64; 3],
+    /// The shorter side after resizing, before the center crop (torchvision's
+    /// `Resize(256)`); absent: no crop, the whole image is area-resized to `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<u32>,
+    /// The center crop's side (torchvision's `CenterCrop(224)`); must equal `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<u32>,
+    /// The resize filter: `bilinear` (torchvision's default) or `bicubic` (timm's).
+    #[serde(default)]
+    pub interpolation: Interpolation,
+    /// Widen the filter when reducing, as Pillow always does (default true).
+    #[serde(default = "antialias_default")]
+    pub antialias: bool,
+}
+
+fn antialias_default() -> bool {
+    true
+}
+
+impl InputSpec {
+    /// The resize-then-crop transform, when the sidecar asks for one.
+    pub fn eval_transform(&self) -> Option<EvalTransform> {
+        self.resize.map(|resize| EvalTransform {
+            resize,
+            crop: self.size,
+            interpolation: self.interpolation,
+            antialias: self.antialias,
+        })
+    }
 }
 
 /// A `maia-model` sidecar.
@@ -65,6 +99,22 @@ impl ModelSidecar {
                 "input.size {} is out of range (8..=4096)",
                 spec.input.size
             ));
+        }
+        if let Some(resize) = spec.input.resize
+            && !(8..=4096).contains(&resize)
+        {
+            return Err(format!("input.resize {resize} is out of range (8..=4096)"));
+        }
+        if let Some(crop) = spec.input.crop
+            && crop != spec.input.size
+        {
+            return Err(format!(
+                "input.crop {crop} differs from input.size {}: the center crop is the model's input, so they must be equal",
+                spec.input.size
+            ));
+        }
+        if spec.input.crop.is_some() && spec.input.resize.is_none() {
+            return Err("input.crop needs input.resize (the shorter side before the crop)".into());
         }
         if spec.input.std.iter().any(|s| *s <= 0.0) {
             return Err("input.std values must be positive".into());

@@ -1,4 +1,5 @@
-//! From PNG bytes to a model's input, in plain Rust: decode (any PNG color type and bit
+//! From image bytes to a model's input, in plain Rust: decode (JPEG, PNG or WebP by content,
+//! through [`crate::imageio`]; any PNG color type and bit
 //! depth; alpha is dropped, gray is spread over the three channels), area-average down to
 //! the input size, normalize.
 //!
@@ -7,7 +8,8 @@
 //! libtorch's thread pool. Images smaller than the input on a side are upsampled
 //! bilinearly with libtorch (`align_corners = false`).
 
-use image::{DynamicImage, ImageFormat};
+use super::resample::EvalTransform;
+use image::DynamicImage;
 use tch::{Device, Kind, Tensor};
 
 /// How the model's input is made from an image.
@@ -22,6 +24,9 @@ pub struct Preprocess {
     /// Round resized pixels to whole bytes before normalizing (what the world CNN was
     /// trained on; see its sidecar's `input.resize`).
     pub round_to_bytes: bool,
+    /// Resize the shorter side, then crop the center (torchvision's and timm's eval
+    /// transform), instead of area-resizing the whole image.
+    pub eval: Option<EvalTransform>,
 }
 
 /// Pixels as decoded: interleaved 8-bit channels.
@@ -39,11 +44,24 @@ impl Preprocess {
         3 * self.size as usize * self.size as usize
     }
 
-    /// Appends the normalized `[3, size, size]` input of the PNG `png` to `out`.
+    /// Appends the normalized `[3, size, size]` input of the image `png` (JPEG, PNG or
+    /// WebP bytes) to `out`.
     pub fn append(&self, png: &[u8], out: &mut Vec<f32>) -> Result<(), String> {
         let pixels = decode(png)?;
         let s = self.size as usize;
         let start = out.len();
+        if let Some(eval) = &self.eval {
+            let crop = eval.apply(&pixels.bytes, pixels.width, pixels.height, pixels.stride);
+            out.resize(start + self.input_len(), 0.0);
+            let planes = &mut out[start..];
+            for (i, px) in crop.chunks_exact(3).enumerate() {
+                for c in 0..3 {
+                    let (mean, std) = (self.mean[c] as f32, self.std[c] as f32);
+                    planes[c * s * s + i] = (f32::from(px[c]) / 255.0 - mean) / std;
+                }
+            }
+            return Ok(());
+        }
         out.resize(start + self.input_len(), 0.0);
         let planes = &mut out[start..];
         if pixels.width >= s && pixels.height >= s {
@@ -64,6 +82,24 @@ impl Preprocess {
             }
         }
         Ok(())
+    }
+
+    /// What the model sees of an image, as PNG, when that is not the whole image: the
+    /// center crop of the eval transform (masks are drawn over it). `None` without one.
+    pub fn view(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let Some(eval) = &self.eval else {
+            return Ok(None);
+        };
+        let pixels = decode(bytes)?;
+        let crop = eval.apply(&pixels.bytes, pixels.width, pixels.height, pixels.stride);
+        let side = eval.crop;
+        let image = image::RgbImage::from_raw(side, side, crop)
+            .ok_or_else(|| "the crop has the wrong size".to_string())?;
+        let mut out = std::io::Cursor::new(Vec::new());
+        image
+            .write_to(&mut out, image::ImageFormat::Png)
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
+        Ok(Some(out.into_inner()))
     }
 
     /// Box-averages every output pixel over its window, as `adaptive_avg_pool2d` does:
@@ -136,10 +172,10 @@ fn windows(len: usize, n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Decodes a PNG to interleaved 8-bit RGB or RGBA (16-bit and gray images are converted).
-fn decode(png: &[u8]) -> Result<Pixels, String> {
-    let image = image::load_from_memory_with_format(png, ImageFormat::Png)
-        .map_err(|e| format!("cannot decode PNG: {e}"))?;
+/// Decodes an image (JPEG, PNG or WebP, by content) to interleaved 8-bit RGB or RGBA
+/// (16-bit, gray and CMYK images are converted).
+fn decode(bytes: &[u8]) -> Result<Pixels, String> {
+    let image = crate::imageio::decode(bytes)?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let (bytes, stride) = match image {
         DynamicImage::ImageRgb8(rgb) => (rgb.into_raw(), 3),
@@ -160,6 +196,7 @@ fn decode(png: &[u8]) -> Result<Pixels, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::ImageFormat;
 
     fn png(image: DynamicImage) -> Vec<u8> {
         let mut out = std::io::Cursor::new(Vec::new());
@@ -175,6 +212,7 @@ mod tests {
             mean: [0.0; 3],
             std: [1.0 / 255.0; 3],
             round_to_bytes: false,
+            eval: None,
         }
     }
 
@@ -251,9 +289,12 @@ mod tests {
     #[test]
     fn broken_files_are_errors() {
         let mut out = Vec::new();
-        for bad in [&b"not a png"[..], &b"\x89PNG\r\n\x1a\n"[..]] {
+        for (bad, says) in [
+            (&b"not a png"[..], "not an image"),
+            (&b"\x89PNG\r\n\x1a\n"[..], "cannot decode PNG"),
+        ] {
             let msg = plain(8).append(bad, &mut out).err().unwrap_or_default();
-            assert!(msg.contains("cannot decode PNG"), "{msg}");
+            assert!(msg.contains(says), "{msg}");
         }
         assert!(out.is_empty(), "nothing appended for a broken file");
     }

@@ -160,10 +160,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     Prompts::load(config.run.prompts.as_deref())?.check_task(&config.run.task)?;
     // `--images-from http` with no server configured fails here, not in every task.
     args.plugins.loader_for(&config)?;
-    if let Some(data) = &config.run.data
-        && !data.is_dir()
-    {
-        bail!("--data {}: no such folder", data.display());
+    if let Some(data) = &config.run.data {
+        maia_core::dataset::Dataset::open(data)
+            .with_context(|| format!("--data {}", data.display()))?;
     }
     let model = open_target_with(
         &args.target,

@@ -46,9 +46,10 @@ pub struct SuiteArgs {
     /// Folder evals are written to.
     #[arg(long, value_name = "DIR", default_value = "eval")]
     pub eval_dir: PathBuf,
-    /// Image folder for the exemplars (default: a shapes-world dataset of
-    /// --dataset-size images, made once and cached).
-    #[arg(long, value_name = "DIR")]
+    /// Data set for the exemplars: an image folder, class folders, a list file or tar
+    /// shards (default: a shapes-world dataset of --dataset-size images, made once and
+    /// cached).
+    #[arg(long, value_name = "DATA")]
     pub data: Option<PathBuf>,
     /// Images in the default dataset.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=1_000_000))]
