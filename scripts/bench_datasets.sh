@@ -16,6 +16,8 @@
 #   MAIA_BENCH_N=500 scripts/bench_datasets.sh     # quicker
 #   MAIA_BENCH_DEVICE=cuda:0 scripts/bench_datasets.sh   # the pass on a GPU, where
 #                                                        # decoding sets the pace
+#   MAIA_BENCH_SCALE=50000 scripts/bench_datasets.sh     # also: memory of one pass over
+#       50,000 images (links to the same JPEGs) against one over N, with a tiny model
 #
 # The data and the model are kept in $MAIA_BENCH_DIR (default target/bench-datasets) between
 # runs. Each measurement runs $MAIA_BENCH_RUNS times (default 2) and the best counts.
@@ -62,7 +64,7 @@ best() { # NAME VALUE: keeps the highest images/s of NAME
   prev="$(cat "$WORK/$1.best" 2>/dev/null || echo)"
   if [ -z "$prev" ] || awk "BEGIN{exit !($2 > $prev)}"; then echo "$2" >"$WORK/$1.best"; fi
 }
-rm -f "$WORK"/*.best
+rm -f "$WORK"/*.best "$WORK/scale.txt"
 
 for run in $(seq 1 "$RUNS"); do
   say "run $run/$RUNS: decode + transform, maia ($CORES threads)"
@@ -91,6 +93,27 @@ for run in $(seq 1 "$RUNS"); do
   best ceiling "$(field "$WORK/ceiling.json" images_per_s)"
 done
 
+SCALE="${MAIA_BENCH_SCALE:-0}"
+if [ "$SCALE" -gt 0 ]; then
+  BIG="$WORK/links-$SCALE"
+  if [ "$(find "$BIG" -maxdepth 1 -name '*.jpg' 2>/dev/null | wc -l)" != "$SCALE" ]; then
+    say "linking $SCALE names to the $N JPEGs in $BIG"
+    rm -rf "$BIG" && mkdir -p "$BIG"
+    mapfile -t files < <(find "$(realpath "$JPEG")" -maxdepth 1 -name '*.jpg' | sort)
+    for i in $(seq 0 $((SCALE - 1))); do ln -s "${files[$((i % N))]}" "$BIG/$(printf '%06d' "$i").jpg"; done
+  fi
+  TINY="$WORK/tiny.pt"
+  [ -f "$TINY.json" ] || "$PY" scripts/export_model.py --arch tiny --size 64 --out "$TINY" >&2
+  for data in "$JPEG" "$BIG"; do
+    n="$(find "$data" -maxdepth 1 -name '*.jpg' | wc -l)"
+    say "memory: exemplar pass of the tiny model over $n images"
+    /usr/bin/time -f '%M %e' -o "$WORK/time.txt" "$MAIA" exemplars --model "$TINY" --layer block3 \
+      --data "$data" --no-cache --json >/dev/null 2>"$WORK/scale.err"
+    read -r kb secs <"$WORK/time.txt"
+    echo "$n $kb $secs" >>"$WORK/scale.txt"
+  done
+fi
+
 "$PY" - "$WORK" "$N" "$DEVICE" "$CORES" <<'EOF'
 import sys
 work, n, device, cores = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -103,4 +126,10 @@ print(f"  exemplar pass       maia {v['pass-maia']:8.1f}   python peer {v['pass-
       f"   ratio {v['pass-maia'] / v['pass-peer']:.2f}x")
 print(f"  forward-only ceiling     {v['ceiling']:8.1f}   maia / ceiling {v['pass-maia'] / v['ceiling']:.2f}x"
       f" (target >= 0.9x)")
+import os
+if os.path.exists(f"{work}/scale.txt"):
+    for line in open(f"{work}/scale.txt"):
+        n, kb, secs = line.split()
+        print(f"  tiny-model pass over {int(n):6d} images: max RSS {int(kb) / 1024:6.0f} MiB, {float(secs):6.1f} s"
+              f" ({int(n) / float(secs):.0f} images/s)")
 EOF

@@ -7,5 +7,6 @@ mod eval_transform;
 mod exemplars;
 mod host;
 mod offline_agent;
+mod support;
 mod torch_model;
 mod world_cnn;

@@ -3,37 +3,16 @@
 //! found and read in place; the manifest hash follows the files; and one exemplar pass over
 //! a JPEG data set full of bad files goes on, counting and naming what it skipped.
 
+use crate::support::{check, python, script};
 use maia_core::dataset::{Dataset, Layout};
 use maia_core::exemplars::exemplars;
 use maia_core::imageio;
 use maia_core::target::open_target;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv"))
-        .join("bin/python")
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(name)
-}
-
 fn run_python(args: &[&std::ffi::OsStr]) {
-    let out = Command::new(python())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check(Command::new(python()).args(args));
 }
 
 /// A shapes-world data set of `n` PNGs converted by Pillow into 160×120 JPEGs in `layout`.

@@ -5,36 +5,11 @@
 //! and a timm ResNet-18 with timm's (floor(224 / 0.95) = 235, bicubic); the input tensors
 //! and one layer's activations agree within the stated tolerances.
 
+use crate::support::{check, python, script};
 use maia_core::target::TargetModel;
 use maia_core::target::torch::{Interpolation, TorchModel, parse_device};
 use maia_plugin_sdk::Image;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv"))
-        .join("bin/python")
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts")
-        .join(name)
-}
-
-fn check(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Per-value tolerances, on normalized inputs (1/255/0.225 ≈ 0.017 per byte level): the
 /// two JPEG decoders (zune-jpeg, libjpeg-turbo) differ by a few levels at most, the

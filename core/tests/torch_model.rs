@@ -3,19 +3,12 @@
 //! torchvision ResNet-18 with random weights (no download). Layers are discovered,
 //! activations equal what PyTorch computes, bad units and bad files get clear errors.
 
+use crate::support::python;
 use maia_core::target::torch::{TorchModel, parse_device};
 use maia_core::target::{TargetModel, UnitRef, open_target};
 use maia_plugin_sdk::Image;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = std::env::var_os("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv"));
-    venv.join("bin/python")
-}
 
 fn world_png(prompt: &str) -> Vec<u8> {
     let parsed = maia_shapes_world::parse_prompt(prompt, 1).unwrap_or_else(|e| panic!("{e}"));

@@ -454,21 +454,14 @@ impl Dataset {
             for item in &self.items {
                 stat(&mut hasher, &item.name, &self.root.join(&item.name));
             }
-        } else {
-            for shard in &self.shards {
-                let name = shard
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
-                stat(&mut hasher, &name, shard);
-            }
         }
-        for side in &self.side_files {
-            let name = side
+        // Shards (their members are not stat'ed one by one) and the side files: by name.
+        for path in self.shards.iter().chain(&self.side_files) {
+            let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default();
-            stat(&mut hasher, &name, side);
+            stat(&mut hasher, &name, path);
         }
         hasher.finalize().to_hex().to_string()
     }
