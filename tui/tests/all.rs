@@ -10,6 +10,7 @@ mod images_from;
 mod outside_test;
 mod real_data;
 mod report;
+mod run_journal;
 mod run_kill;
 mod support;
 mod ui_sixel;

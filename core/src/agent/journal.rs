@@ -1,6 +1,10 @@
 //! `events.jsonl`: the append-only journal of a run. One [`Record`] per line, written and
 //! fsynced before anyone else sees the event, so whatever a crash leaves behind is a
 //! prefix of what happened plus at most one torn line, which readers ignore.
+//!
+//! A line in the *middle* that is not a record (the file was edited or damaged on disk) is
+//! [`JournalDamage`]: readers get the records before it and say so; resuming refuses until
+//! [`repair`] has set the damaged file aside and cut the journal back to those records.
 
 use super::event::{Event, Record};
 use std::fs::{File, OpenOptions};
@@ -26,6 +30,43 @@ pub struct JournalContents {
     pub torn_bytes: u64,
     /// Byte length of the complete part.
     pub good_len: u64,
+    /// A line in the middle that is not a record: `records` stop before it.
+    pub damage: Option<JournalDamage>,
+}
+
+/// Where a journal is damaged: a line that is not a record, with more lines after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalDamage {
+    /// The damaged line, counting from 1.
+    pub line: usize,
+    /// Why it is not a record.
+    pub reason: String,
+}
+
+impl std::fmt::Display for JournalDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "damaged at line {} ({})", self.line, self.reason)
+    }
+}
+
+/// Sets a damaged journal aside (copied to `events.jsonl.damaged-<ms>`) and cuts the
+/// journal back to its last record before the damage, so the run can resume from there.
+/// Returns the backup's path and how many records were kept; `None` when undamaged.
+pub fn repair(path: &Path) -> std::io::Result<Option<(PathBuf, usize)>> {
+    let contents = read_journal(path)?;
+    if contents.damage.is_none() {
+        return Ok(None);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "events.jsonl".into());
+    let backup = path.with_file_name(format!("{name}.damaged-{}", now_ms()));
+    std::fs::copy(path, &backup)?;
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(contents.good_len)?;
+    file.sync_all()?;
+    Ok(Some((backup, contents.records.len())))
 }
 
 /// Milliseconds since the UNIX epoch.
@@ -57,6 +98,15 @@ impl JournalWriter {
     pub fn continue_existing(path: impl Into<PathBuf>) -> std::io::Result<(Self, JournalContents)> {
         let path = path.into();
         let contents = read_journal(&path)?;
+        if let Some(damage) = &contents.damage {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{damage}; resume with --repair to keep a copy of the journal and continue from its last valid record (line {})",
+                    damage.line - 1
+                ),
+            ));
+        }
         let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
         if contents.torn_bytes > 0 {
             file.set_len(contents.good_len)?;
@@ -107,7 +157,8 @@ impl JournalWriter {
 }
 
 /// Reads a journal; a torn or unparsable last line is reported, not fatal. An unparsable
-/// line in the middle is an error naming the line (the file was edited or corrupted).
+/// line in the middle ends the reading there: the records before it are returned with
+/// [`JournalContents::damage`] naming the line.
 pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
     let file = File::open(path)?;
     let mut reader = BufReader::new(file);
@@ -123,8 +174,14 @@ pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
             break;
         }
         line_no += 1;
-        if let Some(e) = pending_error.take() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        if let Some(reason) = pending_error.take() {
+            // The bad line was not the last: damage, not a torn tail.
+            contents.torn_bytes = 0;
+            contents.damage = Some(JournalDamage {
+                line: line_no - 1,
+                reason,
+            });
+            break;
         }
         let complete = line.ends_with(b"\n");
         match serde_json::from_slice::<Record>(&line) {
@@ -136,10 +193,7 @@ pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
             Ok(_) | Err(_) if !complete => contents.torn_bytes = n as u64,
             Err(e) => {
                 contents.torn_bytes = n as u64;
-                pending_error = Some(format!(
-                    "{} line {line_no} is not a journal record ({e})",
-                    path.display()
-                ));
+                pending_error = Some(format!("not a journal record: {e}"));
             }
             Ok(_) => {}
         }
@@ -181,15 +235,43 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_line_in_the_middle_is_an_error_naming_it() {
+    fn a_bad_line_in_the_middle_keeps_what_precedes_it_and_repair_cuts_there() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("events.jsonl");
-        std::fs::write(
-            &path,
-            "garbage\n{\"seq\":0,\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}\n",
-        )
-        .expect("write");
-        let err = read_journal(&path).expect_err("corrupt");
-        assert!(err.to_string().contains("line 1"), "{err}");
+        let note =
+            |seq: u64| format!("{{\"seq\":{seq},\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}}\n");
+        let text = format!("{}{}garbage\n{}", note(0), note(1), note(2));
+        std::fs::write(&path, &text).expect("write");
+        let read = read_journal(&path).expect("read");
+        assert_eq!(read.records.len(), 2);
+        let damage = read.damage.clone().expect("damage");
+        assert_eq!(damage.line, 3);
+        assert!(
+            damage
+                .to_string()
+                .starts_with("damaged at line 3 (not a journal record")
+        );
+        let err = JournalWriter::continue_existing(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("damaged at line 3")
+                && err.contains("--repair")
+                && !err.contains("events.jsonl"),
+            "{err}"
+        );
+        let (backup, kept) = repair(&path).expect("repair").expect("damaged");
+        assert_eq!(kept, 2);
+        assert_eq!(std::fs::read_to_string(&backup).expect("backup"), text);
+        let (mut w, contents) = JournalWriter::continue_existing(&path).expect("continue");
+        assert_eq!(contents.records.len(), 2);
+        assert_eq!(
+            w.append(Event::Note { text: "y".into() })
+                .expect("append")
+                .seq,
+            2
+        );
+        assert!(repair(&path).expect("undamaged").is_none());
     }
 }

@@ -13,6 +13,7 @@ pub mod event;
 pub mod journal;
 pub mod prompts;
 pub mod run;
+pub mod run_id;
 pub mod setup;
 pub mod tool_calls;
 pub mod unit_run;

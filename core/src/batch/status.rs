@@ -288,6 +288,12 @@ fn read_facts(journal: &Path, dir: &Path) -> Journal {
             ));
         }
     };
+    if let Some(damage) = &contents.damage {
+        return Journal::Unreadable(format!(
+            "its journal is {damage}; `maia resume --repair {}` keeps a copy and continues from its last valid record, or remove the folder to run the unit again",
+            dir.display()
+        ));
+    }
     let mut f = JournalFacts::default();
     if contents.torn_bytes > 0 {
         f.note = Some(format!(

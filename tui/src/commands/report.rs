@@ -93,6 +93,11 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             written.torn_bytes
         ));
     }
+    if let Some(damage) = &written.damage {
+        eprintln!(
+            "warning: the journal is {damage}; the page shows what precedes it (`maia resume --repair` keeps a copy and continues from there)"
+        );
+    }
     println!("{line}");
     if args.open {
         open_in_browser(&written.path)?;

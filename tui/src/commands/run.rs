@@ -44,8 +44,8 @@ pub struct RunArgs {
     /// Folder runs are written to.
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<PathBuf>,
-    /// Run id (default: date, time and unit).
-    #[arg(long)]
+    /// Run id: the run's folder name under the runs folder (default: date, time and unit).
+    #[arg(long, value_parser = maia_core::agent::run_id::validate_run_id)]
     pub id: Option<String>,
     #[command(flatten)]
     pub agent: AgentArgs,
@@ -132,6 +132,10 @@ pub struct ResumeArgs {
     /// file replaced or edited); the journal will then mix two models.
     #[arg(long)]
     pub force_model: bool,
+    /// Resume a run whose journal is damaged in the middle: keep a copy of it
+    /// (events.jsonl.damaged-<ms>) and continue from its last valid record.
+    #[arg(long)]
+    pub repair: bool,
     #[command(flatten)]
     pub view: ViewArgs,
     #[command(flatten)]
@@ -216,6 +220,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
 /// Runs `maia resume`.
 pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
     let run_dir = resolve_run_dir(&args.run, &args.runs_dir)?;
+    check_journal(&run_dir, &args)?;
     let run_toml = run_dir.join("run.toml");
     let text = std::fs::read_to_string(&run_toml)
         .with_context(|| format!("reading {}", run_toml.display()))?;
@@ -279,6 +284,35 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
         RunStatus::Stopped | RunStatus::Limit => ExitCode::from(3),
         RunStatus::Failed => ExitCode::FAILURE,
     }
+}
+
+/// Before anything is loaded: a damaged journal is refused with the way out, or repaired
+/// (`--repair`: a copy kept, the journal cut back to its last valid record).
+fn check_journal(run_dir: &Path, args: &ResumeArgs) -> Result<()> {
+    let events = run_dir.join("events.jsonl");
+    if args.repair {
+        match maia_core::agent::journal::repair(&events)
+            .with_context(|| format!("repairing {}", events.display()))?
+        {
+            Some((backup, kept)) => eprintln!(
+                "kept the damaged journal as {}; continuing from its {kept} valid records",
+                backup.display()
+            ),
+            None => eprintln!("{} is not damaged; nothing to repair", events.display()),
+        }
+        return Ok(());
+    }
+    let contents = maia_core::agent::journal::read_journal(&events)
+        .with_context(|| format!("reading {}", events.display()))?;
+    if let Some(damage) = contents.damage {
+        bail!(
+            "{} is {damage}; `maia resume --repair {}` keeps a copy of it and continues from its last valid record (line {})",
+            events.display(),
+            args.run,
+            damage.line - 1
+        );
+    }
+    Ok(())
 }
 
 /// A run folder from an id or a path.

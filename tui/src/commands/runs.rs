@@ -38,6 +38,7 @@ pub struct RunSummary {
 /// Reads one run folder.
 pub fn summarize(dir: &Path) -> Option<RunSummary> {
     let contents = read_journal(&dir.join("events.jsonl")).ok()?;
+    let damage = contents.damage.clone();
     let mut s = RunSummary {
         id: dir.file_name()?.to_string_lossy().into_owned(),
         status: "running?".into(),
@@ -64,6 +65,9 @@ pub fn summarize(dir: &Path) -> Option<RunSummary> {
             Event::Resumed { .. } => s.status = "running?".into(),
             _ => {}
         }
+    }
+    if let Some(damage) = damage {
+        s.status = format!("damaged at line {}", damage.line);
     }
     Some(s)
 }

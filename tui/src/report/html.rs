@@ -102,6 +102,14 @@ impl Page {
                  This page shows what happened so far.</p>\n",
             );
         }
+        if let Some(damage) = &report.damage {
+            let _ = writeln!(
+                self.out,
+                "<p class=\"banner torn\"><strong>Damaged journal.</strong> It is {}: this page shows what precedes it. \
+                 <code>maia resume --repair</code> keeps a copy and continues from there.</p>",
+                escape(damage)
+            );
+        }
         if report.torn_bytes > 0 {
             let _ = writeln!(
                 self.out,

@@ -66,6 +66,8 @@ pub struct Written {
     pub state: String,
     /// Bytes of a torn last journal line left out.
     pub torn_bytes: u64,
+    /// Where the journal is damaged, if it is (the page shows what precedes it).
+    pub damage: Option<String>,
 }
 
 /// Reads a run folder's journal and folds it. The run id is the folder's name.
@@ -88,11 +90,9 @@ pub fn load(run_dir: &Path) -> Result<RunReport, ReportError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| run_dir.display().to_string());
-    Ok(RunReport::from_records(
-        id,
-        &contents.records,
-        contents.torn_bytes,
-    ))
+    let mut report = RunReport::from_records(id, &contents.records, contents.torn_bytes);
+    report.damage = contents.damage.map(|d| d.to_string());
+    Ok(report)
 }
 
 /// Renders the page for a run folder: the journal, its images, `result.json` and the
@@ -161,5 +161,6 @@ pub fn write(
         missing_images: inliner.missing(),
         state: report.state.label().to_owned(),
         torn_bytes: report.torn_bytes,
+        damage: report.damage.clone(),
     })
 }

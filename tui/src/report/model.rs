@@ -36,6 +36,9 @@ pub struct RunReport {
     pub resumes: u32,
     /// Bytes of a torn last journal line that was left out.
     pub torn_bytes: u64,
+    /// Where the journal is damaged (a line in the middle that is not a record): the
+    /// report shows what precedes it.
+    pub damage: Option<String>,
 }
 
 /// The facts of `run_started`.
