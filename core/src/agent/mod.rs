@@ -9,15 +9,16 @@
 
 pub mod control;
 pub mod conversation;
-pub mod event;
-pub mod journal;
 pub mod prompts;
 pub mod run;
-pub mod run_id;
 pub mod setup;
 pub mod tool_calls;
 pub mod unit_run;
 pub mod vision;
+
+// What a run is (its events, journal, folder and summary) lives in the serde-only
+// `maia-run` crate, so that reading a run needs nothing heavier; re-exported here.
+pub use maia_run::{dir, event, journal, run_id, summary};
 
 pub use control::Control;
 pub use event::{Event, ImageRecord, Record, RunStatus};

@@ -162,7 +162,7 @@ impl Agent {
         task_text: String,
     ) -> Result<Self, AgentError> {
         std::fs::create_dir_all(run_dir).map_err(|source| journal_err(run_dir, source))?;
-        let run_toml = run_dir.join("run.toml");
+        let run_toml = maia_run::RunDir::new(run_dir).run_toml();
         let header = format!(
             "# maia run {}: resolved configuration (no secrets; keys come from the environment)\nrun_id = {:?}\ntask_name = {:?}\ntarget_spec = {:?}\nunit_address = {:?}\n{}\n",
             info.run_id,
@@ -177,7 +177,7 @@ impl Agent {
         );
         std::fs::write(&run_toml, header + &parts.config.to_toml())
             .map_err(|source| journal_err(&run_toml, source))?;
-        let events_path = run_dir.join("events.jsonl");
+        let events_path = maia_run::RunDir::new(run_dir).events();
         let journal = JournalWriter::create(&events_path)
             .map_err(|source| journal_err(&events_path, source))?;
         let mut agent = Self::assemble(parts, journal, run_dir, &info);
@@ -198,7 +198,7 @@ impl Agent {
     /// torn last line is dropped, and calls that had not finished are run again (calls
     /// that finished are never repeated).
     pub fn resume(parts: AgentParts, run_dir: &Path) -> Result<(Self, Vec<Record>), AgentError> {
-        let events_path = run_dir.join("events.jsonl");
+        let events_path = maia_run::RunDir::new(run_dir).events();
         let (journal, contents) = JournalWriter::continue_existing(&events_path)
             .map_err(|source| journal_err(&events_path, source))?;
         let info = contents
@@ -725,7 +725,7 @@ impl Agent {
             "backend": self.parts.backend.name(),
             "model": self.parts.backend.model(),
         });
-        let path = self.run_dir.join("result.json");
+        let path = maia_run::RunDir::new(&self.run_dir).result();
         let text = serde_json::to_string_pretty(&result).unwrap_or_default();
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text)

@@ -17,10 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The journal of a run folder.
-pub const EVENTS_FILE: &str = "events.jsonl";
-/// The result a finished run leaves.
-pub const RESULT_FILE: &str = "result.json";
+pub use maia_run::dir::{EVENTS_FILE, RESULT_FILE};
 
 /// What one unit's run needs; shared by every unit of a suite or a batch shard.
 pub struct UnitRunParts<'a> {
@@ -133,7 +130,7 @@ pub async fn run_unit(
         return Ok(done);
     }
     let resuming = run_dir.join(EVENTS_FILE).is_file();
-    let images = run_dir.join("images");
+    let images = maia_run::RunDir::new(run_dir).images();
     let store = if resuming {
         ImageStore::reopen(&images).map(|(store, _)| store)
     } else {

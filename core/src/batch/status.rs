@@ -17,9 +17,10 @@
 use super::plan::{BatchManifest, load_batch};
 use super::units::unit_slug;
 use super::{BatchError, JOBS_FILE, LOCK_FILE, RUNS_DIR, WORKER_FILE};
-use crate::agent::event::{Event, RunStatus};
+use crate::agent::dir::EVENTS_FILE;
+use crate::agent::event::RunStatus;
 use crate::agent::journal::{now_ms, read_journal};
-use crate::agent::unit_run::EVENTS_FILE;
+use crate::agent::summary::RunSummary;
 use crate::target::UnitRef;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -252,18 +253,12 @@ pub fn lock_held(lock: &Path) -> bool {
     }
 }
 
-/// What a unit's journal says, apart from whether a worker holds it now.
+/// What a unit's journal says, apart from whether a worker holds it now: the one
+/// [`RunSummary`] fold every view uses, and a note on a torn last line.
 #[derive(Clone, Debug, Default)]
 struct JournalFacts {
-    rounds: u32,
-    tokens: u64,
-    cost_usd: f64,
-    description: Option<String>,
-    label: Option<String>,
-    started_ms: Option<u64>,
-    last_ms: Option<u64>,
+    summary: RunSummary,
     note: Option<String>,
-    ended: Option<(RunStatus, String)>,
 }
 
 /// A unit's journal as read.
@@ -273,8 +268,8 @@ enum Journal {
     Missing,
     /// Present but not readable: why.
     Unreadable(String),
-    /// Read.
-    Read(JournalFacts),
+    /// Read (boxed: the summary is large beside the other variants).
+    Read(Box<JournalFacts>),
 }
 
 fn read_facts(journal: &Path, dir: &Path) -> Journal {
@@ -294,36 +289,16 @@ fn read_facts(journal: &Path, dir: &Path) -> Journal {
             dir.display()
         ));
     }
-    let mut f = JournalFacts::default();
-    if contents.torn_bytes > 0 {
-        f.note = Some(format!(
+    let note = (contents.torn_bytes > 0).then(|| {
+        format!(
             "torn last journal line ({} bytes), dropped when the unit resumes",
             contents.torn_bytes
-        ));
-    }
-    for r in &contents.records {
-        f.started_ms.get_or_insert(r.t_ms);
-        f.last_ms = Some(r.t_ms);
-        match &r.event {
-            Event::RoundStarted { round } => f.rounds = f.rounds.max(*round),
-            Event::AssistantMessage {
-                usage, cost_usd, ..
-            } => {
-                f.cost_usd += cost_usd;
-                f.tokens += usage.input_tokens + usage.output_tokens;
-            }
-            Event::FinalAnswer {
-                description, label, ..
-            } => {
-                f.description = Some(description.clone());
-                f.label = Some(label.clone());
-            }
-            Event::RunEnded { status, reason } => f.ended = Some((*status, reason.clone())),
-            Event::Resumed { .. } => f.ended = None,
-            _ => {}
-        }
-    }
-    Journal::Read(f)
+        )
+    });
+    Journal::Read(Box::new(JournalFacts {
+        summary: RunSummary::fold(&contents.records),
+        note,
+    }))
 }
 
 /// The state of one unit's run folder.
@@ -379,14 +354,15 @@ fn unit_status_with(
         }
         Journal::Read(f) => f,
     };
+    let JournalFacts { summary: f, note } = *f;
     s.rounds = f.rounds;
-    s.tokens = f.tokens;
+    s.tokens = f.tokens();
     s.cost_usd = f.cost_usd;
-    s.description = f.description;
-    s.label = f.label;
-    s.started_ms = f.started_ms;
+    s.description = f.answer.as_ref().map(|a| a.description.clone());
+    s.label = f.answer.map(|a| a.label);
+    s.started_ms = f.first_ms;
     s.last_ms = f.last_ms;
-    s.note = f.note;
+    s.note = note;
     if let (Some(a), Some(b)) = (s.started_ms, s.last_ms) {
         s.seconds = b.saturating_sub(a) as f64 / 1000.0;
     }

@@ -193,7 +193,7 @@ pub async fn run_shard(
         let info_path = run_dir.join(WORKER_FILE);
         let info = serde_json::to_vec_pretty(&worker_info(parts.shard)).unwrap_or_default();
         std::fs::write(&info_path, info).map_err(io_err(&info_path))?;
-        let resuming = run_dir.join(crate::agent::unit_run::EVENTS_FILE).is_file();
+        let resuming = maia_run::RunDir::new(&run_dir).has_journal();
         let _ = events.send(WorkerEvent::Started {
             unit: address.clone(),
             resuming,

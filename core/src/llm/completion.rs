@@ -1,19 +1,9 @@
 //! Folding a stream of events into one complete reply.
 
 use super::{FinishReason, LlmEvent, Usage};
-use serde::{Deserialize, Serialize};
 
-/// A tool call the model asked for. `arguments` is the raw text the model produced; it
-/// is parsed (and may fail to parse) by the agent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestedToolCall {
-    /// Provider's call id.
-    pub id: String,
-    /// Tool name.
-    pub name: String,
-    /// JSON arguments as text.
-    pub arguments: String,
-}
+/// A tool call the model asked for (defined with the run's events, which record it).
+pub use maia_run::event::RequestedToolCall;
 
 /// A whole reply.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -60,14 +60,8 @@ pub enum LlmEvent {
     Finish(FinishReason),
 }
 
-/// Token usage of one request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-}
+/// Token usage of one request (defined with the run's events, which record it).
+pub use maia_run::event::Usage;
 
 /// Why a reply ended.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -6,6 +6,7 @@ use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
 use maia_core::ImageStore;
+use maia_core::agent::dir::RunDir;
 use maia_core::agent::setup::{Toolbox, ToolboxOptions, describer_for};
 use maia_core::agent::{
     Agent, AgentParts, Control, ModelRecord, Outcome, Prompts, Record, RunInfo, RunStatus,
@@ -163,7 +164,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         .clone()
         .unwrap_or_else(|| new_run_id(&config.run.target, &config.run.unit));
     let run_dir = config.run.runs_dir.join(&id);
-    if run_dir.join("events.jsonl").exists() {
+    if RunDir::new(&run_dir).has_journal() {
         bail!(
             "run {} already exists in {}; pick another --id or `maia resume {id}`",
             id,
@@ -172,7 +173,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
     }
     let created = !run_dir.exists();
     let store = Arc::new(
-        ImageStore::with_dir(run_dir.join("images"))
+        ImageStore::with_dir(RunDir::new(&run_dir).images())
             .with_context(|| format!("creating {}", run_dir.display()))?,
     );
     let assembled = assemble(
@@ -189,7 +190,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
         Ok(parts) => parts,
         Err(e) => {
             // Nothing was recorded: leave no empty run folder behind.
-            if created && !run_dir.join("events.jsonl").exists() {
+            if created && !RunDir::new(&run_dir).has_journal() {
                 let _ = std::fs::remove_dir_all(&run_dir);
             }
             return Err(e);
@@ -221,7 +222,7 @@ pub async fn start(args: &RunArgs, config: Config) -> Result<(Outcome, Option<Ex
 pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
     let run_dir = resolve_run_dir(&args.run, &args.runs_dir)?;
     check_journal(&run_dir, &args)?;
-    let run_toml = run_dir.join("run.toml");
+    let run_toml = RunDir::new(&run_dir).run_toml();
     let text = std::fs::read_to_string(&run_toml)
         .with_context(|| format!("reading {}", run_toml.display()))?;
     let mut table: toml::Table = text
@@ -239,7 +240,7 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", run_toml.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (outcome, signal) = runtime.block_on(async {
-        let (store, skipped) = ImageStore::reopen(run_dir.join("images"))?;
+        let (store, skipped) = ImageStore::reopen(RunDir::new(&run_dir).images())?;
         if skipped > 0 {
             eprintln!(
                 "warning: {skipped} unreadable image files in {} were skipped",
@@ -289,7 +290,7 @@ pub fn exit_code(outcome: &Outcome) -> ExitCode {
 /// Before anything is loaded: a damaged journal is refused with the way out, or repaired
 /// (`--repair`: a copy kept, the journal cut back to its last valid record).
 fn check_journal(run_dir: &Path, args: &ResumeArgs) -> Result<()> {
-    let events = run_dir.join("events.jsonl");
+    let events = RunDir::new(run_dir).events();
     if args.repair {
         match maia_core::agent::journal::repair(&events)
             .with_context(|| format!("repairing {}", events.display()))?
@@ -318,12 +319,12 @@ fn check_journal(run_dir: &Path, args: &ResumeArgs) -> Result<()> {
 /// A run folder from an id or a path.
 pub fn resolve_run_dir(run: &str, runs_dir: &Path) -> Result<PathBuf> {
     let as_path = PathBuf::from(run);
-    let dir = if as_path.join("events.jsonl").is_file() {
+    let dir = if RunDir::new(&as_path).has_journal() {
         as_path
     } else {
         runs_dir.join(run)
     };
-    if !dir.join("events.jsonl").is_file() {
+    if !RunDir::new(&dir).has_journal() {
         bail!(
             "no run `{run}`: {} has no events.jsonl (see `maia runs`)",
             dir.display()

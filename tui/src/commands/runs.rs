@@ -2,7 +2,7 @@
 
 use crate::table::Table;
 use anyhow::Result;
-use maia_core::agent::Event;
+use maia_core::agent::dir::RunDir;
 use maia_core::agent::journal::read_journal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,9 +15,9 @@ pub struct RunsArgs {
     pub runs_dir: PathBuf,
 }
 
-/// A run's state, read from its journal.
+/// A run's line in `maia runs`, from the journal's [`maia_core::agent::summary::RunSummary`].
 #[derive(Debug, Default, PartialEq)]
-pub struct RunSummary {
+pub struct RunLine {
     /// Run id.
     pub id: String,
     /// `completed`, `stopped`, `limit`, `failed`, or `running?` (no end event: running
@@ -36,40 +36,35 @@ pub struct RunSummary {
 }
 
 /// Reads one run folder.
-pub fn summarize(dir: &Path) -> Option<RunSummary> {
-    let contents = read_journal(&dir.join("events.jsonl")).ok()?;
-    let damage = contents.damage.clone();
-    let mut s = RunSummary {
-        id: dir.file_name()?.to_string_lossy().into_owned(),
-        status: "running?".into(),
-        ..Default::default()
+pub fn summarize(dir: &Path) -> Option<RunLine> {
+    let contents = read_journal(&RunDir::new(dir).events()).ok()?;
+    let fold = maia_core::agent::summary::RunSummary::fold(&contents.records);
+    let status = match &contents.damage {
+        Some(damage) => format!("damaged at line {}", damage.line),
+        None => fold.status_label().to_owned(),
     };
-    for r in contents.records {
-        match r.event {
-            Event::RunStarted {
-                target,
-                unit,
-                backend,
-                model,
-                ..
-            } => {
-                s.unit = format!("{target} {unit}");
-                s.backend = format!("{backend}/{model}");
-            }
-            Event::RoundStarted { round } => s.rounds = round,
-            Event::AssistantMessage { cost_usd, .. } => s.cost_usd += cost_usd,
-            Event::FinalAnswer {
-                description, label, ..
-            } => s.answer = if label.is_empty() { description } else { label },
-            Event::RunEnded { status, .. } => s.status = status.as_str().into(),
-            Event::Resumed { .. } => s.status = "running?".into(),
-            _ => {}
-        }
-    }
-    if let Some(damage) = damage {
-        s.status = format!("damaged at line {}", damage.line);
-    }
-    Some(s)
+    Some(RunLine {
+        id: dir.file_name()?.to_string_lossy().into_owned(),
+        status,
+        unit: format!("{} {}", fold.target, fold.unit).trim().to_owned(),
+        backend: if fold.backend.is_empty() {
+            String::new()
+        } else {
+            format!("{}/{}", fold.backend, fold.model)
+        },
+        rounds: fold.rounds,
+        cost_usd: fold.cost_usd,
+        answer: fold
+            .answer
+            .map(|a| {
+                if a.label.is_empty() {
+                    a.description
+                } else {
+                    a.label
+                }
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// Runs `maia runs`.
@@ -81,7 +76,7 @@ pub fn run(args: RunsArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let mut runs: Vec<RunSummary> = entries
+    let mut runs: Vec<RunLine> = entries
         .flatten()
         .filter_map(|e| summarize(&e.path()))
         .collect();

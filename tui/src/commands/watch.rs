@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use maia_core::agent::Event;
+use maia_core::agent::dir::{EVENTS_FILE, RunDir};
 use maia_core::batch::{self, BatchStatus, StatusReader, UnitState, read_status};
 use maia_tui::headless;
 use maia_tui::ui::batch::{BatchRow, BatchSnapshot, Loader, UnitState as RowState};
@@ -45,11 +46,11 @@ pub struct WatchArgs {
 /// id under `runs_dir`.
 pub fn resolve_run(run: &str, runs_dir: &Path) -> Result<PathBuf> {
     let as_path = Path::new(run);
-    if as_path.is_file() && as_path.file_name().is_some_and(|n| n == "events.jsonl") {
+    if as_path.is_file() && as_path.file_name().is_some_and(|n| n == EVENTS_FILE) {
         return Ok(as_path.parent().unwrap_or(Path::new(".")).to_path_buf());
     }
     if as_path.is_dir()
-        && (as_path.join("events.jsonl").exists() || as_path.join("images").is_dir())
+        && (RunDir::new(as_path).has_journal() || RunDir::new(as_path).images().is_dir())
     {
         return Ok(as_path.to_path_buf());
     }
@@ -85,7 +86,7 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
 /// Prints the journal's records as lines, following it; returns after `run_ended`
 /// unless `follow`.
 fn print_lines(run_dir: &Path, json: bool, follow: bool) -> Result<ExitCode> {
-    let mut follower = JournalFollower::new(run_dir.join("events.jsonl"));
+    let mut follower = JournalFollower::new(RunDir::new(run_dir).events());
     let stdout = std::io::stdout();
     loop {
         let records = follower

@@ -87,7 +87,7 @@ impl Page {
     }
 
     fn header(&mut self, report: &RunReport) {
-        let state = &report.state;
+        let state = &report.state();
         let _ = write!(
             self.out,
             "<header class=\"run\">\n<h1>maia run <code>{}</code> <span class=\"status status-{}\">{}</span></h1>\n",
@@ -145,7 +145,7 @@ impl Page {
             report.round_count(),
             report.started.as_ref().map(|s| s.max_rounds),
         );
-        let resumes = match report.resumes {
+        let resumes = match report.summary.resumes {
             0 => String::new(),
             1 => " (resumed once)".into(),
             n => format!(" (resumed {n} times)"),
@@ -155,16 +155,16 @@ impl Page {
             "tokens",
             format!(
                 "{} ({} in, {} out)",
-                report.input_tokens + report.output_tokens,
-                report.input_tokens,
-                report.output_tokens
+                report.summary.input_tokens + report.summary.output_tokens,
+                report.summary.input_tokens,
+                report.summary.output_tokens
             ),
         );
-        fact("cost", format!("${:.4}", report.cost_usd));
+        fact("cost", format!("${:.4}", report.summary.cost_usd));
         if let Some(ms) = report.duration_ms() {
             fact("duration", duration(ms));
         }
-        if let Some(ms) = report.first_ms {
+        if let Some(ms) = report.summary.first_ms {
             fact("started", utc(ms));
         }
         if let Some(answer) = &report.answer {
@@ -216,6 +216,7 @@ impl Page {
         images: &mut ImageInliner,
     ) {
         let offset = report
+            .summary
             .first_ms
             .map(|t| format!("+{}", duration(round.started_ms.saturating_sub(t))))
             .unwrap_or_default();
@@ -455,7 +456,7 @@ impl Page {
                 );
             }
             None => {
-                let why = match &report.state {
+                let why = match &report.state() {
                     RunState::InProgress => "none yet: the run is in progress".to_owned(),
                     RunState::Ended(status, reason) => {
                         format!("none: the run ended ({}) — {}", status.as_str(), reason)

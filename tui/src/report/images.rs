@@ -41,7 +41,7 @@ impl ImageInliner {
     /// Images under `run_dir/images`.
     pub fn new(run_dir: &Path) -> Self {
         ImageInliner {
-            dir: run_dir.join("images"),
+            dir: maia_core::agent::dir::RunDir::new(run_dir).images(),
             cache: HashMap::new(),
         }
     }

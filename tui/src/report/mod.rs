@@ -20,7 +20,7 @@ use score::ScoreSection;
 use std::path::{Path, PathBuf};
 
 /// The file name a report is written to inside its run folder.
-pub const REPORT_FILE: &str = "report.html";
+pub use maia_core::agent::dir::REPORT_FILE;
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub struct Written {
 
 /// Reads a run folder's journal and folds it. The run id is the folder's name.
 pub fn load(run_dir: &Path) -> Result<RunReport, ReportError> {
-    let path = run_dir.join("events.jsonl");
+    let path = maia_core::agent::dir::RunDir::new(run_dir).events();
     if !path.is_file() {
         return Err(ReportError::NoJournal {
             dir: run_dir.to_path_buf(),
@@ -112,7 +112,7 @@ fn render_with(
     score: &ScoreSection,
     inliner: &mut images::ImageInliner,
 ) -> String {
-    let result = match std::fs::read(run_dir.join("result.json")) {
+    let result = match std::fs::read(maia_core::agent::dir::RunDir::new(run_dir).result()) {
         Ok(bytes) => {
             Some(serde_json::from_slice(&bytes).map_err(|e| format!("not readable JSON ({e})")))
         }
@@ -159,7 +159,7 @@ pub fn write(
         rounds: report.rounds.len(),
         images: report.images().count(),
         missing_images: inliner.missing(),
-        state: report.state.label().to_owned(),
+        state: report.state().label().to_owned(),
         torn_bytes: report.torn_bytes,
         damage: report.damage.clone(),
     })

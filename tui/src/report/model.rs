@@ -3,6 +3,7 @@
 //! answer. Pure data, no I/O: [`RunReport::from_records`] takes the records
 //! [`maia_core::agent::journal::read_journal`] returned.
 
+use maia_core::agent::summary::RunSummary;
 use maia_core::agent::{Event, ImageRecord, Record, RunStatus};
 use serde_json::Value;
 
@@ -19,21 +20,9 @@ pub struct RunReport {
     pub rounds: Vec<Round>,
     /// The final answer, when one was given.
     pub answer: Option<Answer>,
-    /// How the run ended, or [`RunState::InProgress`] when the journal has no end
-    /// after its last (re)start.
-    pub state: RunState,
-    /// Tokens read and written over every request.
-    pub input_tokens: u64,
-    /// Tokens written by the model.
-    pub output_tokens: u64,
-    /// Dollars over every request.
-    pub cost_usd: f64,
-    /// Timestamp of the first record (UNIX ms).
-    pub first_ms: Option<u64>,
-    /// Timestamp of the last record (UNIX ms).
-    pub last_ms: Option<u64>,
-    /// Times `maia resume` picked the run up.
-    pub resumes: u32,
+    /// What the run came to (rounds, resumes, tokens, cost, how it ended, when): the one
+    /// fold every view shares ([`RunSummary`]).
+    pub summary: RunSummary,
     /// Bytes of a torn last journal line that was left out.
     pub torn_bytes: u64,
     /// Where the journal is damaged (a line in the middle that is not a record): the
@@ -200,8 +189,6 @@ impl RunReport {
         let mut report = RunReport {
             run_id: run_id.into(),
             torn_bytes,
-            first_ms: records.first().map(|r| r.t_ms),
-            last_ms: records.last().map(|r| r.t_ms),
             ..RunReport::default()
         };
         for record in records {
@@ -217,7 +204,16 @@ impl RunReport {
 
     /// Milliseconds from the first record to the last.
     pub fn duration_ms(&self) -> Option<u64> {
-        Some(self.last_ms?.saturating_sub(self.first_ms?))
+        self.summary.duration_ms()
+    }
+
+    /// How the run ended, or [`RunState::InProgress`] when the journal has no end after its
+    /// last (re)start.
+    pub fn state(&self) -> RunState {
+        match &self.summary.ended {
+            Some((status, reason)) => RunState::Ended(*status, reason.clone()),
+            None => RunState::InProgress,
+        }
     }
 
     /// Every image of every tool result, in page order.
@@ -238,6 +234,7 @@ impl RunReport {
     }
 
     fn add(&mut self, record: &Record) {
+        self.summary.add(record);
         match &record.event {
             Event::RunStarted {
                 task,
@@ -258,11 +255,8 @@ impl RunReport {
                     max_rounds: *max_rounds,
                     task_text: task_text.clone(),
                 });
-                self.state = RunState::InProgress;
             }
             Event::Resumed { completed_rounds } => {
-                self.resumes += 1;
-                self.state = RunState::InProgress;
                 self.items().push(Item::Resumed(*completed_rounds));
             }
             Event::RoundStarted { round } => {
@@ -296,9 +290,6 @@ impl RunReport {
                 cost_usd,
                 ..
             } => {
-                self.input_tokens += usage.input_tokens;
-                self.output_tokens += usage.output_tokens;
-                self.cost_usd += cost_usd;
                 if let Some(r) = self.rounds.last_mut() {
                     r.partial_text.clear();
                     r.partial_reasoning.clear();
@@ -385,7 +376,6 @@ impl RunReport {
                 });
             }
             Event::RunEnded { status, reason } => {
-                self.state = RunState::Ended(*status, reason.clone());
                 self.items().push(Item::Ended(*status, reason.clone()));
             }
         }
@@ -513,10 +503,13 @@ mod tests {
         );
         assert_eq!(round.items[2], Item::Warning("careful".into()));
         assert_eq!(
-            report.state,
+            report.state(),
             RunState::Ended(RunStatus::Completed, "answered".into())
         );
-        assert_eq!((report.input_tokens, report.output_tokens), (10, 5));
+        assert_eq!(
+            (report.summary.input_tokens, report.summary.output_tokens),
+            (10, 5)
+        );
         assert_eq!(report.answer.as_ref().map(|a| a.label.as_str()), Some("l"));
         assert_eq!(report.duration_ms(), Some(90));
     }
@@ -550,11 +543,11 @@ mod tests {
             ),
         ];
         let report = RunReport::from_records("r", &records, 12);
-        assert_eq!(report.state, RunState::InProgress);
-        assert_eq!(report.state.label(), "in progress");
+        assert_eq!(report.state(), RunState::InProgress);
+        assert_eq!(report.state().label(), "in progress");
         assert_eq!(report.rounds.len(), 2);
         assert_eq!(report.rounds[1].partial_text, "half a tho");
-        assert_eq!(report.resumes, 1);
+        assert_eq!(report.summary.resumes, 1);
         assert_eq!(report.torn_bytes, 12);
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The file under the run folder that holds the answer's score.
-pub const SCORE_FILE: &str = "score.json";
+pub use maia_core::agent::dir::SCORE_FILE;
 
 /// An answer's score, as `score.json` stores it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

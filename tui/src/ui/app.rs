@@ -95,7 +95,7 @@ impl App {
             view: RunView::new(),
             transcript: TranscriptView::new(),
             gallery: GalleryView::default(),
-            images: ImageStore::new(run_dir.join("images")),
+            images: ImageStore::new(maia_core::agent::dir::RunDir::new(run_dir).images()),
             image_mode,
             mode: Mode::Normal,
             read_only,

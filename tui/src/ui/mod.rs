@@ -117,7 +117,7 @@ pub async fn watch(run_dir: PathBuf, opts: UiOptions) -> Result<()> {
         );
     }
     let (tx, rx) = mpsc::channel(4096);
-    let _follower = follow::spawn(run_dir.join("events.jsonl"), tx)?;
+    let _follower = follow::spawn(maia_core::agent::dir::RunDir::new(&run_dir).events(), tx)?;
     event_loop::run(rx, None, &run_dir, opts).await?;
     Ok(())
 }

@@ -717,7 +717,7 @@ async fn evaluate_unit(
             truth: a.1.as_ref(),
             truth_failure: a.2.as_ref(),
         };
-        let path = run_dir.join("score.json");
+        let path = maia_run::RunDir::new(&run_dir).score();
         let tmp = run_dir.join("score.json.tmp");
         std::fs::write(
             &tmp,

@@ -6,7 +6,7 @@
 //! [`JournalDamage`]: readers get the records before it and say so; resuming refuses until
 //! [`repair`] has set the damaged file aside and cut the journal back to those records.
 
-use super::event::{Event, Record};
+use crate::event::{Event, Record};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,29 @@
 //! headless log and `maia watch` render, and what `maia resume` rebuilds a run from.
 //! A live run, a resumed run and a watched run all read these same records.
 
-use crate::llm::{RequestedToolCall, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// A tool call the model asked for. `arguments` is the raw text the model produced; it
+/// is parsed (and may fail to parse) by the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedToolCall {
+    /// Provider's call id.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// JSON arguments as text.
+    pub arguments: String,
+}
+
+/// Token usage of one request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
 
 /// One journal line: a sequence number, a timestamp, the event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
