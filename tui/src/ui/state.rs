@@ -3,6 +3,7 @@
 //! live view, `maia watch` and the tests all feed it the same records.
 
 use super::wrap::{one_line, sanitize};
+use maia_core::agent::summary::RunSummary;
 use maia_core::agent::{Event, ImageRecord, Record, RunStatus};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -37,17 +38,6 @@ pub enum Phase {
     Paused,
     /// A `run_ended` record arrived.
     Ended(RunStatus),
-}
-
-/// Tokens and dollars so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Totals {
-    /// Prompt tokens over all requests.
-    pub input_tokens: u64,
-    /// Completion tokens over all requests.
-    pub output_tokens: u64,
-    /// Dollar cost over all requests.
-    pub cost_usd: f64,
 }
 
 /// The outcome of a tool call.
@@ -212,8 +202,9 @@ pub struct RunView {
     pub round: u32,
     /// Phase from the journal.
     pub phase: Phase,
-    /// Token and cost totals.
-    pub totals: Totals,
+    /// What the run came to so far (tokens, cost, rounds, how it ended): the one fold
+    /// every view shares.
+    pub summary: RunSummary,
     /// Every image, oldest first.
     pub gallery: Vec<GalleryImage>,
     /// Tool calls that made images, oldest first.
@@ -237,7 +228,7 @@ impl Default for RunView {
             entries: Vec::new(),
             round: 0,
             phase: Phase::Waiting,
-            totals: Totals::default(),
+            summary: RunSummary::default(),
             gallery: Vec::new(),
             sheets: Vec::new(),
             final_answer: None,
@@ -329,6 +320,7 @@ impl RunView {
     /// Applies one record.
     pub fn apply(&mut self, record: &Record) {
         self.records += 1;
+        self.summary.add(record);
         if self.first_t_ms.is_none() {
             self.first_t_ms = Some(record.t_ms);
         }
@@ -390,13 +382,8 @@ impl RunView {
                 round,
                 text,
                 reasoning,
-                usage,
-                cost_usd,
                 ..
             } => {
-                self.totals.input_tokens += usage.input_tokens;
-                self.totals.output_tokens += usage.output_tokens;
-                self.totals.cost_usd += cost_usd;
                 self.settle_text(*round, &sanitize(reasoning), true);
                 self.settle_text(*round, &sanitize(text), false);
             }
@@ -704,8 +691,8 @@ mod tests {
         assert!(
             matches!(&view.entries[2].kind, EntryKind::Text { text, .. } if text == "Let me try red.")
         );
-        assert_eq!(view.totals.input_tokens, 100);
-        assert_eq!(view.totals.cost_usd, 0.5);
+        assert_eq!(view.summary.input_tokens, 100);
+        assert_eq!(view.summary.cost_usd, 0.5);
     }
 
     #[test]

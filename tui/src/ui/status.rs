@@ -77,10 +77,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         (r, 0) => format!("round {r}"),
         (r, m) => format!("round {r}/{m}"),
     };
-    let tokens = format!(
-        "{} tok",
-        compact(view.totals.input_tokens + view.totals.output_tokens)
-    );
+    let tokens = format!("{} tok", compact(view.summary.tokens()));
     let (backend, task) = match &view.info {
         Some(i) => (
             format!("{}/{}", i.backend, i.model),
@@ -92,7 +89,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut fields: Vec<(String, u8)> = vec![
         (round, 9),
         (clock(app.elapsed_ms()), 8),
-        (dollars(view.totals.cost_usd), 6),
+        (dollars(view.summary.cost_usd), 6),
         (tokens, 5),
         (task, 4),
         (backend, 3),
