@@ -119,3 +119,45 @@ fn a_damaged_journal_keeps_the_run_listed_reported_and_repairable() {
         "resumed from the valid records"
     );
 }
+
+#[test]
+fn events_of_an_unknown_kind_are_named_and_passed_over() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let runs = root.path().join("runs");
+    let (code, out, err) = run(maia()
+        .current_dir(root.path())
+        .args([
+            "run",
+            "--headless",
+            "--target",
+            "synthetic:red",
+            "--runs-dir",
+        ])
+        .arg(&runs)
+        .args(["--id", "r2"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let journal = runs.join("r2/events.jsonl");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    let mut lines: Vec<&str> = text.lines().collect();
+    // As a newer maia would write it: a well-formed record of a kind this one lacks.
+    lines.insert(3, r#"{"seq":99,"t_ms":1,"type":"hologram","depth":3}"#);
+    std::fs::write(&journal, lines.join("\n") + "\n").expect("write");
+
+    let (code, out, err) = run(maia().arg("runs").arg("--runs-dir").arg(&runs));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("r2") && l.contains("completed")),
+        "{out}"
+    );
+    let (code, out, err) = run(maia()
+        .args(["report", "r2", "--runs-dir"])
+        .arg(&runs)
+        .arg("--out")
+        .arg(root.path().join("r2.html")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("`hologram` at line 4") && !err.contains("damaged"),
+        "{err}"
+    );
+}

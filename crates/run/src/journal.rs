@@ -32,6 +32,30 @@ pub struct JournalContents {
     pub good_len: u64,
     /// A line in the middle that is not a record: `records` stop before it.
     pub damage: Option<JournalDamage>,
+    /// Records of kinds this build does not know, passed over.
+    pub unknown: Vec<UnknownRecord>,
+}
+
+/// A well-formed journal record whose event kind this build does not know (a journal
+/// written by a newer maia): readers pass over it and say so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownRecord {
+    /// Its line, counting from 1.
+    pub line: usize,
+    /// Its `type`.
+    pub kind: String,
+}
+
+/// The `type` of a line that is a record in shape (`seq`, `t_ms`, `type`) but not one of
+/// the known kinds.
+fn unknown_kind(line: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    value.get("seq")?.as_u64()?;
+    value.get("t_ms")?.as_u64()?;
+    let kind = value.get("type")?.as_str()?;
+    let known = serde_json::from_value::<crate::event::Event>(serde_json::json!({"type": kind}))
+        .map_or_else(|e| !e.to_string().starts_with("unknown variant"), |_| true);
+    (!known).then(|| kind.to_owned())
 }
 
 /// Where a journal is damaged: a line that is not a record, with more lines after it.
@@ -191,6 +215,16 @@ pub fn read_journal(path: &Path) -> std::io::Result<JournalContents> {
                 contents.good_len = offset;
             }
             Ok(_) | Err(_) if !complete => contents.torn_bytes = n as u64,
+            Err(_) if let Some(kind) = unknown_kind(&line) => {
+                // A well-formed record of a kind this build does not know (written by a
+                // newer maia): reported and passed over, not damage.
+                contents.unknown.push(UnknownRecord {
+                    line: line_no,
+                    kind,
+                });
+                offset += n as u64;
+                contents.good_len = offset;
+            }
             Err(e) => {
                 contents.torn_bytes = n as u64;
                 pending_error = Some(format!("not a journal record: {e}"));
@@ -232,6 +266,31 @@ mod tests {
         let read = read_journal(&path).expect("read");
         assert_eq!(read.records.len(), 3);
         assert_eq!(read.torn_bytes, 0);
+    }
+
+    #[test]
+    fn an_unknown_event_kind_is_reported_and_passed_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        let text = concat!(
+            "{\"seq\":0,\"t_ms\":0,\"type\":\"note\",\"text\":\"x\"}\n",
+            "{\"seq\":1,\"t_ms\":1,\"type\":\"hologram\",\"depth\":3}\n",
+            "{\"seq\":2,\"t_ms\":2,\"type\":\"note\",\"text\":\"y\"}\n",
+            "{\"seq\":3,\"t_ms\":3,\"type\":\"note\"}\n",
+            "{\"seq\":4,\"t_ms\":4,\"type\":\"note\",\"text\":\"z\"}\n",
+        );
+        std::fs::write(&path, text).expect("write");
+        let read = read_journal(&path).expect("read");
+        assert_eq!(
+            read.unknown,
+            vec![UnknownRecord {
+                line: 2,
+                kind: "hologram".into()
+            }]
+        );
+        // A known kind missing a field is damage, not an unknown kind.
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.damage.map(|d| d.line), Some(4));
     }
 
     #[test]

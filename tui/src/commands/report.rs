@@ -93,6 +93,12 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             written.torn_bytes
         ));
     }
+    if !written.unknown.is_empty() {
+        eprintln!(
+            "warning: events of kinds this maia does not know are left out ({}); the journal was written by a newer maia",
+            written.unknown.join(", ")
+        );
+    }
     if let Some(damage) = &written.damage {
         eprintln!(
             "warning: the journal is {damage}; the page shows what precedes it (`maia resume --repair` keeps a copy and continues from there)"

@@ -110,6 +110,13 @@ impl Page {
                 escape(damage)
             );
         }
+        if !report.unknown.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "<p class=\"banner torn\">Events of kinds this maia does not know are left out ({}): the journal was written by a newer maia.</p>",
+                escape(&report.unknown.join(", "))
+            );
+        }
         if report.torn_bytes > 0 {
             let _ = writeln!(
                 self.out,

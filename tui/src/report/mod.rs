@@ -68,6 +68,8 @@ pub struct Written {
     pub torn_bytes: u64,
     /// Where the journal is damaged, if it is (the page shows what precedes it).
     pub damage: Option<String>,
+    /// Records of unknown event kinds left out.
+    pub unknown: Vec<String>,
 }
 
 /// Reads a run folder's journal and folds it. The run id is the folder's name.
@@ -92,6 +94,11 @@ pub fn load(run_dir: &Path) -> Result<RunReport, ReportError> {
         .unwrap_or_else(|| run_dir.display().to_string());
     let mut report = RunReport::from_records(id, &contents.records, contents.torn_bytes);
     report.damage = contents.damage.map(|d| d.to_string());
+    report.unknown = contents
+        .unknown
+        .iter()
+        .map(|u| format!("`{}` at line {}", u.kind, u.line))
+        .collect();
     Ok(report)
 }
 
@@ -162,5 +169,6 @@ pub fn write(
         state: report.state().label().to_owned(),
         torn_bytes: report.torn_bytes,
         damage: report.damage.clone(),
+        unknown: report.unknown.clone(),
     })
 }

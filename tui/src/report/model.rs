@@ -28,6 +28,8 @@ pub struct RunReport {
     /// Where the journal is damaged (a line in the middle that is not a record): the
     /// report shows what precedes it.
     pub damage: Option<String>,
+    /// Records of event kinds this build does not know (`type` at line N), left out.
+    pub unknown: Vec<String>,
 }
 
 /// The facts of `run_started`.
