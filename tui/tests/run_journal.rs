@@ -5,6 +5,26 @@
 
 use crate::support::*;
 
+/// Runs the offline agent on a synthetic unit to its end as run `id` under `root/runs`;
+/// returns the runs folder and the run's journal.
+fn finished_run(root: &std::path::Path, id: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let runs = root.join("runs");
+    let (code, out, err) = run(maia()
+        .current_dir(root)
+        .args([
+            "run",
+            "--headless",
+            "--target",
+            "synthetic:red",
+            "--runs-dir",
+        ])
+        .arg(&runs)
+        .args(["--id", id]));
+    assert_eq!(code, 0, "{out}{err}");
+    let journal = runs.join(id).join("events.jsonl");
+    (runs, journal)
+}
+
 #[test]
 fn run_ids_are_one_folder_name() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -34,20 +54,7 @@ fn run_ids_are_one_folder_name() {
 #[test]
 fn a_damaged_journal_keeps_the_run_listed_reported_and_repairable() {
     let root = tempfile::tempdir().expect("tempdir");
-    let runs = root.path().join("runs");
-    let (code, out, err) = run(maia()
-        .current_dir(root.path())
-        .args([
-            "run",
-            "--headless",
-            "--target",
-            "synthetic:red",
-            "--runs-dir",
-        ])
-        .arg(&runs)
-        .args(["--id", "r1"]));
-    assert_eq!(code, 0, "{out}{err}");
-    let journal = runs.join("r1/events.jsonl");
+    let (runs, journal) = finished_run(root.path(), "r1");
     let text = std::fs::read_to_string(&journal).expect("journal");
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 6, "{text}");
@@ -123,20 +130,7 @@ fn a_damaged_journal_keeps_the_run_listed_reported_and_repairable() {
 #[test]
 fn events_of_an_unknown_kind_are_named_and_passed_over() {
     let root = tempfile::tempdir().expect("tempdir");
-    let runs = root.path().join("runs");
-    let (code, out, err) = run(maia()
-        .current_dir(root.path())
-        .args([
-            "run",
-            "--headless",
-            "--target",
-            "synthetic:red",
-            "--runs-dir",
-        ])
-        .arg(&runs)
-        .args(["--id", "r2"]));
-    assert_eq!(code, 0, "{out}{err}");
-    let journal = runs.join("r2/events.jsonl");
+    let (runs, journal) = finished_run(root.path(), "r2");
     let text = std::fs::read_to_string(&journal).expect("journal");
     let mut lines: Vec<&str> = text.lines().collect();
     // As a newer maia would write it: a well-formed record of a kind this one lacks.
