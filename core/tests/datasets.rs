@@ -234,6 +234,34 @@ fn list_files_and_tar_shards_are_read_in_place() {
         unreadable[0].contains("000001.tar:") && unreadable[0].contains("cut short"),
         "{unreadable:?}"
     );
+
+    // A shard damaged inside (its second member's header overwritten): the members before
+    // the damage are kept and the shard is named.
+    let shard = shards.path().join("000000.tar");
+    let mut bytes = std::fs::read(&shard).unwrap_or_else(|e| panic!("{e}"));
+    // The first member's size (octal, at 124..136 of its header) says where the next
+    // header starts.
+    let size = std::str::from_utf8(&bytes[124..135])
+        .ok()
+        .and_then(|s| usize::from_str_radix(s.trim_matches(['\0', ' ']), 8).ok())
+        .unwrap_or_else(|| panic!("no size in the first header"));
+    let second = 512 + size.div_ceil(512) * 512;
+    bytes[second..second + 512].fill(b'x');
+    std::fs::write(&shard, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let damaged = Dataset::open(&pattern).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(damaged.damaged().len(), 1, "{:?}", damaged.damaged());
+    assert!(
+        damaged.damaged()[0].contains("000000.tar"),
+        "{:?}",
+        damaged.damaged()
+    );
+    // Shard 0 keeps only its first image (the damage is its .cls header); shards 1 and 2
+    // keep their 5 and 2.
+    assert_eq!(
+        damaged.len(),
+        1 + 5 + 2,
+        "members after the damage are not listed"
+    );
 }
 
 #[test]

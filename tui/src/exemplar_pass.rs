@@ -116,5 +116,11 @@ pub fn run_pass(
             eprintln!("  … and {} more", found.skipped - found.skipped_files.len());
         }
     }
+    if !found.damaged_shards.is_empty() {
+        eprintln!("damaged tar shards (the members after the damage were not read):");
+        for shard in &found.damaged_shards {
+            eprintln!("  {shard}");
+        }
+    }
     Ok(found)
 }

@@ -72,6 +72,10 @@ pub struct LayerExemplars {
     /// The first skipped files, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_files: Vec<SkippedFile>,
+    /// Tar shards damaged inside (a bad header): the members after the damage were not
+    /// read, so they are in neither `images` nor `skipped`. `shard: why`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged_shards: Vec<String>,
 }
 
 /// A dataset file the pass could not use.
@@ -195,6 +199,7 @@ pub fn exemplars_with(
             .collect(),
         skipped: pass.skipped.len(),
         skipped_files: pass.skipped.into_iter().take(NAMED_SKIPS).collect(),
+        damaged_shards: dataset.damaged().to_vec(),
     };
     if let Some(dir) = cache {
         cache::store(dir, &exemplars);
