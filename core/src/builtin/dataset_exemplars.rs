@@ -1,7 +1,8 @@
 //! `dataset_exemplars`: the images of the dataset that make the target unit fire most,
 //! with masks (MAIA's `System.dataset_exemplars`), from a precomputed exemplar pass.
 
-use crate::exemplars::{Dataset, LayerExemplars};
+use crate::dataset::class_label;
+use crate::exemplars::LayerExemplars;
 use crate::target::{TargetModel, UnitRef, format_activation};
 use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use maia_shapes_world::{Scene, scene_to_prompt};
@@ -67,10 +68,6 @@ impl Plugin for DatasetExemplars {
             .masked_images(self.model.as_ref(), self.unit.unit)
             .map_err(|e| ToolError::failed(e.to_string()))?;
         let k = args.k.unwrap_or(masked.len()).min(masked.len());
-        // Scene graphs of shapes-world datasets (absent for plain image folders): in
-        // `data` for programs and the offline experimenter, and in each image's meta so
-        // edit_images can edit an exemplar and synthetic units can read it.
-        let dataset = Dataset::open(&self.exemplars.data_dir).ok();
         let mut output = ToolOutput::default();
         let mut lines = vec![format!(
             "top {k} of {} dataset images for {}:",
@@ -78,12 +75,10 @@ impl Plugin for DatasetExemplars {
             self.unit
         )];
         let mut entries = Vec::with_capacity(k);
-        for (rank, (e, mut image)) in masked.into_iter().take(k).enumerate() {
+        for (rank, (e, image)) in masked.into_iter().take(k).enumerate() {
             // The class (folder name or words from the data set's mapping) is a strong
             // hint for real data: "3. activation 4.1 (n01443537/x.JPEG, goldfish)".
-            let class = image.meta["class_name"]
-                .as_str()
-                .or(image.meta["class"].as_str())
+            let class = class_label(&image.meta)
                 .map(|c| format!(", class {c}"))
                 .unwrap_or_default();
             lines.push(format!(
@@ -92,17 +87,14 @@ impl Plugin for DatasetExemplars {
                 format_activation(e.activation),
                 e.file
             ));
-            let scene = dataset
-                .as_ref()
-                .and_then(|d| d.image(e.index).ok())
-                .and_then(|original| original.meta.get("scene").cloned());
+            // Scene graphs of shapes-world datasets (absent for other data): in `data` for
+            // programs and the offline experimenter; the image's meta already carries it,
+            // so edit_images can edit an exemplar and synthetic units can read it.
+            let scene = image.meta.get("scene").cloned();
             let summary = scene
                 .as_ref()
                 .and_then(|s| serde_json::from_value::<Scene>(s.clone()).ok())
                 .map(|s| scene_to_prompt(&s));
-            if let (Some(scene), Some(meta)) = (&scene, image.meta.as_object_mut()) {
-                meta.insert("scene".into(), scene.clone());
-            }
             entries.push(json!({
                 "rank": rank + 1,
                 "image": rank + 1,

@@ -467,6 +467,12 @@ impl Dataset {
     }
 }
 
+/// The class to show for an image, from its meta: the class's words when the data set
+/// names them, else its id.
+pub fn class_label(meta: &serde_json::Value) -> Option<&str> {
+    meta["class_name"].as_str().or(meta["class"].as_str())
+}
+
 fn has_extension(path: &Path, extensions: &[&str]) -> bool {
     path.extension()
         .and_then(|e| e.to_str())

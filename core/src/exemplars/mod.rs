@@ -363,18 +363,29 @@ impl LayerExemplars {
             .zip(images.iter())
             .zip(maps)
             .map(|((e, image), mut per_unit)| {
-                let map = per_unit.pop().ok_or_else(|| TargetError::Compute("no map returned".into()))?;
+                let map = per_unit
+                    .pop()
+                    .ok_or_else(|| TargetError::Compute("no map returned".into()))?;
                 // The map covers what the model saw (a center crop, for an eval transform).
                 let view = model.input_view(&image.png)?;
-                let png = mask_overlay(view.as_deref().unwrap_or(&image.png), &map, DEFAULT_TOP_QUANTILE)?;
-                let caption = format!("exemplar {} of {}:{} (activation {})", e.file, self.layer, unit, crate::target::format_activation(e.activation));
-                let mut meta = serde_json::json!({"exemplar_of": format!("{}:{unit}", self.layer), "file": e.file, "activation": e.activation});
-                if let Some((class, words)) = dataset.class(e.index) {
-                    meta["class"] = class.into();
-                    if let Some(words) = words {
-                        meta["class_name"] = words.into();
-                    }
-                }
+                let png = mask_overlay(
+                    view.as_deref().unwrap_or(&image.png),
+                    &map,
+                    DEFAULT_TOP_QUANTILE,
+                )?;
+                let caption = format!(
+                    "exemplar {} of {}:{} (activation {})",
+                    e.file,
+                    self.layer,
+                    unit,
+                    crate::target::format_activation(e.activation)
+                );
+                // The source image's meta (its class and, for shapes-world data, its scene
+                // graph) travels with the masked copy, so callers need not read it again.
+                let mut meta = image.meta.clone();
+                meta["exemplar_of"] = format!("{}:{unit}", self.layer).into();
+                meta["file"] = e.file.clone().into();
+                meta["activation"] = e.activation.into();
                 Ok((e.clone(), Image::new(png, caption).with_meta(meta)))
             })
             .collect()

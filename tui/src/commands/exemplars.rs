@@ -120,9 +120,7 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
                         .join(format!("{}_{unit}_{:02}_{stem}.png", args.layer, rank + 1));
                 std::fs::write(&path, &image.png)
                     .with_context(|| format!("writing {}", path.display()))?;
-                let class = image.meta["class_name"]
-                    .as_str()
-                    .or(image.meta["class"].as_str())
+                let class = maia_core::dataset::class_label(&image.meta)
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default();
                 println!(
