@@ -298,13 +298,16 @@ fn a_busy_model_gets_bigger_batches_even_without_a_window() {
         open_when_received(&slow, &host, 8);
     });
     // Requests that arrive while the model computes wait for it together: with no window
-    // the first call takes one request, and the seven that came while it ran go together.
+    // the first call takes what had arrived, and the rest of the first eight, which came
+    // while it ran, go together in the second. A client served in the first call may send
+    // its next request in time to join the second too (seen under a loaded machine), so
+    // the first two calls hold at least the first eight.
     let stats = host.stats();
     let calls = slow.calls();
     assert_eq!(stats.requests, 24);
     assert_eq!(calls.iter().sum::<usize>(), 24);
     assert!(
-        calls.len() >= 2 && calls[0] + calls[1] == 8,
+        calls.len() >= 2 && calls[0] + calls[1] >= 8,
         "the requests that waited for the model were not batched: {stats}; calls {calls:?}"
     );
 }
