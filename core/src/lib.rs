@@ -22,7 +22,7 @@ pub mod images;
 pub mod llm;
 pub mod plugins;
 pub mod quote;
-mod rng;
+pub mod rng;
 pub mod spelling;
 pub mod target;
 pub mod tools;

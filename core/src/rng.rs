@@ -4,23 +4,23 @@
 
 /// SplitMix64.
 #[derive(Clone, Debug)]
-pub(crate) struct SplitMix(u64);
+pub struct SplitMix(u64);
 
 impl SplitMix {
     /// A generator whose state starts at `state` (no warm-up).
-    pub(crate) fn from_state(state: u64) -> Self {
+    pub fn from_state(state: u64) -> Self {
         SplitMix(state)
     }
 
     /// A generator for `seed` on sub-stream `stream`.
-    pub(crate) fn new(seed: u64, stream: u64) -> Self {
+    pub fn new(seed: u64, stream: u64) -> Self {
         let mut rng = SplitMix(seed ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93));
         rng.next_u64();
         rng
     }
 
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -29,7 +29,7 @@ impl SplitMix {
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             return 0;
         }
@@ -37,12 +37,12 @@ impl SplitMix {
     }
 
     /// One element of a slice (`None` when empty).
-    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
         items.get(self.below(items.len())).copied()
     }
 
     /// Two different elements of a slice (`None` with fewer than two).
-    pub(crate) fn pick_two<T: Copy>(&mut self, items: &[T]) -> Option<(T, T)> {
+    pub fn pick_two<T: Copy>(&mut self, items: &[T]) -> Option<(T, T)> {
         if items.len() < 2 {
             return None;
         }

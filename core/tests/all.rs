@@ -6,7 +6,6 @@ mod eval_score;
 mod eval_transform;
 mod exemplars;
 mod host;
-mod offline_agent;
 mod support;
 mod torch_model;
 mod world_cnn;

@@ -102,6 +102,7 @@
 // Lets generated bindings name this crate by its public path from inside it.
 extern crate self as maia_plugin_sdk;
 
+pub mod contracts;
 mod export_wasm;
 pub mod http;
 mod manifest;

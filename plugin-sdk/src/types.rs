@@ -78,8 +78,21 @@ impl ToolCall {
 
 /// Short id by which the agent and tools refer to an image in the run's image store
 /// (`img_12`). Images a plugin creates have an empty id until the host stores them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
+#[schemars(description = "An image id such as img_3")]
 pub struct ImageId(pub String);
 
 impl ImageId {

@@ -109,6 +109,14 @@ pub const SHAPES_TOOLS: Package = Package {
     build: Build::Wasm,
 };
 
+/// The diffusion-server plugin (`text2image`, `edit_images` over HTTP).
+pub const HTTP_IMAGES: Package = Package {
+    name: "maia-http-images",
+    dir: "plugins/http-images",
+    lib: "http_images",
+    build: Build::Native,
+};
+
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));

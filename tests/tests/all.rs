@@ -4,10 +4,12 @@
 mod agent_loop;
 mod agent_sse;
 mod call_classifier;
+mod contracts;
 mod example_plugins;
 mod http_images;
 mod image_servers;
 mod llm_anthropic;
 mod llm_openai;
+mod offline_agent;
 mod plugin_faults;
 mod shapes_tools_wasm;

@@ -6,24 +6,18 @@
 
 use maia_core::plugins::PluginSettings;
 use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_plugin_sdk::contracts::{EditImagesData, Text2ImageData};
 use maia_plugin_sdk::{ErrorKind, ToolCall, ToolError, ToolOutput};
 use maia_tests::image_servers::{
     A1111_IMG2IMG, A1111_SD_MODELS, A1111_TXT2IMG, DEFAULT_A1111_MODEL, Fault,
     INSTRUCT_PIX2PIX_MODEL, ImageServer, OPENAI_EDITS, OPENAI_GENERATIONS, RetryAfter, refused_url,
 };
-use maia_tests::{Build, Error, Installed, Package, decode};
+use maia_tests::{Error, HTTP_IMAGES, Installed, decode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 type TestResult = Result<(), Error>;
-
-const HTTP_IMAGES: Package = Package {
-    name: "maia-http-images",
-    dir: "plugins/http-images",
-    lib: "http_images",
-    build: Build::Native,
-};
 
 /// The key the OpenAI tests use; it must never show in what the agent sees.
 const KEY: &str = "sk-maia-test-key-0123456789";
@@ -150,6 +144,24 @@ fn a1111_generates_and_edits_with_img2img_and_instruct_pix2pix() -> TestResult {
         assert_eq!((rgba.width(), rgba.height()), (64, 64));
     }
     assert!(out.text.contains("requested 64×64, seed 7"), "{}", out.text);
+    // `data` is the text2image contract, field for field.
+    let data: Text2ImageData = serde_json::from_value(out.data.clone())?;
+    assert_eq!(
+        serde_json::to_value(&data)?,
+        out.data,
+        "data beyond the contract"
+    );
+    let prompts: Vec<(usize, &str, Option<u64>)> = data
+        .images
+        .iter()
+        .map(|g| (g.image, g.prompt.as_str(), g.seed))
+        .collect();
+    assert_eq!(
+        prompts,
+        [(1, "a red car", Some(7)), (2, "a blue boat", Some(7))]
+    );
+    assert_eq!((data.seed, data.size, data.world), (7, 64, None));
+    assert_eq!((data.backend.as_deref(), data.model), (Some("a1111"), None));
     let id = out.images[0].id.clone();
     let edited = plugin.call(
         "edit_images",
@@ -166,6 +178,18 @@ fn a1111_generates_and_edits_with_img2img_and_instruct_pix2pix() -> TestResult {
     assert!(!first.contains("override_settings"));
     assert_eq!(server.count(A1111_SD_MODELS), 0, "\"none\" asks nothing");
     assert_eq!(edited.images[0].meta["edit_method"], "img2img");
+    let data: EditImagesData = serde_json::from_value(edited.data.clone())?;
+    assert_eq!(
+        serde_json::to_value(&data)?,
+        edited.data,
+        "data beyond the contract"
+    );
+    assert_eq!(
+        (data.images[0].source.as_str(), data.images[0].edit.as_str()),
+        (id.as_str(), "make it green")
+    );
+    assert!(data.failed.is_empty() && data.images[0].drew.is_none());
+    assert_eq!(data.edit_method.as_deref(), Some("img2img"));
 
     let mut settings = a1111(&server);
     settings["edit_model"] = json!(INSTRUCT_PIX2PIX_MODEL);

@@ -4,6 +4,7 @@
 //! the plugin author tooling. Each subcommand lives in its own module under `commands/`.
 
 mod agent_args;
+mod backends;
 mod commands;
 mod exemplar_pass;
 mod plugin_args;

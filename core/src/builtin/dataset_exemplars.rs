@@ -4,9 +4,9 @@
 use crate::dataset::class_label;
 use crate::exemplars::LayerExemplars;
 use crate::target::{TargetModel, UnitRef, format_activation};
+use maia_plugin_sdk::contracts::{DatasetExemplarsArgs, DatasetExemplarsData, Exemplar};
 use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use maia_shapes_world::{Scene, scene_to_prompt};
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -28,12 +28,6 @@ impl DatasetExemplars {
     }
 }
 
-#[derive(Deserialize)]
-struct Args {
-    #[serde(default)]
-    k: Option<usize>,
-}
-
 impl Plugin for DatasetExemplars {
     fn manifest(&self) -> Manifest {
         Manifest::new(
@@ -48,13 +42,7 @@ impl Plugin for DatasetExemplars {
             ToolSpec::new(
                 "dataset_exemplars",
                 "Returns the dataset images that activate the target unit most, highest first, each with a mask that dims everything except where the unit fired. Start here: they show what the unit responds to in natural data.",
-                json!({
-                    "type": "object",
-                    "properties": {
-                        "k": {"type": "integer", "minimum": 1, "maximum": self.exemplars.k, "description": "How many exemplars (default all)"}
-                    },
-                    "additionalProperties": false
-                }),
+                DatasetExemplarsArgs::schema(self.exemplars.k),
             )
             .returns("one line per exemplar: rank, activation, file; the masked images; data.exemplars[] holds rank, image (position), file, activation and, for shapes-world datasets, the scene graph and a summary of what it shows")
             .example(json!({})),
@@ -62,7 +50,7 @@ impl Plugin for DatasetExemplars {
     }
 
     fn call(&mut self, call: &ToolCall, _host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-        let args: Args = call.parse_args()?;
+        let args: DatasetExemplarsArgs = call.parse_args()?;
         let masked = self
             .exemplars
             .masked_images(self.model.as_ref(), self.unit.unit)
@@ -95,25 +83,33 @@ impl Plugin for DatasetExemplars {
                 .as_ref()
                 .and_then(|s| serde_json::from_value::<Scene>(s.clone()).ok())
                 .map(|s| scene_to_prompt(&s));
-            entries.push(json!({
-                "rank": rank + 1,
-                "image": rank + 1,
-                "file": e.file,
-                "class": image.meta.get("class"),
-                "class_name": image.meta.get("class_name"),
-                "activation": e.activation,
-                "summary": summary,
-                "scene": scene,
-            }));
+            let text = |key: &str| {
+                image
+                    .meta
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
+            entries.push(Exemplar {
+                rank: rank + 1,
+                image: rank + 1,
+                file: e.file.clone(),
+                class: text("class"),
+                class_name: text("class_name"),
+                activation: e.activation,
+                summary,
+                scene,
+            });
             output.images.push(image);
         }
         output.text = lines.join("\n");
-        output.data = json!({
-            "unit": self.unit.to_string(),
-            "dataset_images": self.exemplars.images,
-            "exemplars": entries,
-            "layer_top_median": self.exemplars.median_top_activation(),
-        });
+        output.data = serde_json::to_value(DatasetExemplarsData {
+            unit: self.unit.to_string(),
+            dataset_images: self.exemplars.images,
+            exemplars: entries,
+            layer_top_median: self.exemplars.median_top_activation(),
+        })
+        .map_err(|e| ToolError::failed(format!("describing the exemplars as JSON failed: {e}")))?;
         Ok(output)
     }
 }

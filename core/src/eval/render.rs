@@ -2,8 +2,8 @@
 
 use super::{Failure, FailureKind};
 use crate::{CallHost, ImageStore, ToolRegistry};
+use maia_plugin_sdk::contracts::{Text2ImageArgs, Text2ImageData};
 use maia_plugin_sdk::{Image, ToolCall};
-use serde_json::json;
 use std::sync::Arc;
 
 /// Prompts one `text2image` call takes (the tool's `maxItems`).
@@ -81,7 +81,7 @@ impl ImageRenderer for ToolRenderer {
             let call = ToolCall::new(
                 format!("eval_render_{k}"),
                 &self.tool,
-                json!({"prompts": chunk, "seed": seed}),
+                Text2ImageArgs::new(chunk.to_vec(), seed).to_value(),
             );
             let mut host = CallHost::new(&store);
             let output = self.registry.call(&call, &mut host).map_err(|e| {
@@ -107,15 +107,15 @@ impl ImageRenderer for ToolRenderer {
                     ),
                 ));
             }
-            let reports = output.data["images"]
-                .as_array()
-                .cloned()
+            // A generator that reports nothing (or not in the contract) has no warnings.
+            let reports = serde_json::from_value::<Text2ImageData>(output.data.clone())
+                .map(|data| data.images)
                 .unwrap_or_default();
             for (i, prompt) in chunk.iter().enumerate() {
                 let warnings = reports
-                    .get(i)
-                    .map(|r| r["warnings"].clone())
-                    .and_then(|w| serde_json::from_value::<Vec<maia_shapes_world::Warning>>(w).ok())
+                    .iter()
+                    .find(|r| r.image == i + 1)
+                    .map(|r| r.warnings.as_slice())
                     .unwrap_or_default();
                 if !warnings.is_empty() {
                     let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();

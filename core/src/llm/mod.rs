@@ -11,7 +11,6 @@ mod completion;
 mod factory;
 mod http;
 mod message;
-pub mod offline;
 mod openai;
 pub mod replay;
 pub mod retry;
@@ -20,16 +19,19 @@ mod stream;
 
 pub use anthropic::{AnthropicBackend, AnthropicConfig};
 pub use completion::{Completion, CompletionBuilder, RequestedToolCall};
-pub use factory::{BACKENDS, build_backend};
+pub use factory::{BACKENDS, BackendFactory, build_backend};
 pub use http::ApiKey;
 pub use message::{ImagePart, LlmRequest, Message, Part, ToolResult};
-pub use offline::{ANSWER_NOW, OFFLINE_MODEL, OfflineBackend};
 pub use openai::{MaxTokensField, OpenAiBackend, OpenAiConfig};
 pub use retry::backoff;
 pub use stream::{EventSender, EventStream, channel};
 
 use std::fmt;
 use std::time::Duration;
+
+/// The text the agent loop puts in a user message to make the model answer at once (the
+/// round limit, or a human's `ForceAnswer`).
+pub const ANSWER_NOW: &str = "Give your final answer now";
 
 /// One streamed piece of a model reply.
 #[derive(Clone, Debug, PartialEq)]

@@ -24,43 +24,28 @@ pub mod retry;
 pub mod run;
 pub mod settings;
 
-use maia_plugin_sdk::{Host, ImageId, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
-use serde::Deserialize;
+use maia_plugin_sdk::contracts::{self, EditImagesArgs, Text2ImageArgs};
+use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use serde_json::json;
 use settings::Settings;
 
 /// The most prompts one `text2image` call takes, and the most images or edits one
-/// `edit_images` call takes (as in the shapes world).
-pub const MAX_PROMPTS: usize = 64;
+/// `edit_images` call takes (the contract's limit, as in the shapes world).
+pub const MAX_PROMPTS: usize = contracts::MAX_IMAGES_PER_CALL;
 /// Smallest image side.
-pub const MIN_SIZE: u32 = 32;
-/// Largest image side (as in the shapes world, so the schemas are the same).
-pub const MAX_SIZE: u32 = 512;
+pub const MIN_SIZE: u32 = contracts::MIN_SIDE;
+/// Largest image side a call may ask for (a configured `size` may be larger).
+pub const MAX_SIZE: u32 = contracts::MAX_SIDE;
 /// Seed used when a call gives none.
-pub const DEFAULT_SEED: u64 = 0;
+pub const DEFAULT_SEED: u64 = contracts::DEFAULT_SEED;
 /// Longest prompt or edit, in characters.
-pub const MAX_PROMPT_CHARS: usize = 1000;
+pub const MAX_PROMPT_CHARS: usize = contracts::MAX_TEXT_CHARS;
 
 /// The plugin. Settings are read per call; the only state kept between calls is each
 /// A1111 server's checkpoint list, asked once for the first edit.
 #[derive(Debug, Default)]
 pub struct HttpImages {
     checkpoints: edit_path::CheckpointLists,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GenerateArgs {
-    prompts: Vec<String>,
-    seed: Option<u64>,
-    size: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EditArgs {
-    image_ids: Vec<ImageId>,
-    edits: Vec<String>,
 }
 
 fn check_texts(what: &str, texts: &[String]) -> Result<(), ToolError> {
@@ -87,7 +72,7 @@ impl HttpImages {
         call: &ToolCall,
         host: &mut dyn Host,
     ) -> Result<ToolOutput, ToolError> {
-        let args: GenerateArgs = call.parse_args()?;
+        let args: Text2ImageArgs = call.parse_args()?;
         check_texts("prompt", &args.prompts)?;
         let settings = Settings::from_config(host.config())?;
         let size = args
@@ -120,7 +105,7 @@ impl HttpImages {
         call: &ToolCall,
         host: &mut dyn Host,
     ) -> Result<ToolOutput, ToolError> {
-        let args: EditArgs = call.parse_args()?;
+        let args: EditImagesArgs = call.parse_args()?;
         check_texts("edit", &args.edits)?;
         let n = args.image_ids.len();
         if n == 0 || n > MAX_PROMPTS {
@@ -211,39 +196,13 @@ pub fn text2image_spec() -> ToolSpec {
          diffusion model (e.g. 'a red sports car on a snowy road at night'). Describe the \
          scene concretely: objects, colors, textures, setting, viewpoint. Use the same seed \
          to compare prompts that differ in one detail; change it for another sample.",
-        json!({
-            "type": "object",
-            "properties": {
-                "prompts": {
-                    "type": "array",
-                    "items": {
-                        "type": "string",
-                        "description": "An English description of one scene, at most 1000 characters"
-                    },
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "One prompt per image (1 to 64); images come back in this order"
-                },
-                "seed": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "Drives whatever the prompts leave open (exact positions, sizes, rotations, unnamed colors); every prompt uses it. Default 0"
-                },
-                "size": {
-                    "type": "integer",
-                    "minimum": MIN_SIZE,
-                    "maximum": MAX_SIZE,
-                    "description": "Side of the square images in pixels (32 to 512). Default 224"
-                }
-            },
-            "required": ["prompts"],
-            "additionalProperties": false
-        }),
+        Text2ImageArgs::schema(),
     )
     .returns(
         "one image per prompt, captioned with its prompt, with prompt, backend, model and seed \
          in meta; one line per image with the size and seed requested and returned; prompts \
-         the server could not serve are listed as failed, and the call fails if none succeeds",
+         the server could not serve are listed as failed, and the call fails if none succeeds; \
+         data.images[] holds prompt and seed per image, data.failed[] prompt and error",
     )
     .example(json!({
         "prompts": ["a red sports car on a snowy road", "a bowl of oranges on a wooden table"],
@@ -259,37 +218,15 @@ pub fn edit_images_spec() -> ToolSpec {
          copies; the originals stay. Write each edit as an instruction ('make the car blue', \
          'remove the dog', 'add snow on the ground', 'turn it into a painting'). Give one \
          edit to apply to every image, or one edit per image (paired in order).",
-        json!({
-            "type": "object",
-            "properties": {
-                "image_ids": {
-                    "type": "array",
-                    "items": {"type": "string", "description": "An image id such as img_3"},
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "Images to edit, by id (1 to 64); each must come from text2image or edit_images"
-                },
-                "edits": {
-                    "type": "array",
-                    "items": {
-                        "type": "string",
-                        "description": "One edit instruction, at most 1000 characters"
-                    },
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "Either one edit, applied to every image, or exactly one edit per image id, applied pairwise in order"
-                }
-            },
-            "required": ["image_ids", "edits"],
-            "additionalProperties": false
-        }),
+        EditImagesArgs::schema(),
     )
     .returns(
         "one edited image per (image, edit) pair, captioned '<edit> (from img_N)', with the \
          edit, source id, backend, model, edit method and seed in meta; a line saying how \
          the edits were made; one line per image with what was requested and returned; \
          pairs the server could not serve are listed as failed, and the call fails if none \
-         succeeds",
+         succeeds; data.images[] holds source, edit and seed per image, data.failed[] source, \
+         edit and error",
     )
     .example(json!({"image_ids": ["img_1"], "edits": ["make the car blue"]}))
 }

@@ -6,6 +6,9 @@ use crate::cache;
 use crate::edit_path::{EditPath, EditPlan};
 use crate::retry::{self, Final};
 use crate::settings::{Backend, Settings};
+use maia_plugin_sdk::contracts::{
+    EditFailure, EditImagesData, EditedImage, FailedPrompt, GeneratedImage, Text2ImageData,
+};
 use maia_plugin_sdk::{Host, Image, ImageId, ToolError, ToolOutput};
 use serde_json::{Value, json};
 use std::io::Cursor;
@@ -232,7 +235,7 @@ fn report(
         lines.push(format!("edits: {}", plan.describe(settings)));
     }
     let mut output = ToolOutput::text(String::new());
-    let mut data = Vec::new();
+    let mut contract = Contract::default();
     let mut failures = 0;
     let mut n = 0;
     for (job, result) in jobs.iter().zip(results) {
@@ -286,13 +289,13 @@ fn report(
                 if let Some(revised) = &made.revised_prompt {
                     meta["revised_prompt"] = json!(revised);
                 }
-                data.push(json!({"ok": true, "text": job.text, "meta": meta.clone()}));
+                contract.made(n, job, made.seed, made.cached);
                 output = output.with_image(Image::new(made.png, caption).with_meta(meta));
             }
             Err(why) => {
                 failures += 1;
                 lines.push(format!("failed: {what}: {why}"));
-                data.push(json!({"ok": false, "text": job.text, "error": why}));
+                contract.failed(job, &why);
             }
         }
     }
@@ -301,5 +304,78 @@ fn report(
         return Err(ToolError::failed(text));
     }
     output.text = text;
-    Ok(output.with_data(json!({"images": data})))
+    let model = (!settings.model.is_empty()).then(|| settings.model.clone());
+    let data = match edit {
+        None => serde_json::to_value(Text2ImageData {
+            world: None,
+            backend: Some(backend.to_owned()),
+            model: model.clone(),
+            seed,
+            size,
+            images: contract.generated,
+            failed: contract.failed_prompts,
+        }),
+        Some(plan) => serde_json::to_value(EditImagesData {
+            world: None,
+            backend: Some(backend.to_owned()),
+            model,
+            edit_method: Some(plan.path.method().to_owned()),
+            images: contract.edited,
+            failed: contract.failed_edits,
+        }),
+    }
+    .map_err(|e| ToolError::failed(format!("describing the images as JSON failed: {e}")))?;
+    Ok(output.with_data(data))
+}
+
+/// The call's `data` in the standard tools' contract, filled image by image.
+#[derive(Default)]
+struct Contract {
+    generated: Vec<GeneratedImage>,
+    failed_prompts: Vec<FailedPrompt>,
+    edited: Vec<EditedImage>,
+    failed_edits: Vec<EditFailure>,
+}
+
+impl Contract {
+    /// Image `n` (from 1) came back for `job`, made with `seed` when the server said, or
+    /// from the cache.
+    fn made(&mut self, n: usize, job: &Job<'_>, seed: Option<u64>, cached: bool) {
+        match job.source {
+            None => self.generated.push(GeneratedImage {
+                image: n,
+                prompt: job.text.to_owned(),
+                seed,
+                drew: None,
+                warnings: Vec::new(),
+                cached,
+            }),
+            Some((id, _)) => self.edited.push(EditedImage {
+                image: n,
+                source: id.clone(),
+                edit: job.text.to_owned(),
+                seed,
+                applied: Vec::new(),
+                drew: None,
+                warnings: Vec::new(),
+                unchanged: false,
+                cached,
+            }),
+        }
+    }
+
+    /// `job` made no image, for `why`.
+    fn failed(&mut self, job: &Job<'_>, why: &str) {
+        match job.source {
+            None => self.failed_prompts.push(FailedPrompt {
+                prompt: job.text.to_owned(),
+                error: why.to_owned(),
+            }),
+            Some((id, _)) => self.failed_edits.push(EditFailure {
+                source: id.clone(),
+                edit: job.text.to_owned(),
+                error: why.to_owned(),
+            }),
+        }
+    }
 }

@@ -7,57 +7,18 @@
 //! skips that pair: the others still come back, and the text lists what was skipped and
 //! why. When no pair applies the call fails with those reasons.
 
-use maia_plugin_sdk::{Host, Image, ImageId, ToolCall, ToolError, ToolOutput};
-use maia_shapes_world::{
-    MAX_PROMPT_CHARS, Scene, Warning, apply_edit, render_png, scene_to_prompt,
+use maia_plugin_sdk::contracts::{
+    EditFailure, EditImagesArgs, EditImagesData, EditedImage, ToolWarning,
 };
-use serde::{Deserialize, Serialize};
+use maia_plugin_sdk::{Host, Image, ImageId, ToolCall, ToolError, ToolOutput};
+use maia_shapes_world::{MAX_PROMPT_CHARS, Scene, apply_edit, render_png, scene_to_prompt};
 use serde_json::{Value, json};
 
 use crate::report::{self, quote, summarize};
-use crate::text2image::scene_json;
+use crate::text2image::{scene_json, to_json};
 use crate::{DEFAULT_SEED, MAX_PROMPTS, MAX_SIZE, WORLD};
 
 const EXPECTED: &str = "{image_ids: [string] (1 to 64), edits: [string] (1, or one per image)}";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    image_ids: Vec<ImageId>,
-    edits: Vec<String>,
-}
-
-/// What `edit_images` reports about one edited image in `data.images[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EditedImage {
-    /// Position among the call's returned images, from 1 ("image 1" in the text).
-    pub image: usize,
-    /// The image that was edited.
-    pub source: ImageId,
-    /// The edit instruction, as given.
-    pub edit: String,
-    /// The seed that placed added or moved objects (the source image's seed).
-    pub seed: u64,
-    /// One entry per change made ("red circle → green circle").
-    pub applied: Vec<String>,
-    /// The edited scene, as a prompt that parses back to it.
-    pub drew: String,
-    /// Words not understood, ambiguous references, clamped counts.
-    pub warnings: Vec<Warning>,
-    /// True when the edit left the scene exactly as it was.
-    pub unchanged: bool,
-}
-
-/// A pair whose edit could not be applied, in `data.failed[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EditFailure {
-    /// The image the edit was meant for.
-    pub source: ImageId,
-    /// The edit instruction, as given.
-    pub edit: String,
-    /// Why it could not be applied, in the world's words.
-    pub error: String,
-}
 
 /// A fetched source image: its scene graph and the seed it was made with.
 struct Source {
@@ -67,7 +28,7 @@ struct Source {
 
 /// Runs an `edit_images` call.
 pub(crate) fn run(call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-    let args: Args = report::parse_args(call, EXPECTED)?;
+    let args: EditImagesArgs = report::parse_args(call, EXPECTED)?;
     let pairs = pair_up(&args.image_ids, &args.edits)?;
     check_edits(&args.edits)?;
 
@@ -143,11 +104,16 @@ pub(crate) fn run(call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, To
                     image: n,
                     source: id.clone(),
                     edit: edit.clone(),
-                    seed: source.seed,
+                    seed: Some(source.seed),
                     applied: outcome.applied,
-                    drew,
-                    warnings: outcome.warnings,
+                    drew: Some(drew),
+                    warnings: outcome
+                        .warnings
+                        .iter()
+                        .map(ToolWarning::from_tagged)
+                        .collect(),
                     unchanged,
+                    cached: false,
                 });
             }
         }
@@ -174,11 +140,12 @@ pub(crate) fn run(call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, To
     }
     header.push(':');
     lines.insert(0, header);
-    let data = json!({
-        "world": WORLD,
-        "images": to_json(&edited)?,
-        "failed": to_json(&failed)?,
-    });
+    let data = to_json(&EditImagesData {
+        world: Some(WORLD.to_owned()),
+        images: edited,
+        failed,
+        ..Default::default()
+    })?;
     let mut output = ToolOutput::text(lines.join("\n")).with_data(data);
     output.images = images;
     Ok(output)
@@ -279,9 +246,4 @@ fn fetch(host: &mut dyn Host, id: &ImageId) -> Result<Source, ToolError> {
         .and_then(Value::as_u64)
         .unwrap_or(DEFAULT_SEED);
     Ok(Source { scene, seed })
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Value, ToolError> {
-    serde_json::to_value(value)
-        .map_err(|e| ToolError::failed(format!("describing the edits as JSON failed: {e}")))
 }

@@ -31,28 +31,26 @@ mod edit_images;
 mod report;
 mod text2image;
 
+use maia_plugin_sdk::contracts::{self, EditImagesArgs, Text2ImageArgs};
 use maia_plugin_sdk::{Host, Manifest, Plugin, ToolCall, ToolError, ToolOutput, ToolSpec};
 use serde_json::json;
 
-pub use edit_images::{EditFailure, EditedImage};
-pub use text2image::GeneratedImage;
-
 /// The most prompts one `text2image` call takes, and the most images or edits one
-/// `edit_images` call takes.
-pub const MAX_PROMPTS: usize = 64;
+/// `edit_images` call takes (the contract's limit).
+pub const MAX_PROMPTS: usize = contracts::MAX_IMAGES_PER_CALL;
 
 /// Image side in pixels when `text2image` is given no `size` (MAIA's 224×224).
-pub const DEFAULT_SIZE: u32 = 224;
+pub const DEFAULT_SIZE: u32 = contracts::DEFAULT_SIDE;
 
 /// Smallest image side `text2image` draws.
-pub const MIN_SIZE: u32 = 32;
+pub const MIN_SIZE: u32 = contracts::MIN_SIDE;
 
 /// Largest image side `text2image` draws, and the largest scene `edit_images` redraws:
 /// bigger images would strain the sandbox's per-call deadline and memory cap.
-pub const MAX_SIZE: u32 = 512;
+pub const MAX_SIZE: u32 = contracts::MAX_SIDE;
 
 /// Seed `text2image` uses when given none, so that a call without one is reproducible.
-pub const DEFAULT_SEED: u64 = 0;
+pub const DEFAULT_SEED: u64 = contracts::DEFAULT_SEED;
 
 /// The value of `meta["world"]` on every image this plugin makes.
 pub const WORLD: &str = "shapes";
@@ -96,39 +94,12 @@ fn text2image_spec() -> ToolSpec {
          texture, e.g. 'two small red striped circles in the top left on a blue background'. \
          Words it does not know are reported, not drawn. The same prompt and seed always give \
          the same image; change the seed for another layout.",
-        json!({
-            "type": "object",
-            "properties": {
-                "prompts": {
-                    "type": "array",
-                    "items": {
-                        "type": "string",
-                        "description": "An English description of one scene, at most 1000 characters"
-                    },
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "One prompt per image (1 to 64); images come back in this order"
-                },
-                "seed": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "Drives whatever the prompts leave open (exact positions, sizes, rotations, unnamed colors); every prompt uses it. Default 0"
-                },
-                "size": {
-                    "type": "integer",
-                    "minimum": MIN_SIZE,
-                    "maximum": MAX_SIZE,
-                    "description": "Side of the square images in pixels (32 to 512). Default 224"
-                }
-            },
-            "required": ["prompts"],
-            "additionalProperties": false
-        }),
+        Text2ImageArgs::schema(),
     )
     .returns(
         "one image per prompt, captioned with its prompt, with the scene graph in meta.scene; \
          one line per image saying what was drawn and which words were not understood; \
-         data.images[] holds prompt, drew and warnings per image",
+         data.images[] holds prompt, seed, drew and warnings per image",
     )
     .example(json!({
         "prompts": ["two red striped circles on a blue background", "a large yellow star in the top left"],
@@ -146,30 +117,7 @@ fn edit_images_spec() -> ToolSpec {
          circle green', 'remove the star', 'add a small blue heart in the top right', 'replace \
          the triangle with a dotted hexagon'. Join several with ';'. Give one edit to apply to \
          every image, or one edit per image (paired in order).",
-        json!({
-            "type": "object",
-            "properties": {
-                "image_ids": {
-                    "type": "array",
-                    "items": {"type": "string", "description": "An image id such as img_3"},
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "Images to edit, by id (1 to 64); each must come from text2image or edit_images"
-                },
-                "edits": {
-                    "type": "array",
-                    "items": {
-                        "type": "string",
-                        "description": "One edit instruction, at most 1000 characters"
-                    },
-                    "minItems": 1,
-                    "maxItems": MAX_PROMPTS,
-                    "description": "Either one edit, applied to every image, or exactly one edit per image id, applied pairwise in order"
-                }
-            },
-            "required": ["image_ids", "edits"],
-            "additionalProperties": false
-        }),
+        EditImagesArgs::schema(),
     )
     .returns(
         "one edited image per (image, edit) pair, captioned '<edit> (from img_N)', with the new \

@@ -4,11 +4,12 @@
 //! too long) fails as a whole with `invalid_args` naming it, and the images of a
 //! successful call always line up with its prompts ("image 3" is prompt 3).
 
+use maia_plugin_sdk::contracts::{GeneratedImage, Text2ImageArgs, Text2ImageData, ToolWarning};
 use maia_plugin_sdk::{Host, Image, ToolCall, ToolError, ToolOutput};
 use maia_shapes_world::{
-    Canvas, ParsedPrompt, Scene, Warning, parse_prompt_on, render_png, scene_to_prompt,
+    Canvas, ParsedPrompt, Scene, parse_prompt_on, render_png, scene_to_prompt,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::report::{self, quote, summarize};
@@ -16,33 +17,9 @@ use crate::{DEFAULT_SEED, DEFAULT_SIZE, MAX_PROMPTS, MAX_SIZE, MIN_SIZE, WORLD};
 
 const EXPECTED: &str = "{prompts: [string] (1 to 64), seed?: integer ≥ 0, size?: integer 32..=512}";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    prompts: Vec<String>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default)]
-    size: Option<u32>,
-}
-
-/// What `text2image` reports about one image in `data.images[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GeneratedImage {
-    /// Position among the call's images, from 1 ("image 1" in the text).
-    pub image: usize,
-    /// The prompt, as given.
-    pub prompt: String,
-    /// What was drawn, as a prompt that parses back to the same scene (it names the
-    /// colors, sizes and counts the seed chose where the prompt left them open).
-    pub drew: String,
-    /// Everything in the prompt that was not (fully) honoured.
-    pub warnings: Vec<Warning>,
-}
-
 /// Runs a `text2image` call.
 pub(crate) fn run(call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, ToolError> {
-    let args: Args = report::parse_args(call, EXPECTED)?;
+    let args: Text2ImageArgs = report::parse_args(call, EXPECTED)?;
     let seed = args.seed.unwrap_or(DEFAULT_SEED);
     let side = args.size.unwrap_or(DEFAULT_SIZE);
     check_counts(&args.prompts, side)?;
@@ -109,20 +86,22 @@ pub(crate) fn run(call: &ToolCall, host: &mut dyn Host) -> Result<ToolOutput, To
         generated.push(GeneratedImage {
             image: n,
             prompt: prompt.clone(),
-            drew,
-            warnings,
+            seed: Some(seed),
+            drew: Some(drew),
+            warnings: warnings.iter().map(ToolWarning::from_tagged).collect(),
+            cached: false,
         });
         host.progress(n as u64, total);
     }
 
-    let data = json!({
-        "world": WORLD,
-        "seed": seed,
-        "size": side,
-        "images": serde_json::to_value(&generated).map_err(|e| {
-            ToolError::failed(format!("describing the images as JSON failed: {e}"))
-        })?,
-    });
+    let data = to_json(&Text2ImageData {
+        world: Some(WORLD.to_owned()),
+        seed,
+        size: side,
+        images: generated,
+        failed: Vec::new(),
+        ..Default::default()
+    })?;
     let mut output = ToolOutput::text(lines.join("\n")).with_data(data);
     output.images = images;
     Ok(output)
@@ -153,4 +132,10 @@ fn check_counts(prompts: &[String], side: u32) -> Result<(), ToolError> {
 pub(crate) fn scene_json(scene: &Scene) -> Result<Value, ToolError> {
     serde_json::to_value(scene)
         .map_err(|e| ToolError::failed(format!("writing the scene graph as JSON failed: {e}")))
+}
+
+/// A result's `data` as JSON.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, ToolError> {
+    serde_json::to_value(value)
+        .map_err(|e| ToolError::failed(format!("describing the images as JSON failed: {e}")))
 }

@@ -1,10 +1,10 @@
 //! `edit_images` through `Plugin::call`: pairing, every edit kind, and bad input.
 
 use crate::common::{TestHost, TestResult, scene_of};
+use maia_plugin_sdk::contracts::{EditFailure, EditedImage};
 use maia_plugin_sdk::{ErrorKind, Image, ImageId, ToolOutput};
 use maia_shapes_world::{Color, Scene, Shape, SizeClass, Texture};
 use serde_json::{Value, json};
-use shapes_tools::{EditFailure, EditedImage};
 
 fn edit(
     host: &mut TestHost,

@@ -1,10 +1,10 @@
 //! `text2image` through `Plugin::call`: output shape, determinism, warnings, bad input.
 
 use crate::common::{TestHost, TestResult, scene_of};
+use maia_plugin_sdk::contracts::{GeneratedImage, ToolWarning};
 use maia_plugin_sdk::{ErrorKind, Image};
 use maia_shapes_world::{MAX_PROMPT_CHARS, Warning};
 use serde_json::json;
-use shapes_tools::GeneratedImage;
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(image: &Image) -> Result<(u32, u32), String> {
@@ -12,6 +12,14 @@ fn png_size(image: &Image) -> Result<(u32, u32), String> {
     let w = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let h = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     Ok((w, h))
+}
+
+/// The shapes world's own warnings, read back from the contract's tagged form.
+fn world_warnings(warnings: &[ToolWarning]) -> Result<Vec<Warning>, serde_json::Error> {
+    warnings
+        .iter()
+        .map(|w| serde_json::to_value(w).and_then(serde_json::from_value))
+        .collect()
 }
 
 fn generated(data: &serde_json::Value) -> Result<Vec<GeneratedImage>, serde_json::Error> {
@@ -182,17 +190,17 @@ fn unknown_words_are_reported_per_image() -> TestResult {
     let data = generated(&out.data)?;
     assert!(data[0].warnings.is_empty());
     assert_eq!(
-        data[1].warnings,
+        world_warnings(&data[1].warnings)?,
         vec![
             Warning::UnknownWord { word: "ish".into() },
             Warning::UnknownWord { word: "foo".into() }
         ]
     );
-    assert!(data[2].warnings.contains(&Warning::NoObjects));
-    // The JSON form is the world's own, tagged by kind.
+    assert!(world_warnings(&data[2].warnings)?.contains(&Warning::NoObjects));
+    // The JSON form is the world's own, tagged by kind, with the sentence the agent reads.
     assert_eq!(
         out.data["images"][1]["warnings"][1],
-        json!({"kind": "unknown_word", "word": "foo"})
+        json!({"kind": "unknown_word", "word": "foo", "message": "unknown word 'foo' was ignored"})
     );
     assert_eq!(scene_of(&out.images[2])?.objects.len(), 0);
     Ok(())

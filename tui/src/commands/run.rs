@@ -2,6 +2,7 @@
 //! headless, as one line per event.
 
 use crate::agent_args::{AgentArgs, absolute};
+use crate::backends::backends;
 use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
@@ -16,7 +17,6 @@ use maia_core::builtin::{CallClassifier, SampleDataset};
 use maia_core::call_host::UnitCaller;
 use maia_core::config::Config;
 use maia_core::exemplars::Dataset;
-use maia_core::llm::build_backend;
 use maia_core::target::absolute_spec;
 use maia_core::tools::InProcess;
 use maia_tui::ui::ImageMode;
@@ -370,7 +370,7 @@ async fn assemble(
     half: bool,
     k: usize,
 ) -> Result<(AgentParts, String, String)> {
-    let backend = build_backend(
+    let backend = backends().build(
         &config.run.backend,
         &config.run.model,
         config,

@@ -1,6 +1,7 @@
 //! `maia batch work OUT --shard I`: one shard's units, one after another, headless —
 //! what each Slurm array task and each `--local` worker process runs.
 
+use crate::backends::backends;
 use crate::plugin_args::{PluginArgs, warn_problems};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -9,7 +10,6 @@ use maia_core::agent::setup::{ExemplarPasses, Toolbox, ToolboxOptions, describer
 use maia_core::batch::worker::ShardOutcome;
 use maia_core::batch::{WorkerEvent, WorkerParts, load_batch, run_shard};
 use maia_core::exemplars::Dataset;
-use maia_core::llm::build_backend;
 use maia_core::target::{TargetModel, TorchOptions, open_target_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,7 +88,8 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
     )
     .map_err(|e| anyhow::anyhow!("the plugin options in the batch manifest: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let backend = build_backend(&config.run.backend, &config.run.model, &config, None)
+    let backend = backends()
+        .build(&config.run.backend, &config.run.model, &config, None)
         .with_context(|| format!("the {} backend", config.run.backend))?;
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
     let dataset = match &config.run.data {

@@ -1,6 +1,7 @@
 //! `maia eval synthetic` and `maia eval wild`: the suites of [`maia_core::eval::suite`]
 //! with a progress bar, the summary printed at the end.
 
+use crate::backends::backends;
 use crate::plugin_args::{PluginArgs, warn_problems};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,7 +17,6 @@ use maia_core::eval::suite::{
 };
 use maia_core::eval::{DEFAULT_N, ScoreConfig, Scorer, ToolRenderer};
 use maia_core::exemplars::{DEFAULT_K, Dataset};
-use maia_core::llm::build_backend;
 use maia_core::target::{TargetModel, TorchOptions, open_target_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -235,7 +235,8 @@ fn run(
     let dir = args.eval_dir.join(&id);
     let (config, _) = Config::resolve(args.config.as_deref(), config_overrides(args))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let backend = build_backend(&config.run.backend, &config.run.model, &config, None)
+    let backend = backends()
+        .build(&config.run.backend, &config.run.model, &config, None)
         .with_context(|| format!("the {} agent", config.run.backend))?;
     let model: Arc<dyn TargetModel> = Arc::from(
         open_target_with(

@@ -784,8 +784,8 @@ pub(crate) fn from_note(note: &str, proto: Option<&Scene>) -> Option<Probe> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::offline::hypotheses::catalogue;
-    use crate::llm::offline::world::object_mask;
+    use crate::hypotheses::catalogue;
+    use crate::world::object_mask;
 
     #[test]
     fn checks_contain_or_lack_the_concept_as_labelled() {

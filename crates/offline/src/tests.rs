@@ -1,12 +1,21 @@
 //! Unit tests of the offline experimenter, against a small in-process stand-in for the
 //! tools (the shapes-world library called directly, with the real tools' `data` shapes).
-//! `core/tests/offline_agent.rs` runs it against the real registry and wasm plugin.
+//! `tests/tests/offline_agent.rs` runs it against the real registry and wasm plugin.
 
 use super::*;
-use crate::llm::{CompletionBuilder, RequestedToolCall, ToolResult};
-use maia_plugin_sdk::ToolSpec;
+use maia_core::llm::{CompletionBuilder, RequestedToolCall, ToolResult};
+use maia_plugin_sdk::contracts::{
+    DatasetExemplarsData, EditImagesData, EditedImage, Exemplar, GeneratedImage, Text2ImageData,
+    ToolWarning,
+};
+use maia_plugin_sdk::{ToolSpec, UnitActivation};
 use maia_shapes_world::{Scene, SyntheticUnit, apply_edit, lookup, parse_prompt, scene_to_prompt};
 use serde_json::{Value, json};
+
+/// A contract value as the `data` a tool returns.
+fn to_data<T: serde::Serialize>(value: T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| panic!("contract data as JSON: {e}"))
+}
 
 fn spec(name: &str) -> ToolSpec {
     ToolSpec::new(name, "test tool", json!({"type": "object"}))
@@ -30,7 +39,7 @@ const ALL_TOOLS: [&str; 5] = [
     "final_answer",
 ];
 
-fn complete(events: &[LlmEvent]) -> crate::llm::Completion {
+fn complete(events: &[LlmEvent]) -> maia_core::llm::Completion {
     let mut b = CompletionBuilder::new();
     for e in events {
         b.push(e);
@@ -98,10 +107,24 @@ impl Sim {
                 scored.sort_by(|a, b| b.0.total_cmp(&a.0));
                 let mut entries = Vec::new();
                 for (rank, (a, scene)) in scored.into_iter().take(15).enumerate() {
-                    entries.push(json!({"rank": rank + 1, "image": rank + 1, "activation": a, "scene": scene}));
+                    entries.push(Exemplar {
+                        rank: rank + 1,
+                        image: rank + 1,
+                        file: format!("{rank:05}.png"),
+                        class: None,
+                        class_name: None,
+                        activation: a,
+                        summary: Some(scene_to_prompt(&scene)),
+                        scene: serde_json::to_value(&scene).ok(),
+                    });
                     ids.push(self.store(scene));
                 }
-                result.data = json!({ "exemplars": entries });
+                result.data = to_data(DatasetExemplarsData {
+                    unit: "synthetic:0".into(),
+                    dataset_images: 600,
+                    exemplars: entries,
+                    layer_top_median: None,
+                });
             }
             "text2image" => {
                 let seed = args["seed"].as_u64().unwrap_or(0);
@@ -109,10 +132,28 @@ impl Sim {
                 for (n, p) in args["prompts"].as_array().into_iter().flatten().enumerate() {
                     let parsed = parse_prompt(p.as_str().unwrap_or_default(), seed)
                         .unwrap_or_else(|e| panic!("{e}"));
-                    entries.push(json!({"image": n + 1, "prompt": p, "drew": scene_to_prompt(&parsed.scene), "warnings": parsed.warnings}));
+                    entries.push(GeneratedImage {
+                        image: n + 1,
+                        prompt: p.as_str().unwrap_or_default().to_owned(),
+                        seed: Some(seed),
+                        drew: Some(scene_to_prompt(&parsed.scene)),
+                        warnings: parsed
+                            .warnings
+                            .iter()
+                            .map(ToolWarning::from_tagged)
+                            .collect(),
+                        cached: false,
+                    });
                     ids.push(self.store(parsed.scene));
                 }
-                result.data = json!({ "images": entries });
+                result.data = to_data(Text2ImageData {
+                    world: Some("shapes".into()),
+                    seed,
+                    size: 224,
+                    images: entries,
+                    failed: Vec::new(),
+                    ..Default::default()
+                });
             }
             "edit_images" => {
                 let sources = args["image_ids"].as_array().cloned().unwrap_or_default();
@@ -125,11 +166,26 @@ impl Sim {
                         continue;
                     };
                     if let Ok(done) = apply_edit(&scene, edit, 0) {
-                        entries.push(json!({"image": entries.len() + 1, "source": source, "edit": edit, "drew": scene_to_prompt(&done.scene)}));
+                        entries.push(EditedImage {
+                            image: entries.len() + 1,
+                            source: source.into(),
+                            edit: edit.to_owned(),
+                            seed: Some(0),
+                            applied: done.applied,
+                            drew: Some(scene_to_prompt(&done.scene)),
+                            warnings: Vec::new(),
+                            unchanged: done.scene == scene,
+                            cached: false,
+                        });
                         ids.push(self.store(done.scene));
                     }
                 }
-                result.data = json!({ "images": entries, "failed": [] });
+                result.data = to_data(EditImagesData {
+                    world: Some("shapes".into()),
+                    images: entries,
+                    failed: Vec::new(),
+                    ..Default::default()
+                });
             }
             "call_unit" => {
                 let mut entries = Vec::new();
@@ -140,9 +196,13 @@ impl Sim {
                         result.text = format!("error (invalid_args): no image `{id}`");
                         return result;
                     };
-                    entries.push(json!({"image": id, "activation": self.activation(&scene)}));
+                    entries.push(UnitActivation {
+                        image: id.into(),
+                        activation: self.activation(&scene),
+                        mask: None,
+                    });
                 }
-                result.data = Value::Array(entries);
+                result.data = to_data(entries);
             }
             "final_answer" => {
                 result.data = json!({"description": args["description"], "label": args["label"]});

@@ -1,3 +1,5 @@
+//! # maia-offline
+//!
 //! `offline`: a deterministic experimenter that investigates a shapes-world unit the way
 //! a careful person would, with no network and no model weights. It is maia's no-key
 //! default and the non-LLM baseline of the evaluation.
@@ -45,16 +47,24 @@ mod plan;
 mod probes;
 mod world;
 
-use super::{EventStream, FinishReason, LlmBackend, LlmEvent, LlmRequest, Message, Part, Usage};
 use evidence::call_id;
+use maia_core::llm::{
+    EventStream, FinishReason, LlmBackend, LlmError, LlmErrorKind, LlmEvent, LlmRequest, Message,
+    Part, Usage, channel,
+};
 
-/// The text the agent loop puts in a user message to make the model answer at once (the
-/// round limit, or a human's `ForceAnswer`). The offline experimenter also recognises
-/// "final answer now" and "answer now" in any case.
-pub const ANSWER_NOW: &str = "Give your final answer now";
+/// The text the agent loop puts in a user message to make the model answer at once; the
+/// experimenter also recognises "final answer now" and "answer now" in any case.
+pub use maia_core::llm::ANSWER_NOW;
 
 /// The model id the offline experimenter reports.
 pub const OFFLINE_MODEL: &str = "maia-offline-experimenter-1";
+
+/// The experimenter as the backend factory registers it
+/// (`BackendFactory::default().with_local("offline", maia_offline::backend)`).
+pub fn backend() -> std::sync::Arc<dyn LlmBackend> {
+    std::sync::Arc::new(OfflineBackend::new())
+}
 
 /// Words per streamed text delta.
 const WORDS_PER_DELTA: usize = 4;
@@ -82,14 +92,14 @@ impl LlmBackend for OfflineBackend {
     }
 
     fn stream(&self, request: LlmRequest) -> EventStream {
-        let (tx, stream) = super::channel();
+        let (tx, stream) = channel();
         tokio::spawn(async move {
             // Planning scores a few thousand hypotheses: CPU work, off the async threads.
             let events = match tokio::task::spawn_blocking(move || respond(&request)).await {
                 Ok(events) => events,
                 Err(e) => {
-                    tx.fail(super::LlmError::new(
-                        super::LlmErrorKind::Protocol,
+                    tx.fail(LlmError::new(
+                        LlmErrorKind::Protocol,
                         format!("the offline experimenter failed while planning: {e}"),
                     ))
                     .await;

@@ -430,7 +430,7 @@ pub(crate) fn judge(samples: &[Sample<'_>]) -> Vec<Judged> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::offline::world::{object, scene};
+    use crate::world::{object, scene};
     use maia_shapes_world::{Background, Color, Shape, SizeClass, Texture, lookup};
 
     fn white() -> Background {

@@ -15,7 +15,7 @@ use super::narrate::{
 };
 use super::probes::{Probe, checks, edits, from_note, prototype, separate, survey, sweep};
 use super::world::{self, Features};
-use crate::llm::LlmRequest;
+use maia_core::llm::LlmRequest;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

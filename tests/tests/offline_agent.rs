@@ -8,25 +8,25 @@
 //! the right concepts in at most 25 rounds; a run is deterministic; and (ignored by
 //! default, slow in debug builds) the share of the whole catalogue described correctly.
 //!
-//! Set `OFFLINE_TRANSCRIPT=1` to print every reply. Needs the wasm plugin: the test builds
-//! it with cargo (`wasm32-wasip2`, release) or uses `target/plugins/shapes-tools` from
-//! `./scripts/build-plugins.sh`.
+//! Set `OFFLINE_TRANSCRIPT=1` to print every reply. The wasm plugin is built as every
+//! test of this crate builds it ([`SHAPES_TOOLS`]).
 
 use maia_core::builtin::{CallUnit, DatasetExemplars};
 use maia_core::exemplars::{LayerExemplars, exemplars};
 use maia_core::llm::{
-    ANSWER_NOW, CompletionBuilder, ImagePart, LlmBackend, LlmEvent, LlmRequest, Message,
-    OfflineBackend, Part, ToolResult,
+    ANSWER_NOW, CompletionBuilder, ImagePart, LlmBackend, LlmEvent, LlmRequest, Message, Part,
+    ToolResult,
 };
 use maia_core::target::{TargetModel, TargetUnit, UnitRef, open_target};
 use maia_core::tools::InProcess;
 use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_offline::OfflineBackend;
 use maia_plugin_sdk::{ToolCall, ToolSpec};
 use maia_shapes_world::{Atom, Concept, SyntheticUnit, UnitKind};
+use maia_tests::{Installed, SHAPES_TOOLS};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// Rounds before the loop sends [`ANSWER_NOW`] (MAIA's limit).
@@ -36,57 +36,12 @@ const IMAGES_PER_MESSAGE: usize = 16;
 /// Images in the test dataset.
 const DATASET_IMAGES: usize = 600;
 
-fn workspace() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
-
-/// The shapes-tools plugin directory: freshly built when cargo can, else the copy
-/// `scripts/build-plugins.sh` installed.
+/// The shapes-tools plugin, built and installed once for all tests.
 fn shapes_tools() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = DIR.get_or_init(|| {
-        let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let built = Command::new(cargo)
-            .current_dir(workspace())
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "maia-shapes-tools",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        let wasm = target_dir().join("wasm32-wasip2/release/shapes_tools.wasm");
-        if built && wasm.is_file() {
-            let dir = temp.path().join("shapes-tools");
-            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-            std::fs::copy(
-                workspace().join("plugins/shapes-tools/plugin.toml"),
-                dir.join("plugin.toml"),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-            std::fs::copy(&wasm, dir.join("shapes_tools.wasm")).unwrap_or_else(|e| panic!("{e}"));
-            return (temp, dir);
-        }
-        let installed = target_dir().join("plugins/shapes-tools");
-        assert!(
-            installed.join("plugin.toml").is_file(),
-            "the shapes-tools wasm plugin could not be built; run ./scripts/build-plugins.sh"
-        );
-        (temp, installed)
-    });
-    path
+    static INSTALLED: OnceLock<Installed> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| SHAPES_TOOLS.install().unwrap_or_else(|e| panic!("{e}")))
+        .dir()
 }
 
 /// The whole catalogue as one synthetic layer, a dataset, and its exemplar pass.
@@ -433,7 +388,7 @@ async fn a_sample_of_the_catalogue_is_described_correctly() {
 }
 
 /// Runs every catalogue unit and prints the share described correctly. Slow in a debug
-/// build (minutes): `cargo test -p maia-core --test all -- offline_agent:: --ignored --nocapture`.
+/// build (minutes): `cargo test -p maia-tests --test all -- offline_agent:: --ignored --nocapture`.
 #[tokio::test]
 #[ignore]
 async fn catalogue_accuracy() {

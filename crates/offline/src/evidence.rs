@@ -10,8 +10,13 @@
 use super::ANSWER_NOW;
 use super::hypotheses::Sample;
 use super::world::Features;
-use crate::llm::{Message, Part, ToolResult};
+use maia_core::llm::{Message, Part, ToolResult};
+use maia_plugin_sdk::UnitActivation;
+use maia_plugin_sdk::contracts::{
+    DatasetExemplarsData, EditImagesData, Text2ImageArgs, Text2ImageData, ToolWarning,
+};
 use maia_shapes_world::{Scene, Warning, parse_prompt};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -447,16 +452,12 @@ impl Evidence {
     }
 
     fn read_exemplars(&mut self, result: &ToolResult, batch: &mut Batch) {
-        if let Some(m) = result.data.get("layer_top_median").and_then(Value::as_f64) {
-            self.layer_top_median = Some(m as f32);
+        let data = contract::<DatasetExemplarsData>(result);
+        if let Some(m) = data.as_ref().and_then(|d| d.layer_top_median) {
+            self.layer_top_median = Some(m);
         }
         let ids = image_ids(result);
-        let entries = result
-            .data
-            .get("exemplars")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let entries = data.map(|d| d.exemplars).unwrap_or_default();
         if entries.is_empty() {
             // No data: ranks and activations from the text ("3. activation 0.912 (…)").
             for (n, activation) in exemplar_lines(&result.text) {
@@ -467,22 +468,15 @@ impl Evidence {
             }
             return;
         }
-        for (k, entry) in entries.iter().enumerate() {
-            let rank = usize_field(entry, "rank").unwrap_or(k + 1);
-            let position = usize_field(entry, "image").unwrap_or(rank);
-            let id = position
-                .checked_sub(1)
-                .and_then(|p| ids.get(p))
-                .cloned()
-                .unwrap_or_default();
+        for (k, entry) in entries.into_iter().enumerate() {
+            let rank = from_one(entry.rank).unwrap_or(k + 1);
+            let position = from_one(entry.image).unwrap_or(rank);
+            let id = ids.get(position - 1).cloned().unwrap_or_default();
             let i = self.observation(&id, Origin::Exemplar { rank });
-            if let Some(a) = entry.get("activation").and_then(Value::as_f64) {
-                self.observations[i].activation = Some(a as f32);
-            }
+            self.observations[i].activation = Some(entry.activation);
             if let Some(scene) = entry
-                .get("scene")
-                .filter(|s| !s.is_null())
-                .and_then(|s| serde_json::from_value::<Scene>(s.clone()).ok())
+                .scene
+                .and_then(|s| serde_json::from_value::<Scene>(s).ok())
                 .filter(|s| s.validate().is_ok())
             {
                 self.set_scene(i, scene);
@@ -493,16 +487,14 @@ impl Evidence {
 
     fn read_generated(&mut self, result: &ToolResult, args: &Value, batch: &mut Batch) {
         let ids = image_ids(result);
-        let entries = result
-            .data
-            .get("images")
-            .and_then(Value::as_array)
-            .cloned()
+        let entries = contract::<Text2ImageData>(result)
+            .map(|d| d.images)
             .unwrap_or_default();
         if entries.is_empty() {
             // No data: assume the prompts were drawn as asked, in order.
-            let seed = args.get("seed").and_then(Value::as_u64).unwrap_or(0);
-            for (id, prompt) in ids.iter().zip(string_list(args.get("prompts"))) {
+            let asked = serde_json::from_value::<Text2ImageArgs>(args.clone()).ok();
+            let seed = asked.as_ref().and_then(|a| a.seed).unwrap_or(0);
+            for (id, prompt) in ids.iter().zip(asked.map(|a| a.prompts).unwrap_or_default()) {
                 let i = self.observation(
                     id,
                     Origin::Generated {
@@ -516,81 +508,68 @@ impl Evidence {
             }
             return;
         }
-        for (k, entry) in entries.iter().enumerate() {
-            let position = usize_field(entry, "image").unwrap_or(k + 1);
-            let Some(id) = position.checked_sub(1).and_then(|p| ids.get(p)).cloned() else {
+        for (k, entry) in entries.into_iter().enumerate() {
+            let position = from_one(entry.image).unwrap_or(k + 1);
+            let Some(id) = ids.get(position - 1).cloned() else {
                 continue;
             };
-            let prompt = str_field(entry, "prompt");
             let i = self.observation(
                 &id,
                 Origin::Generated {
-                    prompt: prompt.clone(),
+                    prompt: entry.prompt.clone(),
                 },
             );
-            let drew = str_field(entry, "drew");
-            let described = if drew.is_empty() { &prompt } else { &drew };
+            let described = entry
+                .drew
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .unwrap_or(&entry.prompt);
             if let Ok(parsed) = parse_prompt(described, 0) {
                 self.set_scene(i, parsed.scene);
             }
-            batch.warnings.extend(warnings(entry, position));
+            batch.warnings.extend(warnings(&entry.warnings, position));
             batch.observations.push(i);
         }
     }
 
     fn read_edited(&mut self, result: &ToolResult, batch: &mut Batch) {
         let ids = image_ids(result);
-        let entries = result
-            .data
-            .get("images")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (k, entry) in entries.iter().enumerate() {
-            let position = usize_field(entry, "image").unwrap_or(k + 1);
-            let Some(id) = position.checked_sub(1).and_then(|p| ids.get(p)).cloned() else {
+        let Some(data) = contract::<EditImagesData>(result) else {
+            return;
+        };
+        for (k, entry) in data.images.into_iter().enumerate() {
+            let position = from_one(entry.image).unwrap_or(k + 1);
+            let Some(id) = ids.get(position - 1).cloned() else {
                 continue;
             };
             let i = self.observation(
                 &id,
                 Origin::Edited {
-                    source: str_field(entry, "source"),
-                    edit: str_field(entry, "edit"),
+                    source: entry.source.to_string(),
+                    edit: entry.edit.clone(),
                 },
             );
-            if let Ok(parsed) = parse_prompt(&str_field(entry, "drew"), 0) {
+            if let Some(drew) = &entry.drew
+                && let Ok(parsed) = parse_prompt(drew, 0)
+            {
                 self.set_scene(i, parsed.scene);
             }
-            batch.warnings.extend(warnings(entry, position));
+            batch.warnings.extend(warnings(&entry.warnings, position));
             batch.observations.push(i);
         }
-        for failed in result
-            .data
-            .get("failed")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for failed in data.failed {
             batch.failed_edits.push(format!(
                 "'{}' on {}: {}",
-                str_field(failed, "edit"),
-                str_field(failed, "source"),
-                str_field(failed, "error")
+                failed.edit, failed.source, failed.error
             ));
         }
     }
 
     fn read_activations(&mut self, result: &ToolResult, batch: &mut Batch) {
-        let mut pairs: Vec<(String, f32)> = result
-            .data
-            .as_array()
+        let mut pairs: Vec<(String, f32)> = contract::<Vec<UnitActivation>>(result)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .filter_map(|entry| {
-                let id = entry.get("image")?.as_str()?.to_owned();
-                let activation = entry.get("activation")?.as_f64()? as f32;
-                Some((id, activation))
-            })
+            .map(|a| (a.image.to_string(), a.activation))
             .collect();
         if pairs.is_empty() {
             pairs = activation_lines(&result.text);
@@ -744,30 +723,21 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-fn usize_field(v: &Value, key: &str) -> Option<usize> {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n > 0)
+/// A result's `data` read as the tool's contract; `None` when it does not follow it (a
+/// tool that reports no data, or another tool under the same name).
+fn contract<T: DeserializeOwned>(result: &ToolResult) -> Option<T> {
+    serde_json::from_value(result.data.clone()).ok()
 }
 
-fn str_field(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+/// A position counted from 1, or `None` for 0.
+fn from_one(n: usize) -> Option<usize> {
+    (n > 0).then_some(n)
 }
 
-fn warnings(entry: &Value, position: usize) -> Vec<String> {
-    entry
-        .get("warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|w| match serde_json::from_value::<Warning>(w.clone()) {
-            Ok(w) => format!("image {position}: {w}"),
-            Err(_) => format!("image {position}: {w}"),
-        })
+fn warnings(warnings: &[ToolWarning], position: usize) -> Vec<String> {
+    warnings
+        .iter()
+        .map(|w| format!("image {position}: {w}"))
         .collect()
 }
 

@@ -5,7 +5,7 @@
 //! atoms (`circle`, `red`, `striped`, `small`) hold for objects only, background atoms
 //! (`bg:blue`, `bg:striped`) hold for every region of an image with that background.
 
-use crate::rng::SplitMix;
+use maia_core::rng::SplitMix;
 use maia_shapes_world::{
     Atom, Background, Color, Object, Scene, Shape, SizeClass, Texture, scene_to_prompt,
 };
