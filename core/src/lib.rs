@@ -5,18 +5,19 @@
 //! sandboxed WebAssembly components through wasmtime), the content-addressed image store
 //! tools exchange images through, and the libtorch binding used by target models.
 //!
-//! The dependency direction is one way: `maia-plugin-sdk` ← `maia-core` ← `maia` (tui).
+//! The dependency direction is one way: `maia-plugin-sdk`, `maia-run` ← `maia-core` ←
+//! `maia-offline` ← `maia` (tui).
 
+pub mod activation_server;
 pub mod agent;
 pub mod batch;
 pub mod builtin;
 pub mod cache;
-pub mod call_host;
+pub mod call_context;
 pub mod config;
 pub mod dataset;
 pub mod eval;
 pub mod exemplars;
-pub mod host;
 pub mod imageio;
 pub mod images;
 pub mod llm;
@@ -29,7 +30,7 @@ pub mod tools;
 pub mod torch;
 pub mod world_cnn;
 
-pub use call_host::CallHost;
+pub use call_context::CallContext;
 pub use images::ImageStore;
 pub use plugins::{Grants, LoadProblem, PluginError, PluginLoader, PluginSearch, WasmLimits};
 pub use tools::{ToolProvider, ToolRegistry, ToolSource};

@@ -1,11 +1,11 @@
 //! maia-core's integration tests, one test binary so libtorch and wasmtime are linked
 //! once: each module is one area of the engine, tested through its public API.
 
+mod activation_server;
 mod datasets;
 mod eval_score;
 mod eval_transform;
 mod exemplars;
-mod host;
 mod support;
 mod torch_model;
 mod world_cnn;

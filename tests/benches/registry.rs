@@ -5,7 +5,7 @@
 //! are read against.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::{Image, ToolCall};
 use maia_tests::{NATIVE_FIXTURE, Package, WASM_FIXTURE, pattern, png};
 use serde_json::json;
@@ -46,7 +46,7 @@ fn round_trips(c: &mut Criterion) {
     // Measure the success path only: each call must work before it is timed.
     for (name, registry) in [("native", &native), ("wasm", &wasm)] {
         for call in [&noop, &echo_image] {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             if let Err(e) = registry.call(call, &mut host) {
                 panic!("{name} {} fails: {e:?}", call.name);
             }
@@ -55,25 +55,25 @@ fn round_trips(c: &mut Criterion) {
     let mut group = c.benchmark_group("tool_call");
     group.bench_function("native_noop", |b| {
         b.iter(|| {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             native.call(&noop, &mut host).map(|o| o.text.len())
         })
     });
     group.bench_function("wasm_noop", |b| {
         b.iter(|| {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             wasm.call(&noop, &mut host).map(|o| o.text.len())
         })
     });
     group.bench_function("native_png_256", |b| {
         b.iter(|| {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             native.call(&echo_image, &mut host).map(|o| o.images.len())
         })
     });
     group.bench_function("wasm_png_256", |b| {
         b.iter(|| {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             wasm.call(&echo_image, &mut host).map(|o| o.images.len())
         })
     });
@@ -103,7 +103,7 @@ fn render(c: &mut Criterion) {
     });
     group.bench_function("wasm_text2image", |b| {
         b.iter(|| {
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             wasm.call(&call, &mut host).map(|o| o.images.len())
         })
     });

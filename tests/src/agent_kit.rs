@@ -4,7 +4,7 @@
 
 use maia_core::agent::{AgentParts, Prompts, ToolContext};
 use maia_core::builtin::{CallUnit, DescribeImages, FinalAnswer, SceneDescriber};
-use maia_core::call_host::UnitCaller;
+use maia_core::call_context::UnitCaller;
 use maia_core::config::Config;
 use maia_core::llm::replay::{RecordedReply, ReplayBackend};
 use maia_core::llm::{EventStream, LlmBackend, LlmError, LlmRequest, RequestedToolCall, Usage};

@@ -3,7 +3,7 @@
 
 use maia_core::builtin::CallClassifier;
 use maia_core::target::{SYNTHETIC_LAYER, open_target};
-use maia_core::{CallHost, ImageStore};
+use maia_core::{CallContext, ImageStore};
 use maia_plugin_sdk::{Image, Plugin, ToolCall};
 use serde_json::json;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ fn the_class_probability_follows_the_image() {
     let store = ImageStore::new();
     let a = store.insert(image("a large red square")).expect("store");
     let b = store.insert(image("a large blue square")).expect("store");
-    let mut host = CallHost::new(&store);
+    let mut host = CallContext::new(&store);
     let out = tool
         .call(
             &ToolCall::new("c", "call_classifier", json!({"image_ids": [a, b]})),

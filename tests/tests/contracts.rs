@@ -5,7 +5,7 @@
 //! field, a stale build) fails here.
 
 use maia_core::builtin::CallUnit;
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::contracts::{
     CallUnitArgs, EditImagesArgs, EditImagesData, Text2ImageArgs, Text2ImageData,
 };
@@ -83,7 +83,10 @@ fn the_sandboxed_shapes_world_returns_the_contract_data() -> TestResult {
     let (registry, _installed) = registry_of(SHAPES_TOOLS)?;
     let store = ImageStore::new();
     let call = |name: &str, args: Value| -> Result<ToolOutput, Error> {
-        let mut out = registry.call(&ToolCall::new("t", name, args), &mut CallHost::new(&store))?;
+        let mut out = registry.call(
+            &ToolCall::new("t", name, args),
+            &mut CallContext::new(&store),
+        )?;
         store.adopt_output(&mut out)?;
         Ok(out)
     };

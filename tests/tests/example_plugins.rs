@@ -4,7 +4,7 @@
 //! example, and outputs checked pixel by pixel. Plus: images cross both plugin
 //! boundaries byte for byte.
 
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::{ErrorKind, Image, ImageId, ToolCall, ToolError, ToolOutput};
 use maia_tests::{
     Error, IMAGE_OPS, IMAGE_STATS, Installed, NATIVE_FIXTURE, Package, WASM_FIXTURE, decode,
@@ -47,7 +47,10 @@ fn run(
     tool: &str,
     args: Value,
 ) -> Result<ToolOutput, ToolError> {
-    let mut out = registry.call(&ToolCall::new("t", tool, args), &mut CallHost::new(store))?;
+    let mut out = registry.call(
+        &ToolCall::new("t", tool, args),
+        &mut CallContext::new(store),
+    )?;
     store
         .adopt_output(&mut out)
         .map_err(|e| ToolError::failed(format!("storing outputs: {e}")))?;
@@ -313,7 +316,7 @@ fn images_round_trip_byte_identical_through_both_boundaries() -> TestResult {
         let out = registry
             .call(
                 &ToolCall::new("t", "echo_image", json!({"image_id": id})),
-                &mut CallHost::new(&store),
+                &mut CallContext::new(&store),
             )
             .map_err(|e| format!("{}: {e}", package.name))?;
         let image = only_image(&out)?;
@@ -329,7 +332,7 @@ fn images_round_trip_byte_identical_through_both_boundaries() -> TestResult {
         let err = registry
             .call(
                 &ToolCall::new("t", "echo_image", json!({"image_id": "img_99"})),
-                &mut CallHost::new(&store),
+                &mut CallContext::new(&store),
             )
             .err()
             .ok_or("an unknown id was accepted")?;

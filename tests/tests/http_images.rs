@@ -5,7 +5,7 @@
 //! including their faults.
 
 use maia_core::plugins::PluginSettings;
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::contracts::{EditImagesData, Text2ImageData};
 use maia_plugin_sdk::{ErrorKind, ToolCall, ToolError, ToolOutput};
 use maia_tests::image_servers::{
@@ -92,7 +92,7 @@ impl Plugin {
     fn call(&self, tool: &str, args: Value) -> Result<ToolOutput, ToolError> {
         let mut out = self.registry.call(
             &ToolCall::new("t", tool, args),
-            &mut CallHost::new(&self.store),
+            &mut CallContext::new(&self.store),
         )?;
         self.store
             .adopt_output(&mut out)

@@ -19,7 +19,7 @@ use maia_core::llm::{
 };
 use maia_core::target::{TargetModel, TargetUnit, UnitRef, open_target};
 use maia_core::tools::InProcess;
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_offline::OfflineBackend;
 use maia_plugin_sdk::{ToolCall, ToolSpec};
 use maia_shapes_world::{Atom, Concept, SyntheticUnit, UnitKind};
@@ -142,7 +142,7 @@ impl Lab {
     /// image, the images capped, errors as text.
     fn run(&self, id: &str, name: &str, arguments: &str) -> ToolResult {
         let args: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
-        let mut host = CallHost::new(&self.store).with_unit(&self.unit);
+        let mut host = CallContext::new(&self.store).with_unit(&self.unit);
         let outcome = self
             .registry
             .call(&ToolCall::new(id, name, args), &mut host)

@@ -8,7 +8,8 @@
 //! test to need one waits for its build.
 
 use maia_core::{
-    CallHost, Grants, ImageStore, PluginError, PluginLoader, ToolProvider, ToolRegistry, WasmLimits,
+    CallContext, Grants, ImageStore, PluginError, PluginLoader, ToolProvider, ToolRegistry,
+    WasmLimits,
 };
 use maia_plugin_sdk::{ErrorKind, SDK_VERSION, ToolCall, ToolError, ToolOutput};
 use maia_tests::{Error, Installed, NATIVE_FIXTURE, NATIVE_SDK2, WASM_FIXTURE, WASM_SDK2};
@@ -61,7 +62,10 @@ fn load_error(loader: &PluginLoader, path: &Path) -> Result<PluginError, Error> 
 
 fn call(provider: &mut dyn ToolProvider, tool: &str, args: Value) -> Result<ToolOutput, ToolError> {
     let store = ImageStore::new();
-    provider.call(&ToolCall::new("t", tool, args), &mut CallHost::new(&store))
+    provider.call(
+        &ToolCall::new("t", tool, args),
+        &mut CallContext::new(&store),
+    )
 }
 
 /// The error a call must fail with.
@@ -612,7 +616,10 @@ fn registry_call(
     args: Value,
 ) -> Result<ToolOutput, ToolError> {
     let store = ImageStore::new();
-    registry.call(&ToolCall::new("t", tool, args), &mut CallHost::new(&store))
+    registry.call(
+        &ToolCall::new("t", tool, args),
+        &mut CallContext::new(&store),
+    )
 }
 
 fn registry_error(registry: &ToolRegistry, tool: &str, args: Value) -> Result<ToolError, Error> {

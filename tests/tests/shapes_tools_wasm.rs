@@ -2,9 +2,9 @@
 //! the same bytes as the library, carries the scene graph across the boundary, edits its
 //! own images, feeds synthetic units, and refuses what it cannot do with clear errors.
 
-use maia_core::call_host::UnitCaller;
+use maia_core::call_context::UnitCaller;
 use maia_core::target::{TargetUnit, open_target};
-use maia_core::{CallHost, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
+use maia_core::{CallContext, Grants, ImageStore, PluginLoader, ToolRegistry, WasmLimits};
 use maia_plugin_sdk::{ErrorKind, Image, ImageId, ToolCall, ToolOutput};
 use maia_tests::SHAPES_TOOLS;
 use serde_json::json;
@@ -29,7 +29,7 @@ fn call(
     name: &str,
     args: serde_json::Value,
 ) -> Result<ToolOutput, maia_plugin_sdk::ToolError> {
-    let mut host = CallHost::new(store);
+    let mut host = CallContext::new(store);
     if let Some(unit) = unit {
         host = host.with_unit(unit);
     }

@@ -14,7 +14,7 @@ use crate::builtin::{
     CallUnit, DatasetExemplars, DescribeImages, Describer, FinalAnswer, LlmDescriber,
     SampleDataset, SceneDescriber,
 };
-use crate::call_host::UnitCaller;
+use crate::call_context::UnitCaller;
 use crate::config::Config;
 use crate::exemplars::{Dataset, ExemplarError, LayerExemplars, exemplars};
 use crate::images::ImageStore;

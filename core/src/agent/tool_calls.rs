@@ -2,7 +2,7 @@
 //! registry, and turning each outcome into a journal event and a model-facing result.
 
 use super::event::{Event, ImageRecord};
-use crate::call_host::{CallHost, UnitCaller};
+use crate::call_context::{CallContext, UnitCaller};
 use crate::images::ImageStore;
 use crate::llm::RequestedToolCall;
 use crate::tools::ToolRegistry;
@@ -118,7 +118,7 @@ fn execute(
     args: Value,
 ) -> Result<ToolOutput, ToolError> {
     let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
-    let mut host = CallHost::new(&ctx.store);
+    let mut host = CallContext::new(&ctx.store);
     if let Some(unit) = &ctx.unit {
         host = host.with_unit(unit.as_ref());
     }

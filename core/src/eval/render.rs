@@ -1,7 +1,7 @@
 //! Drawing evaluation prompts with the agent's own image tool.
 
 use super::{Failure, FailureKind};
-use crate::{CallHost, ImageStore, ToolRegistry};
+use crate::{CallContext, ImageStore, ToolRegistry};
 use maia_plugin_sdk::contracts::{Text2ImageArgs, Text2ImageData};
 use maia_plugin_sdk::{Image, ToolCall};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl ImageRenderer for ToolRenderer {
                 &self.tool,
                 Text2ImageArgs::new(chunk.to_vec(), seed).to_value(),
             );
-            let mut host = CallHost::new(&store);
+            let mut host = CallContext::new(&store);
             let output = self.registry.call(&call, &mut host).map_err(|e| {
                 Failure::new(
                     FailureKind::Render,

@@ -1,4 +1,4 @@
-//! Plugin hosts: finding plugins, reading their manifests, and loading them as native
+//! Plugin runtimes: finding plugins, reading their manifests, and loading them as native
 //! libraries or sandboxed wasm components behind one [`ToolProvider`] interface.
 
 mod discovery;

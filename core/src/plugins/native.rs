@@ -1,4 +1,4 @@
-//! The native plugin host: loads a `cdylib` with `libloading` and talks to it through the
+//! The native plugin runtime: loads a `cdylib` with `libloading` and talks to it through the
 //! SDK's versioned C ABI. Native plugins are trusted, in-process code.
 
 use super::net::{self, NetPolicy};

@@ -1,4 +1,4 @@
-//! The wasm plugin host: runs WebAssembly components (`maia:plugin/plugin@1.x`) in
+//! The wasm plugin runtime: runs WebAssembly components (`maia:plugin/plugin@1.x`) in
 //! wasmtime with a per-call deadline (epoch interruption), a memory cap, and WASI with no
 //! preopened directories, no environment and no network unless the manifest asks for
 //! them *and* the user grants them.

@@ -1,7 +1,7 @@
 //! [`RemoteModel`]: a target model served by `maia host serve`, reached over TCP or a unix
-//! socket (`--target remote:ADDR`). See [`crate::host`] for the protocol.
+//! socket (`--target remote:ADDR`). See [`crate::activation_server`] for the protocol.
 //!
-//! A host that requires a token (see [`crate::host`], "Tokens") gets the one named by the
+//! A host that requires a token (see [`crate::activation_server`], "Tokens") gets the one named by the
 //! address's `token-file=PATH` option (`remote:10.0.0.5:7878,token-file=/etc/maia.token`)
 //! or else the `MAIA_HOST_TOKEN` environment variable; the token is sent only to hosts that
 //! ask for one.
@@ -11,10 +11,10 @@
 //! share a `RemoteModel` have their requests in flight together (and batched by the host).
 
 use super::{ModelInfo, TargetError, TargetModel, UnitMap, UnitRef};
-use crate::host::protocol::{
+use crate::activation_server::protocol::{
     self, PROTOCOL_VERSION, READY_SINCE, Request, Response, SERVICE, ServerHello,
 };
-use crate::host::{HostAddr, HostToken, Stats, TOKEN_ENV};
+use crate::activation_server::{ServerAddr, ServerToken, Stats, TOKEN_ENV};
 use maia_plugin_sdk::Image;
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,8 +35,8 @@ const REQUEST_BUDGET: usize = 256 << 20;
 
 /// A target model that lives in a `maia host serve` process.
 pub struct RemoteModel {
-    addr: HostAddr,
-    token: Option<HostToken>,
+    addr: ServerAddr,
+    token: Option<ServerToken>,
     hello: ServerHello,
     info: ModelInfo,
     conn: Mutex<Arc<Connection>>,
@@ -58,12 +58,12 @@ impl RemoteModel {
     /// token file, the token comes from `MAIA_HOST_TOKEN` when it is set.
     pub fn connect(spec: &str) -> Result<RemoteModel, TargetError> {
         let (addr, token_file) = split_options(spec)?;
-        let addr: HostAddr = addr
+        let addr: ServerAddr = addr
             .parse()
-            .map_err(|e: crate::host::BadAddr| TargetError::Spec(e.to_string()))?;
+            .map_err(|e: crate::activation_server::BadAddr| TargetError::Spec(e.to_string()))?;
         let token = match token_file {
-            Some(path) => Some(HostToken::from_file(std::path::Path::new(path))),
-            None => HostToken::from_env().transpose(),
+            Some(path) => Some(ServerToken::from_file(std::path::Path::new(path))),
+            None => ServerToken::from_env().transpose(),
         }
         .transpose()
         .map_err(|e| TargetError::Spec(e.to_string()))?;
@@ -72,8 +72,8 @@ impl RemoteModel {
 
     /// Connects to the host at `addr` with `token` (sent only if the host requires one).
     pub fn connect_to(
-        addr: HostAddr,
-        token: Option<HostToken>,
+        addr: ServerAddr,
+        token: Option<ServerToken>,
     ) -> Result<RemoteModel, TargetError> {
         let (conn, hello) = Connection::open(&addr, token.as_ref())?;
         let mut info = hello.model.clone();
@@ -90,7 +90,7 @@ impl RemoteModel {
     }
 
     /// The host's address.
-    pub fn address(&self) -> &HostAddr {
+    pub fn address(&self) -> &ServerAddr {
         &self.addr
     }
 
@@ -286,7 +286,7 @@ struct Pending {
 
 /// One connection to the host.
 struct Connection {
-    addr: HostAddr,
+    addr: ServerAddr,
     writer: Mutex<Socket>,
     pending: Arc<Mutex<Pending>>,
     next_id: AtomicU64,
@@ -299,8 +299,8 @@ impl Connection {
     /// Connects, exchanges hellos (with `token` if the host requires one), and starts the
     /// reader thread.
     fn open(
-        addr: &HostAddr,
-        token: Option<&HostToken>,
+        addr: &ServerAddr,
+        token: Option<&ServerToken>,
     ) -> Result<(Connection, ServerHello), TargetError> {
         let socket = Socket::connect(addr).map_err(|e| not_running(addr, &e))?;
         socket
@@ -543,19 +543,19 @@ fn close(pending: &Mutex<Pending>, addr: &str, why: String) {
     }
 }
 
-fn lost(addr: &HostAddr, why: &str) -> TargetError {
+fn lost(addr: &ServerAddr, why: &str) -> TargetError {
     TargetError::Compute(format!(
         "lost the connection to the maia host at {addr}: {why}; is `maia host serve` still running? (check with `maia host info {addr}`)"
     ))
 }
 
-fn not_running(addr: &HostAddr, e: &std::io::Error) -> TargetError {
+fn not_running(addr: &ServerAddr, e: &std::io::Error) -> TargetError {
     TargetError::Spec(format!(
         "cannot connect to a maia host at {addr}: {e}; is `maia host serve` running? start it with `maia host serve --model MODEL --listen {addr}`"
     ))
 }
 
-fn version_mismatch(addr: &HostAddr, theirs: protocol::Version) -> TargetError {
+fn version_mismatch(addr: &ServerAddr, theirs: protocol::Version) -> TargetError {
     TargetError::Spec(format!(
         "the maia host at {addr} speaks protocol {theirs}, this maia ({}) speaks {PROTOCOL_VERSION}; run the same major version of maia for the host and its clients",
         env!("CARGO_PKG_VERSION")
@@ -570,9 +570,9 @@ enum Socket {
 }
 
 impl Socket {
-    fn connect(addr: &HostAddr) -> std::io::Result<Socket> {
+    fn connect(addr: &ServerAddr) -> std::io::Result<Socket> {
         match addr {
-            HostAddr::Tcp(text) => {
+            ServerAddr::Tcp(text) => {
                 let mut last = std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "the name resolves to no address",
@@ -589,11 +589,11 @@ impl Socket {
                 Err(last)
             }
             #[cfg(unix)]
-            HostAddr::Unix(path) => {
+            ServerAddr::Unix(path) => {
                 Ok(Socket::Unix(std::os::unix::net::UnixStream::connect(path)?))
             }
             #[cfg(not(unix))]
-            HostAddr::Unix(_) => Err(std::io::Error::new(
+            ServerAddr::Unix(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "unix sockets need a unix system",
             )),

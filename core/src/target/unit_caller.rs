@@ -3,7 +3,7 @@
 
 use super::mask::{DEFAULT_TOP_QUANTILE, mask_overlay};
 use super::{TargetModel, UnitRef};
-use crate::call_host::UnitCaller;
+use crate::call_context::UnitCaller;
 use crate::images::ImageStore;
 use maia_plugin_sdk::{Image, ImageId, ToolError, UnitActivation};
 use std::sync::Arc;

@@ -146,7 +146,7 @@ impl ToolRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CallHost, ImageStore, tools::InProcess};
+    use crate::{CallContext, ImageStore, tools::InProcess};
     use maia_plugin_sdk::{ErrorKind, Manifest, Plugin};
     use serde_json::json;
 
@@ -189,7 +189,7 @@ mod tests {
         let store = ImageStore::new();
         let out = r.call(
             &ToolCall::new("1", "echo", json!({"text": "hi"})),
-            &mut CallHost::new(&store),
+            &mut CallContext::new(&store),
         );
         assert_eq!(out.map(|o| o.text).ok().as_deref(), Some("hi #1"));
     }
@@ -201,7 +201,7 @@ mod tests {
         let err = r
             .call(
                 &ToolCall::new("1", "ecko", json!({})),
-                &mut CallHost::new(&store),
+                &mut CallContext::new(&store),
             )
             .err();
         let err = err.unwrap_or_else(|| ToolError::failed(""));
@@ -222,7 +222,7 @@ mod tests {
     fn bad_args_never_reach_the_provider() {
         let r = registry();
         let store = ImageStore::new();
-        let mut host = CallHost::new(&store);
+        let mut host = CallContext::new(&store);
         let err = r
             .call(&ToolCall::new("1", "echo", json!({"text": 5})), &mut host)
             .err();

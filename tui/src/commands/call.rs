@@ -4,8 +4,8 @@ use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::sample_images::insert_samples;
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
-use maia_core::call_host::UnitCaller;
-use maia_core::{CallHost, ImageStore, ToolRegistry};
+use maia_core::call_context::UnitCaller;
+use maia_core::{CallContext, ImageStore, ToolRegistry};
 use maia_plugin_sdk::{Image, ToolCall, ToolError, ToolOutput};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,7 +95,7 @@ pub fn call_and_store(
     call: &ToolCall,
 ) -> Result<(ToolOutput, Duration), ToolError> {
     let started = Instant::now();
-    let mut host = CallHost::new(store);
+    let mut host = CallContext::new(store);
     if let Some(unit) = unit {
         host = host.with_unit(unit);
     }

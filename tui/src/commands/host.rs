@@ -3,7 +3,9 @@
 
 use crate::table::Table;
 use anyhow::{Context, Result, bail};
-use maia_core::host::{DEFAULT_ADDR, Host, HostAddr, HostConfig, HostEvent, HostToken, TOKEN_ENV};
+use maia_core::activation_server::{
+    ActivationServer, DEFAULT_ADDR, ServerAddr, ServerConfig, ServerEvent, ServerToken, TOKEN_ENV,
+};
 use maia_core::target::{ModelInfo, RemoteModel, TargetModel, TorchOptions, open_target_with};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,10 +84,10 @@ pub struct InfoArgs {
 }
 
 /// The token from `--token-file`, else from MAIA_HOST_TOKEN.
-fn token(file: Option<&Path>) -> Result<Option<HostToken>> {
+fn token(file: Option<&Path>) -> Result<Option<ServerToken>> {
     Ok(match file {
-        Some(path) => Some(HostToken::from_file(path)?),
-        None => HostToken::from_env()?,
+        Some(path) => Some(ServerToken::from_file(path)?),
+        None => ServerToken::from_env()?,
     })
 }
 
@@ -105,7 +107,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             args.model.trim()
         );
     }
-    let listen: HostAddr = args.listen.parse()?;
+    let listen: ServerAddr = args.listen.parse()?;
     let token = token(args.token_file.as_deref())?;
     let torch = TorchOptions {
         device: args.device.clone(),
@@ -114,16 +116,16 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let model: Arc<dyn TargetModel> = Arc::from(
         open_target_with(&args.model, &torch).with_context(|| format!("loading {}", args.model))?,
     );
-    let config = HostConfig {
+    let config = ServerConfig {
         listen,
         batch_window: Duration::from_millis(args.batch_window_ms),
         max_batch: args.max_batch,
         token: token.clone(),
         stop_on_signal: true,
         stats_every: (args.stats_every > 0).then(|| Duration::from_secs(args.stats_every)),
-        ..HostConfig::default()
+        ..ServerConfig::default()
     };
-    let host = Host::start(model.clone(), config)?;
+    let host = ActivationServer::start(model.clone(), config)?;
     // The first line is for scripts and tests: the address, with the real port. Output
     // errors are ignored from here on: a host whose terminal went away keeps serving.
     let mut stdout = std::io::stdout().lock();
@@ -151,19 +153,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     loop {
         match host.next_event(Duration::from_millis(500)) {
-            Some(HostEvent::Connected { client }) if !args.quiet => {
+            Some(ServerEvent::Connected { client }) if !args.quiet => {
                 say(format!("{client} connected"))
             }
-            Some(HostEvent::Disconnected { client }) if !args.quiet => {
+            Some(ServerEvent::Disconnected { client }) if !args.quiet => {
                 say(format!("{client} left"))
             }
-            Some(HostEvent::Connected { .. } | HostEvent::Disconnected { .. }) => {}
-            Some(HostEvent::Stats(stats)) => say(format!("stats: {stats}")),
-            Some(HostEvent::Warning(warning)) => say(format!("warning: {warning}")),
-            Some(HostEvent::Stopping { reason }) => {
+            Some(ServerEvent::Connected { .. } | ServerEvent::Disconnected { .. }) => {}
+            Some(ServerEvent::Stats(stats)) => say(format!("stats: {stats}")),
+            Some(ServerEvent::Warning(warning)) => say(format!("warning: {warning}")),
+            Some(ServerEvent::Stopping { reason }) => {
                 say(format!("{reason}: stopping, finishing running requests"))
             }
-            Some(HostEvent::Stopped(stats)) => {
+            Some(ServerEvent::Stopped(stats)) => {
                 say(format!("stopped; {stats}"));
                 break;
             }

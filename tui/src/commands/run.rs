@@ -14,7 +14,7 @@ use maia_core::agent::{
     ToolContext,
 };
 use maia_core::builtin::{CallClassifier, SampleDataset};
-use maia_core::call_host::UnitCaller;
+use maia_core::call_context::UnitCaller;
 use maia_core::config::Config;
 use maia_core::exemplars::Dataset;
 use maia_core::target::absolute_spec;

@@ -4,7 +4,7 @@
 //! Everything here is plain data and sync code, shared by the async server and the
 //! blocking [`RemoteModel`](crate::target::RemoteModel) client.
 
-use super::{HostToken, Stats};
+use super::{ServerToken, Stats};
 use crate::target::{ModelInfo, TargetError, UnitMap, UnitRef};
 use maia_plugin_sdk::{Image, ImageId};
 use serde::de::DeserializeOwned;
@@ -195,7 +195,7 @@ pub enum Request {
         client: String,
         /// The host's shared token, sent only when its hello says `token_required` (1.1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<HostToken>,
+        token: Option<ServerToken>,
     },
     /// Maps of `units` of `layer` on the images in the blob.
     Activations {

@@ -8,11 +8,11 @@
 //!    alternating rounds; the figure is images/s, and the ratio remote / in-process should
 //!    stay ≥ 0.80 (printed as `host throughput ratio`).
 //!
-//! `cargo bench -p maia-core --bench host` (the world CNN is trained once and cached, see
+//! `cargo bench -p maia-core --bench activation_server` (the world CNN is trained once and cached, see
 //! `maia world train-cnn`; `MAIA_BENCH_SECONDS` sets the length of each round).
 
 use criterion::Criterion;
-use maia_core::host::{Host, HostAddr, HostConfig};
+use maia_core::activation_server::{ActivationServer, ServerAddr, ServerConfig};
 use maia_core::target::torch::TorchModel;
 use maia_core::target::{RemoteModel, TargetModel, open_target, world_cnn_cache_dir};
 use maia_core::world_cnn::{WorldCnnConfig, train_or_load};
@@ -39,16 +39,16 @@ fn world_image(prompt: &str, seed: u64) -> Image {
     Image::new(png, prompt).with_meta(serde_json::json!({ "scene": parsed.scene }))
 }
 
-fn host(model: Arc<dyn TargetModel>, window: Duration) -> Host {
-    let config = HostConfig {
-        listen: HostAddr::Tcp("127.0.0.1:0".into()),
+fn host(model: Arc<dyn TargetModel>, window: Duration) -> ActivationServer {
+    let config = ServerConfig {
+        listen: ServerAddr::Tcp("127.0.0.1:0".into()),
         batch_window: window,
-        ..HostConfig::default()
+        ..ServerConfig::default()
     };
-    Host::start(model, config).expect("host starts")
+    ActivationServer::start(model, config).expect("host starts")
 }
 
-fn connect(host: &Host) -> RemoteModel {
+fn connect(host: &ActivationServer) -> RemoteModel {
     RemoteModel::connect(&host.address().to_string()).expect("connects")
 }
 

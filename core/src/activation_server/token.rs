@@ -2,7 +2,7 @@
 //! (`--token-file PATH` or `MAIA_HOST_TOKEN`), every client sends the same one in its hello,
 //! and a connection without it is refused before it can send a request.
 //!
-//! A token is a secret: [`HostToken`] never shows its value (its `Debug` is redacted, it has
+//! A token is a secret: [`ServerToken`] never shows its value (its `Debug` is redacted, it has
 //! no `Display`), compares in constant time, and the host never logs nor echoes what a
 //! client sent.
 
@@ -22,11 +22,11 @@ const MAKE_ONE: &str = "make one with `head -c 32 /dev/urandom | base64 > maia-h
 /// A shared secret between a host and its clients.
 ///
 /// On the wire it is a plain JSON string in the client's hello. Values read from files or
-/// the environment are checked ([`HostToken::new`]); values off the wire are not, they
+/// the environment are checked ([`ServerToken::new`]); values off the wire are not, they
 /// only have to match.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct HostToken(String);
+pub struct ServerToken(String);
 
 /// Why a token could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -49,11 +49,11 @@ pub enum TokenError {
     },
 }
 
-impl HostToken {
+impl ServerToken {
     /// A token read from `from` (named in errors): surrounding whitespace (a file's trailing
     /// newline) is dropped; it must have at least [`MIN_TOKEN_CHARS`] characters and no
     /// whitespace or control characters inside.
-    pub fn new(value: &str, from: &str) -> Result<HostToken, TokenError> {
+    pub fn new(value: &str, from: &str) -> Result<ServerToken, TokenError> {
         let value = value.trim();
         let weak = |why: String| TokenError::Weak {
             from: from.to_owned(),
@@ -73,45 +73,45 @@ impl HostToken {
                 "made of several words or has control characters".into(),
             ));
         }
-        Ok(HostToken(value.to_owned()))
+        Ok(ServerToken(value.to_owned()))
     }
 
     /// Reads the token in `path` (its first line, trimmed).
-    pub fn from_file(path: &Path) -> Result<HostToken, TokenError> {
+    pub fn from_file(path: &Path) -> Result<ServerToken, TokenError> {
         let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
             path: path.to_path_buf(),
             source,
         })?;
-        HostToken::new(
+        ServerToken::new(
             text.lines().next().unwrap_or_default(),
             &path.display().to_string(),
         )
     }
 
     /// The token in [`TOKEN_ENV`], if set and not empty.
-    pub fn from_env() -> Result<Option<HostToken>, TokenError> {
+    pub fn from_env() -> Result<Option<ServerToken>, TokenError> {
         match std::env::var(TOKEN_ENV) {
-            Ok(value) if !value.trim().is_empty() => HostToken::new(&value, TOKEN_ENV).map(Some),
+            Ok(value) if !value.trim().is_empty() => ServerToken::new(&value, TOKEN_ENV).map(Some),
             _ => Ok(None),
         }
     }
 
     /// Whether `other` is the same token, in time that does not depend on where they differ
     /// (both are hashed; BLAKE3 digests compare in constant time).
-    pub fn matches(&self, other: &HostToken) -> bool {
+    pub fn matches(&self, other: &ServerToken) -> bool {
         blake3::hash(self.0.as_bytes()) == blake3::hash(other.0.as_bytes())
     }
 }
 
-impl PartialEq for HostToken {
+impl PartialEq for ServerToken {
     fn eq(&self, other: &Self) -> bool {
         self.matches(other)
     }
 }
 
-impl std::fmt::Debug for HostToken {
+impl std::fmt::Debug for ServerToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HostToken(<redacted>)")
+        f.write_str("ServerToken(<redacted>)")
     }
 }
 
@@ -122,16 +122,16 @@ mod tests {
     #[test]
     fn tokens_are_checked_compared_and_never_shown() {
         let token =
-            HostToken::new("  0123456789abcdefXYZ\n", "test").unwrap_or_else(|e| panic!("{e}"));
-        assert!(token.matches(&HostToken("0123456789abcdefXYZ".into())));
-        assert!(!token.matches(&HostToken("0123456789abcdefXYz".into())));
-        assert_eq!(format!("{token:?}"), "HostToken(<redacted>)");
+            ServerToken::new("  0123456789abcdefXYZ\n", "test").unwrap_or_else(|e| panic!("{e}"));
+        assert!(token.matches(&ServerToken("0123456789abcdefXYZ".into())));
+        assert!(!token.matches(&ServerToken("0123456789abcdefXYz".into())));
+        assert_eq!(format!("{token:?}"), "ServerToken(<redacted>)");
         for (bad, why) in [
             ("", "empty"),
             ("tiny1", "5 characters"),
             ("0123456789 abcdefgh", "several words"),
         ] {
-            let msg = HostToken::new(bad, "the file t")
+            let msg = ServerToken::new(bad, "the file t")
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();

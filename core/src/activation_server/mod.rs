@@ -1,20 +1,25 @@
 //! `maia host serve`: one long-lived process owns the GPU and the loaded model, and serves
 //! activation requests from many runs at once, batching them together.
 //!
+//! In code this is the *activation server* (`ActivationServer`, `ServerConfig`, ...), named
+//! apart from the SDK's `Host` trait (what a tool call reaches, implemented by
+//! [`CallContext`](crate::CallContext)) and from the plugin runtimes ([`crate::plugins`]); the
+//! command and the docs for users keep "host".
+//!
 //! Clients reach it through [`RemoteModel`](crate::target::RemoteModel) (`--target
 //! remote:ADDR`), which implements [`TargetModel`] like a local model does.
 //!
 //! # Addresses
 //!
 //! TCP (`127.0.0.1:7878`, the default) or a unix socket (`unix:/run/maia.sock`); see
-//! [`HostAddr`]. A unix socket left by a host that died is replaced, one another host still
+//! [`ServerAddr`]. A unix socket left by a host that died is replaced, one another host still
 //! listens on is refused.
 //!
 //! # Tokens
 //!
 //! Anyone who can connect can use the GPU and see what the model says about their images, so
-//! a host listens on an address other machines can reach only with a shared [`HostToken`]
-//! ([`HostConfig::token`]; `maia host serve --token-file PATH` or `MAIA_HOST_TOKEN`). Clients
+//! a host listens on an address other machines can reach only with a shared [`ServerToken`]
+//! ([`ServerConfig::token`]; `maia host serve --token-file PATH` or `MAIA_HOST_TOKEN`). Clients
 //! send it in their hello (`MAIA_HOST_TOKEN`, or `--target remote:ADDR,token-file=PATH`); a
 //! connection with a missing or wrong token gets an `auth` error and is closed before it can
 //! send a request, and the host counts it ([`Stats::refused`]) without logging what was sent.
@@ -66,8 +71,8 @@
 //!
 //! # Batching
 //!
-//! Activation requests for the same layer that arrive within [`HostConfig::batch_window`] of
-//! the first, up to [`HostConfig::max_batch`] images, become one `activations` call over the
+//! Activation requests for the same layer that arrive within [`ServerConfig::batch_window`] of
+//! the first, up to [`ServerConfig::max_batch`] images, become one `activations` call over the
 //! union of their units, on a blocking thread; each request gets back only its own images and
 //! units. The window closes early once every connected client has a request waiting. Batches
 //! run one at a time, and requests that arrive while the model computes join the next batch,
@@ -81,9 +86,9 @@ mod server;
 mod stats;
 mod token;
 
-pub use address::{BadAddr, DEFAULT_ADDR, DEFAULT_PORT, HostAddr};
+pub use address::{BadAddr, DEFAULT_ADDR, DEFAULT_PORT, ServerAddr};
 pub use stats::Stats;
-pub use token::{HostToken, MIN_TOKEN_CHARS, TOKEN_ENV, TokenError};
+pub use token::{MIN_TOKEN_CHARS, ServerToken, TOKEN_ENV, TokenError};
 
 use crate::target::TargetModel;
 use batcher::BatchLimits;
@@ -96,9 +101,9 @@ use std::time::Duration;
 
 /// How `maia host serve` runs.
 #[derive(Clone, Debug)]
-pub struct HostConfig {
-    /// Where to listen (port 0 picks a free port; [`Host::address`] tells which).
-    pub listen: HostAddr,
+pub struct ServerConfig {
+    /// Where to listen (port 0 picks a free port; [`ActivationServer::address`] tells which).
+    pub listen: ServerAddr,
     /// How long the first request of a batch waits for others to join it (less when every
     /// connected client already has a request waiting).
     pub batch_window: Duration,
@@ -106,19 +111,19 @@ pub struct HostConfig {
     pub max_batch: usize,
     /// The shared token clients must send. Required to listen on an address other machines
     /// can reach; optional (but then enforced) on loopback and unix sockets.
-    pub token: Option<HostToken>,
+    pub token: Option<ServerToken>,
     /// Stop on ctrl-c or SIGTERM (the `maia host serve` command; not for embedded hosts).
     pub stop_on_signal: bool,
-    /// Emit [`HostEvent::Stats`] this often while requests come in.
+    /// Emit [`ServerEvent::Stats`] this often while requests come in.
     pub stats_every: Option<Duration>,
     /// How long stopping waits for requests already being computed.
     pub grace: Duration,
 }
 
-impl Default for HostConfig {
+impl Default for ServerConfig {
     fn default() -> Self {
-        HostConfig {
-            listen: HostAddr::Tcp(DEFAULT_ADDR.to_owned()),
+        ServerConfig {
+            listen: ServerAddr::Tcp(DEFAULT_ADDR.to_owned()),
             batch_window: Duration::from_millis(5),
             max_batch: 64,
             token: None,
@@ -131,8 +136,8 @@ impl Default for HostConfig {
 
 /// Why a host could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    /// A non-loopback address without a [`HostConfig::token`].
+pub enum ServerError {
+    /// A non-loopback address without a [`ServerConfig::token`].
     #[error(
         "refusing to listen on {addr} ({ip}): it is not a loopback address, and without a token anyone who can \
 reach this machine could use its GPU and read what the model says about their images. \
@@ -141,7 +146,7 @@ clients the same token ({TOKEN_ENV}, or --target remote:ADDR,token-file=PATH); o
     )]
     NotLoopback {
         /// The address asked for.
-        addr: HostAddr,
+        addr: ServerAddr,
         /// The non-loopback address it resolved to.
         ip: IpAddr,
     },
@@ -151,7 +156,7 @@ clients the same token ({TOKEN_ENV}, or --target remote:ADDR,token-file=PATH); o
     )]
     InUse {
         /// The socket.
-        addr: HostAddr,
+        addr: ServerAddr,
     },
     /// The unix socket path is taken by something that is not a socket.
     #[error("{} exists and is not a socket; refusing to replace it: choose another unix:PATH", .path.display())]
@@ -163,7 +168,7 @@ clients the same token ({TOKEN_ENV}, or --target remote:ADDR,token-file=PATH); o
     #[error("cannot listen on {addr}: {source}{}", bind_hint(.source))]
     Bind {
         /// The address.
-        addr: HostAddr,
+        addr: ServerAddr,
         /// The system's reason.
         source: std::io::Error,
     },
@@ -192,7 +197,7 @@ fn bind_hint(e: &std::io::Error) -> &'static str {
 
 /// What a running host reports, for `maia host serve` to print.
 #[derive(Clone, Debug, PartialEq)]
-pub enum HostEvent {
+pub enum ServerEvent {
     /// A client connected (its address, or `unix client #N`).
     Connected {
         /// The client.
@@ -203,7 +208,7 @@ pub enum HostEvent {
         /// The client.
         client: String,
     },
-    /// Periodic counters (see [`HostConfig::stats_every`]).
+    /// Periodic counters (see [`ServerConfig::stats_every`]).
     Stats(Stats),
     /// Something went wrong that did not stop the host.
     Warning(String),
@@ -216,22 +221,25 @@ pub enum HostEvent {
     Stopped(Stats),
 }
 
-/// A running host: serves on its own threads until [`Host::shutdown`], drop, or (with
-/// [`HostConfig::stop_on_signal`]) ctrl-c.
-pub struct Host {
-    address: HostAddr,
+/// A running host: serves on its own threads until [`ActivationServer::shutdown`], drop, or (with
+/// [`ServerConfig::stop_on_signal`]) ctrl-c.
+pub struct ActivationServer {
+    address: ServerAddr,
     counters: Arc<stats::Counters>,
     stop: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    events: Mutex<Receiver<HostEvent>>,
+    events: Mutex<Receiver<ServerEvent>>,
 }
 
-impl Host {
+impl ActivationServer {
     /// Binds `config.listen` and starts serving `model`. Returns once the address is bound,
     /// so clients can connect right away.
-    pub fn start(model: Arc<dyn TargetModel>, config: HostConfig) -> Result<Host, HostError> {
+    pub fn start(
+        model: Arc<dyn TargetModel>,
+        config: ServerConfig,
+    ) -> Result<ActivationServer, ServerError> {
         if config.max_batch == 0 {
-            return Err(HostError::Config("--max-batch must be at least 1".into()));
+            return Err(ServerError::Config("--max-batch must be at least 1".into()));
         }
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -239,7 +247,7 @@ impl Host {
             .thread_name("maia-host")
             .enable_all()
             .build()
-            .map_err(HostError::Runtime)?;
+            .map_err(ServerError::Runtime)?;
         let (listener, address) =
             runtime.block_on(server::bind(&config.listen, config.token.is_some()))?;
         let hello = protocol::encode_message(&Response::Hello(ServerHello {
@@ -280,8 +288,8 @@ impl Host {
                 // A model call still running past the grace period must not hold the exit.
                 runtime.shutdown_timeout(grace);
             })
-            .map_err(HostError::Runtime)?;
-        Ok(Host {
+            .map_err(ServerError::Runtime)?;
+        Ok(ActivationServer {
             address,
             counters,
             stop,
@@ -291,7 +299,7 @@ impl Host {
     }
 
     /// The address clients connect to (with the real port when 0 was asked for).
-    pub fn address(&self) -> &HostAddr {
+    pub fn address(&self) -> &ServerAddr {
         &self.address
     }
 
@@ -301,7 +309,7 @@ impl Host {
     }
 
     /// The next event, waiting at most `timeout`; `None` on timeout or once the host is gone.
-    pub fn next_event(&self, timeout: Duration) -> Option<HostEvent> {
+    pub fn next_event(&self, timeout: Duration) -> Option<ServerEvent> {
         let events = self.events.lock().ok()?;
         events.recv_timeout(timeout).ok()
     }
@@ -326,7 +334,7 @@ impl Host {
     }
 }
 
-impl Drop for Host {
+impl Drop for ActivationServer {
     fn drop(&mut self) {
         self.stop_and_join();
     }

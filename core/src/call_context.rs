@@ -1,4 +1,7 @@
-//! The host side of [`maia_plugin_sdk::Host`]: what a plugin can reach during one call.
+//! [`CallContext`]: maia's side of the SDK's [`maia_plugin_sdk::Host`] trait — what a tool
+//! can reach during one call (the run's images, the target unit, logs and progress, HTTP and
+//! its settings). Not to be confused with the activation server ([`crate::activation_server`],
+//! `maia host`) or the plugin runtimes that load tools ([`crate::plugins`]).
 
 use crate::images::ImageStore;
 use maia_plugin_sdk::{Host, Image, ImageId, LogLevel, ToolError, UnitActivation};
@@ -30,16 +33,16 @@ pub enum PluginEvent {
 
 /// The services lent to a plugin for one call: the run's images, the target unit (if
 /// any), and a sink for progress and log events.
-pub struct CallHost<'a> {
+pub struct CallContext<'a> {
     images: &'a ImageStore,
     unit: Option<&'a dyn UnitCaller>,
     events: Vec<PluginEvent>,
 }
 
-impl<'a> CallHost<'a> {
+impl<'a> CallContext<'a> {
     /// A host over an image store, with no target unit.
     pub fn new(images: &'a ImageStore) -> Self {
-        CallHost {
+        CallContext {
             images,
             unit: None,
             events: Vec::new(),
@@ -58,7 +61,7 @@ impl<'a> CallHost<'a> {
     }
 }
 
-impl Host for CallHost<'_> {
+impl Host for CallContext<'_> {
     fn image(&mut self, id: &ImageId) -> Result<Image, ToolError> {
         self.images.get_or_error(id).map(|arc| (*arc).clone())
     }

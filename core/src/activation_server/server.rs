@@ -1,14 +1,14 @@
 //! The server side: binding listeners, one task per connection, graceful shutdown.
 
-use super::address::HostAddr;
+use super::address::ServerAddr;
 use super::batcher::{self, BatchLimits, Job};
 use super::protocol::{
     self, ErrorKind, Frame, MAX_HEADER_BYTES, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError,
     READY_SINCE, Request, Response,
 };
 use super::stats::Counters;
-use super::token::HostToken;
-use super::{HostError, HostEvent};
+use super::token::ServerToken;
+use super::{ServerError, ServerEvent};
 use crate::target::{ModelInfo, TargetModel, UnitRef};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,21 +67,21 @@ impl Listener {
 /// Binds `addr`; returns the listener and the address it really has (port 0 resolved).
 /// An address other machines can reach needs a token (`has_token`).
 pub(crate) async fn bind(
-    addr: &HostAddr,
+    addr: &ServerAddr,
     has_token: bool,
-) -> Result<(Listener, HostAddr), HostError> {
+) -> Result<(Listener, ServerAddr), ServerError> {
     match addr {
-        HostAddr::Tcp(text) => {
+        ServerAddr::Tcp(text) => {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host(text.as_str())
                 .await
-                .map_err(|source| HostError::Bind {
+                .map_err(|source| ServerError::Bind {
                     addr: addr.clone(),
                     source,
                 })?
                 .collect();
             let open = resolved.iter().find(|a| !a.ip().is_loopback());
             if let (false, Some(open)) = (has_token, open) {
-                return Err(HostError::NotLoopback {
+                return Err(ServerError::NotLoopback {
                     addr: addr.clone(),
                     ip: open.ip(),
                 });
@@ -93,32 +93,32 @@ pub(crate) async fn bind(
             for socket in &resolved {
                 match TcpListener::bind(socket).await {
                     Ok(listener) => {
-                        let local = listener.local_addr().map_err(|source| HostError::Bind {
+                        let local = listener.local_addr().map_err(|source| ServerError::Bind {
                             addr: addr.clone(),
                             source,
                         })?;
-                        return Ok((Listener::Tcp(listener), HostAddr::Tcp(local.to_string())));
+                        return Ok((Listener::Tcp(listener), ServerAddr::Tcp(local.to_string())));
                     }
                     Err(e) => last = e,
                 }
             }
-            Err(HostError::Bind {
+            Err(ServerError::Bind {
                 addr: addr.clone(),
                 source: last,
             })
         }
         #[cfg(unix)]
-        HostAddr::Unix(path) => {
+        ServerAddr::Unix(path) => {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 use std::os::unix::fs::FileTypeExt;
                 if !meta.file_type().is_socket() {
-                    return Err(HostError::NotASocket { path: path.clone() });
+                    return Err(ServerError::NotASocket { path: path.clone() });
                 }
                 match std::os::unix::net::UnixStream::connect(path) {
-                    Ok(_) => return Err(HostError::InUse { addr: addr.clone() }),
+                    Ok(_) => return Err(ServerError::InUse { addr: addr.clone() }),
                     // Nobody listens: a socket left behind by a host that died.
                     Err(_) => {
-                        std::fs::remove_file(path).map_err(|source| HostError::Bind {
+                        std::fs::remove_file(path).map_err(|source| ServerError::Bind {
                             addr: addr.clone(),
                             source,
                         })?;
@@ -126,7 +126,7 @@ pub(crate) async fn bind(
                 }
             }
             let listener =
-                tokio::net::UnixListener::bind(path).map_err(|source| HostError::Bind {
+                tokio::net::UnixListener::bind(path).map_err(|source| ServerError::Bind {
                     addr: addr.clone(),
                     source,
                 })?;
@@ -137,7 +137,7 @@ pub(crate) async fn bind(
             Ok((listener, addr.clone()))
         }
         #[cfg(not(unix))]
-        HostAddr::Unix(_) => Err(HostError::Bind {
+        ServerAddr::Unix(_) => Err(ServerError::Bind {
             addr: addr.clone(),
             source: std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
@@ -153,7 +153,7 @@ pub(crate) struct RunOptions {
     pub(crate) stop_on_signal: bool,
     pub(crate) stats_every: Option<Duration>,
     pub(crate) grace: Duration,
-    pub(crate) token: Option<HostToken>,
+    pub(crate) token: Option<ServerToken>,
 }
 
 /// What every connection task shares.
@@ -163,9 +163,9 @@ struct Ctx {
     hello: Vec<u8>,
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
-    events: Sender<HostEvent>,
+    events: Sender<ServerEvent>,
     /// What clients must send in their hello.
-    token: Option<HostToken>,
+    token: Option<ServerToken>,
 }
 
 /// Serves until `stop` turns true (or a signal, with `stop_on_signal`), then drains.
@@ -175,7 +175,7 @@ pub(crate) async fn run(
     hello: Vec<u8>,
     options: RunOptions,
     counters: Arc<Counters>,
-    events: Sender<HostEvent>,
+    events: Sender<ServerEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
     let (job_tx, job_rx) = mpsc::channel(1024);
@@ -215,7 +215,7 @@ pub(crate) async fn run(
                         conns.spawn(serve_connection(stream, peer, ctx.clone(), conn_stop_rx.clone()));
                     }
                     Err(e) => {
-                        let _ = events.send(HostEvent::Warning(format!("accepting a connection failed: {e}")));
+                        let _ = events.send(ServerEvent::Warning(format!("accepting a connection failed: {e}")));
                         // Out of file descriptors and the like: do not spin.
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -224,7 +224,7 @@ pub(crate) async fn run(
             }
         }
     };
-    let _ = events.send(HostEvent::Stopping { reason });
+    let _ = events.send(ServerEvent::Stopping { reason });
     drop(listener);
     let _ = conn_stop_tx.send(true);
     let drain = async { while conns.join_next().await.is_some() {} };
@@ -233,7 +233,7 @@ pub(crate) async fn run(
         () = second_interrupt(options.stop_on_signal) => false,
     };
     if !drained {
-        let _ = events.send(HostEvent::Warning(format!(
+        let _ = events.send(ServerEvent::Warning(format!(
             "{} connections still had requests running; dropped them",
             conns.len()
         )));
@@ -252,7 +252,7 @@ pub(crate) async fn run(
     if let Some(reporter) = reporter {
         reporter.abort();
     }
-    let _ = events.send(HostEvent::Stopped(counters.snapshot()));
+    let _ = events.send(ServerEvent::Stopped(counters.snapshot()));
 }
 
 /// Resolves when the host should stop, saying why.
@@ -307,7 +307,7 @@ async fn second_interrupt(signals: bool) {
 }
 
 /// Emits the stats every `every` while something changed.
-async fn report_stats(counters: Arc<Counters>, events: Sender<HostEvent>, every: Duration) {
+async fn report_stats(counters: Arc<Counters>, events: Sender<ServerEvent>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     let mut last_requests = 0;
@@ -316,7 +316,7 @@ async fn report_stats(counters: Arc<Counters>, events: Sender<HostEvent>, every:
         let stats = counters.snapshot();
         if stats.requests != last_requests {
             last_requests = stats.requests;
-            if events.send(HostEvent::Stats(stats)).is_err() {
+            if events.send(ServerEvent::Stats(stats)).is_err() {
                 return;
             }
         }
@@ -398,7 +398,7 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let serial = ctx.counters.connected();
-    let _ = ctx.events.send(HostEvent::Connected {
+    let _ = ctx.events.send(ServerEvent::Connected {
         client: peer.clone(),
     });
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -501,7 +501,7 @@ async fn serve_connection(
                 if let Some(refusal) = check_token(ctx.token.as_ref(), token.as_ref()) {
                     // What the client sent is neither logged nor echoed.
                     ctx.counters.refused();
-                    let _ = ctx.events.send(HostEvent::Warning(format!(
+                    let _ = ctx.events.send(ServerEvent::Warning(format!(
                         "{peer}: refused the connection: {}",
                         refusal.log
                     )));
@@ -576,7 +576,7 @@ async fn serve_connection(
     drop(out);
     let _ = write_task.await;
     ctx.counters.disconnected();
-    let _ = ctx.events.send(HostEvent::Disconnected { client: peer });
+    let _ = ctx.events.send(ServerEvent::Disconnected { client: peer });
 }
 
 /// Why a hello's token was refused: for the client, and for the host's log.
@@ -586,7 +586,7 @@ struct Refusal {
 }
 
 /// Checks a client's token against the host's; `None` when the client may go on.
-fn check_token(required: Option<&HostToken>, sent: Option<&HostToken>) -> Option<Refusal> {
+fn check_token(required: Option<&ServerToken>, sent: Option<&ServerToken>) -> Option<Refusal> {
     let required = required?;
     let env = super::token::TOKEN_ENV;
     match sent {

@@ -14,7 +14,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 /// A host address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum HostAddr {
+pub enum ServerAddr {
     /// A TCP address as `HOST:PORT` (`127.0.0.1:7878`, `localhost:7878`, `[::1]:7878`).
     Tcp(String),
     /// A unix domain socket.
@@ -33,7 +33,7 @@ pub struct BadAddr {
     pub why: String,
 }
 
-impl FromStr for HostAddr {
+impl FromStr for ServerAddr {
     type Err = BadAddr;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -50,7 +50,7 @@ impl FromStr for HostAddr {
             if path.is_empty() {
                 return Err(bad("`unix:` needs a socket path"));
             }
-            return Ok(HostAddr::Unix(PathBuf::from(path)));
+            return Ok(ServerAddr::Unix(PathBuf::from(path)));
         }
         let tcp = given.strip_prefix("tcp://").unwrap_or(given);
         let tcp = tcp.strip_suffix('/').unwrap_or(tcp);
@@ -63,7 +63,7 @@ impl FromStr for HostAddr {
         // `localhost` or `[::1]`: no port, take the default one.
         let bracketed_v6 = tcp.starts_with('[') && tcp.ends_with(']');
         if !tcp.contains(':') || bracketed_v6 {
-            return Ok(HostAddr::Tcp(format!("{tcp}:{DEFAULT_PORT}")));
+            return Ok(ServerAddr::Tcp(format!("{tcp}:{DEFAULT_PORT}")));
         }
         let Some((host, port)) = tcp.rsplit_once(':') else {
             return Err(bad("no port"));
@@ -74,15 +74,15 @@ impl FromStr for HostAddr {
         if port.parse::<u16>().is_err() {
             return Err(bad(&format!("`{port}` is not a port (0..65535)")));
         }
-        Ok(HostAddr::Tcp(tcp.to_owned()))
+        Ok(ServerAddr::Tcp(tcp.to_owned()))
     }
 }
 
-impl fmt::Display for HostAddr {
+impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HostAddr::Tcp(addr) => f.write_str(addr),
-            HostAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+            ServerAddr::Tcp(addr) => f.write_str(addr),
+            ServerAddr::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }
@@ -94,20 +94,20 @@ mod tests {
     #[test]
     fn accepted_forms_parse() {
         let cases = [
-            ("127.0.0.1:7878", HostAddr::Tcp("127.0.0.1:7878".into())),
-            ("tcp://127.0.0.1:9/", HostAddr::Tcp("127.0.0.1:9".into())),
-            ("localhost", HostAddr::Tcp("localhost:7878".into())),
-            ("[::1]", HostAddr::Tcp("[::1]:7878".into())),
-            ("[::1]:80", HostAddr::Tcp("[::1]:80".into())),
-            ("unix:/tmp/m.sock", HostAddr::Unix("/tmp/m.sock".into())),
-            ("unix:///tmp/m.sock", HostAddr::Unix("/tmp/m.sock".into())),
+            ("127.0.0.1:7878", ServerAddr::Tcp("127.0.0.1:7878".into())),
+            ("tcp://127.0.0.1:9/", ServerAddr::Tcp("127.0.0.1:9".into())),
+            ("localhost", ServerAddr::Tcp("localhost:7878".into())),
+            ("[::1]", ServerAddr::Tcp("[::1]:7878".into())),
+            ("[::1]:80", ServerAddr::Tcp("[::1]:80".into())),
+            ("unix:/tmp/m.sock", ServerAddr::Unix("/tmp/m.sock".into())),
+            ("unix:///tmp/m.sock", ServerAddr::Unix("/tmp/m.sock".into())),
         ];
         for (text, want) in cases {
-            let got: HostAddr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            let got: ServerAddr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(got, want, "{text}");
         }
         assert_eq!(
-            HostAddr::Unix("/tmp/m.sock".into()).to_string(),
+            ServerAddr::Unix("/tmp/m.sock".into()).to_string(),
             "unix:/tmp/m.sock"
         );
     }
@@ -116,7 +116,7 @@ mod tests {
     fn bad_forms_say_what_is_accepted() {
         for text in ["", "unix:", "http://x:1", "host:port", ":80", "h:70000"] {
             let err = text
-                .parse::<HostAddr>()
+                .parse::<ServerAddr>()
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();

@@ -3,10 +3,12 @@
 //! sockets, tokens (required beyond loopback), garbage on the wire, a host that dies and
 //! comes back, and graceful shutdown.
 
-use maia_core::host::protocol::{
+use maia_core::activation_server::protocol::{
     self, ErrorKind, Frame, PROTOCOL_VERSION, Request, Response, ServerHello, Version,
 };
-use maia_core::host::{Host, HostAddr, HostConfig, HostError, HostToken};
+use maia_core::activation_server::{
+    ActivationServer, ServerAddr, ServerConfig, ServerError, ServerToken,
+};
 use maia_core::target::{
     ModelInfo, RemoteModel, TargetError, TargetModel, UnitMap, UnitRef, open_target,
 };
@@ -39,18 +41,18 @@ fn images() -> Vec<Image> {
     .collect()
 }
 
-fn loopback() -> HostConfig {
-    HostConfig {
-        listen: HostAddr::Tcp("127.0.0.1:0".into()),
-        ..HostConfig::default()
+fn loopback() -> ServerConfig {
+    ServerConfig {
+        listen: ServerAddr::Tcp("127.0.0.1:0".into()),
+        ..ServerConfig::default()
     }
 }
 
-fn serve(model: Arc<dyn TargetModel>, config: HostConfig) -> Host {
-    Host::start(model, config).unwrap_or_else(|e| panic!("{e}"))
+fn serve(model: Arc<dyn TargetModel>, config: ServerConfig) -> ActivationServer {
+    ActivationServer::start(model, config).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn connect(host: &Host) -> RemoteModel {
+fn connect(host: &ActivationServer) -> RemoteModel {
     RemoteModel::connect(&host.address().to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -204,7 +206,7 @@ fn many_concurrent_clients_get_the_maps_a_local_model_gives() {
 
 /// Opens `slow`'s gate once the host has received `requests` requests (panics after a
 /// minute: a request that never arrives is a bug, not a slow machine).
-fn open_when_received(slow: &Slow, host: &Host, requests: u64) {
+fn open_when_received(slow: &Slow, host: &ActivationServer, requests: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while host.stats().requests < requests {
         assert!(
@@ -220,7 +222,7 @@ fn open_when_received(slow: &Slow, host: &Host, requests: u64) {
 #[test]
 fn requests_within_the_window_share_one_model_call() {
     let slow = Slow::gated("synthetic:all", Duration::from_millis(40));
-    let config = HostConfig {
+    let config = ServerConfig {
         batch_window: Duration::from_millis(20),
         max_batch: 6,
         ..loopback()
@@ -278,7 +280,7 @@ fn requests_within_the_window_share_one_model_call() {
 #[test]
 fn a_busy_model_gets_bigger_batches_even_without_a_window() {
     let slow = Slow::gated("synthetic:red", Duration::from_millis(40));
-    let config = HostConfig {
+    let config = ServerConfig {
         batch_window: Duration::ZERO,
         ..loopback()
     };
@@ -314,7 +316,7 @@ fn a_busy_model_gets_bigger_batches_even_without_a_window() {
 
 #[test]
 fn the_window_closes_early_when_every_client_is_waiting() {
-    let config = HostConfig {
+    let config = ServerConfig {
         batch_window: Duration::from_secs(3),
         ..loopback()
     };
@@ -387,7 +389,7 @@ fn a_bad_request_gets_its_error_and_the_connection_keeps_working() {
 #[test]
 fn a_bad_image_fails_only_its_own_request_in_a_shared_batch() {
     let slow = Slow::new("synthetic:all", Duration::from_millis(30));
-    let config = HostConfig {
+    let config = ServerConfig {
         // Long, but it closes as soon as both clients have their request in.
         batch_window: Duration::from_secs(5),
         ..loopback()
@@ -420,7 +422,7 @@ fn a_bad_image_fails_only_its_own_request_in_a_shared_batch() {
 struct Raw(TcpStream);
 
 impl Raw {
-    fn connect(host: &Host) -> (Raw, ServerHello) {
+    fn connect(host: &ActivationServer) -> (Raw, ServerHello) {
         Raw::connect_to(&host.address().to_string())
     }
 
@@ -585,9 +587,9 @@ fn unix_sockets_serve_replace_stale_files_and_refuse_live_ones() {
     // A stale socket: bound and closed, its file left behind.
     drop(std::os::unix::net::UnixListener::bind(&path).expect("binds"));
     assert!(path.exists());
-    let config = HostConfig {
-        listen: HostAddr::Unix(path.clone()),
-        ..HostConfig::default()
+    let config = ServerConfig {
+        listen: ServerAddr::Unix(path.clone()),
+        ..ServerConfig::default()
     };
     let local = catalogue();
     let host = serve(local.clone(), config.clone());
@@ -609,7 +611,7 @@ fn unix_sockets_serve_replace_stale_files_and_refuse_live_ones() {
         "synthetic:all"
     );
 
-    let err = Host::start(local.clone(), config.clone())
+    let err = ActivationServer::start(local.clone(), config.clone())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -621,7 +623,7 @@ fn unix_sockets_serve_replace_stale_files_and_refuse_live_ones() {
     assert!(!path.exists(), "the host removes its socket when it stops");
 
     std::fs::write(&path, "not a socket").expect("writes");
-    let err = Host::start(local, config)
+    let err = ActivationServer::start(local, config)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -631,12 +633,12 @@ fn unix_sockets_serve_replace_stale_files_and_refuse_live_ones() {
 const SECRET: &str = "s3cret-Token-0123456789abcdef";
 const WRONG: &str = "wrong-Token-9876543210fedcba";
 
-fn token(value: &str) -> HostToken {
-    HostToken::new(value, "the test").unwrap_or_else(|e| panic!("{e}"))
+fn token(value: &str) -> ServerToken {
+    ServerToken::new(value, "the test").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every event the host has emitted so far, as text.
-fn events(host: &Host) -> Vec<String> {
+fn events(host: &ActivationServer) -> Vec<String> {
     std::iter::from_fn(|| host.next_event(Duration::from_millis(50)))
         .map(|e| format!("{e:?}"))
         .collect()
@@ -644,12 +646,12 @@ fn events(host: &Host) -> Vec<String> {
 
 #[test]
 fn other_machines_are_refused_without_a_token() {
-    let config = HostConfig {
-        listen: HostAddr::Tcp("0.0.0.0:0".into()),
-        ..HostConfig::default()
+    let config = ServerConfig {
+        listen: ServerAddr::Tcp("0.0.0.0:0".into()),
+        ..ServerConfig::default()
     };
-    match Host::start(catalogue(), config.clone()) {
-        Err(e @ HostError::NotLoopback { .. }) => {
+    match ActivationServer::start(catalogue(), config.clone()) {
+        Err(e @ ServerError::NotLoopback { .. }) => {
             let msg = e.to_string();
             assert!(
                 msg.contains("not a loopback address")
@@ -664,7 +666,7 @@ fn other_machines_are_refused_without_a_token() {
     }
     let host = serve(
         catalogue(),
-        HostConfig {
+        ServerConfig {
             token: Some(token(SECRET)),
             ..config
         },
@@ -677,10 +679,10 @@ fn a_token_host_refuses_missing_and_wrong_tokens_without_repeating_them() {
     let local = catalogue();
     let host = serve(
         local.clone(),
-        HostConfig {
-            listen: HostAddr::Tcp("0.0.0.0:0".into()),
+        ServerConfig {
+            listen: ServerAddr::Tcp("0.0.0.0:0".into()),
             token: Some(token(SECRET)),
-            ..HostConfig::default()
+            ..ServerConfig::default()
         },
     );
     let port = host
@@ -690,7 +692,7 @@ fn a_token_host_refuses_missing_and_wrong_tokens_without_repeating_them() {
         .map(|(_, p)| p.to_owned())
         .expect("a port");
     let addr = format!("127.0.0.1:{port}");
-    let addr_parsed: HostAddr = addr.parse().expect("an address");
+    let addr_parsed: ServerAddr = addr.parse().expect("an address");
 
     // A client without a token stops before sending anything, and says how to give one.
     let err = RemoteModel::connect_to(addr_parsed.clone(), None)
@@ -803,10 +805,10 @@ fn a_loopback_host_with_a_token_requires_it_too() {
     let path = dir.path().join("host.sock");
     let host = serve(
         catalogue(),
-        HostConfig {
-            listen: HostAddr::Unix(path.clone()),
+        ServerConfig {
+            listen: ServerAddr::Unix(path.clone()),
             token: Some(token(SECRET)),
-            ..HostConfig::default()
+            ..ServerConfig::default()
         },
     );
     let err = RemoteModel::connect_to(host.address().clone(), None)
@@ -884,11 +886,11 @@ fn garbage_on_the_wire_drops_that_connection_and_the_host_serves_others() {
 fn a_host_that_dies_mid_request_fails_it_and_the_next_call_reconnects() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("host.sock");
-    let config = HostConfig {
-        listen: HostAddr::Unix(path.clone()),
+    let config = ServerConfig {
+        listen: ServerAddr::Unix(path.clone()),
         // No grace: stopping drops running requests, as a crash would.
         grace: Duration::ZERO,
-        ..HostConfig::default()
+        ..ServerConfig::default()
     };
     let slow = Slow::new("synthetic:all", Duration::from_millis(400));
     let host = serve(slow.clone(), config.clone());
