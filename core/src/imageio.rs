@@ -84,6 +84,11 @@ pub fn to_png(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
         }
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     };
+    encode_png(&image)
+}
+
+/// Encodes an image as PNG.
+pub fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, String> {
     let mut out = Cursor::new(Vec::new());
     image
         .write_to(&mut out, ImageFormat::Png)

@@ -5,11 +5,9 @@
 
 use crate::support::*;
 
-/// Runs the offline agent on a synthetic unit to its end as run `id` under `root/runs`;
-/// returns the runs folder and the run's journal.
-fn finished_run(root: &std::path::Path, id: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let runs = root.join("runs");
-    let (code, out, err) = run(maia()
+/// `maia run --headless` on a synthetic unit as run `id` under `runs`, from `root`.
+fn run_as(root: &std::path::Path, runs: &std::path::Path, id: &str) -> (i32, String, String) {
+    run(maia()
         .current_dir(root)
         .args([
             "run",
@@ -18,8 +16,15 @@ fn finished_run(root: &std::path::Path, id: &str) -> (std::path::PathBuf, std::p
             "synthetic:red",
             "--runs-dir",
         ])
-        .arg(&runs)
-        .args(["--id", id]));
+        .arg(runs)
+        .args(["--id", id]))
+}
+
+/// Runs the offline agent on a synthetic unit to its end as run `id` under `root/runs`;
+/// returns the runs folder and the run's journal.
+fn finished_run(root: &std::path::Path, id: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let runs = root.join("runs");
+    let (code, out, err) = run_as(root, &runs, id);
     assert_eq!(code, 0, "{out}{err}");
     let journal = runs.join(id).join("events.jsonl");
     (runs, journal)
@@ -30,17 +35,7 @@ fn run_ids_are_one_folder_name() {
     let root = tempfile::tempdir().expect("tempdir");
     let runs = root.path().join("runs");
     for id in ["../escape", "", "a/b", "..", ".hidden"] {
-        let (code, _, err) = run(maia()
-            .current_dir(root.path())
-            .args([
-                "run",
-                "--headless",
-                "--target",
-                "synthetic:red",
-                "--runs-dir",
-            ])
-            .arg(&runs)
-            .args(["--id", id]));
+        let (code, _, err) = run_as(root.path(), &runs, id);
         assert_eq!(code, 2, "--id {id:?} accepted: {err}");
         assert!(err.contains("a run id is one folder name"), "{id:?}: {err}");
     }

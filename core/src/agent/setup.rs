@@ -380,7 +380,7 @@ pub fn world_dataset(
         return Ok(None);
     };
     let dir = root.join(format!("shapes-n{n}-seed{seed}"));
-    if dir.join("scenes.jsonl").is_file() {
+    if dir.join(maia_shapes_world::SCENE_INDEX).is_file() {
         return Ok(Some(dir));
     }
     // Written beside, then renamed: a dataset interrupted half-way is never taken for a
@@ -402,7 +402,7 @@ pub fn world_dataset(
     if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = std::fs::remove_dir_all(&tmp);
         // Another process finished the same dataset first: use theirs.
-        if !dir.join("scenes.jsonl").is_file() {
+        if !dir.join(maia_shapes_world::SCENE_INDEX).is_file() {
             return Err(failed(e.to_string()));
         }
     }

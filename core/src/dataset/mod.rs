@@ -204,15 +204,10 @@ impl Dataset {
         names.sort();
         let items: Vec<Item> = names
             .into_iter()
-            .map(|name| {
-                let class = name
-                    .rsplit_once('/')
-                    .map(|(folder, _)| folder.rsplit('/').next().unwrap_or(folder).to_owned());
-                Item {
-                    name,
-                    source: Source::File,
-                    class,
-                }
+            .map(|name| Item {
+                class: class_folder(&name),
+                name,
+                source: Source::File,
             })
             .collect();
         let classes: HashSet<&str> = items.iter().filter_map(|i| i.class.as_deref()).collect();
@@ -220,7 +215,7 @@ impl Dataset {
             classes: classes.len(),
         };
         let mut dataset = Dataset::new(dir.to_path_buf(), layout, items);
-        let index = dir.join("scenes.jsonl");
+        let index = dir.join(maia_shapes_world::SCENE_INDEX);
         if let Ok(text) = std::fs::read_to_string(&index) {
             for line in text.lines() {
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
@@ -248,16 +243,10 @@ impl Dataset {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|line| {
-                let class = Path::new(line)
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned());
-                Item {
-                    name: line.to_owned(),
-                    source: Source::File,
-                    class,
-                }
+            .map(|line| Item {
+                name: line.to_owned(),
+                source: Source::File,
+                class: class_folder(line),
             })
             .collect();
         if items.is_empty() {
@@ -471,6 +460,15 @@ impl Dataset {
 /// names them, else its id.
 pub fn class_label(meta: &serde_json::Value) -> Option<&str> {
     meta["class_name"].as_str().or(meta["class"].as_str())
+}
+
+/// The class of an image file: the name of the folder it sits in (none for a file at the
+/// top of the data set).
+fn class_folder(name: &str) -> Option<String> {
+    Path::new(name)
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
 }
 
 fn has_extension(path: &Path, extensions: &[&str]) -> bool {

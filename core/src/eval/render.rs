@@ -4,6 +4,7 @@ use super::{Failure, FailureKind};
 use crate::{CallContext, ImageStore, ToolRegistry};
 use maia_plugin_sdk::contracts::{Text2ImageArgs, Text2ImageData};
 use maia_plugin_sdk::{Image, ToolCall};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// Prompts one `text2image` call takes (the tool's `maxItems`).
@@ -108,7 +109,7 @@ impl ImageRenderer for ToolRenderer {
                 ));
             }
             // A generator that reports nothing (or not in the contract) has no warnings.
-            let reports = serde_json::from_value::<Text2ImageData>(output.data.clone())
+            let reports = Text2ImageData::deserialize(&output.data)
                 .map(|data| data.images)
                 .unwrap_or_default();
             for (i, prompt) in chunk.iter().enumerate() {

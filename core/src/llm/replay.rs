@@ -43,7 +43,7 @@ impl ReplayBackend {
     /// The replies of a recorded run (`runs/<id>/events.jsonl` or its folder).
     pub fn from_journal(path: &Path) -> Result<Self, LlmError> {
         let path = if path.is_dir() {
-            path.join("events.jsonl")
+            maia_run::RunDir::new(path).events()
         } else {
             path.to_path_buf()
         };

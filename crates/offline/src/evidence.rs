@@ -16,6 +16,7 @@ use maia_plugin_sdk::contracts::{
     DatasetExemplarsData, EditImagesData, Text2ImageArgs, Text2ImageData, ToolWarning,
 };
 use maia_shapes_world::{Scene, Warning, parse_prompt};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -492,7 +493,7 @@ impl Evidence {
             .unwrap_or_default();
         if entries.is_empty() {
             // No data: assume the prompts were drawn as asked, in order.
-            let asked = serde_json::from_value::<Text2ImageArgs>(args.clone()).ok();
+            let asked = Text2ImageArgs::deserialize(args).ok();
             let seed = asked.as_ref().and_then(|a| a.seed).unwrap_or(0);
             for (id, prompt) in ids.iter().zip(asked.map(|a| a.prompts).unwrap_or_default()) {
                 let i = self.observation(
@@ -726,7 +727,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 /// A result's `data` read as the tool's contract; `None` when it does not follow it (a
 /// tool that reports no data, or another tool under the same name).
 fn contract<T: DeserializeOwned>(result: &ToolResult) -> Option<T> {
-    serde_json::from_value(result.data.clone()).ok()
+    T::deserialize(&result.data).ok()
 }
 
 /// A position counted from 1, or `None` for 0.

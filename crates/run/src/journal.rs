@@ -84,7 +84,7 @@ pub fn repair(path: &Path) -> std::io::Result<Option<(PathBuf, usize)>> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "events.jsonl".into());
+        .unwrap_or_else(|| crate::dir::EVENTS_FILE.into());
     let backup = path.with_file_name(format!("{name}.damaged-{}", now_ms()));
     std::fs::copy(path, &backup)?;
     let file = OpenOptions::new().write(true).open(path)?;

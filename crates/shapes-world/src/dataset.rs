@@ -133,6 +133,10 @@ pub fn scene_at_on(index: usize, seed: u64, canvas: Canvas) -> Scene {
     }
 }
 
+/// The index file of a dataset folder: one `{index, file, scene}` per line. Its presence
+/// marks a finished shapes-world dataset.
+pub const SCENE_INDEX: &str = "scenes.jsonl";
+
 /// What [`write_dataset`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSummary {
@@ -220,7 +224,7 @@ pub fn write_dataset_with(
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     progress(n, n);
-    let index_path = dir.join("scenes.jsonl");
+    let index_path = dir.join(SCENE_INDEX);
     let file = std::fs::File::create(&index_path).map_err(io(&index_path))?;
     let mut index_file = std::io::BufWriter::new(file);
     for (index, scene) in generate(n, seed) {

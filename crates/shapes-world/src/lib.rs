@@ -47,7 +47,8 @@ pub use attributes::{Color, Shape, SizeClass, Texture};
 pub use catalogue::{catalogue, lookup, unit_names};
 pub use concept::{Atom, Concept, ConceptError};
 pub use dataset::{
-    DatasetError, DatasetSummary, generate, scene_at, write_dataset, write_dataset_with,
+    DatasetError, DatasetSummary, SCENE_INDEX, generate, scene_at, write_dataset,
+    write_dataset_with,
 };
 pub use describe::scene_to_prompt;
 pub use edit::{EditError, EditOutcome, apply_edit};

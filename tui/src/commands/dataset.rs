@@ -5,9 +5,7 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use maia_core::dataset::Dataset;
-use maia_core::target::torch::{
-    EvalTransform, Interpolation, Preprocess, TorchModel, parse_device,
-};
+use maia_core::target::torch::{Preprocess, TorchModel, parse_device};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -114,18 +112,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
             .with_context(|| format!("loading {}", path.display()))?
             .preprocess()
             .clone(),
-        None => Preprocess {
-            size: 224,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-            round_to_bytes: false,
-            eval: Some(EvalTransform {
-                resize: 256,
-                crop: 224,
-                interpolation: Interpolation::Bilinear,
-                antialias: true,
-            }),
-        },
+        None => Preprocess::imagenet_eval(),
     };
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)

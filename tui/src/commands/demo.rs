@@ -36,7 +36,7 @@ fn demo_dataset(n: usize) -> Result<PathBuf> {
     let dir = maia_core::cache::cache_dir("datasets")
         .context("no cache folder: set MAIA_CACHE_DIR or HOME")?
         .join(format!("shapes-n{n}-seed0"));
-    if dir.join("scenes.jsonl").is_file() {
+    if dir.join(maia_shapes_world::SCENE_INDEX).is_file() {
         return Ok(dir);
     }
     let tmp = dir.with_extension("partial");

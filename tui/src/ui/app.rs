@@ -128,7 +128,7 @@ impl App {
     /// Milliseconds the run has been going, as shown in the status bar.
     pub fn elapsed_ms(&self) -> u64 {
         let journal = self.view.journal_elapsed_ms();
-        if self.finished() || self.view.first_t_ms.is_none() {
+        if self.finished() || self.view.summary.first_ms.is_none() {
             return journal;
         }
         match self.view.started_unix_ms() {

@@ -209,12 +209,8 @@ pub struct RunView {
     pub gallery: Vec<GalleryImage>,
     /// Tool calls that made images, oldest first.
     pub sheets: Vec<Sheet>,
-    /// `(label, description)` once the agent answered.
-    pub final_answer: Option<(String, String)>,
     /// Records applied.
     pub records: u64,
-    /// `t_ms` of the first record.
-    pub first_t_ms: Option<u64>,
     /// `t_ms` of the latest record.
     pub last_t_ms: u64,
     tools: HashMap<(u32, String), usize>,
@@ -231,9 +227,7 @@ impl Default for RunView {
             summary: RunSummary::default(),
             gallery: Vec::new(),
             sheets: Vec::new(),
-            final_answer: None,
             records: 0,
-            first_t_ms: None,
             last_t_ms: 0,
             tools: HashMap::new(),
             next_version: 1,
@@ -266,13 +260,14 @@ impl RunView {
 
     /// Milliseconds between the first and the latest record.
     pub fn journal_elapsed_ms(&self) -> u64 {
-        self.first_t_ms
+        self.summary
+            .first_ms
             .map_or(0, |first| self.last_t_ms.saturating_sub(first))
     }
 
     /// The start as UNIX milliseconds, when the journal's `t_ms` are wall-clock times.
     pub fn started_unix_ms(&self) -> Option<u64> {
-        self.first_t_ms.filter(|t| *t >= UNIX_MS_THRESHOLD)
+        self.summary.first_ms.filter(|t| *t >= UNIX_MS_THRESHOLD)
     }
 
     /// Index of the latest tool entry.
@@ -321,9 +316,6 @@ impl RunView {
     pub fn apply(&mut self, record: &Record) {
         self.records += 1;
         self.summary.add(record);
-        if self.first_t_ms.is_none() {
-            self.first_t_ms = Some(record.t_ms);
-        }
         self.last_t_ms = self.last_t_ms.max(record.t_ms);
         // Anything but an ending after `run_ended` means the run was picked up again
         // (`maia resume`), even when its `resumed` record was not seen.
@@ -463,7 +455,6 @@ impl RunView {
             } => {
                 let label = one_line(label);
                 let description = sanitize(description);
-                self.final_answer = Some((label.clone(), description.clone()));
                 self.push(EntryKind::Final { label, description });
             }
             Event::RunEnded { status, reason } => {

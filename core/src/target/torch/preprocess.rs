@@ -39,6 +39,23 @@ struct Pixels {
 }
 
 impl Preprocess {
+    /// torchvision's ImageNet evaluation transform: shorter side 256 (bilinear,
+    /// antialiased), center crop 224, ImageNet mean and std.
+    pub fn imagenet_eval() -> Preprocess {
+        Preprocess {
+            size: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            round_to_bytes: false,
+            eval: Some(EvalTransform {
+                resize: 256,
+                crop: 224,
+                interpolation: super::resample::Interpolation::Bilinear,
+                antialias: true,
+            }),
+        }
+    }
+
     /// Floats in one image's input: `3 × size × size`.
     pub fn input_len(&self) -> usize {
         3 * self.size as usize * self.size as usize
@@ -50,21 +67,17 @@ impl Preprocess {
         let pixels = decode(png)?;
         let s = self.size as usize;
         let start = out.len();
-        if let Some(eval) = &self.eval {
-            let crop = eval.apply(&pixels.bytes, pixels.width, pixels.height, pixels.stride);
-            out.resize(start + self.input_len(), 0.0);
-            let planes = &mut out[start..];
-            for (i, px) in crop.chunks_exact(3).enumerate() {
-                for c in 0..3 {
-                    let (mean, std) = (self.mean[c] as f32, self.std[c] as f32);
-                    planes[c * s * s + i] = (f32::from(px[c]) / 255.0 - mean) / std;
-                }
-            }
-            return Ok(());
-        }
         out.resize(start + self.input_len(), 0.0);
         let planes = &mut out[start..];
-        if pixels.width >= s && pixels.height >= s {
+        if let Some(eval) = &self.eval {
+            // The crop is whole bytes already: planes of byte values, normalized below.
+            let crop = eval.apply(&pixels.bytes, pixels.width, pixels.height, pixels.stride);
+            for (i, px) in crop.chunks_exact(3).enumerate() {
+                for (c, &byte) in px.iter().enumerate() {
+                    planes[c * s * s + i] = f32::from(byte);
+                }
+            }
+        } else if pixels.width >= s && pixels.height >= s {
             self.area(&pixels, planes);
         } else if let Err(e) = self.bilinear(&pixels, planes) {
             out.truncate(start);
@@ -95,11 +108,7 @@ impl Preprocess {
         let side = eval.crop;
         let image = image::RgbImage::from_raw(side, side, crop)
             .ok_or_else(|| "the crop has the wrong size".to_string())?;
-        let mut out = std::io::Cursor::new(Vec::new());
-        image
-            .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|e| format!("cannot encode PNG: {e}"))?;
-        Ok(Some(out.into_inner()))
+        crate::imageio::encode_png(&DynamicImage::ImageRgb8(image)).map(Some)
     }
 
     /// Box-averages every output pixel over its window, as `adaptive_avg_pool2d` does:
