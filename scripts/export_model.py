@@ -12,6 +12,13 @@ enough to try maia and is what the test suite exports:
 
     python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4,fc --out r18.pt
     python scripts/export_model.py --arch timm:resnet50 --layers layer4 --out r50.pt   # needs timm
+    python scripts/export_model.py --arch vit_b_16 --layers encoder.layers.encoder_layer_5,encoder.layers.encoder_layer_11 --out vit_b_16.pt
+    python scripts/export_model.py --arch tiny_vit --out tiny_vit.pt  # a 2-block ViT, for tests
+
+Transformer layers return tokens `[N, T, C]`; the sidecar records how they form the patch
+grid (`"layouts": {NAME: {"tokens": {"prefix": 1, "grid": [14, 14]}}}`: the class and
+register tokens first, then the patches row by row), read from the model (its patch size,
+timm's `num_prefix_tokens`), so maia reads each channel's patch tokens as its map.
 
 The sidecar records the model's evaluation transform so maia prepares images exactly as
 the model was evaluated: for torchvision models, that of the architecture's weights
@@ -50,6 +57,46 @@ class Tiny(nn.Module):
         return {"block1": a, "block2": b, "block3": c, "logits": self.head(c.mean(dim=(2, 3)))}
 
 
+def tiny_vit(size):
+    """A torchvision VisionTransformer small enough for tests: patch 8, 2 blocks of width 32."""
+    from torchvision.models import VisionTransformer
+    return VisionTransformer(image_size=size, patch_size=8, num_layers=2, num_heads=2,
+                             hidden_dim=32, mlp_dim=64, num_classes=10)
+
+
+def token_layouts(net, size, outputs):
+    """The sidecar's `layouts` for every [N, T, C] output: the patch grid from the model's
+    patch size (torchvision: `patch_size`; timm: `patch_embed.grid_size`) and the rest of
+    the tokens as the prefix (class and register tokens). Outputs of any other rank get none."""
+    grid = None
+    patch_embed = getattr(net, "patch_embed", None)
+    if patch_embed is not None and hasattr(patch_embed, "grid_size"):
+        grid = [int(g) for g in patch_embed.grid_size]
+    elif isinstance(getattr(net, "patch_size", None), int):
+        grid = [size // net.patch_size] * 2
+    layouts = {}
+    for name, t in outputs.items():
+        if t.dim() != 3:
+            continue
+        if grid is None:
+            raise SystemExit(f"layer {name} returns tokens {list(t.shape)} but the patch grid of "
+                             f"{type(net).__name__} is unknown; add its layout to the sidecar by hand")
+        prefix = t.shape[1] - grid[0] * grid[1]
+        if prefix < 0:
+            raise SystemExit(f"layer {name} has {t.shape[1]} tokens, fewer than its {grid[0]}x{grid[1]} patches")
+        layouts[name] = {"tokens": {"prefix": int(prefix), "grid": grid}}
+    return layouts
+
+
+def as_maps(t, layout):
+    """A layer output as [N, C, H, W] maps, as maia reads it ([N, C] as 1x1)."""
+    if layout is not None:
+        prefix, (h, w) = layout["tokens"]["prefix"], layout["tokens"]["grid"]
+        n, _, c = t.shape
+        return t[:, prefix:, :].reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return t if t.dim() == 4 else t[:, :, None, None]
+
+
 class Features(nn.Module):
     """Wraps a torchvision model: returns the named submodules' outputs as a dict."""
 
@@ -64,7 +111,7 @@ class Features(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="tiny", help="tiny, a torchvision model name (resnet18, vit_b_16, ...) or timm:NAME")
+    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...) or timm:NAME")
     p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
     p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
     p.add_argument("--size", type=int, default=224)
@@ -75,13 +122,19 @@ def main():
     p.add_argument("--check-image")
     p.add_argument("--check-out")
     p.add_argument("--check-input")
+    p.add_argument("--check-maps", help="also write every layer's maps ([C][H][W], as maia reads them) as JSON")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     transform = {}
     layers = [name for name in a.layers.split(",") if name]
+    net = None
     if a.arch == "tiny":
         model, layers = Tiny(), ["block1", "block2", "block3", "logits"]
+    elif a.arch == "tiny_vit":
+        net = tiny_vit(a.size)
+        layers = layers or ["encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"]
+        model = Features(net, layers)
     elif a.arch.startswith("timm:"):
         import timm
         if not layers:
@@ -97,7 +150,8 @@ def main():
         import torchvision
         if not layers:
             p.error("--layers is required for torchvision models")
-        model = Features(torchvision.models.get_model(a.arch, weights=a.weights), layers)
+        net = torchvision.models.get_model(a.arch, weights=a.weights)
+        model = Features(net, layers)
         transform = torchvision_transform(a.arch, a.size)
         if transform:
             mean, std = transform.pop("mean"), transform.pop("std")
@@ -106,8 +160,13 @@ def main():
     model.eval()
     scripted = torch.jit.script(model)
     scripted.save(a.out)
+    with torch.no_grad():
+        probe = scripted(torch.zeros(1, 3, a.size, a.size))
+    layouts = token_layouts(net, a.size, probe) if net is not None else {}
     sidecar = {"format": "maia-model", "format_version": 1, "name": a.arch,
                "input": {"size": a.size, **transform, "mean": mean, "std": std}, "layers": layers}
+    if layouts:
+        sidecar["layouts"] = layouts
     with open(a.out + ".json", "w") as f:
         json.dump(sidecar, f, indent=2)
     print(f"wrote {a.out} and {a.out}.json (layers: {', '.join(layers)})")
@@ -121,10 +180,14 @@ def main():
             x.contiguous().numpy().astype("float32").tofile(a.check_input)
         with torch.no_grad():
             out = scripted(x)
-        maxima = {}
+        maxima, maps = {}, {}
         for name, t in out.items():
-            t = t if t.dim() == 4 else t[:, :, None, None]
-            maxima[name] = t[0].flatten(1).max(dim=1).values.tolist()
+            m = as_maps(t, layouts.get(name))[0]
+            maxima[name] = m.flatten(1).max(dim=1).values.tolist()
+            maps[name] = m.tolist()
+        if a.check_maps:
+            with open(a.check_maps, "w") as f:
+                json.dump(maps, f)
         with open(a.check_out, "w") as f:
             json.dump(maxima, f)
 

@@ -607,3 +607,102 @@ fn checkpoints_truncated_sidecars_and_empty_layer_lists_are_explained() {
     let msg = load_error(&path);
     assert!(msg.contains("\"layers\" is empty"), "{msg}");
 }
+
+/// A tiny torchvision ViT (patch 8 at 32 px: a class token and a 4×4 grid), exported with
+/// its token layout; returns the model, PyTorch's maxima and its maps per layer.
+fn export_vit(dir: &Path, png: &[u8]) -> (PathBuf, serde_json::Value, serde_json::Value) {
+    let maps = dir.join("maps.json");
+    let maps_arg = maps.display().to_string();
+    let (model, maxima) = export(
+        dir,
+        png,
+        &[
+            "--arch",
+            "tiny_vit",
+            "--size",
+            "32",
+            "--check-maps",
+            &maps_arg,
+        ],
+        "vit.pt",
+    );
+    let maps =
+        serde_json::from_str(&std::fs::read_to_string(&maps).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    (model, maxima, maps)
+}
+
+#[test]
+fn vit_token_layers_are_patch_grids_that_match_pytorch() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("two red striped circles and a blue star");
+    let (path, maxima, maps) = export_vit(dir.path(), &png);
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let layer = "encoder.layers.encoder_layer_1";
+    let info = model
+        .info()
+        .layer(layer)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {layer}"));
+    assert_eq!((info.units, info.map_height, info.map_width), (32, 4, 4));
+    let tokens = info
+        .tokens
+        .unwrap_or_else(|| panic!("{layer} is not a token layer"));
+    assert_eq!((tokens.prefix, tokens.inferred), (1, false));
+    let image = Image::new(png, "check");
+    let units: Vec<usize> = (0..32).collect();
+    let got = model
+        .activations(&[&image], layer, &units)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want_max: Vec<f64> =
+        serde_json::from_value(maxima[layer].clone()).unwrap_or_else(|e| panic!("{e}"));
+    let want_maps: Vec<Vec<Vec<f64>>> =
+        serde_json::from_value(maps[layer].clone()).unwrap_or_else(|e| panic!("{e}"));
+    for (u, map) in got[0].iter().enumerate() {
+        assert!(
+            (f64::from(map.max()) - want_max[u]).abs() < 1e-3,
+            "{layer}:{u} max"
+        );
+        let want: Vec<f64> = want_maps[u].iter().flatten().copied().collect();
+        for (i, (rust, torch)) in map.values.iter().zip(&want).enumerate() {
+            assert!(
+                (f64::from(*rust) - torch).abs() < 1e-3,
+                "{layer}:{u} patch {i}: rust {rust} vs torch {torch}"
+            );
+        }
+    }
+
+    // Without the sidecar's layout the grid is inferred from the 17 tokens, to the same maps.
+    let sidecar = path.with_extension("pt.json");
+    let text = std::fs::read_to_string(&sidecar).unwrap_or_else(|e| panic!("{e}"));
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let declared = json
+        .as_object_mut()
+        .and_then(|o| o.remove("layouts"))
+        .unwrap_or_else(|| panic!("the export recorded no layouts: {text}"));
+    assert_eq!(
+        declared[layer],
+        serde_json::json!({"tokens": {"prefix": 1, "grid": [4, 4]}})
+    );
+    std::fs::write(&sidecar, json.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let inferred = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let grid = inferred.info().layer(layer).and_then(|l| l.tokens);
+    assert_eq!(
+        grid.map(|g| (g.prefix, g.height, g.inferred)),
+        Some((1, 4, true))
+    );
+    let again = inferred
+        .activations(&[&image], layer, &units)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, got);
+
+    // A declared grid that does not fit the tokens names both.
+    json["layouts"] = serde_json::json!({layer: {"tokens": {"prefix": 1, "grid": [3, 3]}}});
+    std::fs::write(&sidecar, json.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let err = TorchModel::load(&path, cpu, false)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("17 tokens") && err.contains("3×3"), "{err}");
+}

@@ -128,6 +128,7 @@ mod tests {
             units,
             map_height: 4,
             map_width: 4,
+            tokens: None,
         };
         ModelInfo {
             name: "m.pt".into(),

@@ -33,6 +33,24 @@ pub struct LayerInfo {
     pub map_height: u32,
     /// Width of each unit's spatial map.
     pub map_width: u32,
+    /// For a transformer layer: how its tokens form the map (absent for feature maps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenGrid>,
+}
+
+/// A transformer layer's tokens: `prefix` tokens (class, registers), then a
+/// `height × width` grid of patch tokens whose values are each unit's map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenGrid {
+    /// Tokens before the patches.
+    pub prefix: u32,
+    /// Patch rows.
+    pub height: u32,
+    /// Patch columns.
+    pub width: u32,
+    /// True when maia inferred the layout from the token count (no sidecar layout).
+    #[serde(default)]
+    pub inferred: bool,
 }
 
 /// What a target model is, for `maia model info` and the agent's task prompt.

@@ -28,6 +28,7 @@ impl SyntheticTarget {
                 units: units.len(),
                 map_height: size.height,
                 map_width: size.width,
+                tokens: None,
             }],
         };
         SyntheticTarget { units, info }

@@ -82,6 +82,7 @@ mod tests {
                 units: 256,
                 map_height: 8,
                 map_width: 8,
+                tokens: None,
             }],
         }
     }

@@ -64,10 +64,32 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         t.row(vec![
             l.name.clone(),
             l.units.to_string(),
-            format!("{}×{}", l.map_height, l.map_width),
+            map_text(l),
             format!("{}:0 … {}:{}", l.name, l.name, l.units.saturating_sub(1)),
         ]);
     }
     print!("{}", t.render());
+    if info
+        .layers
+        .iter()
+        .any(|l| l.tokens.is_some_and(|g| g.inferred))
+    {
+        println!(
+            "token layouts marked (inferred) were guessed from the token count; export with scripts/export_model.py to record them"
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "7×7", or for a transformer layer "14×14 patch tokens (+1 prefix)".
+fn map_text(layer: &maia_core::target::LayerInfo) -> String {
+    let grid = format!("{}×{}", layer.map_height, layer.map_width);
+    match layer.tokens {
+        None => grid,
+        Some(tokens) => format!(
+            "{grid} patch tokens (+{} prefix){}",
+            tokens.prefix,
+            if tokens.inferred { " (inferred)" } else { "" }
+        ),
+    }
 }

@@ -20,18 +20,22 @@
 //! libtorch's default, every core.
 
 mod device;
+mod layout;
 mod model_spec;
 mod preprocess;
 mod resample;
 
 pub use device::parse_device;
+pub use layout::LayerLayout;
 pub use model_spec::{ModelSidecar, SIDECAR_FORMAT};
 pub use preprocess::Preprocess;
 pub use resample::{EvalTransform, Interpolation};
 
 use super::{ImageMaxima, LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
 use crate::world_cnn::Sidecar as WorldSidecar;
+use layout::Layout;
 use maia_plugin_sdk::Image;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
@@ -52,6 +56,8 @@ pub struct TorchModel {
     half: bool,
     batch: usize,
     info: ModelInfo,
+    /// How each layer that is not a plain map reads as maps (empty while probing).
+    layouts: HashMap<String, Layout>,
     file_hash: String,
 }
 
@@ -87,7 +93,7 @@ impl TorchModel {
             .and_then(|f| f.as_str())
             .unwrap_or_default()
             .to_owned();
-        let (outputs, preprocess, wanted_layers) = match format.as_str() {
+        let (outputs, preprocess, wanted_layers, declared) = match format.as_str() {
             crate::world_cnn::SIDECAR_FORMAT => {
                 let sidecar = WorldSidecar::parse(&text)
                     .map_err(|r| TargetError::Spec(format!("{}: {r}", sidecar_path.display())))?;
@@ -103,7 +109,12 @@ impl TorchModel {
                     eval: None,
                 };
                 let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
-                (Outputs::Packed(Box::new(sidecar)), pre, Some(layers))
+                (
+                    Outputs::Packed(Box::new(sidecar)),
+                    pre,
+                    Some(layers),
+                    BTreeMap::new(),
+                )
             }
             SIDECAR_FORMAT => {
                 let spec = ModelSidecar::parse(&text)
@@ -115,7 +126,12 @@ impl TorchModel {
                     round_to_bytes: false,
                     eval: spec.input.eval_transform(),
                 };
-                (Outputs::Dict, pre, spec.layers.clone())
+                (
+                    Outputs::Dict,
+                    pre,
+                    spec.layers.clone(),
+                    spec.layouts.clone(),
+                )
             }
             other => {
                 return Err(TargetError::Spec(format!(
@@ -169,10 +185,13 @@ impl TorchModel {
                 device: device_name(device),
                 layers: Vec::new(),
             },
+            layouts: HashMap::new(),
             file_hash,
         };
         model.info.input_size = model.preprocess.size;
-        model.info.layers = model.probe_layers(wanted_layers.as_deref())?;
+        let (layers, layouts) = model.probe_layers(wanted_layers.as_deref(), &declared)?;
+        model.info.layers = layers;
+        model.layouts = layouts;
         Ok(model)
     }
 
@@ -192,7 +211,21 @@ impl TorchModel {
         &self.preprocess
     }
 
-    fn probe_layers(&self, wanted: Option<&[String]>) -> Result<Vec<LayerInfo>, TargetError> {
+    /// Every exposed layer's shape, from one forward on zeros, read as maps: its units, its
+    /// map size and (for tokens and channels-last outputs) how to turn it into maps.
+    fn probe_layers(
+        &self,
+        wanted: Option<&[String]>,
+        declared: &BTreeMap<String, LayerLayout>,
+    ) -> Result<(Vec<LayerInfo>, HashMap<String, Layout>), TargetError> {
+        if let Some(unknown) = declared
+            .keys()
+            .find(|name| wanted.is_some_and(|w| !w.contains(name)))
+        {
+            return Err(TargetError::Spec(format!(
+                "the sidecar declares a layout for `{unknown}`, which is not one of its layers"
+            )));
+        }
         let s = i64::from(self.preprocess.size);
         let zeros = Tensor::zeros([1, 3, s, s], (Kind::Float, Device::Cpu));
         let named = self.forward_all(&zeros)?;
@@ -200,7 +233,8 @@ impl TorchModel {
             Some(w) => w.to_vec(),
             None => named.iter().map(|(n, _)| n.clone()).collect(),
         };
-        order
+        let mut layouts = HashMap::new();
+        let layers = order
             .iter()
             .map(|name| {
                 let (_, t) = named.iter().find(|(n, _)| n == name).ok_or_else(|| {
@@ -208,24 +242,23 @@ impl TorchModel {
                         "the sidecar names layer `{name}` but the model does not return it"
                     ))
                 })?;
-                let size = t.size();
-                let (units, h, w) = match size.as_slice() {
-                    [_, c, h, w] => (*c, *h, *w),
-                    [_, c] => (*c, 1, 1),
-                    other => {
-                        return Err(TargetError::Spec(format!(
-                            "layer `{name}` has shape {other:?}; expected [N, C, H, W] or [N, C]"
-                        )));
-                    }
-                };
+                let resolved = layout::resolve(name, &t.size(), declared.get(name).copied())?;
+                if resolved.layout != Layout::Maps {
+                    layouts.insert(name.clone(), resolved.layout);
+                }
                 Ok(LayerInfo {
                     name: name.clone(),
-                    units: units as usize,
-                    map_height: h as u32,
-                    map_width: w as u32,
+                    units: resolved.units,
+                    map_height: resolved.height,
+                    map_width: resolved.width,
+                    tokens: match resolved.layout {
+                        Layout::Tokens(grid) => Some(grid),
+                        Layout::Maps | Layout::ChannelsLast => None,
+                    },
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, TargetError>>()?;
+        Ok((layers, layouts))
     }
 
     /// Runs the model on a normalized CPU batch; every named output, as float on CPU.
@@ -256,8 +289,12 @@ impl TorchModel {
         let out =
             tch::no_grad(|| self.module.forward_is(&[IValue::Tensor(input)])).map_err(compute)?;
         let wanted = |name: &str| only.is_none_or(|o| o == name);
-        let finish = |t: Tensor| {
-            let t = t.to_kind(Kind::Float);
+        let finish = |name: &str, t: Tensor| {
+            let t = match self.layouts.get(name) {
+                Some(layout) => layout.to_maps(t),
+                None => t,
+            }
+            .to_kind(Kind::Float);
             if only.is_none() {
                 t.to_device(Device::Cpu)
             } else {
@@ -269,7 +306,10 @@ impl TorchModel {
                 .into_iter()
                 .filter(|(k, _)| !matches!(k, IValue::String(name) if !wanted(name)))
                 .map(|(k, v)| match (k, v) {
-                    (IValue::String(name), IValue::Tensor(t)) => Ok((name, finish(t))),
+                    (IValue::String(name), IValue::Tensor(t)) => {
+                        let t = finish(&name, t);
+                        Ok((name, t))
+                    }
                     (k, _) => Err(TargetError::Spec(format!(
                         "the model's output dict has a non-tensor entry {k:?}"
                     ))),
@@ -284,7 +324,7 @@ impl TorchModel {
                     .map(|o| {
                         sidecar
                             .unpack_one(&packed, &o.name)
-                            .map(|t| (o.name.clone(), finish(t)))
+                            .map(|t| (o.name.clone(), finish(&o.name, t)))
                             .map_err(compute)
                     })
                     .collect()
@@ -398,10 +438,17 @@ impl TargetModel for TorchModel {
     }
 
     fn fingerprint(&self) -> String {
-        format!(
+        let mut fingerprint = format!(
             "torch:{}:{:?}:half={}",
             self.file_hash, self.preprocess, self.half
-        )
+        );
+        // How tokens are read changes the maps; models without such layers keep their
+        // fingerprint (and their cached exemplars).
+        if !self.layouts.is_empty() {
+            let sorted: BTreeMap<&String, &Layout> = self.layouts.iter().collect();
+            fingerprint.push_str(&format!(":layouts={sorted:?}"));
+        }
+        fingerprint
     }
 
     fn input_view(&self, image: &[u8]) -> Result<Option<Vec<u8>>, TargetError> {

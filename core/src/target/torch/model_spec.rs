@@ -6,14 +6,18 @@
 //!            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
 //!  "layers": ["layer1", "layer2", "layer3", "layer4"]}
 //! ```
-//! `layers` is optional (default: every output of `forward`, in its order); `mean`/`std`
+//! `layers` is optional (default: every output of `forward`, in its order); `layouts`
+//! declares transformer token layers (`{"blocks.5": {"tokens": {"prefix": 1, "grid": [14,
+//! 14]}}}`) and channels-last maps (`"channels_last"`), see [`LayerLayout`]; `mean`/`std`
 //! apply to pixel values scaled to 0..1. With `resize`, an image is prepared as torchvision
 //! and timm evaluate: the shorter side resized to `resize`, then the center `size × size`
 //! cropped (`crop`, if given, must equal `size`); without it, the whole image is
 //! area-averaged to the input square.
 
+use super::layout::LayerLayout;
 use super::resample::{EvalTransform, Interpolation};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The `format` value of a user model's sidecar.
 pub const SIDECAR_FORMAT: &str = "maia-model";
@@ -75,6 +79,11 @@ pub struct ModelSidecar {
     /// Layers to expose, in order (default: all outputs).
     #[serde(default)]
     pub layers: Option<Vec<String>>,
+    /// Layers that are not `[N, C, H, W]` maps or `[N, C]` vectors: transformer tokens
+    /// (`{"tokens": {"prefix": 1, "grid": [14, 14]}}`) or `"channels_last"` maps. A token
+    /// layer left out has its grid inferred from its token count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layouts: BTreeMap<String, LayerLayout>,
 }
 
 impl ModelSidecar {
