@@ -185,6 +185,8 @@ def main():
             m = as_maps(t, layouts.get(name))[0]
             maxima[name] = m.flatten(1).max(dim=1).values.tolist()
             maps[name] = m.tolist()
+            if name in layouts and layouts[name]["tokens"]["prefix"] > 0:
+                maxima[name + ":cls"] = t[0, 0, :].tolist()  # the class token's units
         if a.check_maps:
             with open(a.check_maps, "w") as f:
                 json.dump(maps, f)

@@ -673,6 +673,29 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
         }
     }
 
+    // The class token is a layer of scalar units of its own.
+    let cls = format!("{layer}:cls");
+    let cls_info = model
+        .info()
+        .layer(&cls)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {cls}"));
+    assert_eq!(
+        (cls_info.units, cls_info.map_height, cls_info.tokens),
+        (32, 1, None)
+    );
+    let cls_maps = model
+        .activations(&[&image], &cls, &units)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want_cls: Vec<f64> =
+        serde_json::from_value(maxima[cls.as_str()].clone()).unwrap_or_else(|e| panic!("{e}"));
+    for (u, map) in cls_maps[0].iter().enumerate() {
+        assert!(
+            (f64::from(map.max()) - want_cls[u]).abs() < 1e-3,
+            "{cls}:{u}"
+        );
+    }
+
     // Without the sidecar's layout the grid is inferred from the 17 tokens, to the same maps.
     let sidecar = path.with_extension("pt.json");
     let text = std::fs::read_to_string(&sidecar).unwrap_or_else(|e| panic!("{e}"));

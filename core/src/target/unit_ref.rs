@@ -44,6 +44,13 @@ impl UnitRef {
     /// Checks the address against a model, naming the layers or the unit range on a miss.
     pub fn validate(&self, info: &ModelInfo) -> Result<(), TargetError> {
         let Some(layer) = info.layer(&self.layer) else {
+            if let Some(base) = self.layer.strip_suffix(":cls")
+                && info.layer(base).is_some()
+            {
+                return Err(TargetError::Unit(format!(
+                    "{base} has no class token (`{base}:cls`): its output is not transformer tokens with a class token before the patches; address its units as {base}:UNIT"
+                )));
+            }
             let names: Vec<String> = info
                 .layers
                 .iter()
@@ -123,6 +130,14 @@ mod tests {
             msg.contains("no layer `layer9`") && msg.contains("layer3 (256 units)"),
             "{msg}"
         );
+        let cls: UnitRef = "layer3:cls:2".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cls.layer, "layer3:cls");
+        let msg = cls
+            .validate(&info())
+            .map_err(|e| e.to_string())
+            .err()
+            .unwrap_or_default();
+        assert!(msg.contains("layer3 has no class token"), "{msg}");
         for bad in ["layer3", "layer3:x", ":4", "layer3:-1"] {
             assert!(bad.parse::<UnitRef>().is_err(), "{bad}");
         }

@@ -81,9 +81,13 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// "7×7", or for a transformer layer "14×14 patch tokens (+1 prefix)".
+/// "7×7"; for a transformer layer "14×14 patch tokens (+1 prefix)"; "class token" for
+/// its class-token layer.
 fn map_text(layer: &maia_core::target::LayerInfo) -> String {
     let grid = format!("{}×{}", layer.map_height, layer.map_width);
+    if layer.name.ends_with(":cls") && layer.tokens.is_none() && layer.map_height == 1 {
+        return "class token".into();
+    }
     match layer.tokens {
         None => grid,
         Some(tokens) => format!(

@@ -7,6 +7,8 @@
 //! out. Its units are its `C` channels and a unit's map is the `h×w` grid of its patch
 //! tokens, so `LAYER:U` means for a ViT what it means for a CNN. The sidecar says the
 //! layout (`scripts/export_model.py` writes it); without it the grid is inferred from `T`.
+//! The class token of a layer with one is a layer of its own, `NAME:cls`, whose units
+//! `NAME:cls:U` are scalars (a 1×1 map).
 
 use super::super::{TargetError, TokenGrid};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,10 @@ pub enum LayerLayout {
     ChannelsLast,
 }
 
+/// What names a layer's class token as a layer of its own: `NAME:cls`, so that its units
+/// are `NAME:cls:U`.
+pub const CLASS_TOKEN_SUFFIX: &str = ":cls";
+
 /// Prefix sizes tried, in order, when a token layer's layout is not declared: a class
 /// token; none; a class token and 4 registers (DINOv2 with registers); 4 registers.
 const INFERRED_PREFIXES: [u32; 4] = [1, 0, 5, 4];
@@ -40,6 +46,8 @@ pub enum Layout {
     Tokens(TokenGrid),
     /// `[N, H, W, C]`.
     ChannelsLast,
+    /// The class token (token 0) of a token layer, read as `[N, C]`.
+    ClassToken,
 }
 
 /// What a layer is: its layout, its unit count and its map size.
@@ -148,6 +156,7 @@ impl Layout {
                     .contiguous()
             }
             Layout::ChannelsLast => t.permute([0, 3, 1, 2]).contiguous(),
+            Layout::ClassToken => t.select(1, 0),
         }
     }
 }

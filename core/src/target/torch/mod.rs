@@ -33,7 +33,7 @@ pub use resample::{EvalTransform, Interpolation};
 
 use super::{ImageMaxima, LayerInfo, ModelInfo, TargetError, TargetModel, UnitMap};
 use crate::world_cnn::Sidecar as WorldSidecar;
-use layout::Layout;
+use layout::{CLASS_TOKEN_SUFFIX, Layout};
 use maia_plugin_sdk::Image;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -243,22 +243,39 @@ impl TorchModel {
                     ))
                 })?;
                 let resolved = layout::resolve(name, &t.size(), declared.get(name).copied())?;
-                if resolved.layout != Layout::Maps {
-                    layouts.insert(name.clone(), resolved.layout);
-                }
-                Ok(LayerInfo {
+                let mut infos = vec![LayerInfo {
                     name: name.clone(),
                     units: resolved.units,
                     map_height: resolved.height,
                     map_width: resolved.width,
-                    tokens: match resolved.layout {
-                        Layout::Tokens(grid) => Some(grid),
-                        Layout::Maps | Layout::ChannelsLast => None,
-                    },
-                })
+                    tokens: None,
+                }];
+                match resolved.layout {
+                    Layout::Maps => {}
+                    Layout::Tokens(grid) => {
+                        infos[0].tokens = Some(grid);
+                        // The class token, as its own layer of scalar units.
+                        if grid.prefix > 0 {
+                            let cls = format!("{name}{CLASS_TOKEN_SUFFIX}");
+                            layouts.insert(cls.clone(), Layout::ClassToken);
+                            infos.push(LayerInfo {
+                                name: cls,
+                                units: resolved.units,
+                                map_height: 1,
+                                map_width: 1,
+                                tokens: None,
+                            });
+                        }
+                    }
+                    Layout::ChannelsLast | Layout::ClassToken => {}
+                }
+                if resolved.layout != Layout::Maps {
+                    layouts.insert(name.clone(), resolved.layout);
+                }
+                Ok(infos)
             })
             .collect::<Result<Vec<_>, TargetError>>()?;
-        Ok((layers, layouts))
+        Ok((layers.into_iter().flatten().collect(), layouts))
     }
 
     /// Runs the model on a normalized CPU batch; every named output, as float on CPU.
@@ -266,17 +283,26 @@ impl TorchModel {
         self.forward_layers(batch, None)
     }
 
-    /// Runs the model on a normalized CPU batch and returns `layer`'s output, as float on
-    /// the model's device (`[N, C, H, W]` or `[N, C]`).
+    /// Runs the model on a normalized CPU batch and returns `layer`'s output read as maps,
+    /// as float on the model's device (`[N, C, H, W]` or `[N, C]`). A class-token layer
+    /// (`NAME:cls`) reads token 0 of `NAME`'s output.
     fn forward_layer(&self, batch: &Tensor, layer: &str) -> Result<Tensor, TargetError> {
-        self.forward_layers(batch, Some(layer))?
+        let layout = self.layouts.get(layer).copied().unwrap_or(Layout::Maps);
+        let source = match layout {
+            Layout::ClassToken => layer.strip_suffix(CLASS_TOKEN_SUFFIX).unwrap_or(layer),
+            _ => layer,
+        };
+        let raw = self
+            .forward_layers(batch, Some(source))?
             .pop()
             .map(|(_, t)| t)
-            .ok_or_else(|| compute(format!("the model did not return layer `{layer}`")))
+            .ok_or_else(|| compute(format!("the model did not return layer `{source}`")))?;
+        Ok(layout.to_maps(raw))
     }
 
-    /// The named outputs of one forward pass: all of them, or only `only`. Every output
-    /// comes back as float on the CPU when `only` is `None`, on the model's device else.
+    /// The named outputs of one forward pass as the model returns them (not yet read as
+    /// maps): all of them, or only `only`. Every output comes back as float on the CPU when
+    /// `only` is `None`, on the model's device else.
     fn forward_layers(
         &self,
         batch: &Tensor,
@@ -289,12 +315,8 @@ impl TorchModel {
         let out =
             tch::no_grad(|| self.module.forward_is(&[IValue::Tensor(input)])).map_err(compute)?;
         let wanted = |name: &str| only.is_none_or(|o| o == name);
-        let finish = |name: &str, t: Tensor| {
-            let t = match self.layouts.get(name) {
-                Some(layout) => layout.to_maps(t),
-                None => t,
-            }
-            .to_kind(Kind::Float);
+        let finish = |t: Tensor| {
+            let t = t.to_kind(Kind::Float);
             if only.is_none() {
                 t.to_device(Device::Cpu)
             } else {
@@ -306,10 +328,7 @@ impl TorchModel {
                 .into_iter()
                 .filter(|(k, _)| !matches!(k, IValue::String(name) if !wanted(name)))
                 .map(|(k, v)| match (k, v) {
-                    (IValue::String(name), IValue::Tensor(t)) => {
-                        let t = finish(&name, t);
-                        Ok((name, t))
-                    }
+                    (IValue::String(name), IValue::Tensor(t)) => Ok((name, finish(t))),
                     (k, _) => Err(TargetError::Spec(format!(
                         "the model's output dict has a non-tensor entry {k:?}"
                     ))),
@@ -324,7 +343,7 @@ impl TorchModel {
                     .map(|o| {
                         sidecar
                             .unpack_one(&packed, &o.name)
-                            .map(|t| (o.name.clone(), finish(&o.name, t)))
+                            .map(|t| (o.name.clone(), finish(t)))
                             .map_err(compute)
                     })
                     .collect()
