@@ -729,3 +729,100 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
         .unwrap_or_default();
     assert!(err.contains("17 tokens") && err.contains("3×3"), "{err}");
 }
+
+/// A model whose maps are NaN on bright images (mean above 0.5) and the image otherwise.
+fn nan_model(dir: &Path) -> PathBuf {
+    let path = dir.join("nan.pt");
+    let code = r#"
+import json, sys, torch
+class M(torch.nn.Module):
+    def forward(self, x):
+        maps = x[:, :2] + 0.0
+        bright = x.mean(dim=(1, 2, 3), keepdim=True) > 0.5
+        return {"maps": torch.where(bright, torch.full_like(maps, float("nan")), maps)}
+torch.jit.script(M()).save(sys.argv[1])
+json.dump({"format": "maia-model", "format_version": 1,
+           "input": {"size": 16, "mean": [0, 0, 0], "std": [1, 1, 1]}}, open(sys.argv[1] + ".json", "w"))
+"#;
+    // torch.jit.script reads the class's source, so it must come from a file.
+    let script = dir.join("make_nan.py");
+    std::fs::write(&script, code).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[test]
+fn non_finite_activations_are_skipped_by_exemplars_and_refused_by_call_unit() {
+    use maia_core::ImageStore;
+    use maia_core::call_context::UnitCaller;
+    use maia_core::exemplars::exemplars;
+    use maia_core::target::TargetUnit;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    let solid = |name: &str, v: u8| {
+        image::RgbImage::from_pixel(16, 16, image::Rgb([v, v, v]))
+            .save(data.join(name))
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    solid("a_white.png", 250);
+    solid("b_dark.png", 40);
+    solid("c_gray.png", 90);
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model: Arc<dyn TargetModel> = Arc::new(
+        TorchModel::load(&nan_model(dir.path()), cpu, false).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let (found, _) = exemplars(model.as_ref(), "maps", &data, 3, None, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.skipped, 1, "{:?}", found.skipped_files);
+    assert_eq!(found.skipped_files[0].file, "a_white.png");
+    assert!(
+        found.skipped_files[0].reason.contains("not finite"),
+        "{:?}",
+        found.skipped_files
+    );
+    let ranked: Vec<&str> = found.units[0].iter().map(|e| e.file.as_str()).collect();
+    assert_eq!(ranked, ["c_gray.png", "b_dark.png"]);
+
+    let store = Arc::new(ImageStore::new());
+    let id = |name: &str| {
+        let png = std::fs::read(data.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .insert(Image::new(png, name))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (white, dark) = (id("a_white.png"), id("b_dark.png"));
+    let unit = TargetUnit::new(
+        model,
+        "maps:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        store,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = unit
+        .call_unit(&[dark.clone(), white.clone()])
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+    assert!(
+        err.contains("not finite") && err.contains(white.as_str()),
+        "{err}"
+    );
+    assert!(
+        !err.contains(dark.as_str()),
+        "only the broken image is named: {err}"
+    );
+    let fine = unit
+        .call_unit(&[dark])
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert!((fine[0].activation - 40.0 / 255.0).abs() < 1e-4, "{fine:?}");
+}

@@ -270,6 +270,13 @@ fn run_pass(
             done += batch.len();
             for (index, maxima) in batch {
                 match maxima {
+                    // A broken model or input: NaN or infinite maxima rank nothing.
+                    Ok(values) if values.iter().any(|v| !v.is_finite()) => {
+                        skipped.push(SkippedFile {
+                            file: dataset.file_name(index),
+                            reason: not_finite(&values),
+                        });
+                    }
                     Ok(values) => {
                         for (top, value) in tops.iter_mut().zip(values) {
                             top.offer(value, index);
@@ -287,6 +294,15 @@ fn run_pass(
     })?;
     skipped.sort_by(|a: &SkippedFile, b: &SkippedFile| a.file.cmp(&b.file));
     Ok(Pass { tops, skipped })
+}
+
+/// Why an image whose unit maxima are not all finite is skipped.
+fn not_finite(values: &[f32]) -> String {
+    let bad = values.iter().filter(|v| !v.is_finite()).count();
+    format!(
+        "the model's activations are not finite (NaN or infinite) in {bad} of {} units on this image",
+        values.len()
+    )
 }
 
 /// Reads the files of `range` and asks the model for their unit maxima. A file that cannot

@@ -48,6 +48,23 @@ impl UnitCaller for TargetUnit {
             .model
             .activations(&refs, &self.unit.layer, &[self.unit.unit])
             .map_err(|e| ToolError::failed(e.to_string()))?;
+        let broken: Vec<&str> = images
+            .iter()
+            .zip(&maps)
+            .filter(|(_, per_unit)| {
+                per_unit
+                    .iter()
+                    .any(|m| m.values.iter().any(|v| !v.is_finite()))
+            })
+            .map(|(image, _)| image.id.as_str())
+            .collect();
+        if !broken.is_empty() {
+            return Err(ToolError::failed(format!(
+                "the model's activations of {} are not finite (NaN or infinite) on {}: the model (or its weights) is broken for these inputs, so nothing is measured; call again without them",
+                self.unit,
+                broken.join(", ")
+            )));
+        }
         images
             .iter()
             .zip(maps)
