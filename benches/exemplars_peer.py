@@ -19,6 +19,9 @@ both sides found the same exemplars.
 
     python benches/exemplars_peer.py --model world-cnn.pt --layer conv4 --data DIR
 
+Transformer layers ([N, T, C] tokens) are read as maia reads them: the patch tokens after
+the sidecar's prefix, one map per channel.
+
 For real data sets (scripts/bench_datasets.sh): the folder may hold JPEGs, and a sidecar
 with `resize` is served with torchvision's eval transform (Pillow decode, `Resize`,
 `CenterCrop`, `ToTensor`, `Normalize`). `--decode-only` times the DataLoader alone (decode
@@ -47,7 +50,7 @@ def read_sidecar(model_path):
         pre["round"] = inp.get("resize") == "area"
         outputs = {o["name"]: o for o in sidecar["outputs"]}
         return pre, ("packed", outputs)
-    return pre, ("dict", None)
+    return pre, ("dict", sidecar.get("layouts", {}))
 
 
 class Folder(torch.utils.data.Dataset):
@@ -107,12 +110,19 @@ def collate(items):
 
 
 def layer_output(model, kind, outputs, layer, x):
+    """The layer's output as maps [N, C, ...] whose spatial max is a unit's activation:
+    a transformer layer's patch tokens (after its prefix, per the sidecar's `layouts`) as
+    [N, C, T, 1]."""
     out = model(x)
     if kind == "packed":
         o = outputs[layer]
         t = out[:, o["offset"]:o["offset"] + o["numel"]]
         return t.reshape([x.shape[0]] + list(o["shape"]))
-    return out[layer]
+    y = out[layer]
+    layout = (outputs or {}).get(layer)
+    if isinstance(layout, dict) and "tokens" in layout:
+        return y[:, layout["tokens"]["prefix"]:, :].transpose(1, 2)[:, :, :, None]
+    return y
 
 
 def ceiling(a, model, kind, outputs, pre, device):

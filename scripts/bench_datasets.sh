@@ -6,7 +6,8 @@
 #      sidecar's Resize(256) + CenterCrop(224) + normalize, every core) against torchvision
 #      (Pillow decode, Resize(256), CenterCrop(224), ToTensor, Normalize in a DataLoader
 #      with 2 workers) on the same files. Target: maia >= 1.5x.
-#   2. the whole exemplar pass of a random-weight ResNet-18 (layer4) over them: `maia
+#   2. the whole exemplar pass of a random-weight ResNet-18 (layer4; or $MAIA_BENCH_ARCH's
+#      $MAIA_BENCH_LAYER, e.g. a ViT's token layer) over them: `maia
 #      exemplars` against the Python peer (benches/exemplars_peer.py: the same TorchScript
 #      file, torchvision's transform in DataLoader workers, a running top-k) and against the
 #      forward-only ceiling (the model alone on ready inputs, libtorch's threads = cores).
@@ -16,6 +17,8 @@
 #   MAIA_BENCH_N=500 scripts/bench_datasets.sh     # quicker
 #   MAIA_BENCH_DEVICE=cuda:0 scripts/bench_datasets.sh   # the pass on a GPU, where
 #                                                        # decoding sets the pace
+#   MAIA_BENCH_ARCH=timm:vit_small_patch16_224 MAIA_BENCH_LAYER=blocks.11 \
+#     scripts/bench_datasets.sh                      # a ViT-S/16 token layer instead
 #   MAIA_BENCH_SCALE=50000 scripts/bench_datasets.sh     # also: memory of one pass over
 #       50,000 images (links to the same JPEGs) against one over N, with a tiny model
 #
@@ -28,6 +31,7 @@ source scripts/env.sh
 N="${MAIA_BENCH_N:-2000}"
 DEVICE="${MAIA_BENCH_DEVICE:-cpu}"
 RUNS="${MAIA_BENCH_RUNS:-2}"
+ARCH="${MAIA_BENCH_ARCH:-resnet18}"
 LAYER="${MAIA_BENCH_LAYER:-layer4}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 WORK="${MAIA_BENCH_DIR:-$TARGET_DIR/bench-datasets}"
@@ -51,10 +55,10 @@ if [ "$(find "$JPEG" -maxdepth 1 -name '*.jpg' 2>/dev/null | wc -l)" != "$N" ]; 
   "$PY" scripts/jpeg_dataset.py convert --src "$PNG" --out "$JPEG" --size 500x375 --quality 90 >&2
   rm -rf "$PNG"
 fi
-MODEL="$WORK/resnet18.pt"
+MODEL="$WORK/$(echo "$ARCH" | tr ':/' '__')-$LAYER.pt"
 if [ ! -f "$MODEL.json" ]; then
-  say "exporting a random-weight ResNet-18 with torchvision's eval transform"
-  "$PY" scripts/export_model.py --arch resnet18 --layers "$LAYER" --out "$MODEL" >&2
+  say "exporting a random-weight $ARCH ($LAYER) with its eval transform"
+  "$PY" scripts/export_model.py --arch "$ARCH" --layers "$LAYER" --out "$MODEL" >&2
 fi
 # Every run reads the same files: warm the page cache once so neither side pays for disk.
 cat "$JPEG"/*.jpg >/dev/null
@@ -115,18 +119,19 @@ if [ "$SCALE" -gt 0 ]; then
 fi
 
 "$PY" - "$WORK" "$N" "$DEVICE" "$CORES" <<'EOF'
+import os
 import sys
 work, n, device, cores = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 v = {k: float(open(f"{work}/{k}.best").read()) for k in
      ["decode-maia", "decode-peer", "pass-maia", "pass-peer", "ceiling"]}
 print(f"{n} JPEGs 500x375 q90, {cores} cores, pass on {device}; images/s, best of runs")
+print(f"  model: {os.environ.get('MAIA_BENCH_ARCH', 'resnet18')} {os.environ.get('MAIA_BENCH_LAYER', 'layer4')}")
 print(f"  decode + transform  maia {v['decode-maia']:8.1f}   torchvision {v['decode-peer']:8.1f}"
       f"   ratio {v['decode-maia'] / v['decode-peer']:.2f}x (target >= 1.5x)")
 print(f"  exemplar pass       maia {v['pass-maia']:8.1f}   python peer {v['pass-peer']:8.1f}"
       f"   ratio {v['pass-maia'] / v['pass-peer']:.2f}x")
 print(f"  forward-only ceiling     {v['ceiling']:8.1f}   maia / ceiling {v['pass-maia'] / v['ceiling']:.2f}x"
       f" (target >= 0.9x)")
-import os
 if os.path.exists(f"{work}/scale.txt"):
     for line in open(f"{work}/scale.txt"):
         n, kb, secs = line.split()
