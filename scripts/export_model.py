@@ -14,6 +14,14 @@ enough to try maia and is what the test suite exports:
     python scripts/export_model.py --arch timm:resnet50 --layers layer4 --out r50.pt   # needs timm
     python scripts/export_model.py --arch vit_b_16 --layers encoder.layers.encoder_layer_5,encoder.layers.encoder_layer_11 --out vit_b_16.pt
     python scripts/export_model.py --arch tiny_vit --out tiny_vit.pt  # a 2-block ViT, for tests
+    python scripts/export_model.py --arch hf:facebook/dinov2-small --layers hidden_states.6,hidden_states.12 --out dinov2_s.pt
+    python scripts/export_model.py --arch hf-tiny:clip --size 32 --out tiny_clip.pt   # random, offline
+
+Hugging Face transformers vision models (`hf:ID`: ViTModel, Dinov2Model, CLIPVisionModel,
+the vision tower of a CLIPModel or SiglipModel, ...) are traced to return the chosen
+`hidden_states.K` (the output of block K; default all), with the processor's mean, std and
+resize; the weights and processor come from the Hub, so that needs the network.
+`hf-tiny:vit|dinov2|clip` builds a 2-block random-weight model of the family (tests).
 
 Transformer layers return tokens `[N, T, C]`; the sidecar records how they form the patch
 grid (`"layouts": {NAME: {"tokens": {"prefix": 1, "grid": [14, 14]}}}`: the class and
@@ -74,6 +82,8 @@ def token_layouts(net, size, outputs):
         grid = [int(g) for g in patch_embed.grid_size]
     elif isinstance(getattr(net, "patch_size", None), int):
         grid = [size // net.patch_size] * 2
+    elif hasattr(getattr(net, "config", None), "patch_size"):
+        grid = [size // int(net.config.patch_size)] * 2  # transformers
     layouts = {}
     for name, t in outputs.items():
         if t.dim() != 3:
@@ -97,6 +107,58 @@ def as_maps(t, layout):
     return t if t.dim() == 4 else t[:, :, None, None]
 
 
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+
+# hf-tiny families: (config class, model class, mean, std).
+HF_TINY = {
+    "vit": ("ViTConfig", "ViTModel", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+    "dinov2": ("Dinov2Config", "Dinov2Model", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    "clip": ("CLIPVisionConfig", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
+}
+
+
+def hf_model(arch, size):
+    """A transformers vision model: (model, mean, std, transform, size). `hf-tiny:FAMILY`
+    is built here with random weights; `hf:ID` comes from the Hub with its processor."""
+    import transformers
+    if arch.startswith("hf-tiny:"):
+        family = arch[len("hf-tiny:"):]
+        if family not in HF_TINY:
+            raise SystemExit(f"hf-tiny families: {', '.join(HF_TINY)}")
+        config_cls, model_cls, mean, std = HF_TINY[family]
+        config = getattr(transformers, config_cls)(
+            image_size=size, patch_size=8, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=64, mlp_ratio=2)
+        return getattr(transformers, model_cls)(config), mean, std, {}, size
+    name = arch[len("hf:"):]
+    net = transformers.AutoModel.from_pretrained(name)
+    net = getattr(net, "vision_model", net)  # CLIPModel, SiglipModel: the vision tower
+    processor = transformers.AutoImageProcessor.from_pretrained(name)
+    mean, std = list(processor.image_mean), list(processor.image_std)
+    crop = getattr(processor, "crop_size", None) or processor.size
+    size = crop.get("height", size) if isinstance(crop, dict) else size
+    transform = {}
+    shortest = processor.size.get("shortest_edge") if isinstance(processor.size, dict) else None
+    if shortest:
+        resample = {2: "bilinear", 3: "bicubic"}.get(int(getattr(processor, "resample", 2)), "bilinear")
+        transform = {"resize": int(shortest), "interpolation": resample}
+    return net, mean, std, transform, size
+
+
+class HfBlocks(nn.Module):
+    """A transformers vision model returning its chosen hidden states by name."""
+
+    def __init__(self, net, layers):
+        super().__init__()
+        self.net = net
+        self.names = layers
+        self.index = [int(name.split(".")[1]) for name in layers]
+
+    def forward(self, x):
+        hidden = self.net(pixel_values=x, output_hidden_states=True).hidden_states
+        return {name: hidden[i] for name, i in zip(self.names, self.index)}
+
+
 class Features(nn.Module):
     """Wraps a torchvision model: returns the named submodules' outputs as a dict."""
 
@@ -111,7 +173,7 @@ class Features(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...) or timm:NAME")
+    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...), timm:NAME, hf:ID or hf-tiny:vit|dinov2|clip")
     p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
     p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
     p.add_argument("--size", type=int, default=224)
@@ -129,7 +191,22 @@ def main():
     transform = {}
     layers = [name for name in a.layers.split(",") if name]
     net = None
-    if a.arch == "tiny":
+    scripted = None
+    if a.arch.startswith(("hf:", "hf-tiny:")):
+        net, mean, std, transform, a.size = hf_model(a.arch, a.size)
+        blocks = net.config.num_hidden_layers
+        layers = layers or [f"hidden_states.{k}" for k in range(1, blocks + 1)]
+        bad = [n for n in layers if not (n.startswith("hidden_states.") and n[14:].isdigit()
+                                         and 0 <= int(n[14:]) <= blocks)]
+        if bad:
+            p.error(f"{', '.join(bad)}: a transformers model's layers are hidden_states.K, K in 0..{blocks}")
+        model = HfBlocks(net.eval(), layers)
+        # transformers models do not script; traced on one input, they return the same dict
+        # (the tracer's warnings are about shape checks that the fixed input size settles).
+        import warnings
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        scripted = torch.jit.trace(model.eval(), torch.zeros(1, 3, a.size, a.size), strict=False)
+    elif a.arch == "tiny":
         model, layers = Tiny(), ["block1", "block2", "block3", "logits"]
     elif a.arch == "tiny_vit":
         net = tiny_vit(a.size)
@@ -158,7 +235,8 @@ def main():
     if a.transform == "area":
         transform = {}
     model.eval()
-    scripted = torch.jit.script(model)
+    if scripted is None:
+        scripted = torch.jit.script(model)
     scripted.save(a.out)
     with torch.no_grad():
         probe = scripted(torch.zeros(1, 3, a.size, a.size))

@@ -8,6 +8,7 @@
 #   - the wasm32-wasip2 Rust target (wasm plugins)
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
 #   - timm for export_model.py's timm models and the eval-transform test
+#   - transformers for export_model.py's Hugging Face vision models (hf:, hf-tiny:)
 #   - torchvision (the release built for that torch) for scripts/export_model.py, the
 #     ResNet-18 export test and the exemplar benchmark's Python peer (pulls numpy, Pillow)
 set -euo pipefail
@@ -113,4 +114,15 @@ if "$VENV/bin/python" -c "import timm,sys; sys.exit(0 if timm.__version__=='$TIM
 else
   say "installing timm==$TIMM_VERSION into $VENV"
   "$VENV/bin/python" -m pip install -q "timm==$TIMM_VERSION" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+fi
+
+# transformers, for `scripts/export_model.py --arch hf:ID` (CLIPVisionModel, Dinov2Model,
+# ViTModel, ... traced to return their chosen blocks) and the tiny random-weight
+# configurations the tests export (`--arch hf-tiny:vit|dinov2|clip`).
+TRANSFORMERS_VERSION="${MAIA_TRANSFORMERS_VERSION:-4.57.1}"
+if "$VENV/bin/python" -c "import transformers,sys; sys.exit(0 if transformers.__version__=='$TRANSFORMERS_VERSION' else 1)" 2>/dev/null; then
+  say "transformers $TRANSFORMERS_VERSION present in $VENV"
+else
+  say "installing transformers==$TRANSFORMERS_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q "transformers==$TRANSFORMERS_VERSION" "torch==$TORCH_VERSION"
 fi

@@ -608,22 +608,19 @@ fn checkpoints_truncated_sidecars_and_empty_layer_lists_are_explained() {
     assert!(msg.contains("\"layers\" is empty"), "{msg}");
 }
 
-/// A tiny torchvision ViT (patch 8 at 32 px: a class token and a 4×4 grid), exported with
-/// its token layout; returns the model, PyTorch's maxima and its maps per layer.
-fn export_vit(dir: &Path, png: &[u8]) -> (PathBuf, serde_json::Value, serde_json::Value) {
+/// Exports `arch` at 32 px with its token layout (patch 8: a class token and a 4×4 grid);
+/// returns the model, PyTorch's maxima and its maps per layer.
+fn export_vit(
+    dir: &Path,
+    png: &[u8],
+    arch: &str,
+) -> (PathBuf, serde_json::Value, serde_json::Value) {
     let maps = dir.join("maps.json");
     let maps_arg = maps.display().to_string();
     let (model, maxima) = export(
         dir,
         png,
-        &[
-            "--arch",
-            "tiny_vit",
-            "--size",
-            "32",
-            "--check-maps",
-            &maps_arg,
-        ],
+        &["--arch", arch, "--size", "32", "--check-maps", &maps_arg],
         "vit.pt",
     );
     let maps =
@@ -632,14 +629,15 @@ fn export_vit(dir: &Path, png: &[u8]) -> (PathBuf, serde_json::Value, serde_json
     (model, maxima, maps)
 }
 
-#[test]
-fn vit_token_layers_are_patch_grids_that_match_pytorch() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let png = world_png("two red striped circles and a blue star");
-    let (path, maxima, maps) = export_vit(dir.path(), &png);
-    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
-    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
-    let layer = "encoder.layers.encoder_layer_1";
+/// `layer` of `model` is a 32-unit token layer on a 4×4 grid after one class token, and
+/// its maps of `image` equal PyTorch's, patch for patch; returns maia's maps.
+fn assert_token_maps_match(
+    model: &TorchModel,
+    image: &Image,
+    layer: &str,
+    maxima: &serde_json::Value,
+    maps: &serde_json::Value,
+) -> Vec<Vec<maia_core::target::UnitMap>> {
     let info = model
         .info()
         .layer(layer)
@@ -650,10 +648,9 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
         .tokens
         .unwrap_or_else(|| panic!("{layer} is not a token layer"));
     assert_eq!((tokens.prefix, tokens.inferred), (1, false));
-    let image = Image::new(png, "check");
     let units: Vec<usize> = (0..32).collect();
     let got = model
-        .activations(&[&image], layer, &units)
+        .activations(&[image], layer, &units)
         .unwrap_or_else(|e| panic!("{e}"));
     let want_max: Vec<f64> =
         serde_json::from_value(maxima[layer].clone()).unwrap_or_else(|e| panic!("{e}"));
@@ -672,6 +669,20 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
             );
         }
     }
+    got
+}
+
+#[test]
+fn vit_token_layers_are_patch_grids_that_match_pytorch() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let png = world_png("two red striped circles and a blue star");
+    let (path, maxima, maps) = export_vit(dir.path(), &png, "tiny_vit");
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let layer = "encoder.layers.encoder_layer_1";
+    let image = Image::new(png, "check");
+    let units: Vec<usize> = (0..32).collect();
+    let got = assert_token_maps_match(&model, &image, layer, &maxima, &maps);
 
     // The class token is a layer of scalar units of its own.
     let cls = format!("{layer}:cls");
@@ -825,4 +836,33 @@ fn non_finite_activations_are_skipped_by_exemplars_and_refused_by_call_unit() {
         .call_unit(&[dark])
         .unwrap_or_else(|e| panic!("{}", e.message));
     assert!((fine[0].activation - 40.0 / 255.0).abs() < 1e-4, "{fine:?}");
+}
+
+#[test]
+fn hugging_face_vits_dinov2_and_clip_export_as_token_layers() {
+    let png = world_png("a large yellow star on a blue background");
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    for family in ["vit", "dinov2", "clip"] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (path, maxima, maps) = export_vit(dir.path(), &png, &format!("hf-tiny:{family}"));
+        let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{family}: {e}"));
+        let names: Vec<&str> = model
+            .info()
+            .layers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "hidden_states.1",
+                "hidden_states.1:cls",
+                "hidden_states.2",
+                "hidden_states.2:cls"
+            ],
+            "{family}"
+        );
+        let image = Image::new(png.clone(), "check");
+        assert_token_maps_match(&model, &image, "hidden_states.2", &maxima, &maps);
+    }
 }
