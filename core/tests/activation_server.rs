@@ -981,3 +981,37 @@ fn shutdown_finishes_requests_already_running_and_clients_notice_it() {
         .unwrap_or_default();
     assert!(err.contains("maia host serve"), "{err}");
 }
+
+#[test]
+fn a_vit_is_served_with_its_token_layers_and_class_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vit.pt");
+    crate::support::check(
+        std::process::Command::new(crate::support::python())
+            .arg(crate::support::script("export_model.py"))
+            .args(["--arch", "tiny_vit", "--size", "32", "--out"])
+            .arg(&path),
+    );
+    let local: Arc<dyn TargetModel> =
+        Arc::from(open_target(&format!("torch:{}", path.display())).expect("the ViT opens"));
+    let host = serve(local.clone(), loopback());
+    let remote = connect(&host);
+    let layer = "encoder.layers.encoder_layer_1";
+    let tokens = remote.info().layer(layer).and_then(|l| l.tokens);
+    assert_eq!(tokens, local.info().layer(layer).and_then(|l| l.tokens));
+    assert_eq!(
+        tokens.map(|g| (g.prefix, g.height, g.width)),
+        Some((1, 4, 4))
+    );
+    let images = images();
+    let picked: Vec<&Image> = images.iter().take(2).collect();
+    for name in [layer.to_owned(), format!("{layer}:cls")] {
+        let want = local
+            .activations(&picked, &name, &[0, 5, 31])
+            .expect("local maps");
+        let got = remote
+            .activations(&picked, &name, &[0, 5, 31])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, want, "{name}");
+    }
+}

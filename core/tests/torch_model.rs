@@ -432,19 +432,7 @@ sidecar = {"format": "maia-model", "format_version": 1,
 json.dump(sidecar, open(sys.argv[1] + ".json", "w"))
 "#
         .replace("RETURNS", returns);
-        // TorchScript reads the module's source, so it must live in a file.
-        let script_file = dir.path().join(format!("{name}.py"));
-        std::fs::write(&script_file, script).unwrap_or_else(|e| panic!("{e}"));
-        let out = Command::new(python())
-            .arg(&script_file)
-            .arg(&path)
-            .output()
-            .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        script_model(dir.path(), &script, &path);
         let msg = open_target(&format!("torch:{}", path.display()))
             .err()
             .map(|e| e.to_string())
@@ -755,20 +743,21 @@ torch.jit.script(M()).save(sys.argv[1])
 json.dump({"format": "maia-model", "format_version": 1,
            "input": {"size": 16, "mean": [0, 0, 0], "std": [1, 1, 1]}}, open(sys.argv[1] + ".json", "w"))
 "#;
-    // torch.jit.script reads the class's source, so it must come from a file.
-    let script = dir.join("make_nan.py");
-    std::fs::write(&script, code).unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| panic!("running the venv's python: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    script_model(dir, code, &path);
     path
+}
+
+/// Runs the Python `code` with `model` as its argument (it writes the model and its
+/// sidecar). TorchScript reads a module's source, so the code runs from a file in `dir`.
+fn script_model(dir: &Path, code: &str, model: &Path) {
+    let file = model.with_extension("py");
+    std::fs::write(&file, code).unwrap_or_else(|e| panic!("{e}"));
+    crate::support::check(
+        Command::new(python())
+            .current_dir(dir)
+            .arg(&file)
+            .arg(model),
+    );
 }
 
 #[test]
