@@ -22,6 +22,9 @@ the vision tower of a CLIPModel or SiglipModel, ...) are traced to return the ch
 `hidden_states.K` (the output of block K; default all), with the processor's mean, std and
 resize; the weights and processor come from the Hub, so that needs the network.
 `hf-tiny:vit|dinov2|clip` builds a 2-block random-weight model of the family (tests).
+open_clip's visual tower: `--arch openclip:ViT-B-32 --weights laion2b_s34b_b79k --layers
+transformer.resblocks.5,transformer.resblocks.11` (random weights without --weights);
+`openclip-tiny` is a 2-block one for tests.
 
 Transformer layers return tokens `[N, T, C]`; the sidecar records how they form the patch
 grid (`"layouts": {NAME: {"tokens": {"prefix": 1, "grid": [14, 14]}}}`: the class and
@@ -80,6 +83,8 @@ def token_layouts(net, size, outputs):
     patch_embed = getattr(net, "patch_embed", None)
     if patch_embed is not None and hasattr(patch_embed, "grid_size"):
         grid = [int(g) for g in patch_embed.grid_size]
+    elif isinstance(getattr(net, "grid_size", None), (tuple, list)):
+        grid = [int(g) for g in net.grid_size]  # open_clip's VisionTransformer
     elif isinstance(getattr(net, "patch_size", None), int):
         grid = [size // net.patch_size] * 2
     elif hasattr(getattr(net, "config", None), "patch_size"):
@@ -173,7 +178,7 @@ class Features(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...), timm:NAME, hf:ID or hf-tiny:vit|dinov2|clip")
+    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...), timm:NAME, hf:ID, hf-tiny:vit|dinov2|clip or openclip:NAME (--weights: its pretrained tag)")
     p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
     p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
     p.add_argument("--size", type=int, default=224)
@@ -206,6 +211,25 @@ def main():
         import warnings
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         scripted = torch.jit.trace(model.eval(), torch.zeros(1, 3, a.size, a.size), strict=False)
+    elif a.arch == "openclip-tiny":
+        # open_clip's VisionTransformer, 2 blocks of width 32, patch 8 (random; for tests).
+        from open_clip.transformer import VisionTransformer as OpenClipViT
+        net = OpenClipViT(image_size=a.size, patch_size=8, width=32, layers=2, heads=2,
+                          mlp_ratio=2.0, output_dim=16)
+        layers = layers or ["transformer.resblocks.0", "transformer.resblocks.1"]
+        mean, std = CLIP_MEAN, CLIP_STD
+        model = Features(net, layers)
+    elif a.arch.startswith("openclip:"):
+        import open_clip
+        if not layers:
+            p.error("--layers is required for open_clip models (e.g. transformer.resblocks.5)")
+        clip = open_clip.create_model(a.arch[len("openclip:"):], pretrained=a.weights)
+        net = clip.visual
+        a.size = int(net.image_size[0]) if isinstance(net.image_size, (tuple, list)) else int(net.image_size)
+        mean, std = list(net.image_mean), list(net.image_std)
+        # open_clip's eval preprocessing: Resize(size, bicubic) + CenterCrop(size).
+        transform = {"resize": a.size, "interpolation": "bicubic"}
+        model = Features(net, layers)
     elif a.arch == "tiny":
         model, layers = Tiny(), ["block1", "block2", "block3", "logits"]
     elif a.arch == "tiny_vit":

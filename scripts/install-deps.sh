@@ -9,6 +9,7 @@
 #   - PyTorch from PyPI into a project-local venv (.venv), the libtorch that tch links
 #   - timm for export_model.py's timm models and the eval-transform test
 #   - transformers for export_model.py's Hugging Face vision models (hf:, hf-tiny:)
+#   - open_clip for export_model.py's CLIP visual towers (openclip:, openclip-tiny)
 #   - torchvision (the release built for that torch) for scripts/export_model.py, the
 #     ResNet-18 export test and the exemplar benchmark's Python peer (pulls numpy, Pillow)
 set -euo pipefail
@@ -125,4 +126,15 @@ if "$VENV/bin/python" -c "import transformers,sys; sys.exit(0 if transformers.__
 else
   say "installing transformers==$TRANSFORMERS_VERSION into $VENV"
   "$VENV/bin/python" -m pip install -q "transformers==$TRANSFORMERS_VERSION" "torch==$TORCH_VERSION"
+fi
+
+# open_clip, for `scripts/export_model.py --arch openclip:NAME` (CLIP's visual tower) and
+# the tiny random-weight tower the tests export (`--arch openclip-tiny`).
+OPEN_CLIP_VERSION="${MAIA_OPEN_CLIP_VERSION:-3.3.0}"
+if "$VENV/bin/python" -c "import open_clip,sys; sys.exit(0 if open_clip.__version__=='$OPEN_CLIP_VERSION' else 1)" 2>/dev/null; then
+  say "open_clip $OPEN_CLIP_VERSION present in $VENV"
+else
+  say "installing open_clip_torch==$OPEN_CLIP_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q "open_clip_torch==$OPEN_CLIP_VERSION" "torch==$TORCH_VERSION" \
+    "torchvision==$TORCHVISION_VERSION" "timm==$TIMM_VERSION"
 fi

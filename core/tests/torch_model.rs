@@ -855,3 +855,14 @@ fn hugging_face_vits_dinov2_and_clip_export_as_token_layers() {
         assert_token_maps_match(&model, &image, "hidden_states.2", &maxima, &maps);
     }
 }
+
+#[test]
+fn an_open_clip_visual_tower_exports_as_token_layers() {
+    let png = world_png("a small green ring on a striped red background");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (path, maxima, maps) = export_vit(dir.path(), &png, "openclip-tiny");
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let image = Image::new(png, "check");
+    assert_token_maps_match(&model, &image, "transformer.resblocks.1", &maxima, &maps);
+}
