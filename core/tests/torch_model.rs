@@ -727,6 +727,18 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("17 tokens") && err.contains("3×3"), "{err}");
+
+    // A layout for a layer the model does not have is refused, naming the layers.
+    json["layouts"] = serde_json::json!({"nope": "channels_last"});
+    std::fs::write(&sidecar, json.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let err = TorchModel::load(&path, cpu, false)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("layout for `nope`") && err.contains(layer),
+        "{err}"
+    );
 }
 
 /// A model whose maps are NaN on bright images (mean above 0.5) and the image otherwise.

@@ -218,14 +218,6 @@ impl TorchModel {
         wanted: Option<&[String]>,
         declared: &BTreeMap<String, LayerLayout>,
     ) -> Result<(Vec<LayerInfo>, HashMap<String, Layout>), TargetError> {
-        if let Some(unknown) = declared
-            .keys()
-            .find(|name| wanted.is_some_and(|w| !w.contains(name)))
-        {
-            return Err(TargetError::Spec(format!(
-                "the sidecar declares a layout for `{unknown}`, which is not one of its layers"
-            )));
-        }
         let s = i64::from(self.preprocess.size);
         let zeros = Tensor::zeros([1, 3, s, s], (Kind::Float, Device::Cpu));
         let named = self.forward_all(&zeros)?;
@@ -233,6 +225,12 @@ impl TorchModel {
             Some(w) => w.to_vec(),
             None => named.iter().map(|(n, _)| n.clone()).collect(),
         };
+        if let Some(unknown) = declared.keys().find(|name| !order.contains(name)) {
+            return Err(TargetError::Spec(format!(
+                "the sidecar declares a layout for `{unknown}`, which is not one of its layers ({})",
+                order.join(", ")
+            )));
+        }
         let mut layouts = HashMap::new();
         let layers = order
             .iter()
