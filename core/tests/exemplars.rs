@@ -168,7 +168,7 @@ fn bad_folders_and_layers_are_named() {
 /// A tiny world CNN (trained in seconds, once per test process) as a TorchModel.
 fn world_cnn(cache: &std::path::Path) -> TorchModel {
     let cnn =
-        maia_core::world_cnn::train_or_load(cache, &maia_core::world_cnn::WorldCnnConfig::tiny(5))
+        maia_core::world_cnn::train_or_load(cache, maia_core::world_cnn::WorldCnnConfig::tiny(5))
             .unwrap_or_else(|e| panic!("{e}"));
     TorchModel::load(&cnn.model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use maia_core::world_cnn::{
-    OUTPUT_NAMES, OutputKind, SIDECAR_VERSION, Sidecar, TrainProgress, TrainedCnn, WorldCnnConfig,
-    WorldCnnError, cached, cached_model_path, train_or_load, train_or_load_with,
+    OUTPUT_NAMES, OutputKind, SIDECAR_VERSION, Sidecar, TrainProgress, TrainedWorldModel,
+    WorldCnnConfig, WorldCnnError, cached, cached_model_path, train_or_load, train_or_load_with,
 };
 use maia_shapes_world::dataset::scene_at_on;
 use maia_shapes_world::{Canvas, Shape, render_rgba};
@@ -30,7 +30,10 @@ fn world_batch(n: usize, seed: u64) -> Result<Tensor, Box<dyn std::error::Error>
 }
 
 /// Runs the exported module on preprocessed world scenes, returning its unpacked outputs.
-fn run_module(cnn: &TrainedCnn, n: usize) -> Result<Vec<Tensor>, Box<dyn std::error::Error>> {
+fn run_module(
+    cnn: &TrainedWorldModel,
+    n: usize,
+) -> Result<Vec<Tensor>, Box<dyn std::error::Error>> {
     let module = cnn.load_module()?;
     let xs = cnn.sidecar.preprocess(&world_batch(n, 99)?)?;
     let packed = tch::no_grad(|| module.forward_ts(&[xs]))?;
@@ -82,7 +85,10 @@ fn trains_exports_and_loads_with_named_outputs() -> TestResult {
     assert_eq!(names, OUTPUT_NAMES);
     assert_eq!(sidecar.layers().count(), 4);
     assert_eq!(sidecar.input.size, config.input_size);
-    assert_eq!(sidecar.training.config, config);
+    assert_eq!(
+        sidecar.training.config,
+        maia_core::world_cnn::WorldModelConfig::from(&config)
+    );
     let shape_head = sidecar.output("shape_logits").ok_or("no shape_logits")?;
     assert_eq!(shape_head.kind, OutputKind::Logits);
     assert_eq!(
@@ -137,9 +143,9 @@ fn same_seed_trains_identical_models_and_another_seed_does_not() -> TestResult {
         tempfile::tempdir()?,
         tempfile::tempdir()?,
     );
-    let first = train_or_load(a.path(), &WorldCnnConfig::tiny(5))?;
-    let second = train_or_load(b.path(), &WorldCnnConfig::tiny(5))?;
-    let other = train_or_load(c.path(), &WorldCnnConfig::tiny(6))?;
+    let first = train_or_load(a.path(), WorldCnnConfig::tiny(5))?;
+    let second = train_or_load(b.path(), WorldCnnConfig::tiny(5))?;
+    let other = train_or_load(c.path(), WorldCnnConfig::tiny(6))?;
     let (x, y, z) = (
         run_module(&first, 4)?,
         run_module(&second, 4)?,
@@ -190,7 +196,7 @@ fn second_call_is_a_cache_hit_that_does_not_retrain() -> TestResult {
     Ok(())
 }
 
-fn damage_and_reload(damage: impl Fn(&TrainedCnn) -> std::io::Result<()>) -> TestResult {
+fn damage_and_reload(damage: impl Fn(&TrainedWorldModel) -> std::io::Result<()>) -> TestResult {
     let dir = tempfile::tempdir()?;
     let config = WorldCnnConfig::tiny(31);
     let first = train_or_load(dir.path(), &config)?;
@@ -243,7 +249,7 @@ fn unreadable_files_give_clear_errors() -> TestResult {
     // A cache "directory" that is a file cannot be written: an error, not a panic.
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x")?;
-    let err = train_or_load(&file, &WorldCnnConfig::tiny(1))
+    let err = train_or_load(&file, WorldCnnConfig::tiny(1))
         .err()
         .ok_or("trained into a file")?;
     assert!(matches!(err, WorldCnnError::Io { .. }), "{err}");
@@ -346,5 +352,102 @@ fn default_config_trains_accurately() -> TestResult {
         "cache hit in {:.2} ms",
         hit.elapsed().as_secs_f64() * 1000.0
     );
+    Ok(())
+}
+
+#[test]
+fn a_world_vit_exports_token_layers_that_load_as_patch_grid_units() -> TestResult {
+    use maia_core::target::TargetModel;
+    use maia_core::target::torch::{LayerLayout, TorchModel};
+    use maia_core::world_cnn::{WorldModelConfig, WorldVitConfig};
+
+    let dir = tempfile::tempdir()?;
+    let config = WorldVitConfig::tiny(7);
+    let vit = train_or_load(dir.path(), &config)?;
+    assert!(vit.trained);
+    assert!(
+        vit.model_path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("world-vit-")),
+        "{}",
+        vit.model_path.display()
+    );
+    let sidecar = &vit.sidecar;
+    assert_eq!(sidecar.training.config, WorldModelConfig::from(&config));
+    let names: Vec<&str> = sidecar.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["block1", "block2", "shape_logits", "color_logits"]);
+    let grid = config.grid();
+    let tokens = 1 + i64::from(grid * grid);
+    for block in sidecar.layers() {
+        assert_eq!(block.kind, OutputKind::Tokens);
+        assert_eq!(block.shape, vec![tokens, config.width]);
+        assert_eq!(block.units, config.width as usize);
+        assert_eq!(
+            block.layout,
+            Some(LayerLayout::Tokens {
+                prefix: 1,
+                grid: [grid, grid]
+            })
+        );
+    }
+    // The traced module answers any batch size (no batch size was baked in).
+    for n in [1, 3] {
+        let outputs = run_module(&vit, n)?;
+        assert_eq!(outputs[1].size(), vec![n as i64, tokens, config.width]);
+    }
+    // A cache hit the second time, under its own key.
+    assert!(!train_or_load(dir.path(), &config)?.trained);
+    assert!(cached(dir.path(), WorldCnnConfig::tiny(7)).is_none());
+
+    // As a target: declared (not inferred) token layers, and a class-token layer each.
+    let model = TorchModel::load(&vit.model_path, tch::Device::Cpu, false)?;
+    let info = model.info();
+    let block2 = info.layer("block2").ok_or("no block2")?;
+    let layout = block2.tokens.ok_or("block2 is not a token layer")?;
+    assert_eq!(
+        (layout.prefix, layout.height, layout.width),
+        (1, grid, grid)
+    );
+    assert!(!layout.inferred, "the sidecar declares the layout");
+    assert_eq!((block2.map_width, block2.map_height), (grid, grid));
+    assert!(info.layer("block2:cls").is_some());
+
+    // Unit block2:3's map is channel 3 of block2's patch tokens, in grid order; the class
+    // token unit is token 0 — computed here from the raw module, as any user would.
+    let batch = world_batch(2, 99)?;
+    let pngs: Vec<Vec<u8>> = (0..2)
+        .map(|index| {
+            let scene = scene_at_on(index, 99, Canvas::default());
+            maia_shapes_world::render_png(&scene)
+        })
+        .collect::<Result<_, _>>()?;
+    let images: Vec<maia_plugin_sdk::Image> = pngs
+        .iter()
+        .enumerate()
+        .map(|(k, png)| maia_plugin_sdk::Image::new(png.clone(), format!("img_{k}")))
+        .collect();
+    let refs: Vec<&maia_plugin_sdk::Image> = images.iter().collect();
+    let maps = model.activations(&refs, "block2", &[3])?;
+    let cls = model.activations(&refs, "block2:cls", &[3])?;
+    let module = vit.load_module()?;
+    let xs = sidecar.preprocess(&batch)?;
+    let packed = tch::no_grad(|| module.forward_ts(&[xs]))?;
+    let raw = sidecar.unpack_one(&packed, "block2")?;
+    for image in 0..2 {
+        let patches: Vec<f32> = Vec::<f32>::try_from(
+            raw.get(image)
+                .narrow(0, 1, tokens - 1)
+                .select(1, 3)
+                .contiguous(),
+        )?;
+        let map = &maps[image as usize][0];
+        assert_eq!((map.width, map.height), (grid, grid));
+        assert_eq!(map.values.len(), patches.len());
+        for (got, want) in map.values.iter().zip(&patches) {
+            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+        let token0 = raw.get(image).get(0).get(3).double_value(&[]) as f32;
+        assert!((cls[image as usize][0].max() - token0).abs() < 1e-4);
+    }
     Ok(())
 }

@@ -34,6 +34,7 @@ fn every_subcommand_has_help() {
         "exemplars",
         "model info",
         "world train-cnn",
+        "world train-vit",
         "batch plan",
         "batch status",
         "eval wild",
@@ -650,4 +651,74 @@ fn a_trained_world_cnn_is_a_target_with_named_layers() {
         out.contains("img_1: activation") && out.contains("img_2: activation"),
         "{out}"
     );
+}
+
+#[test]
+fn a_trained_world_vit_is_a_target_whose_token_units_an_agent_can_study() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("vit.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+        .args([
+            "world",
+            "train-vit",
+            "--seed",
+            "3",
+            "--epochs",
+            "1",
+            "--train-images",
+            "256",
+            "--out",
+        ])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("world ViT trained") && out.contains("--target world-vit"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu"])
+        .arg(&model));
+    assert_eq!(code, 0, "{err}");
+    for layer in ["block1", "block4"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{layer} ")))
+            .unwrap_or_else(|| panic!("{layer} missing:\n{out}"));
+        assert!(
+            line.contains("8×8 patch tokens (+1 prefix)") && !line.contains("inferred"),
+            "{line}"
+        );
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{layer}:cls "))),
+            "{out}"
+        );
+    }
+
+    // An agent run on a patch-token unit and one on a class-token unit, offline.
+    let data = dir.path().join("data");
+    let (code, _, err) = run(maia()
+        .args(["world", "dataset", "--n", "30", "--seed", "4"])
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+    for (unit, id) in [("block3:5", "patch"), ("block2:cls:7", "cls")] {
+        let (code, out, err) = run(maia()
+            .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+            .args(["run", "--headless", "--device", "cpu", "--target"])
+            .arg(&model)
+            .args(["--unit", unit, "--max-rounds", "6", "--data"])
+            .arg(&data)
+            .arg("--runs-dir")
+            .arg(dir.path().join("runs"))
+            .args(["--id", id]));
+        assert_eq!(code, 0, "{unit}: {out}{err}");
+        let journal =
+            std::fs::read_to_string(dir.path().join("runs").join(id).join("events.jsonl"))
+                .expect("journal");
+        assert!(
+            journal.contains("dataset_exemplars") && journal.contains(unit),
+            "{unit}: {journal}"
+        );
+    }
 }

@@ -14,7 +14,10 @@ mod unit_caller;
 mod unit_ref;
 
 pub use remote::RemoteModel;
-pub use spec::{TorchOptions, absolute_spec, open_target, open_target_with, world_cnn_cache_dir};
+pub use spec::{
+    TorchOptions, absolute_spec, open_target, open_target_with, world_cnn_cache_dir,
+    world_model_config,
+};
 pub use synthetic::{SYNTHETIC_LAYER, SyntheticTarget, scene_of};
 pub use unit_caller::TargetUnit;
 pub use unit_ref::UnitRef;

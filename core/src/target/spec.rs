@@ -1,5 +1,6 @@
 //! `--target` values: which model to open.
 //!
+//! - `world-cnn`, `world-vit` — the shapes world's CNN and ViT, trained on first use;
 //! - `synthetic:NAME` — a catalogued synthetic unit (`maia world units` lists them);
 //! - `synthetic:EXPR` — any concept expression, e.g. `synthetic:(circle|star) & !red`;
 //! - `synthetic:all` — the whole catalogue as one layer, unit i = catalogue entry i;
@@ -10,49 +11,62 @@
 use super::{SyntheticTarget, TargetError, TargetModel};
 use maia_shapes_world::{SyntheticUnit, catalogue, lookup};
 
-/// Where `maia world train-cnn` caches models (see [`crate::cache::cache_dir`]).
+/// Where `maia world train-cnn` and `train-vit` cache models (see [`crate::cache::cache_dir`]).
 pub fn world_cnn_cache_dir() -> Option<std::path::PathBuf> {
     crate::cache::cache_dir("models")
 }
 
-/// The default world CNN from `cache`, trained there first if it is not (minutes, once).
+/// The default world model of `config`'s kind from `cache`, trained there first if it is
+/// not (minutes, once).
 ///
 /// Training reports plain lines on stderr (see [`crate::world_cnn::ProgressLog`]), so a
-/// command that needs the CNN shows what it waits for in a terminal and in a log alike.
-fn world_cnn_trained_once(
+/// command that needs the model shows what it waits for in a terminal and in a log alike.
+fn world_model_trained_once(
     cache: &std::path::Path,
-) -> Result<crate::world_cnn::TrainedCnn, TargetError> {
-    use crate::world_cnn::{ProgressLog, WorldCnnConfig, cached, train_or_load_with};
+    config: crate::world_cnn::WorldModelConfig,
+) -> Result<crate::world_cnn::TrainedWorldModel, TargetError> {
+    use crate::world_cnn::{ProgressLog, cached, train_or_load_with};
     use std::time::{Duration, Instant};
-    let config = WorldCnnConfig::default();
-    if let Some(cnn) = cached(cache, &config) {
-        return Ok(cnn);
+    if let Some(model) = cached(cache, &config) {
+        return Ok(model);
     }
+    let label = config.label();
     eprintln!(
-        "maia: the world CNN is not trained yet; training it once into {} (a few minutes on a CPU; later runs load it)",
+        "maia: the {label} is not trained yet; training it once into {} (a few minutes on a CPU; later runs load it)",
         cache.display()
     );
-    let mut log = ProgressLog::new(Duration::from_secs(15));
-    let cnn = train_or_load_with(cache, &config, &mut |p| {
+    let mut log = ProgressLog::new(Duration::from_secs(15)).with_label(label);
+    let model = train_or_load_with(cache, &config, &mut |p| {
         if let Some(line) = log.line(p, Instant::now()) {
             eprintln!("maia: {line}");
         }
     })
-    .map_err(|e| TargetError::Spec(format!("training the world CNN: {e}")))?;
-    let a = cnn.accuracies;
+    .map_err(|e| TargetError::Spec(format!("training the {label}: {e}")))?;
+    let a = model.accuracies;
     eprintln!(
-        "maia: world CNN trained: held-out accuracy shape {:.1}%, color {:.1}%; cached as {}",
+        "maia: {label} trained: held-out accuracy shape {:.1}%, color {:.1}%; cached as {}",
         a.shape * 100.0,
         a.color * 100.0,
-        cnn.model_path.display()
+        model.model_path.display()
     );
-    Ok(cnn)
+    Ok(model)
+}
+
+/// The world model a `--target` names, if it names one: `world-cnn` or `world-vit`, each
+/// with its default config.
+pub fn world_model_config(spec: &str) -> Option<crate::world_cnn::WorldModelConfig> {
+    use crate::world_cnn::{WorldCnnConfig, WorldVitConfig};
+    match spec.trim() {
+        "world-cnn" => Some(WorldCnnConfig::default().into()),
+        "world-vit" => Some(WorldVitConfig::default().into()),
+        _ => None,
+    }
 }
 
 /// `spec` with every file path in it made absolute against the current folder, so the
 /// spec means the same from any folder (a resumed run, a batch worker started elsewhere):
 /// `torch:PATH`, a bare `PATH.pt`/`.ts`/`.pth`, `remote:unix:PATH` and `,token-file=PATH`.
-/// Other specs (`world-cnn`, `synthetic:…`, TCP addresses) come back unchanged.
+/// Other specs (`world-cnn`, `world-vit`, `synthetic:…`, TCP addresses) come back unchanged.
 pub fn absolute_spec(spec: &str) -> String {
     let abs = |p: &str| {
         std::path::absolute(p)
@@ -126,14 +140,14 @@ pub fn open_target_with(
     if let Some(addr) = spec.strip_prefix("remote:") {
         return Ok(Box::new(super::RemoteModel::connect(addr)?));
     }
-    if spec == "world-cnn" {
+    if let Some(config) = world_model_config(spec) {
         let cache = world_cnn_cache_dir().ok_or_else(|| {
             TargetError::Spec("no cache folder: set MAIA_CACHE_DIR or HOME".into())
         })?;
-        let cnn = world_cnn_trained_once(&cache)?;
+        let model = world_model_trained_once(&cache, config)?;
         let device = super::torch::parse_device(&torch.device)?;
         return Ok(Box::new(super::torch::TorchModel::load(
-            &cnn.model_path,
+            &model.model_path,
             device,
             torch.half,
         )?));
@@ -195,7 +209,7 @@ pub fn open_target_with(
         };
     }
     Err(TargetError::Spec(format!(
-        "cannot open target `{spec}`: expected torch:MODEL.pt, world-cnn, synthetic:NAME, synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red') or remote:ADDR (a `maia host serve` process, e.g. remote:127.0.0.1:7878)"
+        "cannot open target `{spec}`: expected torch:MODEL.pt, world-cnn, world-vit, synthetic:NAME, synthetic:EXPR (e.g. synthetic:red, 'synthetic:circle & !red') or remote:ADDR (a `maia host serve` process, e.g. remote:127.0.0.1:7878)"
     )))
 }
 

@@ -1,6 +1,10 @@
 //! The world CNN: a small convolutional network trained with libtorch on the shapes world,
 //! whose real, learned units are the "neurons in the wild" maia is evaluated on (next to
-//! the synthetic units, whose ground truth is known by construction).
+//! the synthetic units, whose ground truth is known by construction). Its sibling the world
+//! ViT ([`WorldVitConfig`], module `vit`) is a small vision transformer trained the same
+//! way on the same scenes and labels, exported with token layers `block1` … whose units
+//! are channels over an 8×8 patch grid; everything below holds for both, through
+//! [`WorldModelConfig`].
 //!
 //! - **Data** ([`data`]): scenes of the world's seeded dataset, rendered in memory at
 //!   224×224 and area-resized to [`WorldCnnConfig::input_size`] (64 by default). Training
@@ -37,16 +41,20 @@ mod config;
 pub mod data;
 mod error;
 mod export;
+mod model_config;
 mod net;
 mod progress_log;
 pub mod sidecar;
 mod train;
+mod vit;
+mod vit_config;
 
 use std::path::{Path, PathBuf};
 
 pub use config::{CODE_VERSION, WorldCnnConfig};
 pub use data::{SOURCE_SIDE, color_class, dominant_object, shape_class};
 pub use error::WorldCnnError;
+pub use model_config::WorldModelConfig;
 pub use net::{LAYER_NAMES, OUTPUT_NAMES};
 pub use progress_log::ProgressLog;
 pub use sidecar::{
@@ -54,10 +62,11 @@ pub use sidecar::{
     TrainingRecord,
 };
 pub use train::TrainProgress;
+pub use vit_config::{VIT_CODE_VERSION, WorldVitConfig};
 
-/// A world CNN on disk, ready to load.
+/// A world network (CNN or ViT) on disk, ready to load.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TrainedCnn {
+pub struct TrainedWorldModel {
     /// The TorchScript module.
     pub model_path: PathBuf,
     /// Its sidecar (`model_path` + `.json`).
@@ -72,27 +81,28 @@ pub struct TrainedCnn {
     pub replaced: Option<String>,
 }
 
-impl TrainedCnn {
+impl TrainedWorldModel {
     /// Loads the TorchScript module on the CPU, in eval mode.
     pub fn load_module(&self) -> Result<tch::CModule, WorldCnnError> {
         let mut module = tch::CModule::load(&self.model_path)
-            .map_err(WorldCnnError::torch("loading the world CNN"))?;
+            .map_err(WorldCnnError::torch("loading the world model"))?;
         module.set_eval();
         Ok(module)
     }
 }
 
 /// The model file a config is cached under in `cache_dir`.
-pub fn cached_model_path(cache_dir: &Path, config: &WorldCnnConfig) -> PathBuf {
-    cache_dir.join(format!("world-cnn-{}.pt", config.cache_key()))
+pub fn cached_model_path(cache_dir: &Path, config: impl Into<WorldModelConfig>) -> PathBuf {
+    let config = config.into();
+    cache_dir.join(format!("{}-{}.pt", config.kind(), config.cache_key()))
 }
 
 /// Returns the cached model for `config` in `cache_dir`, training and caching it first if
 /// it is missing or unusable. See [`train_or_load_with`].
 pub fn train_or_load(
     cache_dir: &Path,
-    config: &WorldCnnConfig,
-) -> Result<TrainedCnn, WorldCnnError> {
+    config: impl Into<WorldModelConfig>,
+) -> Result<TrainedWorldModel, WorldCnnError> {
     train_or_load_with(cache_dir, config, &mut |_| {})
 }
 
@@ -101,13 +111,14 @@ pub fn train_or_load(
 /// A cache hit reads the sidecar and hashes the model file (milliseconds); it does not
 /// load libtorch state. An entry whose sidecar is missing, unreadable, of another format
 /// version, for another config, or whose model file is missing or has another hash is
-/// retrained and overwritten; the reason is in [`TrainedCnn::replaced`]. Training holds an
+/// retrained and overwritten; the reason is in [`TrainedWorldModel::replaced`]. Training holds an
 /// exclusive lock on `<model>.lock`, so concurrent callers train once between them.
 pub fn train_or_load_with(
     cache_dir: &Path,
-    config: &WorldCnnConfig,
+    config: impl Into<WorldModelConfig>,
     progress: &mut dyn FnMut(&TrainProgress),
-) -> Result<TrainedCnn, WorldCnnError> {
+) -> Result<TrainedWorldModel, WorldCnnError> {
+    let config = &config.into();
     config.validate()?;
     // Fail on an unwritable cache before minutes of training, not after.
     std::fs::create_dir_all(cache_dir).map_err(WorldCnnError::io("create directory", cache_dir))?;
@@ -132,7 +143,8 @@ pub fn train_or_load_with(
 }
 
 /// The cached model for `config`, if `cache_dir` holds a usable one; never trains.
-pub fn cached(cache_dir: &Path, config: &WorldCnnConfig) -> Option<TrainedCnn> {
+pub fn cached(cache_dir: &Path, config: impl Into<WorldModelConfig>) -> Option<TrainedWorldModel> {
+    let config = &config.into();
     match lookup(&cached_model_path(cache_dir, config), config) {
         Lookup::Hit(cnn) => Some(*cnn),
         Lookup::Missing | Lookup::Unusable(_) => None,
@@ -143,13 +155,14 @@ pub fn cached(cache_dir: &Path, config: &WorldCnnConfig) -> Option<TrainedCnn> {
 /// is there already.
 pub fn train_to(
     model_path: &Path,
-    config: &WorldCnnConfig,
+    config: impl Into<WorldModelConfig>,
     progress: &mut dyn FnMut(&TrainProgress),
-) -> Result<TrainedCnn, WorldCnnError> {
+) -> Result<TrainedWorldModel, WorldCnnError> {
+    let config = &config.into();
     let mut trained = train::train(config, progress)?;
     progress(&TrainProgress::Exporting);
     let sidecar = export::write_model(&mut trained, config, model_path)?;
-    Ok(TrainedCnn {
+    Ok(TrainedWorldModel {
         model_path: model_path.to_path_buf(),
         sidecar_path: Sidecar::path_for(model_path),
         accuracies: sidecar.heldout,
@@ -160,12 +173,12 @@ pub fn train_to(
 }
 
 enum Lookup {
-    Hit(Box<TrainedCnn>),
+    Hit(Box<TrainedWorldModel>),
     Missing,
     Unusable(String),
 }
 
-fn lookup(model_path: &Path, config: &WorldCnnConfig) -> Lookup {
+fn lookup(model_path: &Path, config: &WorldModelConfig) -> Lookup {
     let sidecar_path = Sidecar::path_for(model_path);
     if !sidecar_path.exists() {
         return Lookup::Missing;
@@ -192,7 +205,7 @@ fn lookup(model_path: &Path, config: &WorldCnnConfig) -> Lookup {
     if let Err(e) = sidecar.verify_model(model_path) {
         return Lookup::Unusable(e.to_string());
     }
-    Lookup::Hit(Box::new(TrainedCnn {
+    Lookup::Hit(Box::new(TrainedWorldModel {
         model_path: model_path.to_path_buf(),
         sidecar_path,
         accuracies: sidecar.heldout,

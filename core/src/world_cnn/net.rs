@@ -4,6 +4,8 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
+use crate::target::torch::LayerLayout;
+
 /// Names of the exported outputs, in the order the TorchScript module returns them.
 pub const OUTPUT_NAMES: [&str; 6] = [
     "conv1",
@@ -29,9 +31,32 @@ pub(crate) struct Net {
     color_head: nn::Linear,
 }
 
+/// A network of the shapes world, as the trainer and the exporter see it: any
+/// architecture whose forward pass yields its layers and the two heads.
+pub(crate) trait WorldNet {
+    /// One forward pass over a normalised `[N, 3, S, S]` batch; `train` selects training
+    /// behaviour (batch statistics for batch norm) where the network has any.
+    fn forward(&self, xs: &Tensor, train: bool) -> Outputs;
+    /// The layers `forward` yields, in order, as the sidecar describes them.
+    fn layers(&self) -> Vec<LayerDoc>;
+    /// What the two heads read, in words.
+    fn head_input(&self) -> &'static str;
+}
+
+/// One exported layer, in words.
+pub(crate) struct LayerDoc {
+    /// Output name (`conv3`, `block2`).
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// For `[T, C]` token outputs, their layout (class token and patch grid).
+    pub layout: Option<LayerLayout>,
+}
+
 /// Everything one forward pass yields.
 pub(crate) struct Outputs {
-    /// Post-ReLU output of each block, before its max-pool: `[N, C_k, S/2^(k-1), …]`.
+    /// Each exported layer: for the CNN the post-ReLU output of each block, before its
+    /// max-pool (`[N, C_k, S/2^(k-1), …]`); for the ViT each block's `[N, T, C]` tokens.
     pub features: Vec<Tensor>,
     /// `[N, shapes]` logits.
     pub shape_logits: Tensor,
@@ -46,6 +71,38 @@ impl Outputs {
         all.push(self.shape_logits);
         all.push(self.color_logits);
         all
+    }
+}
+
+impl WorldNet for Net {
+    fn forward(&self, xs: &Tensor, train: bool) -> Outputs {
+        Net::forward(self, xs, train)
+    }
+
+    fn layers(&self) -> Vec<LayerDoc> {
+        LAYER_NAMES
+            .iter()
+            .enumerate()
+            .map(|(k, name)| LayerDoc {
+                name: (*name).to_owned(),
+                description: if k + 1 < LAYER_NAMES.len() {
+                    format!(
+                        "block {}: conv3x3-batchnorm-ReLU output, before its 2x2 max-pool",
+                        k + 1
+                    )
+                } else {
+                    format!(
+                        "block {}: conv3x3-batchnorm-ReLU output, fed to global average and max pooling",
+                        k + 1
+                    )
+                },
+                layout: None,
+            })
+            .collect()
+    }
+
+    fn head_input(&self) -> &'static str {
+        "global average and max pooled conv4"
     }
 }
 

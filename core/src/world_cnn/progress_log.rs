@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 /// Turns [`TrainProgress`] reports into occasional one-line summaries.
 #[derive(Debug)]
 pub struct ProgressLog {
+    label: &'static str,
     interval: Duration,
     last_line: Option<Instant>,
     last_phase: Option<Phase>,
@@ -26,13 +27,21 @@ enum Phase {
 }
 
 impl ProgressLog {
-    /// A log that writes at least every `interval` while a phase goes on.
+    /// A log that writes at least every `interval` while a phase goes on, its lines
+    /// starting `world CNN:`.
     pub fn new(interval: Duration) -> Self {
         ProgressLog {
+            label: "world CNN",
             interval,
             last_line: None,
             last_phase: None,
         }
+    }
+
+    /// The same log, its lines starting with `label` (`world ViT`) instead.
+    pub fn with_label(mut self, label: &'static str) -> Self {
+        self.label = label;
+        self
     }
 
     /// The line to write for `progress` reported at `now`, if one is due.
@@ -54,7 +63,7 @@ impl ProgressLog {
         }
         self.last_phase = Some(phase);
         self.last_line = Some(now);
-        Some(describe(progress))
+        Some(format!("{}: {}", self.label, describe(progress)))
     }
 }
 
@@ -62,7 +71,7 @@ impl ProgressLog {
 fn describe(progress: &TrainProgress) -> String {
     match progress {
         TrainProgress::Rendering { done, total } => {
-            format!("world CNN: rendering scenes {done}/{total}")
+            format!("rendering scenes {done}/{total}")
         }
         TrainProgress::Step {
             epoch,
@@ -71,11 +80,11 @@ fn describe(progress: &TrainProgress) -> String {
             total_steps,
             loss,
         } => format!(
-            "world CNN: epoch {epoch}/{epochs}, step {step}/{total_steps} ({:.0}%), loss {loss:.3}",
+            "epoch {epoch}/{epochs}, step {step}/{total_steps} ({:.0}%), loss {loss:.3}",
             100.0 * *step as f64 / (*total_steps).max(1) as f64
         ),
-        TrainProgress::Evaluating => "world CNN: measuring held-out accuracy".to_owned(),
-        TrainProgress::Exporting => "world CNN: writing TorchScript".to_owned(),
+        TrainProgress::Evaluating => "measuring held-out accuracy".to_owned(),
+        TrainProgress::Exporting => "writing TorchScript".to_owned(),
     }
 }
 
@@ -128,6 +137,11 @@ mod tests {
             log.line(&TrainProgress::Exporting, t0 + Duration::from_secs(14))
                 .as_deref(),
             Some("world CNN: writing TorchScript")
+        );
+        let mut vit = ProgressLog::new(Duration::from_secs(10)).with_label("world ViT");
+        assert_eq!(
+            vit.line(&TrainProgress::Evaluating, t0).as_deref(),
+            Some("world ViT: measuring held-out accuracy")
         );
     }
 }

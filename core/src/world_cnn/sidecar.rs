@@ -44,6 +44,9 @@
 //! bytes by `input.scale`, subtract `input.mean` and divide by `input.std` per channel,
 //! call `method` on the `[N, 3, size, size]` float32 batch, and unpack the result as
 //! above. Feature maps are non-negative (post-ReLU); a unit is a channel of a feature map.
+//! The world ViT's sidecar has the same format: its layers are `"kind": "tokens"` outputs of
+//! shape `[1 + h·w, C]` with `"layout": {"tokens": {"prefix": 1, "grid": [h, w]}}`, and
+//! `training.config` is the ViT's config (with `patch`, `width`, `depth`).
 //! [`Sidecar::preprocess`] and [`Sidecar::unpack`] do both ends.
 
 use std::path::{Path, PathBuf};
@@ -52,8 +55,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::WorldCnnError;
-use super::config::WorldCnnConfig;
 use super::data::area_resize;
+use super::model_config::WorldModelConfig;
+use crate::target::torch::LayerLayout;
 
 /// The `format` value of every world CNN sidecar.
 pub const SIDECAR_FORMAT: &str = "maia-world-cnn";
@@ -94,6 +98,9 @@ pub enum OutputKind {
     FeatureMap,
     /// A `[classes]` vector of unnormalised class scores per image.
     Logits,
+    /// A `[tokens, units]` token sequence per image (a ViT block), laid out as `layout`
+    /// says: the class token, then the patch grid.
+    Tokens,
 }
 
 /// One output of the tuple the model returns.
@@ -114,6 +121,9 @@ pub struct OutputSpec {
     /// Class names, for logits, in score order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    /// For token outputs, how the tokens lie: `{"tokens": {"prefix": 1, "grid": [h, w]}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayerLayout>,
     /// What it is, in words.
     pub description: String,
 }
@@ -121,12 +131,12 @@ pub struct OutputSpec {
 /// How the model was trained.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingRecord {
-    /// The cache key of `config` (see [`WorldCnnConfig::cache_key`]).
+    /// The cache key of `config` (see [`WorldModelConfig::cache_key`]).
     pub cache_key: String,
     /// The code version the model was trained with.
     pub code_version: u32,
-    /// The full configuration (seed, sizes, epochs, …).
-    pub config: WorldCnnConfig,
+    /// The full configuration (seed, architecture, sizes, epochs, …).
+    pub config: WorldModelConfig,
     /// Shapes-world seed of the training scenes (indices `0..train_images`).
     pub train_world_seed: u64,
     /// Shapes-world seed of the held-out scenes (indices `0..heldout_images`).
@@ -264,7 +274,7 @@ impl Sidecar {
                 packed
                     .f_narrow(1, o.offset, o.numel)
                     .and_then(|t| t.f_reshape(shape.as_slice()))
-                    .map_err(WorldCnnError::torch("unpacking the world CNN's outputs"))
+                    .map_err(WorldCnnError::torch("unpacking the world model's outputs"))
             })
             .collect()
     }
@@ -278,16 +288,16 @@ impl Sidecar {
             _ => Err(WorldCnnError::Input {
                 what: "output name",
                 got: format!("{name:?}"),
-                hint: "use one of conv1, conv2, conv3, conv4, shape_logits, color_logits",
+                hint: "use an output the sidecar lists (conv1 … conv4 or block1 …, shape_logits, color_logits)",
             }),
         }
     }
 
-    /// The feature-map outputs (the layers whose channels are units).
+    /// The feature-map and token outputs (the layers whose channels are units).
     pub fn layers(&self) -> impl Iterator<Item = &OutputSpec> {
         self.outputs
             .iter()
-            .filter(|o| o.kind == OutputKind::FeatureMap)
+            .filter(|o| matches!(o.kind, OutputKind::FeatureMap | OutputKind::Tokens))
     }
 
     /// Preprocesses uint8 RGB images `[N, 3, H, W]` exactly as training did: area resize to

@@ -12,13 +12,13 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use maia_shapes_world::{Color, Shape};
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 use super::WorldCnnError;
-use super::config::{WorldCnnConfig, derive_seed};
+use super::config::derive_seed;
 use super::data::{WorldData, channel_stats, render_set};
-use super::net::Net;
+use super::model_config::{Optimiser, WorldModelConfig};
+use super::net::WorldNet;
 use super::sidecar::{Accuracies, InputSpec, normalize};
 
 /// Serialises seeding + initialisation across threads (libtorch's generator is global).
@@ -59,7 +59,7 @@ pub enum TrainProgress {
 /// A trained network, still in memory.
 pub(crate) struct TrainedNet {
     pub vs: nn::VarStore,
-    pub net: Net,
+    pub net: Box<dyn WorldNet>,
     pub input: InputSpec,
     pub heldout: Accuracies,
     pub seconds: f64,
@@ -99,16 +99,17 @@ fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
 
 /// Renders the data, trains, and evaluates on the held-out scenes.
 pub(crate) fn train(
-    config: &WorldCnnConfig,
+    model: &WorldModelConfig,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> Result<TrainedNet, WorldCnnError> {
-    config.validate()?;
+    model.validate()?;
+    let config = &model.plan();
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total_scenes = config.train_images + config.heldout_images;
     let train_data = render_set(
         config.train_images,
-        config.train_world_seed(),
+        config.train_world_seed,
         config.input_size,
         config.min_dominance,
         threads,
@@ -121,7 +122,7 @@ pub(crate) fn train(
     )?;
     let heldout_data = render_set(
         config.heldout_images,
-        config.heldout_world_seed(),
+        config.heldout_world_seed,
         config.input_size,
         config.min_dominance,
         threads,
@@ -151,20 +152,22 @@ pub(crate) fn train(
         let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(config.seed as i64);
         let vs = nn::VarStore::new(Device::Cpu);
-        let net = Net::new(
-            &vs.root(),
-            config.channels,
-            Shape::ALL.len() as i64,
-            Color::ALL.len() as i64,
-        );
+        let net = model.build(&vs.root());
         (vs, net)
     };
-    let mut opt = nn::Adam {
-        wd: config.weight_decay,
-        ..Default::default()
+    let mut opt = match config.optimiser {
+        Optimiser::Adam => nn::Adam {
+            wd: config.weight_decay,
+            ..Default::default()
+        }
+        .build(&vs, config.learning_rate),
+        Optimiser::AdamW => nn::AdamW {
+            wd: config.weight_decay,
+            ..Default::default()
+        }
+        .build(&vs, config.learning_rate),
     }
-    .build(&vs, config.learning_rate)
-    .map_err(WorldCnnError::torch("creating the Adam optimiser"))?;
+    .map_err(WorldCnnError::torch("creating the optimiser"))?;
 
     let n = train_data.len();
     let batch = config.batch_size.min(n);
@@ -193,7 +196,11 @@ pub(crate) fn train(
                 + out
                     .color_logits
                     .cross_entropy_for_logits(&train_data.colors.index_select(0, &idx));
-            opt.backward_step(&loss);
+            match config.optimiser {
+                Optimiser::Adam => opt.backward_step(&loss),
+                // Transformers train unstably without clipping at these learning rates.
+                Optimiser::AdamW => opt.backward_step_clip_norm(&loss, 1.0),
+            }
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 return Err(WorldCnnError::Diverged {
@@ -217,7 +224,7 @@ pub(crate) fn train(
     }
 
     progress(&TrainProgress::Evaluating);
-    let heldout = evaluate(&net, &heldout_data, &input);
+    let heldout = evaluate(net.as_ref(), &heldout_data, &input);
     Ok(TrainedNet {
         vs,
         net,
@@ -230,7 +237,7 @@ pub(crate) fn train(
 }
 
 /// Held-out accuracy, in eval mode (running batch-norm statistics), without gradients.
-fn evaluate(net: &Net, data: &WorldData, input: &InputSpec) -> Accuracies {
+fn evaluate(net: &dyn WorldNet, data: &WorldData, input: &InputSpec) -> Accuracies {
     let _no_grad = tch::no_grad_guard();
     let n = data.len();
     let mut shape_right = 0i64;

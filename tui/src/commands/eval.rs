@@ -30,9 +30,9 @@ pub enum EvalCommand {
     /// AND-NOT): per unit a full agent run, the exemplar-only baseline and a random
     /// control, all scored alike; writes eval/<id>/results.jsonl, summary.md and scores.png.
     Synthetic(SyntheticArgs),
-    /// Evaluate the agent on units of the shapes CNN (`world-cnn`, trained on first use and
-    /// cached; `maia world train-cnn` does it ahead): "neurons in the wild", scored like the
-    /// synthetic suite.
+    /// Evaluate the agent on units of the shapes CNN (`world-cnn`) or ViT (`--target
+    /// world-vit`), trained on first use and cached (`maia world train-cnn`/`train-vit` do it
+    /// ahead): "neurons in the wild", scored like the synthetic suite.
     Wild(WildArgs),
 }
 
@@ -52,7 +52,7 @@ maia eval score --target synthetic:all --unit synthetic:5 --description 'stars t
 maia eval score --target synthetic:circle_with_star -d 'circles and stars together' --json")]
 pub struct ScoreArgs {
     /// The model whose unit is scored: `synthetic:NAME`, 'synthetic:EXPR', `synthetic:all`,
-    /// `world-cnn`, `torch:MODEL.pt` or `remote:ADDR`.
+    /// `world-cnn`, `world-vit`, `torch:MODEL.pt` or `remote:ADDR`.
     #[arg(long, value_name = "SPEC")]
     pub target: String,
     /// The unit, as LAYER:UNIT; default: the target's only unit.

@@ -37,7 +37,7 @@ token (--token-file, or MAIA_HOST_TOKEN); clients send the same token (MAIA_HOST
 networks use an SSH tunnel or a VPN. Stop the host with ctrl-c (twice to drop running requests)."
 )]
 pub struct ServeArgs {
-    /// The model to serve: any --target spec (torch:MODEL.pt, world-cnn, synthetic:NAME, …).
+    /// The model to serve: any --target spec (torch:MODEL.pt, world-cnn, world-vit, synthetic:NAME, …).
     #[arg(long, value_name = "SPEC")]
     pub model: String,
     /// Where a torch model runs: cpu, cuda, cuda:N or auto.

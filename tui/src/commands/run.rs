@@ -32,7 +32,7 @@ pub struct RunArgs {
     /// Task: a file under prompts/tasks/ (`describe-unit`, `find-bias`).
     #[arg(long)]
     pub task: Option<String>,
-    /// The model whose unit is studied: `world-cnn`, `torch:MODEL.pt`, `synthetic:NAME`
+    /// The model whose unit is studied: `world-cnn`, `world-vit`, `torch:MODEL.pt`, `synthetic:NAME`
     /// (see `maia world units`), `remote:ADDR`.
     #[arg(long, value_name = "SPEC")]
     pub target: Option<String>,

@@ -20,12 +20,19 @@ pub enum WorldCommand {
     Render(RenderArgs),
     /// Train the small CNN on the shapes world (once; cached), the target whose real units
     /// are the "neurons in the wild". `--target world-cnn` uses it.
-    TrainCnn(TrainCnnArgs),
+    TrainCnn(TrainArgs),
+    /// Train the small vision transformer on the shapes world (once; cached): four blocks
+    /// whose units are channels over an 8×8 patch grid (`block3:5`) or at the class token
+    /// (`block3:cls:5`). `--target world-vit` uses it.
+    #[command(
+        after_help = "Examples:\n  maia world train-vit\n  maia world train-vit --out world-vit.pt && maia model info world-vit.pt\n  maia eval wild --target world-vit --layer block3 --n 12"
+    )]
+    TrainVit(TrainArgs),
 }
 
-/// Options of `maia world train-cnn`.
+/// Options of `maia world train-cnn` and `train-vit`.
 #[derive(clap::Args, Debug)]
-pub struct TrainCnnArgs {
+pub struct TrainArgs {
     /// Training seed (same seed, same weights).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -87,6 +94,7 @@ pub fn run(cmd: WorldCommand) -> Result<ExitCode> {
         WorldCommand::Units(args) => units(args),
         WorldCommand::Render(args) => render(args),
         WorldCommand::TrainCnn(args) => train_cnn(args),
+        WorldCommand::TrainVit(args) => train_vit(args),
     }
 }
 
@@ -171,9 +179,8 @@ fn render(args: RenderArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
-    use maia_core::world_cnn::{ProgressLog, TrainProgress, WorldCnnConfig, train_or_load_with};
-    use std::io::IsTerminal;
+fn train_cnn(args: TrainArgs) -> Result<ExitCode> {
+    use maia_core::world_cnn::WorldCnnConfig;
     let mut config = WorldCnnConfig {
         seed: args.seed,
         ..WorldCnnConfig::default()
@@ -184,6 +191,34 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
     if let Some(n) = args.train_images {
         config.train_images = n;
     }
+    train_world_model(config.into(), args.out.as_deref())
+}
+
+fn train_vit(args: TrainArgs) -> Result<ExitCode> {
+    use maia_core::world_cnn::WorldVitConfig;
+    let mut config = WorldVitConfig {
+        seed: args.seed,
+        ..WorldVitConfig::default()
+    };
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(n) = args.train_images {
+        config.train_images = n;
+    }
+    train_world_model(config.into(), args.out.as_deref())
+}
+
+/// Trains (or loads from the cache) a world model, with a progress bar on a terminal and
+/// plain lines in a log; copies it to `out` if given.
+fn train_world_model(
+    config: maia_core::world_cnn::WorldModelConfig,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    use maia_core::world_cnn::{ProgressLog, TrainProgress, train_or_load_with};
+    use std::io::IsTerminal;
+    let label = config.label();
+    let kind = config.kind();
     let cache = maia_core::target::world_cnn_cache_dir()
         .context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
     let bar = ProgressBar::new(0).with_style(
@@ -194,7 +229,7 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
     // A bar draws only on a terminal; in a log (setup under nohup, a batch job) the same
     // progress goes out as occasional plain lines instead.
     let mut log = (!std::io::stderr().is_terminal())
-        .then(|| ProgressLog::new(std::time::Duration::from_secs(15)));
+        .then(|| ProgressLog::new(std::time::Duration::from_secs(15)).with_label(label));
     let started = Instant::now();
     let cnn = train_or_load_with(&cache, &config, &mut |p| {
         if let Some(log) = log.as_mut() {
@@ -224,14 +259,14 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
             TrainProgress::Exporting => bar.set_message("writing TorchScript"),
         }
     })
-    .context("training the world CNN")?;
+    .with_context(|| format!("training the {label}"))?;
     bar.finish_and_clear();
     if let Some(reason) = &cnn.replaced {
         eprintln!("note: the cached model was unusable ({reason}) and was retrained");
     }
     let a = cnn.accuracies;
     println!(
-        "world CNN {} in {:.1} s: held-out accuracy shape {:.1}%, color {:.1}%, both {:.1}% ({} images)",
+        "{label} {} in {:.1} s: held-out accuracy shape {:.1}%, color {:.1}%, both {:.1}% ({} images)",
         if cnn.trained {
             "trained"
         } else {
@@ -244,7 +279,7 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
         a.images
     );
     println!("model: {}", cnn.model_path.display());
-    if let Some(out) = &args.out {
+    if let Some(out) = out {
         std::fs::copy(&cnn.model_path, out)
             .with_context(|| format!("copying the model to {}", out.display()))?;
         let sidecar_out = maia_core::world_cnn::Sidecar::path_for(out);
@@ -257,8 +292,13 @@ fn train_cnn(args: TrainCnnArgs) -> Result<ExitCode> {
             .with_context(|| format!("writing {}", sidecar_out.display()))?;
         println!("copied to {} (+ {})", out.display(), sidecar_out.display());
     }
+    let unit = if kind == "world-vit" {
+        "block3:5"
+    } else {
+        "conv3:5"
+    };
     println!(
-        "probe it: maia model info world-cnn; maia call --target world-cnn --unit conv3:5 --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'"
+        "probe it: maia model info {kind}; maia call --target {kind} --unit {unit} --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'"
     );
     Ok(ExitCode::SUCCESS)
 }

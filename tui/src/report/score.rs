@@ -71,11 +71,11 @@ fn scorable_target(start: &RunStart) -> Result<(), String> {
         ));
     }
     let target = start.target.trim();
-    if target.starts_with("synthetic:") || target == "world-cnn" {
+    if target.starts_with("synthetic:") || maia_core::target::world_model_config(target).is_some() {
         Ok(())
     } else {
         Err(format!(
-            "the predictive evaluator draws shapes-world scenes; target `{target}` is not a shapes-world model (synthetic:…, world-cnn)"
+            "the predictive evaluator draws shapes-world scenes; target `{target}` is not a shapes-world model (synthetic:…, world-cnn, world-vit)"
         ))
     }
 }

@@ -5,8 +5,10 @@
 //! - `maia-model` (what users export, see the README's recipe): `forward` takes a
 //!   normalized `[N, 3, S, S]` float batch and returns `Dict[str, Tensor]` of named layer
 //!   outputs (`[N, C, H, W]` feature maps or `[N, C]` vectors);
-//! - `maia-world-cnn` (the CNN `maia world train-cnn` trains): `forward` returns one packed
-//!   tensor that [`crate::world_cnn::Sidecar::unpack_one`] splits into named outputs.
+//! - `maia-world-cnn` (the CNN `maia world train-cnn` and the ViT `maia world train-vit`
+//!   train): `forward` returns one packed tensor that
+//!   [`crate::world_cnn::Sidecar::unpack_one`] splits into named outputs; the ViT's token
+//!   outputs carry their layout.
 //!
 //! Runs on `cuda:N` when asked and available, else CPU; batched; no grad; optional half
 //! precision on GPU. Layers and their shapes are learned by one probe forward at load.
@@ -109,11 +111,17 @@ impl TorchModel {
                     eval: None,
                 };
                 let layers: Vec<String> = sidecar.outputs.iter().map(|o| o.name.clone()).collect();
+                // The world ViT's blocks say their token layout; the CNN's maps need none.
+                let declared = sidecar
+                    .outputs
+                    .iter()
+                    .filter_map(|o| o.layout.map(|l| (o.name.clone(), l)))
+                    .collect();
                 (
                     Outputs::Packed(Box::new(sidecar)),
                     pre,
                     Some(layers),
-                    BTreeMap::new(),
+                    declared,
                 )
             }
             SIDECAR_FORMAT => {

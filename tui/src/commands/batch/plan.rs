@@ -31,7 +31,7 @@ pub struct PlanArgs {
     /// The batch folder to write.
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
-    /// The model whose units are explained: `world-cnn`, `torch:MODEL.pt`, `synthetic:…`,
+    /// The model whose units are explained: `world-cnn`, `world-vit`, `torch:MODEL.pt`, `synthetic:…`,
     /// `remote:ADDR`.
     #[arg(long, value_name = "SPEC")]
     pub target: String,

@@ -108,14 +108,20 @@ pub struct SyntheticArgs {
 /// Options of `maia eval wild`.
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "The first use trains the shapes-world CNN (minutes, once; cached).\n\nExamples:\n  \
+    after_help = "The first use trains the shapes-world CNN or ViT (minutes, once; cached).\n\nExamples:\n  \
 maia eval wild --layer conv3 --n 12\n  \
-maia eval wild --layer conv4 --units 3,17,42"
+maia eval wild --layer conv4 --units 3,17,42\n  \
+maia eval wild --target world-vit --layer block3 --n 12\n  \
+maia eval wild --target world-vit --layer block4:cls --n 8"
 )]
 pub struct WildArgs {
-    /// The CNN layer whose units are evaluated (see `maia model info world-cnn`).
-    #[arg(long, default_value = "conv3")]
-    pub layer: String,
+    /// The shapes-world network whose units are evaluated: the CNN or the ViT.
+    #[arg(long, default_value = "world-cnn", value_parser = ["world-cnn", "world-vit"])]
+    pub target: String,
+    /// The layer whose units are evaluated (see `maia model info world-cnn`); default
+    /// conv3 for the CNN, block3 (patch tokens) for the ViT.
+    #[arg(long)]
+    pub layer: Option<String>,
     /// Evaluate these units of the layer (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub units: Vec<usize>,
@@ -151,13 +157,17 @@ pub fn synthetic(args: SyntheticArgs) -> Result<ExitCode> {
 
 /// Runs `maia eval wild`.
 pub fn wild(args: WildArgs) -> Result<ExitCode> {
-    let layer = args.layer.clone();
+    let vit = args.target == "world-vit";
+    let layer = args
+        .layer
+        .clone()
+        .unwrap_or_else(|| if vit { "block3" } else { "conv3" }.to_owned());
     run(
-        "wild",
-        "world-cnn",
+        if vit { "wild-vit" } else { "wild" },
+        &args.target,
         &args.suite,
         |model| layer_units(model, &layer, &args.units, args.n).map_err(anyhow::Error::msg),
-        vec![args.layer.clone()],
+        vec![layer.clone()],
     )
 }
 
