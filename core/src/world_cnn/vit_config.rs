@@ -49,7 +49,8 @@ pub struct WorldVitConfig {
 
 impl Default for WorldVitConfig {
     /// The ViT maia trains on first use of `world-vit`: 64×64 inputs in an 8×8 grid of
-    /// 8-pixel patches, four blocks of 96 channels.
+    /// 8-pixel patches, four blocks of 96 channels. About nine minutes on two CPU cores;
+    /// about 52% held-out shape and 96% color accuracy (the CNN: 90% and 96%).
     fn default() -> Self {
         WorldVitConfig {
             seed: 1,
