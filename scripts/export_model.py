@@ -12,6 +12,8 @@ enough to try maia and is what the test suite exports:
 
     python scripts/export_model.py --arch resnet18 --layers layer1,layer2,layer3,layer4,fc --out r18.pt
     python scripts/export_model.py --arch timm:resnet50 --layers layer4 --out r50.pt   # needs timm
+    python scripts/export_model.py --arch timm:vit_small_patch14_reg4_dinov2.lvd142m --weights pretrained --layers blocks.5,blocks.11 --out dinov2_reg.pt
+    python scripts/export_model.py --arch timm:vit_base_patch16_clip_224.openai --weights pretrained --layers blocks.5,blocks.11 --out clip_b16.pt
     python scripts/export_model.py --arch vit_b_16 --layers encoder.layers.encoder_layer_5,encoder.layers.encoder_layer_11 --out vit_b_16.pt
     python scripts/export_model.py --arch tiny_vit --out tiny_vit.pt  # a 2-block ViT, for tests
     python scripts/export_model.py --arch hf:facebook/dinov2-small --layers hidden_states.6,hidden_states.12 --out dinov2_s.pt
@@ -21,7 +23,9 @@ Hugging Face transformers vision models (`hf:ID`: ViTModel, Dinov2Model, CLIPVis
 the vision tower of a CLIPModel or SiglipModel, ...) are traced to return the chosen
 `hidden_states.K` (the output of block K; default all), with the processor's mean, std and
 resize; the weights and processor come from the Hub, so that needs the network.
-`hf-tiny:vit|dinov2|clip` builds a 2-block random-weight model of the family (tests).
+timm models load their pretrained weights with any `--weights` value (`--weights pretrained`),
+random ones without. `hf-tiny:vit|dinov2|clip` builds a 2-block random-weight model of the family (tests);
+`timm-tiny:reg` a 2-block timm ViT with 4 register tokens, as DINOv2 with registers has.
 open_clip's visual tower: `--arch openclip:ViT-B-32 --weights laion2b_s34b_b79k --layers
 transformer.resblocks.5,transformer.resblocks.11` (random weights without --weights);
 `openclip-tiny` is a 2-block one for tests.
@@ -178,7 +182,7 @@ class Features(nn.Module):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...), timm:NAME, hf:ID, hf-tiny:vit|dinov2|clip or openclip:NAME (--weights: its pretrained tag)")
+    p.add_argument("--arch", default="tiny", help="tiny, tiny_vit, a torchvision model name (resnet18, vit_b_16, ...), timm:NAME, timm-tiny:reg, hf:ID, hf-tiny:vit|dinov2|clip or openclip:NAME (--weights: its pretrained tag)")
     p.add_argument("--layers", default="", help="comma-separated layer names (torchvision node names)")
     p.add_argument("--weights", default=None, help="torchvision weights name, e.g. DEFAULT (needs network)")
     p.add_argument("--size", type=int, default=224)
@@ -229,6 +233,14 @@ def main():
         mean, std = list(net.image_mean), list(net.image_std)
         # open_clip's eval preprocessing: Resize(size, bicubic) + CenterCrop(size).
         transform = {"resize": a.size, "interpolation": "bicubic"}
+        model = Features(net, layers)
+    elif a.arch == "timm-tiny:reg":
+        # timm's VisionTransformer laid out as DINOv2 with registers (a class token, then 4
+        # register tokens, then the patches): 2 blocks of width 32, patch 8 (random; tests).
+        from timm.models.vision_transformer import VisionTransformer as TimmViT
+        net = TimmViT(img_size=a.size, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                      reg_tokens=4, no_embed_class=True, num_classes=0)
+        layers = layers or ["blocks.0", "blocks.1"]
         model = Features(net, layers)
     elif a.arch == "tiny":
         model, layers = Tiny(), ["block1", "block2", "block3", "logits"]

@@ -626,6 +626,18 @@ fn assert_token_maps_match(
     maxima: &serde_json::Value,
     maps: &serde_json::Value,
 ) -> Vec<Vec<maia_core::target::UnitMap>> {
+    assert_token_maps_match_after(model, image, layer, 1, maxima, maps)
+}
+
+/// [`assert_token_maps_match`] for a layer with `prefix` tokens before the patches.
+fn assert_token_maps_match_after(
+    model: &TorchModel,
+    image: &Image,
+    layer: &str,
+    prefix: u32,
+    maxima: &serde_json::Value,
+    maps: &serde_json::Value,
+) -> Vec<Vec<maia_core::target::UnitMap>> {
     let info = model
         .info()
         .layer(layer)
@@ -635,7 +647,7 @@ fn assert_token_maps_match(
     let tokens = info
         .tokens
         .unwrap_or_else(|| panic!("{layer} is not a token layer"));
-    assert_eq!((tokens.prefix, tokens.inferred), (1, false));
+    assert_eq!((tokens.prefix, tokens.inferred), (prefix, false));
     let units: Vec<usize> = (0..32).collect();
     let got = model
         .activations(&[image], layer, &units)
@@ -671,6 +683,7 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
     let image = Image::new(png, "check");
     let units: Vec<usize> = (0..32).collect();
     let got = assert_token_maps_match(&model, &image, layer, &maxima, &maps);
+    assert_mask_matches_python(dir.path(), &image, &got[0][3], &maps[layer][3]);
 
     // The class token is a layer of scalar units of its own.
     let cls = format!("{layer}:cls");
@@ -738,6 +751,80 @@ fn vit_token_layers_are_patch_grids_that_match_pytorch() {
     assert!(
         err.contains("layout for `nope`") && err.contains(layer),
         "{err}"
+    );
+}
+
+/// maia's mask of `map` over `image` equals the mask PyTorch draws from the map it computed
+/// (`torch_map`, `[H][W]`): bilinear upsampling (`align_corners=False`), the top 5 % and at
+/// least half a positive peak kept, the rest dimmed to a quarter. A pixel may differ only where the
+/// two float computations straddle the threshold.
+fn assert_mask_matches_python(
+    dir: &Path,
+    image: &Image,
+    map: &maia_core::target::UnitMap,
+    torch_map: &serde_json::Value,
+) {
+    use maia_core::target::mask::{DEFAULT_TOP_QUANTILE, mask_overlay};
+    let mask =
+        mask_overlay(&image.png, map, DEFAULT_TOP_QUANTILE).unwrap_or_else(|e| panic!("{e}"));
+    let (png, map_json, out) = (
+        dir.join("mask-in.png"),
+        dir.join("mask-map.json"),
+        dir.join("mask-torch.png"),
+    );
+    std::fs::write(&png, &image.png).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&map_json, torch_map.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let code = r#"
+import json, sys, numpy as np, torch
+from PIL import Image
+m = torch.tensor(json.load(open(sys.argv[1])), dtype=torch.float32)[None, None]
+img = np.array(Image.open(sys.argv[2]).convert("RGB")).astype(np.float32)
+h, w = img.shape[:2]
+up = torch.nn.functional.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+s = np.sort(up.ravel())
+threshold = s[int(round((len(s) - 1) * 0.95))]
+if s[-1] > 0:
+    threshold = max(threshold, s[-1] * 0.5)
+Image.fromarray(np.where((up < threshold)[..., None], np.floor(img * 0.25), img).astype(np.uint8)).save(sys.argv[3])
+"#;
+    crate::support::check(
+        Command::new(python())
+            .arg("-c")
+            .arg(code)
+            .arg(&map_json)
+            .arg(&png)
+            .arg(&out),
+    );
+    let ours = image::load_from_memory(&mask)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_rgb8();
+    let theirs = image::open(&out)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_rgb8();
+    assert_eq!(ours.dimensions(), theirs.dimensions());
+    let differing = ours
+        .pixels()
+        .zip(theirs.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    let total = (ours.width() * ours.height()) as usize;
+    let kept = ours
+        .pixels()
+        .zip(
+            image::load_from_memory(&image.png)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_rgb8()
+                .pixels(),
+        )
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        kept > total / 100,
+        "the mask keeps almost nothing: {kept} of {total}"
+    );
+    assert!(
+        differing * 200 < total,
+        "{differing} of {total} pixels differ from PyTorch's mask"
     );
 }
 
@@ -877,4 +964,74 @@ fn an_open_clip_visual_tower_exports_as_token_layers() {
     let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
     let image = Image::new(png, "check");
     assert_token_maps_match(&model, &image, "transformer.resblocks.1", &maxima, &maps);
+}
+
+#[test]
+fn a_timm_vit_with_register_tokens_reads_its_patches_after_all_five_prefix_tokens() {
+    let png = world_png("a large red square and a small blue circle");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (path, maxima, maps) = export_vit(dir.path(), &png, "timm-tiny:reg");
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let image = Image::new(png, "check");
+    assert_token_maps_match_after(&model, &image, "blocks.1", 5, &maxima, &maps);
+    // The class token is token 0, not one of the registers.
+    let cls = model
+        .activations(&[&image], "blocks.1:cls", &[0, 1, 2])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want: Vec<f64> =
+        serde_json::from_value(maxima["blocks.1:cls"].clone()).unwrap_or_else(|e| panic!("{e}"));
+    for (u, map) in cls[0].iter().enumerate() {
+        assert!((f64::from(map.max()) - want[u]).abs() < 1e-3, "cls:{u}");
+    }
+}
+
+#[test]
+fn a_token_layer_of_4096_units_streams_through_one_exemplar_pass() {
+    use maia_core::exemplars::exemplars;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{e}"));
+    // 40 flat gray images, darkest first by name.
+    for k in 0..40u8 {
+        image::RgbImage::from_pixel(16, 16, image::Rgb([k * 6 + 10; 3]))
+            .save(data.join(format!("g{k:02}.png")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Tokens [N, 1 + 16, 4096]: patch token p of unit u is the patch's brightness times
+    // (u - 2048), so units above 2048 prefer bright images and those below dark ones.
+    let path = dir.path().join("wide.pt");
+    let code = r#"
+import json, sys, torch
+class M(torch.nn.Module):
+    def forward(self, x):
+        patches = torch.nn.functional.avg_pool2d(x.mean(dim=1, keepdim=True), 4).flatten(1)
+        scale = torch.arange(4096, dtype=x.dtype, device=x.device) - 2048.0
+        tokens = patches.unsqueeze(2) * scale
+        cls = torch.zeros_like(tokens[:, :1, :])
+        return {"tokens": torch.cat([cls, tokens], dim=1)}
+torch.jit.script(M()).save(sys.argv[1])
+json.dump({"format": "maia-model", "format_version": 1,
+           "input": {"size": 16, "mean": [0, 0, 0], "std": [1, 1, 1]},
+           "layouts": {"tokens": {"tokens": {"prefix": 1, "grid": [4, 4]}}}},
+          open(sys.argv[1] + ".json", "w"))
+"#;
+    script_model(dir.path(), code, &path);
+    let cpu = parse_device("cpu").unwrap_or_else(|e| panic!("{e}"));
+    let model = TorchModel::load(&path, cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let info = model.info().layer("tokens").cloned();
+    assert_eq!(
+        info.map(|l| (l.units, l.map_height, l.map_width)),
+        Some((4096, 4, 4))
+    );
+    let mut reports = 0;
+    let (found, _) = exemplars(&model, "tokens", &data, 3, None, &mut |_, _| reports += 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(reports > 0, "no progress was reported");
+    assert_eq!(found.units.len(), 4096);
+    let top = |u: usize| -> Vec<&str> { found.units[u].iter().map(|e| e.file.as_str()).collect() };
+    assert_eq!(top(4095), ["g39.png", "g38.png", "g37.png"]);
+    assert_eq!(top(0), ["g00.png", "g01.png", "g02.png"]);
+    assert_eq!(top(3000).first(), Some(&"g39.png"));
+    assert_eq!(top(100).first(), Some(&"g00.png"));
 }

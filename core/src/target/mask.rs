@@ -1,6 +1,6 @@
 //! MAIA-style masks: where a unit fired on an image, drawn over the image. The unit's map
 //! is upsampled to the image, thresholded at a top quantile of its values (and at least
-//! half its peak), and everything below the threshold is dimmed.
+//! half its peak, when the peak is positive), and everything below the threshold is dimmed.
 
 use super::{TargetError, UnitMap};
 use image::{ImageFormat, RgbImage};
@@ -50,13 +50,16 @@ pub fn mask_overlay(png: &[u8], map: &UnitMap, quantile: f32) -> Result<Vec<u8>,
     sorted.sort_by(f32::total_cmp);
     let index = ((sorted.len() as f32 - 1.0) * quantile.clamp(0.0, 1.0)).round() as usize;
     // The quantile alone would let noise through when the unit fires on less than the top
-    // share of the image; half the peak keeps the mask on where it fired strongly.
+    // share of the image; half the peak keeps the mask on where it fired strongly. A map
+    // that is negative everywhere (a transformer's residual stream can be) has no such
+    // floor: half a negative peak lies above the peak and would keep nothing.
     let peak = sorted.last().copied().unwrap_or(0.0);
-    let threshold = sorted
-        .get(index)
-        .copied()
-        .unwrap_or(f32::INFINITY)
-        .max(peak * 0.5);
+    let quantile_value = sorted.get(index).copied().unwrap_or(f32::INFINITY);
+    let threshold = if peak > 0.0 {
+        quantile_value.max(peak * 0.5)
+    } else {
+        quantile_value
+    };
     for (pixel, &value) in rgb.pixels_mut().zip(&upsampled) {
         if value < threshold {
             for c in pixel.0.iter_mut() {
@@ -73,6 +76,25 @@ pub fn mask_overlay(png: &[u8], map: &UnitMap, quantile: f32) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_negative_everywhere_still_keeps_its_least_negative_part() {
+        let img = RgbImage::from_pixel(16, 16, image::Rgb([200, 200, 200]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let map = UnitMap {
+            width: 2,
+            height: 2,
+            values: vec![-1.0, -5.0, -5.0, -5.0],
+        };
+        let out = mask_overlay(&png, &map, DEFAULT_TOP_QUANTILE).unwrap_or_else(|e| panic!("{e}"));
+        let out = image::load_from_memory(&out)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_rgb8();
+        assert_eq!(out.get_pixel(0, 0).0, [200, 200, 200], "the top-left stays");
+        assert_eq!(out.get_pixel(15, 15).0, [50, 50, 50], "the rest dims");
+    }
 
     #[test]
     fn the_hot_corner_stays_bright_and_the_rest_dims() {
