@@ -49,6 +49,9 @@ pub struct RunConfig {
     /// Data set for `dataset_exemplars` and `sample_dataset` (empty: none): a folder, a
     /// list file or tar shards ([`crate::dataset`]).
     pub data: Option<PathBuf>,
+    /// A sparse autoencoder (SAELens layout) applied next to the target: its latents are
+    /// units `LAYER:sae:N` (empty: none).
+    pub sae: Option<PathBuf>,
     /// The recorded run the `replay` backend re-feeds.
     pub replay: Option<PathBuf>,
     /// Model rounds before the agent is told to answer (MAIA: 25).
@@ -123,6 +126,7 @@ impl Default for RunConfig {
             runs_dir: PathBuf::from("runs"),
             prompts: None,
             data: None,
+            sae: None,
             replay: None,
             max_rounds: 25,
             max_tokens: 0,

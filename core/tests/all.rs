@@ -6,6 +6,7 @@ mod datasets;
 mod eval_score;
 mod eval_transform;
 mod exemplars;
+mod sae;
 mod support;
 mod torch_model;
 mod world_cnn;

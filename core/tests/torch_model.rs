@@ -452,6 +452,7 @@ json.dump(sidecar, open(sys.argv[1] + ".json", "w"))
         &maia_core::target::TorchOptions {
             device: device.clone(),
             half: false,
+            sae: None,
         },
     )
     .err()

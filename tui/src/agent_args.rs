@@ -48,6 +48,10 @@ pub struct AgentArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
+    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
+    /// latents are units LAYER:sae:N (config key run.sae).
+    #[arg(long, value_name = "DIR")]
+    pub sae: Option<PathBuf>,
 }
 
 impl Default for AgentArgs {
@@ -67,6 +71,7 @@ impl Default for AgentArgs {
             prompts: None,
             device: "auto".into(),
             half: false,
+            sae: None,
         }
     }
 }
@@ -95,6 +100,14 @@ impl AgentArgs {
         put(
             "prompts",
             self.prompts
+                .as_deref()
+                .map(&path)
+                .transpose()?
+                .map(|p| p.display().to_string().into()),
+        );
+        put(
+            "sae",
+            self.sae
                 .as_deref()
                 .map(&path)
                 .transpose()?

@@ -33,6 +33,10 @@ pub struct TargetArgs {
     /// Exemplars kept per unit (1 to 1000).
     #[arg(long, default_value_t = DEFAULT_K, value_parser = crate::agent_args::parse_k)]
     pub k: usize,
+    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
+    /// latents are units LAYER:sae:N.
+    #[arg(long, value_name = "DIR", requires = "target")]
+    pub sae: Option<PathBuf>,
 }
 
 impl TargetArgs {
@@ -46,6 +50,7 @@ impl TargetArgs {
             &TorchOptions {
                 device: self.device.clone(),
                 half: self.half,
+                sae: self.sae.clone(),
             },
         )?);
         let unit = match &self.unit {

@@ -722,3 +722,91 @@ fn a_trained_world_vit_is_a_target_whose_token_units_an_agent_can_study() {
         );
     }
 }
+
+#[test]
+fn an_sae_given_with_sae_turns_its_latents_into_units_an_agent_can_study() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let model = dir.path().join("cnn.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", &cache)
+        .args([
+            "world",
+            "train-cnn",
+            "--epochs",
+            "1",
+            "--train-images",
+            "256",
+            "--out",
+        ])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    // A TopK SAE over conv3 (64 channels) in SAELens' layout, written by Python.
+    let sae = dir.path().join("sae");
+    let code = r#"
+import json, os, sys, torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+save_file({"W_enc": torch.randn(64, 256), "b_enc": torch.zeros(256),
+           "W_dec": torch.randn(256, 64), "b_dec": torch.zeros(64)},
+          os.path.join(out, "sae_weights.safetensors"))
+json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name": "conv3"},
+          open(os.path.join(out, "cfg.json"), "w"))
+"#;
+    let status = std::process::Command::new(workspace().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(code)
+        .arg(&sae)
+        .status()
+        .expect("python");
+    assert!(status.success());
+
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu", "--sae"])
+        .arg(&sae)
+        .arg(&model));
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("conv3:sae "))
+        .unwrap_or_else(|| panic!("no conv3:sae:\n{out}"));
+    assert!(
+        line.contains("256") && line.contains("conv3:sae:255"),
+        "{line}"
+    );
+
+    // Without --sae the address says what is missing.
+    let data = dir.path().join("data");
+    let (code, _, err) = run(maia()
+        .args(["world", "dataset", "--n", "30", "--seed", "4"])
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+    let agent = |extra: &[&std::ffi::OsStr], id: &str| {
+        run(maia()
+            .env("MAIA_CACHE_DIR", &cache)
+            .args(["run", "--headless", "--device", "cpu", "--target"])
+            .arg(&model)
+            .args(["--unit", "conv3:sae:3", "--max-rounds", "6", "--data"])
+            .arg(&data)
+            .arg("--runs-dir")
+            .arg(dir.path().join("runs"))
+            .args(["--id", id])
+            .args(extra))
+    };
+    let (code, out, err) = agent(&[], "without");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--sae DIR"), "{err}");
+    let (code, out, err) = agent(&["--sae".as_ref(), sae.as_os_str()], "latent");
+    assert_eq!(code, 0, "{out}{err}");
+    let run_dir = dir.path().join("runs").join("latent");
+    let journal = std::fs::read_to_string(run_dir.join("events.jsonl")).expect("journal");
+    assert!(
+        journal.contains("dataset_exemplars") && journal.contains("conv3:sae:3"),
+        "{journal}"
+    );
+    // The SAE is recorded with the run, so a resume applies it again.
+    let toml = std::fs::read_to_string(run_dir.join("run.toml")).expect("run.toml");
+    assert!(toml.contains("sae = "), "{toml}");
+}

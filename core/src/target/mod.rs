@@ -7,6 +7,7 @@
 
 pub mod mask;
 mod remote;
+pub mod sae;
 mod spec;
 mod synthetic;
 pub mod torch;

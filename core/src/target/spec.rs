@@ -107,13 +107,16 @@ pub fn absolute_spec(spec: &str) -> String {
     spec.to_owned()
 }
 
-/// How to run a libtorch target.
+/// How to open a target: where a libtorch model runs, and an SAE to apply next to it.
 #[derive(Clone, Debug)]
 pub struct TorchOptions {
     /// `cpu`, `cuda`, `cuda:N` or `auto`.
     pub device: String,
     /// float16 on GPU.
     pub half: bool,
+    /// An SAE folder in SAELens layout: its latents become units `LAYER:sae:N` of the
+    /// layer it fits (see [`super::sae`]).
+    pub sae: Option<std::path::PathBuf>,
 }
 
 impl Default for TorchOptions {
@@ -121,6 +124,7 @@ impl Default for TorchOptions {
         TorchOptions {
             device: "auto".into(),
             half: false,
+            sae: None,
         }
     }
 }
@@ -131,11 +135,22 @@ pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
 }
 
 /// Opens a target; `torch:FILE` (or a path to an existing `.pt`/`.ts` file) loads a
-/// TorchScript model with `torch` options.
+/// TorchScript model with `torch` options, and `torch.sae` wraps any target with an SAE.
 pub fn open_target_with(
     spec: &str,
     torch: &TorchOptions,
 ) -> Result<Box<dyn TargetModel>, TargetError> {
+    let model = open_model(spec, torch)?;
+    match &torch.sae {
+        Some(dir) => Ok(Box::new(super::sae::SaeTarget::new(
+            model,
+            super::sae::Sae::load(dir)?,
+        )?)),
+        None => Ok(model),
+    }
+}
+
+fn open_model(spec: &str, torch: &TorchOptions) -> Result<Box<dyn TargetModel>, TargetError> {
     let spec = spec.trim();
     if let Some(addr) = spec.strip_prefix("remote:") {
         return Ok(Box::new(super::RemoteModel::connect(addr)?));

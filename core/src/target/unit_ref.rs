@@ -44,6 +44,14 @@ impl UnitRef {
     /// Checks the address against a model, naming the layers or the unit range on a miss.
     pub fn validate(&self, info: &ModelInfo) -> Result<(), TargetError> {
         let Some(layer) = info.layer(&self.layer) else {
+            if let Some(base) = self.layer.strip_suffix(":sae")
+                && info.layer(base).is_some()
+            {
+                return Err(TargetError::Unit(format!(
+                    "`{}:{}` is a latent of a sparse autoencoder over {base}: give the SAE with --sae DIR (SAELens layout: cfg.json and sae_weights.safetensors)",
+                    self.layer, self.unit
+                )));
+            }
             if let Some(base) = self.layer.strip_suffix(":cls")
                 && info.layer(base).is_some()
             {

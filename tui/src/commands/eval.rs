@@ -76,6 +76,10 @@ pub struct ScoreArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
+    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
+    /// latents are units LAYER:sae:N.
+    #[arg(long, value_name = "DIR")]
+    pub sae: Option<std::path::PathBuf>,
     /// Print the score (and the ground-truth score) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +110,7 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
         half: args.half,
         data: None,
         k: 15,
+        sae: args.sae.clone(),
     };
     let unit: TargetUnit = target
         .open(Arc::new(ImageStore::new()))?

@@ -28,6 +28,10 @@ pub struct InfoArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
+    /// latents are units LAYER:sae:N.
+    #[arg(long, value_name = "DIR")]
+    pub sae: Option<std::path::PathBuf>,
 }
 
 /// Runs a `maia model` subcommand.
@@ -48,6 +52,7 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         &TorchOptions {
             device: args.device.clone(),
             half: false,
+            sae: args.sae.clone(),
         },
     )?;
     let info = model.info();

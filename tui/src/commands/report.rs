@@ -128,6 +128,7 @@ fn score_answer(args: &ReportArgs, report: &RunReport) -> Result<RunScore> {
         half: false,
         data: None,
         k: maia_core::exemplars::DEFAULT_K,
+        sae: None,
     };
     let unit = target
         .open(Arc::new(ImageStore::new()))?

@@ -395,6 +395,7 @@ async fn assemble(
         half,
         data: config.run.data.clone(),
         k,
+        sae: config.run.sae.clone(),
     };
     let unit_store = store.clone();
     let (unit, exemplars, target) = tokio::task::spawn_blocking(move || -> Result<_> {

@@ -417,10 +417,10 @@ fn name_of(image: &Image) -> &str {
 /// While alive, this thread's libtorch CPU ops use one intra-op thread: bulk passes run one
 /// call per core instead. libtorch keeps the count per thread, but setting it also sets the
 /// default of threads that start later, so the guard puts the previous count back.
-struct OneIntraOpThread(Option<i32>);
+pub(crate) struct OneIntraOpThread(Option<i32>);
 
 impl OneIntraOpThread {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let before = tch::get_num_threads();
         if before == 1 {
             return OneIntraOpThread(None);

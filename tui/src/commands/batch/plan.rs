@@ -169,6 +169,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         &TorchOptions {
             device: args.agent.device.clone(),
             half: args.agent.half,
+            sae: config.run.sae.clone(),
         },
     )
     .with_context(|| format!("opening the target `{}` to list its units", args.target))?;

@@ -121,6 +121,7 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
             &TorchOptions {
                 device: manifest.worker.device.clone(),
                 half: manifest.worker.half,
+                sae: config.run.sae.clone(),
             },
         )
         .with_context(|| format!("opening the target `{spec}`"))?,

@@ -254,6 +254,7 @@ fn run(
             &TorchOptions {
                 device: args.device.clone(),
                 half: args.half,
+                sae: None,
             },
         )
         .with_context(|| format!("opening the target `{target}`"))?,

@@ -1,0 +1,266 @@
+//! SAE latents as units on a real world CNN: SAEs written in SAELens' layout by Python
+//! (`safetensors.torch.save_file`), applied by maia at every position of `conv3`, and
+//! compared with the same encoding computed by PyTorch from the same maps; and every kind
+//! of bad SAE named clearly.
+
+use crate::support::{check, python};
+use maia_core::target::sae::{Sae, SaeTarget};
+use maia_core::target::torch::TorchModel;
+use maia_core::target::{TargetModel, TorchOptions, UnitMap, open_target_with};
+use maia_core::world_cnn::{WorldCnnConfig, train_or_load};
+use maia_plugin_sdk::Image;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Writes an SAE folder with Python: `arch` is standard, topk or jumprelu; weights are
+/// seeded random; `edit` is Python run on the dict `t` of tensors and `cfg` before saving.
+fn write_sae(dir: &Path, arch: &str, d_in: i64, d_sae: i64, edit: &str) -> PathBuf {
+    let out = dir.join(format!("sae-{arch}"));
+    let code = format!(
+        r#"
+import json, os, sys, torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+out, arch, d_in, d_sae = sys.argv[1], "{arch}", {d_in}, {d_sae}
+os.makedirs(out, exist_ok=True)
+t = {{"W_enc": torch.randn(d_in, d_sae) * 0.5, "b_enc": torch.randn(d_sae) * 0.1,
+      "W_dec": torch.randn(d_sae, d_in) * 0.5, "b_dec": torch.randn(d_in) * 0.1}}
+cfg = {{"d_in": d_in, "d_sae": d_sae, "architecture": arch, "hook_name": "conv3",
+        "apply_b_dec_to_input": True, "normalize_activations": "none", "dtype": "float32"}}
+if arch == "topk":
+    cfg["k"] = 4
+if arch == "jumprelu":
+    t["threshold"] = torch.rand(d_sae) * 0.5
+{edit}
+save_file(t, os.path.join(out, "sae_weights.safetensors"))
+json.dump(cfg, open(os.path.join(out, "cfg.json"), "w"))
+"#
+    );
+    check(Command::new(python()).arg("-c").arg(code).arg(&out));
+    out
+}
+
+/// PyTorch's latents of `maps` (`[C][H·W]`, one image) under the SAE in `sae`, SAELens'
+/// formulas: `[d_sae][H·W]`.
+fn torch_latents(dir: &Path, sae: &Path, maps: &[UnitMap]) -> Vec<Vec<f64>> {
+    let input = dir.join("maps.json");
+    let output = dir.join("latents.json");
+    let values: Vec<&Vec<f32>> = maps.iter().map(|m| &m.values).collect();
+    std::fs::write(
+        &input,
+        serde_json::to_string(&values).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let code = r#"
+import json, os, sys, torch
+from safetensors.torch import load_file
+sae, maps, out = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg = json.load(open(os.path.join(sae, "cfg.json")))
+t = load_file(os.path.join(sae, "sae_weights.safetensors"))
+x = torch.tensor(json.load(open(maps))).T  # [positions, d_in]
+pre = (x - t["b_dec"]) @ t["W_enc"] + t["b_enc"]
+if cfg["architecture"] == "topk":
+    top = torch.topk(pre, k=cfg["k"], dim=-1)
+    z = torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+elif cfg["architecture"] == "jumprelu":
+    z = torch.relu(pre) * (pre > t["threshold"]).to(pre.dtype)
+else:
+    z = torch.relu(pre)
+json.dump(z.T.tolist(), open(out, "w"))
+"#;
+    check(
+        Command::new(python())
+            .arg("-c")
+            .arg(code)
+            .arg(sae)
+            .arg(&input)
+            .arg(&output),
+    );
+    serde_json::from_str(&std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn world_cnn(cache: &Path) -> PathBuf {
+    train_or_load(cache, WorldCnnConfig::tiny(5))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .model_path
+}
+
+fn scene_png(prompt: &str) -> Image {
+    let parsed = maia_shapes_world::parse_prompt(prompt, 1).unwrap_or_else(|e| panic!("{e}"));
+    let png = maia_shapes_world::render_png(&parsed.scene).unwrap_or_else(|e| panic!("{e}"));
+    Image::new(png, "check")
+}
+
+fn open_with_sae(model: &Path, sae: &Path) -> Result<Box<dyn TargetModel>, String> {
+    open_target_with(
+        &format!("torch:{}", model.display()),
+        &TorchOptions {
+            device: "cpu".into(),
+            half: false,
+            sae: Some(sae.to_path_buf()),
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn sae_latents_are_units_whose_maps_match_pytorch_for_every_architecture() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let model_path = world_cnn(&dir.path().join("cache"));
+    let plain =
+        TorchModel::load(&model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let conv3 = plain
+        .info()
+        .layer("conv3")
+        .cloned()
+        .unwrap_or_else(|| panic!("no conv3"));
+    let image = scene_png("a large red circle and a blue star");
+    let channels: Vec<usize> = (0..conv3.units).collect();
+    let maps = plain
+        .activations(&[&image], "conv3", &channels)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+    for arch in ["standard", "topk", "jumprelu"] {
+        let sae = write_sae(dir.path(), arch, conv3.units as i64, 64, "");
+        let model = open_with_sae(&model_path, &sae).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        // The latents are a layer of their own, next to the layer they read.
+        let info = model.info();
+        let at = info
+            .layers
+            .iter()
+            .position(|l| l.name == "conv3:sae")
+            .unwrap_or_else(|| panic!("{arch}: no conv3:sae"));
+        assert_eq!(info.layers[at - 1].name, "conv3");
+        assert_eq!(
+            (info.layers[at].units, info.layers[at].map_height),
+            (64, conv3.map_height)
+        );
+        let units: Vec<usize> = (0..64).collect();
+        let got = model
+            .activations(&[&image], "conv3:sae", &units)
+            .unwrap_or_else(|e| panic!("{arch}: {e}"))
+            .remove(0);
+        let want = torch_latents(dir.path(), &sae, &maps);
+        let mut active = 0;
+        for (u, (map, expected)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(map.values.len(), expected.len());
+            for (rust, torch) in map.values.iter().zip(expected) {
+                assert!(
+                    (f64::from(*rust) - torch).abs() < 1e-3,
+                    "{arch} latent {u}: rust {rust} vs torch {torch}"
+                );
+                active += usize::from(*rust > 0.0);
+            }
+        }
+        assert!(active > 0, "{arch}: no latent fired at all");
+        if arch == "topk" {
+            let positions = got[0].values.len();
+            assert!(
+                active <= 4 * positions,
+                "TopK kept more than k per position"
+            );
+        }
+        // The bulk pass ranks by the same maxima; other layers are untouched.
+        let maxima = model
+            .unit_maxima(&[&image], "conv3:sae", &[0, 7, 63])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let row = maxima[0].as_ref().unwrap_or_else(|e| panic!("{e}"));
+        for (i, u) in [0usize, 7, 63].into_iter().enumerate() {
+            assert!((row[i] - got[u].max()).abs() < 1e-5);
+        }
+        let same = model
+            .activations(&[&image], "conv3", &[2])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(same[0][0], maps[2]);
+        // The fingerprint (cache keys, resumes) changes with the SAE.
+        assert_ne!(model.fingerprint(), plain.fingerprint());
+    }
+}
+
+#[test]
+fn bad_saes_and_bad_latents_are_named() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let model_path = world_cnn(&dir.path().join("cache"));
+    let err = |sae: &Path| {
+        open_with_sae(&model_path, sae)
+            .err()
+            .unwrap_or_else(|| panic!("{} loaded", sae.display()))
+    };
+
+    // d_in 12 fits no layer; hook_name conv3 has 16 units: both widths and the hook named.
+    let narrow = write_sae(&dir.path().join("narrow"), "standard", 12, 32, "");
+    let message = err(&narrow);
+    assert!(
+        message.contains("d_in = 12") && message.contains("conv3") && message.contains("16 units"),
+        "{message}"
+    );
+    // A missing tensor, an integer tensor, a NaN, a TopK without k, a gated SAE.
+    for (name, arch, edit, expect) in [
+        ("missing", "standard", "del t['b_dec']", "no tensor `b_dec`"),
+        (
+            "ints",
+            "standard",
+            "t['W_enc'] = t['W_enc'].to(torch.int32)",
+            "floating point",
+        ),
+        (
+            "nan",
+            "standard",
+            "t['W_dec'][0, 0] = float('nan')",
+            "NaN or infinite",
+        ),
+        ("nok", "topk", "del cfg['k']", "needs `k`"),
+        ("gated", "gated", "", "not supported"),
+        (
+            "shape",
+            "standard",
+            "t['b_enc'] = torch.zeros(5)",
+            "tensor `b_enc` has shape [5]",
+        ),
+    ] {
+        let sae = write_sae(&dir.path().join(name), arch, 16, 32, edit);
+        let message = err(&sae);
+        assert!(message.contains(expect), "{name}: {message}");
+    }
+    let message = err(&dir.path().join("nowhere"));
+    assert!(
+        message.contains("cfg.json") && message.contains("SAELens"),
+        "{message}"
+    );
+
+    // A good SAE: a latent out of range names the range; a latent without --sae says how.
+    let good = write_sae(&dir.path().join("good"), "standard", 16, 32, "");
+    let model = open_with_sae(&model_path, &good).unwrap_or_else(|e| panic!("{e}"));
+    let image = scene_png("a green square");
+    let message = model
+        .activations(&[&image], "conv3:sae", &[32])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(message.contains("32"), "{message}");
+    let message = model
+        .activations(&[&image], "conv4:sae", &[0])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("conv3") && message.contains("conv4"),
+        "{message}"
+    );
+    let plain =
+        TorchModel::load(&model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let message = "conv3:sae:4"
+        .parse::<maia_core::target::UnitRef>()
+        .and_then(|u| u.validate(plain.info()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(message.contains("--sae DIR"), "{message}");
+    // The loader is usable directly, and says what it read.
+    let sae = Sae::load(&good).unwrap_or_else(|e| panic!("{e}"));
+    assert!(sae.describe().contains("16 → 32 latents, trained on conv3"));
+    let wrapped = SaeTarget::new(Box::new(plain), sae).unwrap_or_else(|e| panic!("{e}"));
+    assert!(wrapped.info().layer("conv3:sae").is_some());
+    assert!(wrapped.info().layer("conv4:sae").is_none());
+}
