@@ -24,6 +24,7 @@ pub mod llm;
 pub mod plugins;
 pub mod quote;
 pub mod rng;
+pub mod sae_train;
 pub mod spelling;
 pub mod target;
 pub mod tools;

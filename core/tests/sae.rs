@@ -264,3 +264,69 @@ fn bad_saes_and_bad_latents_are_named() {
     assert!(wrapped.info().layer("conv3:sae").is_some());
     assert!(wrapped.info().layer("conv4:sae").is_none());
 }
+
+#[test]
+fn a_topk_sae_trained_on_the_world_cnn_reconstructs_conv3_and_is_in_saelens_layout() {
+    use maia_core::sae_train::{SaeProgress, SaeTrainConfig, train_sae};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    maia_shapes_world::write_dataset(&data, 60, 3).unwrap_or_else(|e| panic!("{e}"));
+    let model_path = world_cnn(&dir.path().join("cache"));
+    let model =
+        TorchModel::load(&model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let config = SaeTrainConfig {
+        layer: "conv3".into(),
+        latents: 64,
+        k: 8,
+        epochs: 60,
+        batch_size: 256,
+        ..SaeTrainConfig::default()
+    };
+    let out = dir.path().join("sae");
+    let mut steps = Vec::new();
+    let quality = train_sae(
+        &model,
+        &data,
+        &config,
+        &out,
+        "world-cnn",
+        tch::Device::Cpu,
+        &mut |p| {
+            if let SaeProgress::Step { loss, .. } = p {
+                steps.push(*loss);
+            }
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // It learned: the held-out variance unexplained is small, and the loss fell.
+    assert!(quality.fvu < 0.25, "{quality:?}");
+    assert!(quality.l0 <= 8.0 + 1e-9 && quality.l0 > 1.0, "{quality:?}");
+    assert!(quality.dead < 64, "{quality:?}");
+    let (first, last) = (steps[0], steps[steps.len() - 1]);
+    assert!(last < first * 0.8, "loss {first} -> {last}");
+    assert!(
+        !out.join("checkpoint.json").exists(),
+        "the checkpoint outlived training"
+    );
+
+    // SAELens' tensor names, shapes and dtype, read back by Python's safetensors.
+    let code = r#"
+import json, os, sys
+from safetensors.torch import load_file
+t = load_file(os.path.join(sys.argv[1], "sae_weights.safetensors"))
+cfg = json.load(open(os.path.join(sys.argv[1], "cfg.json")))
+shapes = {name: list(v.shape) for name, v in t.items()}
+want = {"W_enc": [16, 64], "b_enc": [64], "W_dec": [64, 16], "b_dec": [16]}
+assert shapes == want, shapes
+assert all(str(v.dtype) == "torch.float32" for v in t.values())
+assert (cfg["architecture"], cfg["d_in"], cfg["d_sae"], cfg["k"], cfg["hook_name"]) == ("topk", 16, 64, 8, "conv3"), cfg
+"#;
+    check(Command::new(python()).arg("-c").arg(code).arg(&out));
+    // And maia reads it back as units.
+    let wrapped = open_with_sae(&model_path, &out).unwrap_or_else(|e| panic!("{e}"));
+    let image = scene_png("a red star");
+    let maps = wrapped
+        .activations(&[&image], "conv3:sae", &[0, 1])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(maps[0].len(), 2);
+}

@@ -65,6 +65,9 @@ enum Command {
     /// Target models: list layers and units.
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
+    /// Sparse autoencoders: train one on a layer (`maia sae train`), for --sae DIR.
+    #[command(subcommand)]
+    Sae(commands::sae::SaeCommand),
     /// The shapes world: datasets, synthetic units with ground truth, renders.
     #[command(subcommand)]
     World(commands::world::WorldCommand),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Exemplars(args) => commands::exemplars::run(args),
         Command::Dataset(cmd) => commands::dataset::run(cmd),
         Command::Model(cmd) => commands::model::run(cmd),
+        Command::Sae(cmd) => commands::sae::run(cmd),
         Command::World(cmd) => commands::world::run(cmd),
         Command::Host(cmd) => commands::host::run(cmd),
         Command::Doctor(args) => commands::doctor::run(args),

@@ -16,6 +16,7 @@ pub mod plugin_new;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod sae;
 pub mod tools;
 pub mod watch;
 pub mod world;
