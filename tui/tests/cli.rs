@@ -749,7 +749,10 @@ from safetensors.torch import save_file
 torch.manual_seed(0)
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-save_file({"W_enc": torch.randn(64, 256), "b_enc": torch.zeros(256),
+# Latents 0..9 can never fire: their bias keeps them far below zero.
+b_enc = torch.zeros(256)
+b_enc[:10] = -1e6
+save_file({"W_enc": torch.randn(64, 256), "b_enc": b_enc,
            "W_dec": torch.randn(256, 64), "b_dec": torch.zeros(64)},
           os.path.join(out, "sae_weights.safetensors"))
 json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name": "conv3"},
@@ -809,4 +812,22 @@ json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name"
     // The SAE is recorded with the run, so a resume applies it again.
     let toml = std::fs::read_to_string(run_dir.join("run.toml")).expect("run.toml");
     assert!(toml.contains("sae = "), "{toml}");
+
+    // A batch of every latent leaves out those that never fire on the data, and says so.
+    let batch = dir.path().join("batch");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", &cache)
+        .args(["batch", "plan", "--device", "cpu", "--target"])
+        .arg(&model)
+        .arg("--sae")
+        .arg(&sae)
+        .args(["--units", "conv3:sae:*", "--data"])
+        .arg(&data)
+        .arg(&batch));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("dead SAE latents"), "{err}");
+    let planned = std::fs::read_to_string(batch.join("units.txt")).expect("units.txt");
+    let planned: Vec<&str> = planned.lines().collect();
+    assert!(planned.len() <= 246, "{} planned", planned.len());
+    assert!(!planned.contains(&"conv3:sae:0") && !planned.contains(&"conv3:sae:9"));
 }

@@ -17,7 +17,7 @@
 
 mod model;
 
-pub use model::SaeTarget;
+pub use model::{SAE_SUFFIX, SaeTarget};
 
 use std::path::{Path, PathBuf};
 

@@ -42,6 +42,10 @@ pub struct PlanArgs {
     /// Task: a file under prompts/tasks/.
     #[arg(long, default_value = "describe-unit")]
     pub task: String,
+    /// Keep SAE latents (LAYER:sae:N) that never fire on --data; by default the plan runs
+    /// the layer's exemplar pass (cached, the runs reuse it) and leaves them out.
+    #[arg(long)]
+    pub keep_dead: bool,
     #[command(flatten)]
     pub agent: AgentArgs,
     /// Units per array task (default 8).
@@ -173,7 +177,15 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         },
     )
     .with_context(|| format!("opening the target `{}` to list its units", args.target))?;
-    let units = parse_units(&args.units, model.info())?;
+    let mut units = parse_units(&args.units, model.info())?;
+    if !args.keep_dead {
+        units = skip_dead_latents(model.as_ref(), units, &config, args.agent.k)?;
+    }
+    if units.is_empty() {
+        bail!(
+            "no units left to plan: every latent of --units is dead on --data (--keep-dead plans them anyway)"
+        );
+    }
     let shard_size = match (args.shard_size, args.shards) {
         (Some(size), _) => usize::try_from(size).unwrap_or(usize::MAX),
         (None, Some(shards)) => units
@@ -248,4 +260,68 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         o = quote_path(&out)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `units` without the SAE latents that never fire on the run's data set, found by the
+/// exemplar pass of their layer (cached where the runs look for it). Says how many were left
+/// out, or why none could be.
+fn skip_dead_latents(
+    model: &dyn maia_core::target::TargetModel,
+    units: Vec<maia_core::target::UnitRef>,
+    config: &maia_core::config::Config,
+    k: usize,
+) -> Result<Vec<maia_core::target::UnitRef>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let sae_layers: BTreeSet<String> = units
+        .iter()
+        .filter(|u| u.layer.ends_with(maia_core::target::sae::SAE_SUFFIX))
+        .map(|u| u.layer.clone())
+        .collect();
+    if sae_layers.is_empty() {
+        return Ok(units);
+    }
+    let Some(data) = &config.run.data else {
+        eprintln!(
+            "note: without --data the plan cannot tell dead SAE latents from live ones; all are planned"
+        );
+        return Ok(units);
+    };
+    let cache = maia_core::exemplars::cache_dir();
+    let mut dead: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for layer in &sae_layers {
+        eprintln!(
+            "finding dead latents of {layer} on {} (an exemplar pass, cached)…",
+            data.display()
+        );
+        let (found, _) = maia_core::exemplars::exemplars(
+            model,
+            layer,
+            data,
+            k,
+            cache.as_deref(),
+            &mut |_, _| {},
+        )
+        .with_context(|| format!("the exemplar pass of {layer}"))?;
+        let never: BTreeSet<usize> = found
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(_, top)| top.first().is_none_or(|e| e.activation <= 0.0))
+            .map(|(u, _)| u)
+            .collect();
+        dead.insert(layer.clone(), never);
+    }
+    let before = units.len();
+    let live: Vec<_> = units
+        .into_iter()
+        .filter(|u| !dead.get(&u.layer).is_some_and(|d| d.contains(&u.unit)))
+        .collect();
+    if live.len() < before {
+        eprintln!(
+            "left out {} dead SAE latents (never active on {}); --keep-dead plans them",
+            before - live.len(),
+            data.display()
+        );
+    }
+    Ok(live)
 }
