@@ -82,6 +82,10 @@ pub struct SuiteArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
+    /// A sparse autoencoder in SAELens layout whose latents the suite evaluates (`maia eval
+    /// wild --sae DIR --layer conv3:sae`; `maia sae train` makes one).
+    #[arg(long, value_name = "DIR")]
+    pub sae: Option<PathBuf>,
     #[command(flatten)]
     pub plugins: PluginArgs,
 }
@@ -112,7 +116,8 @@ pub struct SyntheticArgs {
 maia eval wild --layer conv3 --n 12\n  \
 maia eval wild --layer conv4 --units 3,17,42\n  \
 maia eval wild --target world-vit --layer block3 --n 12\n  \
-maia eval wild --target world-vit --layer block4:cls --n 8"
+maia eval wild --target world-vit --layer block4:cls --n 8\n  \
+maia sae train --model world-cnn --layer conv3 --data DATA --out sae && maia eval wild --sae sae --layer conv3:sae --n 16"
 )]
 pub struct WildArgs {
     /// The shapes-world network whose units are evaluated: the CNN or the ViT.
@@ -179,6 +184,10 @@ fn config_overrides(args: &SuiteArgs) -> toml::Table {
     }
     if let Some(rounds) = args.max_rounds {
         run.insert("max_rounds".into(), i64::from(rounds).into());
+    }
+    if let Some(sae) = &args.sae {
+        let sae = std::path::absolute(sae).unwrap_or_else(|_| sae.clone());
+        run.insert("sae".into(), sae.display().to_string().into());
     }
     if let Some(cost) = args.max_cost {
         run.insert("max_cost_usd".into(), cost.into());
@@ -254,7 +263,7 @@ fn run(
             &TorchOptions {
                 device: args.device.clone(),
                 half: args.half,
-                sae: None,
+                sae: args.sae.clone(),
             },
         )
         .with_context(|| format!("opening the target `{target}`"))?,
