@@ -830,4 +830,24 @@ json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name"
     let planned: Vec<&str> = planned.lines().collect();
     assert!(planned.len() <= 246, "{} planned", planned.len());
     assert!(!planned.contains(&"conv3:sae:0") && !planned.contains(&"conv3:sae:9"));
+
+    // model info measures each latent's firing rate on the data.
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu", "--sae"])
+        .arg(&sae)
+        .arg("--data")
+        .arg(&data)
+        .arg(&model));
+    assert_eq!(code, 0, "{err}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("conv3:sae: 256 latents"))
+        .unwrap_or_else(|| panic!("no firing-rate summary:\n{out}"));
+    let never: usize = summary
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!((10..=246).contains(&never), "{summary}");
 }

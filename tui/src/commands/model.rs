@@ -28,6 +28,10 @@ pub struct InfoArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --sae: also measure how often each latent fires on these images (a folder, a
+    /// list file or tar shards).
+    #[arg(long, value_name = "DATA", requires = "sae")]
+    pub data: Option<std::path::PathBuf>,
     /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
     /// latents are units LAYER:sae:N.
     #[arg(long, value_name = "DIR")]
@@ -56,8 +60,21 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         },
     )?;
     let info = model.info();
+    let rates = match &args.data {
+        Some(data) => latent_rates(model.as_ref(), data)?,
+        None => Vec::new(),
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(info)?);
+        let mut value = serde_json::to_value(info)?;
+        if !rates.is_empty() {
+            value["firing_rates"] = serde_json::to_value(
+                rates
+                    .iter()
+                    .map(|(layer, r)| (layer.clone(), r.clone()))
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            )?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -74,6 +91,9 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         ]);
     }
     print!("{}", t.render());
+    for (layer, rates) in &rates {
+        print_rates(layer, rates);
+    }
     if info
         .layers
         .iter()
@@ -101,4 +121,52 @@ fn map_text(layer: &maia_core::target::LayerInfo) -> String {
             if tokens.inferred { " (inferred)" } else { "" }
         ),
     }
+}
+
+/// The firing rate of every latent of every SAE layer of `model` on `data`.
+fn latent_rates(
+    model: &dyn maia_core::target::TargetModel,
+    data: &std::path::Path,
+) -> Result<Vec<(String, Vec<f32>)>> {
+    use anyhow::Context;
+    let dataset = maia_core::dataset::Dataset::open(data)
+        .with_context(|| format!("--data {}", data.display()))?;
+    let bar = indicatif::ProgressBar::new(dataset.len() as u64);
+    let mut out = Vec::new();
+    for layer in &model.info().layers {
+        if !layer.name.ends_with(maia_core::target::sae::SAE_SUFFIX) {
+            continue;
+        }
+        bar.set_message(format!("firing rates of {}", layer.name));
+        let rates =
+            maia_core::target::sae::firing_rates(model, &layer.name, &dataset, &mut |done, _| {
+                bar.set_position(done as u64)
+            })?;
+        out.push((layer.name.clone(), rates));
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// A summary of one SAE layer's firing rates: dead latents, the spread, the most frequent.
+fn print_rates(layer: &str, rates: &[f32]) {
+    let dead = rates.iter().filter(|&&r| r == 0.0).count();
+    let mut sorted: Vec<f32> = rates.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize] * 100.0;
+    println!(
+        "{layer}: {} latents, {dead} never fire on the data; firing rate median {:.1}%, 90th percentile {:.1}%, max {:.1}% (--json lists every latent)",
+        rates.len(),
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
+    let mut order: Vec<usize> = (0..rates.len()).collect();
+    order.sort_by(|&a, &b| rates[b].total_cmp(&rates[a]));
+    let top: Vec<String> = order
+        .iter()
+        .take(5)
+        .map(|&u| format!("{layer}:{u} {:.0}%", rates[u] * 100.0))
+        .collect();
+    println!("  most frequent: {}", top.join(", "));
 }

@@ -317,3 +317,39 @@ fn architecture(dir: &Path, raw: &RawConfig) -> Result<Architecture, TargetError
         )),
     }
 }
+
+/// How often each unit of `layer` fires on the images of `data`: the fraction of images on
+/// which its activation (spatial max) is above zero, one entry per unit. Images the model
+/// cannot take are left out of the count; `progress(done, total)` after each chunk.
+pub fn firing_rates(
+    model: &dyn super::TargetModel,
+    layer: &str,
+    data: &crate::dataset::Dataset,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<f32>, TargetError> {
+    let units = model.info().layer(layer).map(|l| l.units).ok_or_else(|| {
+        TargetError::Unit(format!("{} has no layer `{layer}`", model.info().name))
+    })?;
+    let all: Vec<usize> = (0..units).collect();
+    let mut fired = vec![0u32; units];
+    let mut seen = 0u32;
+    const CHUNK: usize = 64;
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + CHUNK).min(data.len());
+        let images: Vec<_> = (start..end).filter_map(|i| data.image(i).ok()).collect();
+        let refs: Vec<_> = images.iter().collect();
+        for maxima in model.unit_maxima(&refs, layer, &all)?.into_iter().flatten() {
+            seen += 1;
+            for (count, value) in fired.iter_mut().zip(&maxima) {
+                *count += u32::from(*value > 0.0);
+            }
+        }
+        start = end;
+        progress(start, data.len());
+    }
+    Ok(fired
+        .into_iter()
+        .map(|c| c as f32 / seen.max(1) as f32)
+        .collect())
+}
