@@ -330,3 +330,75 @@ assert (cfg["architecture"], cfg["d_in"], cfg["d_sae"], cfg["k"], cfg["hook_name
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(maps[0].len(), 2);
 }
+
+#[test]
+fn an_interrupted_sae_training_resumes_from_its_checkpoint() {
+    use maia_core::sae_train::{SaeProgress, SaeTrainConfig, train_sae};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    maia_shapes_world::write_dataset(&data, 40, 5).unwrap_or_else(|e| panic!("{e}"));
+    let model_path = world_cnn(&dir.path().join("cache"));
+    let model =
+        TorchModel::load(&model_path, tch::Device::Cpu, false).unwrap_or_else(|e| panic!("{e}"));
+    let config = SaeTrainConfig {
+        layer: "conv3".into(),
+        latents: 32,
+        k: 4,
+        epochs: 40,
+        batch_size: 128,
+        ..SaeTrainConfig::default()
+    };
+    let out = dir.path().join("sae");
+    let train = |stop_at: Option<usize>, events: &mut Vec<SaeProgress>| {
+        train_sae(
+            &model,
+            &data,
+            &config,
+            &out,
+            "world-cnn",
+            tch::Device::Cpu,
+            &mut |p| {
+                events.push(p.clone());
+                if let (SaeProgress::Step { step, .. }, Some(stop)) = (p, stop_at)
+                    && *step == stop
+                {
+                    panic!("interrupted at step {step}");
+                }
+            },
+        )
+    };
+    // The first training is cut off (a panic stands in for a kill) at step 250.
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut events = Vec::new();
+        let _ = train(Some(250), &mut events);
+    }));
+    assert!(interrupted.is_err());
+    assert!(
+        out.join("checkpoint.json").exists(),
+        "no checkpoint was left"
+    );
+    assert!(
+        !out.join("cfg.json").exists(),
+        "an unfinished SAE was written"
+    );
+
+    let mut events = Vec::new();
+    let quality = train(None, &mut events).unwrap_or_else(|e| panic!("{e}"));
+    let resumed = events.iter().find_map(|e| match e {
+        SaeProgress::Resumed { step } => Some(*step),
+        _ => None,
+    });
+    let resumed = resumed.unwrap_or_else(|| panic!("it did not resume: {events:?}"));
+    assert!((200..250).contains(&resumed), "resumed at {resumed}");
+    let first_step = events.iter().find_map(|e| match e {
+        SaeProgress::Step { step, .. } => Some(*step),
+        _ => None,
+    });
+    assert_eq!(
+        first_step,
+        Some(resumed + 1),
+        "steps before the checkpoint were redone"
+    );
+    assert!(quality.fvu < 0.5, "{quality:?}");
+    assert!(out.join("cfg.json").exists() && !out.join("checkpoint.json").exists());
+}

@@ -461,7 +461,8 @@ impl Checkpoint {
         if info.config != self.config || info.data != self.data {
             return None;
         }
-        vs.read_safetensors(&self.weights).ok()?;
+        // Copying into variables that require grad is only allowed without autograd.
+        tch::no_grad(|| vs.read_safetensors(&self.weights)).ok()?;
         Some(info.step)
     }
 

@@ -186,19 +186,33 @@ pub trait TargetModel: Send + Sync {
         layer: &str,
         units: &[usize],
     ) -> Result<Vec<ImageMaxima>, TargetError> {
-        let maxima = |maps: Vec<UnitMap>| maps.iter().map(UnitMap::max).collect::<Vec<f32>>();
-        match self.activations(images, layer, units) {
-            Ok(maps) => Ok(maps.into_iter().map(|m| Ok(maxima(m))).collect()),
-            Err(TargetError::Input(_)) => images
-                .iter()
-                .map(|image| match self.activations(&[image], layer, units) {
-                    Ok(mut maps) => Ok(Ok(maxima(maps.pop().unwrap_or_default()))),
-                    Err(e @ TargetError::Input(_)) => Ok(Err(e)),
-                    Err(e) => Err(e),
-                })
-                .collect(),
-            Err(e) => Err(e),
-        }
+        isolating_bad_images(images, |images| {
+            Ok(self
+                .activations(images, layer, units)?
+                .into_iter()
+                .map(|maps| maps.iter().map(UnitMap::max).collect())
+                .collect())
+        })
+    }
+}
+
+/// `maxima` of all `images` at once; if that fails on an image the model cannot take (a
+/// [`TargetError::Input`]), of each image alone, so only that image's entry fails.
+pub(crate) fn isolating_bad_images(
+    images: &[&Image],
+    maxima: impl Fn(&[&Image]) -> Result<Vec<Vec<f32>>, TargetError>,
+) -> Result<Vec<ImageMaxima>, TargetError> {
+    match maxima(images) {
+        Ok(all) => Ok(all.into_iter().map(Ok).collect()),
+        Err(TargetError::Input(_)) => images
+            .iter()
+            .map(|image| match maxima(&[image]) {
+                Ok(mut one) => Ok(Ok(one.pop().unwrap_or_default())),
+                Err(e @ TargetError::Input(_)) => Ok(Err(e)),
+                Err(e) => Err(e),
+            })
+            .collect(),
+        Err(e) => Err(e),
     }
 }
 

@@ -92,60 +92,15 @@ impl WorldCnnConfig {
                 "every block needs 1..=1024 channels",
             );
         }
-        if !(self.min_dominance.is_finite() && (1.0..=10.0).contains(&self.min_dominance)) {
-            return bad(
-                "min_dominance",
-                self.min_dominance.to_string(),
-                "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
-            );
-        }
-        if self.train_images == 0 || self.train_images > 1_000_000 {
-            return bad(
-                "train_images",
-                self.train_images.to_string(),
-                "use 1..=1000000 scenes",
-            );
-        }
-        if self.heldout_images == 0 || self.heldout_images > 1_000_000 {
-            return bad(
-                "heldout_images",
-                self.heldout_images.to_string(),
-                "use 1..=1000000 scenes",
-            );
-        }
-        if self.train_images < self.batch_size {
-            return bad(
-                "train_images",
-                self.train_images.to_string(),
-                "use at least batch_size scenes (every step needs a full batch)",
-            );
-        }
-        if self.epochs == 0 || self.epochs > 1000 {
-            return bad("epochs", self.epochs.to_string(), "use 1..=1000 epochs");
-        }
-        if self.batch_size < 2 || self.batch_size > 4096 {
-            return bad(
-                "batch_size",
-                self.batch_size.to_string(),
-                "use 2..=4096 (batch norm needs at least two scenes per batch)",
-            );
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
-        {
-            return bad(
-                "learning_rate",
-                self.learning_rate.to_string(),
-                "use a value in (0, 1), for example 1e-2",
-            );
-        }
-        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
-            return bad(
-                "weight_decay",
-                self.weight_decay.to_string(),
-                "use a value in [0, 1), for example 1e-4",
-            );
-        }
-        Ok(())
+        validate_training(&TrainingFields {
+            min_dominance: self.min_dominance,
+            train_images: self.train_images,
+            heldout_images: self.heldout_images,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            weight_decay: self.weight_decay,
+        })
     }
 
     /// The cache key: 16 hex digits of BLAKE3 over [`CODE_VERSION`] and the config as JSON.
@@ -167,6 +122,77 @@ impl WorldCnnConfig {
     pub fn heldout_world_seed(&self) -> u64 {
         derive_seed(self.seed, 2)
     }
+}
+
+/// The training knobs the CNN and the ViT share, for [`validate_training`].
+pub(crate) struct TrainingFields {
+    pub min_dominance: f32,
+    pub train_images: usize,
+    pub heldout_images: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+}
+
+/// Checks the shared training knobs are in a range that can train, naming the field.
+pub(crate) fn validate_training(t: &TrainingFields) -> Result<(), WorldCnnError> {
+    let bad = |field: &'static str, value: String, hint: &'static str| {
+        Err(WorldCnnError::Config { field, value, hint })
+    };
+    if !(t.min_dominance.is_finite() && (1.0..=10.0).contains(&t.min_dominance)) {
+        return bad(
+            "min_dominance",
+            t.min_dominance.to_string(),
+            "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
+        );
+    }
+    if t.train_images == 0 || t.train_images > 1_000_000 {
+        return bad(
+            "train_images",
+            t.train_images.to_string(),
+            "use 1..=1000000 scenes",
+        );
+    }
+    if t.heldout_images == 0 || t.heldout_images > 1_000_000 {
+        return bad(
+            "heldout_images",
+            t.heldout_images.to_string(),
+            "use 1..=1000000 scenes",
+        );
+    }
+    if t.batch_size < 2 || t.batch_size > 4096 {
+        return bad(
+            "batch_size",
+            t.batch_size.to_string(),
+            "use 2..=4096 (batch norm needs at least two scenes per batch)",
+        );
+    }
+    if t.train_images < t.batch_size {
+        return bad(
+            "train_images",
+            t.train_images.to_string(),
+            "use at least batch_size scenes (every step needs a full batch)",
+        );
+    }
+    if t.epochs == 0 || t.epochs > 1000 {
+        return bad("epochs", t.epochs.to_string(), "use 1..=1000 epochs");
+    }
+    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate < 1.0) {
+        return bad(
+            "learning_rate",
+            t.learning_rate.to_string(),
+            "use a value in (0, 1), for example 1e-3",
+        );
+    }
+    if !(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay)) {
+        return bad(
+            "weight_decay",
+            t.weight_decay.to_string(),
+            "use a value in [0, 1), for example 1e-4",
+        );
+    }
+    Ok(())
 }
 
 /// SplitMix64 finaliser over `seed` and a stream number: well-mixed, stable forever.

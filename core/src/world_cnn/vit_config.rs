@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::WorldCnnError;
-use super::config::derive_seed;
+use super::config::{TrainingFields, derive_seed, validate_training};
 
 /// Bumped whenever a code change alters what a given ViT config trains (architecture,
 /// optimiser, export), so that caches written by older code are not reused.
@@ -136,60 +136,15 @@ impl WorldVitConfig {
         if !(1..=8).contains(&self.mlp_ratio) {
             return bad("mlp_ratio", self.mlp_ratio.to_string(), "use 1..=8");
         }
-        if !(self.min_dominance.is_finite() && (1.0..=10.0).contains(&self.min_dominance)) {
-            return bad(
-                "min_dominance",
-                self.min_dominance.to_string(),
-                "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
-            );
-        }
-        if self.train_images == 0 || self.train_images > 1_000_000 {
-            return bad(
-                "train_images",
-                self.train_images.to_string(),
-                "use 1..=1000000 scenes",
-            );
-        }
-        if self.heldout_images == 0 || self.heldout_images > 1_000_000 {
-            return bad(
-                "heldout_images",
-                self.heldout_images.to_string(),
-                "use 1..=1000000 scenes",
-            );
-        }
-        if self.batch_size < 2 || self.batch_size > 4096 {
-            return bad(
-                "batch_size",
-                self.batch_size.to_string(),
-                "use 2..=4096 scenes per step",
-            );
-        }
-        if self.train_images < self.batch_size {
-            return bad(
-                "train_images",
-                self.train_images.to_string(),
-                "use at least batch_size scenes (every step needs a full batch)",
-            );
-        }
-        if self.epochs == 0 || self.epochs > 1000 {
-            return bad("epochs", self.epochs.to_string(), "use 1..=1000 epochs");
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
-        {
-            return bad(
-                "learning_rate",
-                self.learning_rate.to_string(),
-                "use a value in (0, 1), for example 2e-3",
-            );
-        }
-        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
-            return bad(
-                "weight_decay",
-                self.weight_decay.to_string(),
-                "use a value in [0, 1), for example 0.05",
-            );
-        }
-        Ok(())
+        validate_training(&TrainingFields {
+            min_dominance: self.min_dominance,
+            train_images: self.train_images,
+            heldout_images: self.heldout_images,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            weight_decay: self.weight_decay,
+        })
     }
 
     /// The cache key: 16 hex digits of BLAKE3 over [`VIT_CODE_VERSION`] and the config.

@@ -262,18 +262,6 @@ impl TargetModel for SaeTarget {
                 })
                 .collect()
         };
-        match maxima(images) {
-            Ok(all) => Ok(all.into_iter().map(Ok).collect()),
-            // One image the model cannot take fails only its own entry.
-            Err(TargetError::Input(_)) => images
-                .iter()
-                .map(|image| match maxima(&[image]) {
-                    Ok(mut one) => Ok(Ok(one.pop().unwrap_or_default())),
-                    Err(e @ TargetError::Input(_)) => Ok(Err(e)),
-                    Err(e) => Err(e),
-                })
-                .collect(),
-            Err(e) => Err(e),
-        }
+        crate::target::isolating_bad_images(images, maxima)
     }
 }
