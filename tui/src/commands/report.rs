@@ -61,7 +61,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let run_dir = resolve_run(&args.run, &args.runs_dir)?;
     let report = report::load(&run_dir)?;
     if args.score {
-        let score = score_answer(&args, &report)?;
+        let score = score_answer(&args, &report, recorded_sae(&run_dir))?;
         let path = run_dir.join(SCORE_FILE);
         let text = serde_json::to_string_pretty(&score).context("serializing the score")?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -112,7 +112,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
 }
 
 /// Scores the run's final answer against its unit.
-fn score_answer(args: &ReportArgs, report: &RunReport) -> Result<RunScore> {
+fn score_answer(args: &ReportArgs, report: &RunReport, sae: Option<PathBuf>) -> Result<RunScore> {
     scorable(report).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
     let (Some(start), Some(answer)) = (&report.started, &report.answer) else {
         bail!("cannot score run {}: no final answer", report.run_id);
@@ -128,7 +128,7 @@ fn score_answer(args: &ReportArgs, report: &RunReport) -> Result<RunScore> {
         half: false,
         data: None,
         k: maia_core::exemplars::DEFAULT_K,
-        sae: None,
+        sae,
     };
     let unit = target
         .open(Arc::new(ImageStore::new()))?
@@ -210,4 +210,13 @@ fn open_in_browser(path: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The SAE a run was started with (`[run] sae` in its run.toml), so that scoring opens the
+/// unit the run studied.
+fn recorded_sae(run_dir: &Path) -> Option<PathBuf> {
+    let text =
+        std::fs::read_to_string(maia_core::agent::dir::RunDir::new(run_dir).run_toml()).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    table.get("run")?.get("sae")?.as_str().map(PathBuf::from)
 }
