@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::WorldCnnError;
+use super::model_config::{Optimiser, TrainingPlan};
 
 /// Bumped whenever a code change alters what a given config trains (data, labels,
 /// architecture, optimiser, export), so that caches written by older code are not reused.
@@ -92,25 +93,30 @@ impl WorldCnnConfig {
                 "every block needs 1..=1024 channels",
             );
         }
-        validate_training(&TrainingFields {
+        self.plan().validate()
+    }
+
+    /// The training knobs, as the shared trainer reads them (Adam with L2 decay).
+    pub(crate) fn plan(&self) -> TrainingPlan {
+        TrainingPlan {
+            seed: self.seed,
+            input_size: self.input_size,
             min_dominance: self.min_dominance,
             train_images: self.train_images,
             heldout_images: self.heldout_images,
-            batch_size: self.batch_size,
             epochs: self.epochs,
+            batch_size: self.batch_size,
             learning_rate: self.learning_rate,
             weight_decay: self.weight_decay,
-        })
+            optimiser: Optimiser::Adam,
+            train_world_seed: self.train_world_seed(),
+            heldout_world_seed: self.heldout_world_seed(),
+        }
     }
 
     /// The cache key: 16 hex digits of BLAKE3 over [`CODE_VERSION`] and the config as JSON.
     pub fn cache_key(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"maia-world-cnn\0");
-        hasher.update(&CODE_VERSION.to_le_bytes());
-        hasher.update(json.as_bytes());
-        hasher.finalize().to_hex()[..16].to_string()
+        config_key(b"maia-world-cnn\0", CODE_VERSION, self)
     }
 
     /// The shapes-world seed of the training scenes.
@@ -124,75 +130,15 @@ impl WorldCnnConfig {
     }
 }
 
-/// The training knobs the CNN and the ViT share, for [`validate_training`].
-pub(crate) struct TrainingFields {
-    pub min_dominance: f32,
-    pub train_images: usize,
-    pub heldout_images: usize,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-}
-
-/// Checks the shared training knobs are in a range that can train, naming the field.
-pub(crate) fn validate_training(t: &TrainingFields) -> Result<(), WorldCnnError> {
-    let bad = |field: &'static str, value: String, hint: &'static str| {
-        Err(WorldCnnError::Config { field, value, hint })
-    };
-    if !(t.min_dominance.is_finite() && (1.0..=10.0).contains(&t.min_dominance)) {
-        return bad(
-            "min_dominance",
-            t.min_dominance.to_string(),
-            "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
-        );
-    }
-    if t.train_images == 0 || t.train_images > 1_000_000 {
-        return bad(
-            "train_images",
-            t.train_images.to_string(),
-            "use 1..=1000000 scenes",
-        );
-    }
-    if t.heldout_images == 0 || t.heldout_images > 1_000_000 {
-        return bad(
-            "heldout_images",
-            t.heldout_images.to_string(),
-            "use 1..=1000000 scenes",
-        );
-    }
-    if t.batch_size < 2 || t.batch_size > 4096 {
-        return bad(
-            "batch_size",
-            t.batch_size.to_string(),
-            "use 2..=4096 (batch norm needs at least two scenes per batch)",
-        );
-    }
-    if t.train_images < t.batch_size {
-        return bad(
-            "train_images",
-            t.train_images.to_string(),
-            "use at least batch_size scenes (every step needs a full batch)",
-        );
-    }
-    if t.epochs == 0 || t.epochs > 1000 {
-        return bad("epochs", t.epochs.to_string(), "use 1..=1000 epochs");
-    }
-    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate < 1.0) {
-        return bad(
-            "learning_rate",
-            t.learning_rate.to_string(),
-            "use a value in (0, 1), for example 1e-3",
-        );
-    }
-    if !(t.weight_decay.is_finite() && (0.0..1.0).contains(&t.weight_decay)) {
-        return bad(
-            "weight_decay",
-            t.weight_decay.to_string(),
-            "use a value in [0, 1), for example 1e-4",
-        );
-    }
-    Ok(())
+/// The cache key of any world model config: 16 hex digits of BLAKE3 over a tag naming the
+/// architecture, its code version and the config as JSON.
+pub(crate) fn config_key(tag: &[u8], code_version: u32, config: &impl Serialize) -> String {
+    let json = serde_json::to_string(config).unwrap_or_default();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(tag);
+    hasher.update(&code_version.to_le_bytes());
+    hasher.update(json.as_bytes());
+    hasher.finalize().to_hex()[..16].to_string()
 }
 
 /// SplitMix64 finaliser over `seed` and a stream number: well-mixed, stable forever.

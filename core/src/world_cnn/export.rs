@@ -105,6 +105,7 @@ pub(crate) fn write_model(
     let _ = std::fs::remove_dir_all(&tmp_dir);
     moved?;
 
+    let plan = config.plan();
     let sidecar = Sidecar {
         format: SIDECAR_FORMAT.into(),
         format_version: SIDECAR_VERSION,
@@ -119,8 +120,8 @@ pub(crate) fn write_model(
             cache_key: config.cache_key(),
             code_version: config.code_version(),
             config: config.clone(),
-            train_world_seed: config.plan().train_world_seed,
-            heldout_world_seed: config.plan().heldout_world_seed,
+            train_world_seed: plan.train_world_seed,
+            heldout_world_seed: plan.heldout_world_seed,
             seconds: trained.seconds,
             torch_threads: trained.torch_threads,
             final_loss: trained.final_loss,

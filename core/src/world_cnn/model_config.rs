@@ -78,6 +78,69 @@ pub(crate) struct TrainingPlan {
     pub heldout_world_seed: u64,
 }
 
+impl TrainingPlan {
+    /// Checks the shared training knobs are in a range that can train, naming the field.
+    pub(crate) fn validate(&self) -> Result<(), WorldCnnError> {
+        let bad = |field: &'static str, value: String, hint: &'static str| {
+            Err(WorldCnnError::Config { field, value, hint })
+        };
+        if !(self.min_dominance.is_finite() && (1.0..=10.0).contains(&self.min_dominance)) {
+            return bad(
+                "min_dominance",
+                self.min_dominance.to_string(),
+                "use a ratio in 1.0..=10.0 (1.0 keeps every scene)",
+            );
+        }
+        if self.train_images == 0 || self.train_images > 1_000_000 {
+            return bad(
+                "train_images",
+                self.train_images.to_string(),
+                "use 1..=1000000 scenes",
+            );
+        }
+        if self.heldout_images == 0 || self.heldout_images > 1_000_000 {
+            return bad(
+                "heldout_images",
+                self.heldout_images.to_string(),
+                "use 1..=1000000 scenes",
+            );
+        }
+        if self.batch_size < 2 || self.batch_size > 4096 {
+            return bad(
+                "batch_size",
+                self.batch_size.to_string(),
+                "use 2..=4096 (batch norm needs at least two scenes per batch)",
+            );
+        }
+        if self.train_images < self.batch_size {
+            return bad(
+                "train_images",
+                self.train_images.to_string(),
+                "use at least batch_size scenes (every step needs a full batch)",
+            );
+        }
+        if self.epochs == 0 || self.epochs > 1000 {
+            return bad("epochs", self.epochs.to_string(), "use 1..=1000 epochs");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0)
+        {
+            return bad(
+                "learning_rate",
+                self.learning_rate.to_string(),
+                "use a value in (0, 1), for example 1e-3",
+            );
+        }
+        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
+            return bad(
+                "weight_decay",
+                self.weight_decay.to_string(),
+                "use a value in [0, 1), for example 1e-4",
+            );
+        }
+        Ok(())
+    }
+}
+
 impl WorldModelConfig {
     /// The target name and cache file prefix: `world-cnn` or `world-vit`.
     pub fn kind(&self) -> &'static str {
@@ -129,34 +192,8 @@ impl WorldModelConfig {
 
     pub(crate) fn plan(&self) -> TrainingPlan {
         match self {
-            WorldModelConfig::Cnn(c) => TrainingPlan {
-                seed: c.seed,
-                input_size: c.input_size,
-                min_dominance: c.min_dominance,
-                train_images: c.train_images,
-                heldout_images: c.heldout_images,
-                epochs: c.epochs,
-                batch_size: c.batch_size,
-                learning_rate: c.learning_rate,
-                weight_decay: c.weight_decay,
-                optimiser: Optimiser::Adam,
-                train_world_seed: c.train_world_seed(),
-                heldout_world_seed: c.heldout_world_seed(),
-            },
-            WorldModelConfig::Vit(c) => TrainingPlan {
-                seed: c.seed,
-                input_size: c.input_size,
-                min_dominance: c.min_dominance,
-                train_images: c.train_images,
-                heldout_images: c.heldout_images,
-                epochs: c.epochs,
-                batch_size: c.batch_size,
-                learning_rate: c.learning_rate,
-                weight_decay: c.weight_decay,
-                optimiser: Optimiser::AdamW,
-                train_world_seed: c.train_world_seed(),
-                heldout_world_seed: c.heldout_world_seed(),
-            },
+            WorldModelConfig::Cnn(c) => c.plan(),
+            WorldModelConfig::Vit(c) => c.plan(),
         }
     }
 

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::WorldCnnError;
-use super::config::{TrainingFields, derive_seed, validate_training};
+use super::config::{config_key, derive_seed};
+use super::model_config::{Optimiser, TrainingPlan};
 
 /// Bumped whenever a code change alters what a given ViT config trains (architecture,
 /// optimiser, export), so that caches written by older code are not reused.
@@ -136,25 +137,30 @@ impl WorldVitConfig {
         if !(1..=8).contains(&self.mlp_ratio) {
             return bad("mlp_ratio", self.mlp_ratio.to_string(), "use 1..=8");
         }
-        validate_training(&TrainingFields {
+        self.plan().validate()
+    }
+
+    /// The training knobs, as the shared trainer reads them (AdamW, clipped gradients).
+    pub(crate) fn plan(&self) -> TrainingPlan {
+        TrainingPlan {
+            seed: self.seed,
+            input_size: self.input_size,
             min_dominance: self.min_dominance,
             train_images: self.train_images,
             heldout_images: self.heldout_images,
-            batch_size: self.batch_size,
             epochs: self.epochs,
+            batch_size: self.batch_size,
             learning_rate: self.learning_rate,
             weight_decay: self.weight_decay,
-        })
+            optimiser: Optimiser::AdamW,
+            train_world_seed: self.train_world_seed(),
+            heldout_world_seed: self.heldout_world_seed(),
+        }
     }
 
     /// The cache key: 16 hex digits of BLAKE3 over [`VIT_CODE_VERSION`] and the config.
     pub fn cache_key(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"maia-world-vit\0");
-        hasher.update(&VIT_CODE_VERSION.to_le_bytes());
-        hasher.update(json.as_bytes());
-        hasher.finalize().to_hex()[..16].to_string()
+        config_key(b"maia-world-vit\0", VIT_CODE_VERSION, self)
     }
 
     /// The shapes-world seed of the training scenes (as a world CNN of the same seed).
