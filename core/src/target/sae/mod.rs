@@ -146,13 +146,21 @@ impl Sae {
         hasher.update(&config_text);
         hasher.update(&weights_bytes);
         let hash = hasher.finalize().to_hex()[..16].to_owned();
-        drop(weights_bytes);
-        let tensors = Tensor::read_safetensors(&weights_path).map_err(|e| {
+        // The bytes just hashed are the ones parsed: the file is read once.
+        let not_safetensors = |e: &dyn std::fmt::Display| {
             bad(
                 dir,
                 format!("{WEIGHTS_FILE} is not a safetensors file ({e})"),
             )
-        })?;
+        };
+        let parsed = safetensors::SafeTensors::deserialize(&weights_bytes)
+            .map_err(|e| not_safetensors(&e))?;
+        let tensors: Vec<(String, Tensor)> = parsed
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| Tensor::try_from(view).map(|t| (name, t)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| not_safetensors(&e))?;
         let take = |name: &str,
                     shape: &[i64],
                     required: bool|
