@@ -52,6 +52,9 @@ pub struct RunConfig {
     /// A sparse autoencoder (SAELens layout) applied next to the target: its latents are
     /// units `LAYER:sae:N` (empty: none).
     pub sae: Option<PathBuf>,
+    /// Named directions (safetensors or `.npy`) applied next to the target: each is a
+    /// unit `LAYER:dir:NAME` (empty: none).
+    pub directions: Option<PathBuf>,
     /// The recorded run the `replay` backend re-feeds.
     pub replay: Option<PathBuf>,
     /// Model rounds before the agent is told to answer (MAIA: 25).
@@ -127,6 +130,7 @@ impl Default for RunConfig {
             prompts: None,
             data: None,
             sae: None,
+            directions: None,
             replay: None,
             max_rounds: 25,
             max_tokens: 0,

@@ -3,6 +3,7 @@
 
 mod activation_server;
 mod datasets;
+mod directions;
 mod eval_score;
 mod eval_transform;
 mod exemplars;

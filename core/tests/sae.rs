@@ -3,12 +3,10 @@
 //! compared with the same encoding computed by PyTorch from the same maps; and every kind
 //! of bad SAE named clearly.
 
-use crate::support::{check, python};
+use crate::support::{check, python, scene_png, world_cnn};
 use maia_core::target::sae::{Sae, SaeTarget};
 use maia_core::target::torch::TorchModel;
 use maia_core::target::{TargetModel, TorchOptions, UnitMap, open_target_with};
-use maia_core::world_cnn::{WorldCnnConfig, train_or_load};
-use maia_plugin_sdk::Image;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -80,18 +78,6 @@ json.dump(z.T.tolist(), open(out, "w"))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn world_cnn(cache: &Path) -> PathBuf {
-    train_or_load(cache, WorldCnnConfig::tiny(5))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .model_path
-}
-
-fn scene_png(prompt: &str) -> Image {
-    let parsed = maia_shapes_world::parse_prompt(prompt, 1).unwrap_or_else(|e| panic!("{e}"));
-    let png = maia_shapes_world::render_png(&parsed.scene).unwrap_or_else(|e| panic!("{e}"));
-    Image::new(png, "check")
-}
-
 fn open_with_sae(model: &Path, sae: &Path) -> Result<Box<dyn TargetModel>, String> {
     open_target_with(
         &format!("torch:{}", model.display()),
@@ -99,6 +85,7 @@ fn open_with_sae(model: &Path, sae: &Path) -> Result<Box<dyn TargetModel>, Strin
             device: "cpu".into(),
             half: false,
             sae: Some(sae.to_path_buf()),
+            directions: None,
         },
     )
     .map_err(|e| e.to_string())

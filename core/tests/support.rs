@@ -1,4 +1,5 @@
-//! What the test modules share: the project venv's Python and the scripts it runs.
+//! What the test modules share: the project venv's Python and the scripts it runs, a tiny
+//! trained world CNN and shapes-world scenes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,4 +31,18 @@ pub fn check(cmd: &mut Command) {
         cmd.get_args().collect::<Vec<_>>(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The tiny world CNN (trained once into `cache`, then loaded): its model file.
+pub fn world_cnn(cache: &Path) -> PathBuf {
+    maia_core::world_cnn::train_or_load(cache, maia_core::world_cnn::WorldCnnConfig::tiny(5))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .model_path
+}
+
+/// The shapes-world scene a prompt describes, as a PNG image.
+pub fn scene_png(prompt: &str) -> maia_plugin_sdk::Image {
+    let parsed = maia_shapes_world::parse_prompt(prompt, 1).unwrap_or_else(|e| panic!("{e}"));
+    let png = maia_shapes_world::render_png(&parsed.scene).unwrap_or_else(|e| panic!("{e}"));
+    maia_plugin_sdk::Image::new(png, "check")
 }

@@ -453,6 +453,7 @@ json.dump(sidecar, open(sys.argv[1] + ".json", "w"))
             device: device.clone(),
             half: false,
             sae: None,
+            directions: None,
         },
     )
     .err()

@@ -52,6 +52,11 @@ pub struct AgentArgs {
     /// latents are units LAYER:sae:N (config key run.sae).
     #[arg(long, value_name = "DIR")]
     pub sae: Option<PathBuf>,
+    /// Named directions (a safetensors file of one named vector each, or a .npy vector):
+    /// each is a unit LAYER:dir:NAME, the layer's projection onto it (config key
+    /// run.directions).
+    #[arg(long, value_name = "FILE")]
+    pub directions: Option<PathBuf>,
 }
 
 impl Default for AgentArgs {
@@ -72,6 +77,7 @@ impl Default for AgentArgs {
             device: "auto".into(),
             half: false,
             sae: None,
+            directions: None,
         }
     }
 }
@@ -105,14 +111,15 @@ impl AgentArgs {
                 .transpose()?
                 .map(|p| p.display().to_string().into()),
         );
-        put(
-            "sae",
-            self.sae
-                .as_deref()
-                .map(&path)
-                .transpose()?
-                .map(|p| p.display().to_string().into()),
-        );
+        for (key, file) in [("sae", &self.sae), ("directions", &self.directions)] {
+            put(
+                key,
+                file.as_deref()
+                    .map(&path)
+                    .transpose()?
+                    .map(|p| p.display().to_string().into()),
+            );
+        }
         put("max_rounds", self.max_rounds.map(|v| i64::from(v).into()));
         put("max_cost_usd", self.max_cost.map(Into::into));
         put("max_tokens", self.max_tokens.map(|v| (v as i64).into()));

@@ -7,6 +7,7 @@ mod agent_args;
 mod backends;
 mod commands;
 mod exemplar_pass;
+mod feature_args;
 mod plugin_args;
 mod sample_images;
 mod stop_signals;

@@ -33,10 +33,9 @@ pub struct TargetArgs {
     /// Exemplars kept per unit (1 to 1000).
     #[arg(long, default_value_t = DEFAULT_K, value_parser = crate::agent_args::parse_k)]
     pub k: usize,
-    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
-    /// latents are units LAYER:sae:N.
-    #[arg(long, value_name = "DIR", requires = "target")]
-    pub sae: Option<PathBuf>,
+    /// Feature units: --sae and --directions.
+    #[command(flatten)]
+    pub features: crate::feature_args::FeatureArgs,
 }
 
 impl TargetArgs {
@@ -50,11 +49,12 @@ impl TargetArgs {
             &TorchOptions {
                 device: self.device.clone(),
                 half: self.half,
-                sae: self.sae.clone(),
+                sae: self.features.sae.clone(),
+                directions: self.features.directions.clone(),
             },
         )?);
         let unit = match &self.unit {
-            Some(text) => text.parse::<UnitRef>()?,
+            Some(text) => model.info().unit(text)?,
             None => {
                 let info = model.info();
                 match info.layers.as_slice() {

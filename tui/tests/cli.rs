@@ -851,3 +851,109 @@ json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name"
         .unwrap_or_else(|| panic!("{summary}"));
     assert!((10..=246).contains(&never), "{summary}");
 }
+
+#[test]
+fn named_directions_given_with_directions_are_units_addressed_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let model = dir.path().join("cnn.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", &cache)
+        .args([
+            "world",
+            "train-cnn",
+            "--epochs",
+            "1",
+            "--train-images",
+            "256",
+            "--out",
+        ])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    // Two probes over conv3 (64 channels), written by Python with safetensors.
+    let probes = dir.path().join("probes.safetensors");
+    let code = r#"
+import sys, torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+save_file({"red_probe": torch.randn(64), "round_probe": torch.randn(64)}, sys.argv[1],
+          metadata={"layer": "conv3"})
+"#;
+    let status = std::process::Command::new(workspace().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(code)
+        .arg(&probes)
+        .status()
+        .expect("python");
+    assert!(status.success());
+
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu", "--directions"])
+        .arg(&probes)
+        .arg(&model));
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("conv3:dir "))
+        .unwrap_or_else(|| panic!("no conv3:dir:\n{out}"));
+    assert!(
+        line.contains("conv3:dir:red_probe, conv3:dir:round_probe"),
+        "{line}"
+    );
+
+    let data = dir.path().join("data");
+    let (code, _, err) = run(maia()
+        .args(["world", "dataset", "--n", "30", "--seed", "4"])
+        .arg(&data));
+    assert_eq!(code, 0, "{err}");
+    let agent = |unit: &str, id: &str| {
+        run(maia()
+            .env("MAIA_CACHE_DIR", &cache)
+            .args(["run", "--headless", "--device", "cpu", "--target"])
+            .arg(&model)
+            .arg("--directions")
+            .arg(&probes)
+            .args(["--unit", unit, "--max-rounds", "6", "--data"])
+            .arg(&data)
+            .arg("--runs-dir")
+            .arg(dir.path().join("runs"))
+            .args(["--id", id]))
+    };
+    let (code, out, err) = agent("conv3:dir:blue_probe", "missing");
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("no unit named `blue_probe`") && err.contains("red_probe, round_probe"),
+        "{err}"
+    );
+    let (code, out, err) = agent("conv3:dir:round_probe", "probe");
+    assert_eq!(code, 0, "{out}{err}");
+    let run_dir = dir.path().join("runs").join("probe");
+    // The agent studies the unit by number (a name such as `red_probe` would hand it an
+    // answer); the directions file is recorded with the run for resume and scoring.
+    let journal = std::fs::read_to_string(run_dir.join("events.jsonl")).expect("journal");
+    assert!(
+        journal.contains("dataset_exemplars") && journal.contains("conv3:dir:1"),
+        "{journal}"
+    );
+    assert!(!journal.contains("round_probe"), "{journal}");
+    let toml = std::fs::read_to_string(run_dir.join("run.toml")).expect("run.toml");
+    assert!(toml.contains("directions = "), "{toml}");
+
+    // A batch names directions by name or takes them all.
+    let batch = dir.path().join("batch");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", &cache)
+        .args(["batch", "plan", "--device", "cpu", "--target"])
+        .arg(&model)
+        .arg("--directions")
+        .arg(&probes)
+        .args(["--units", "conv3:dir:*", "--data"])
+        .arg(&data)
+        .arg(&batch));
+    assert_eq!(code, 0, "{out}{err}");
+    let planned = std::fs::read_to_string(batch.join("units.txt")).expect("units.txt");
+    assert_eq!(
+        planned.lines().collect::<Vec<_>>(),
+        ["conv3:dir:0", "conv3:dir:1"]
+    );
+}

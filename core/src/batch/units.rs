@@ -1,7 +1,7 @@
 //! `--units`: which units of the target a batch covers.
 //!
-//! A comma-separated list of `LAYER:N` (one unit), `LAYER:A..B` (units A to B-1) and
-//! `LAYER:*` (every unit of the layer), checked against the target's layers: a missing
+//! A comma-separated list of `LAYER:N` (one unit), `LAYER:NAME` (a named unit, such as a
+//! direction), `LAYER:A..B` (units A to B-1) and `LAYER:*` (every unit of the layer), checked against the target's layers: a missing
 //! layer is named with the list of real ones, a range past the layer's end names its size,
 //! and an empty range is an error rather than a batch of nothing. Repeated units are kept
 //! once, in first-mention order.
@@ -76,7 +76,20 @@ pub fn parse_units(spec: &str, info: &ModelInfo) -> Result<Vec<UnitRef>, BatchEr
             }
             a..b
         } else {
-            let u = number(which)?;
+            let u = match found
+                .unit_names
+                .iter()
+                .position(|name| name == which.trim())
+            {
+                Some(named) => named,
+                None if !found.unit_names.is_empty() && which.trim().parse::<usize>().is_err() => {
+                    return Err(bad(format!(
+                        "`{item}`: {layer} has no unit named `{which}`; its units: {}",
+                        found.unit_names.join(", ")
+                    )));
+                }
+                None => number(which)?,
+            };
             if u >= n {
                 return Err(bad(format!(
                     "unit {u} out of range for {layer} (0..{n}); run 'maia model info {}' to list layers",
@@ -129,6 +142,7 @@ mod tests {
             map_height: 4,
             map_width: 4,
             tokens: None,
+            unit_names: Vec::new(),
         };
         ModelInfo {
             name: "m.pt".into(),

@@ -5,6 +5,8 @@
 //! libtorch models and [`RemoteModel`] (a model served by `maia host serve`) implement the
 //! same trait.
 
+pub mod directions;
+pub mod features;
 pub mod mask;
 mod remote;
 pub mod sae;
@@ -40,6 +42,10 @@ pub struct LayerInfo {
     /// For a transformer layer: how its tokens form the map (absent for feature maps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenGrid>,
+    /// Names of the units, in unit order, where they have names (directions); empty
+    /// where units are only numbered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unit_names: Vec<String>,
 }
 
 /// A transformer layer's tokens: `prefix` tokens (class, registers), then a
@@ -76,6 +82,52 @@ impl ModelInfo {
     /// The layer called `name`.
     pub fn layer(&self, name: &str) -> Option<&LayerInfo> {
         self.layers.iter().find(|l| l.name == name)
+    }
+
+    /// The unit a `LAYER:UNIT` or `LAYER:NAME` address names in this model, checked:
+    /// a name is looked up among its layer's unit names (directions).
+    pub fn unit(&self, address: &str) -> Result<UnitRef, TargetError> {
+        let unit = match address.parse::<UnitRef>() {
+            Ok(unit) => unit,
+            Err(numeric) => {
+                let Some((layer, name)) = address.trim().rsplit_once(':') else {
+                    return Err(numeric);
+                };
+                let Some(info) = self.layer(layer).filter(|l| !l.unit_names.is_empty()) else {
+                    if layer.ends_with(directions::DIR_SUFFIX) {
+                        return Err(TargetError::Unit(format!(
+                            "`{address}` names a direction, but {} has no layer `{layer}`: give the directions with --directions FILE (a safetensors file of named vectors, or a .npy vector) whose width fits the layer",
+                            self.name
+                        )));
+                    }
+                    return Err(numeric);
+                };
+                let Some(index) = info.unit_names.iter().position(|n| n == name) else {
+                    return Err(TargetError::Unit(format!(
+                        "{layer} has no unit named `{name}`; its units: {}",
+                        info.unit_names.join(", ")
+                    )));
+                };
+                UnitRef {
+                    layer: layer.to_owned(),
+                    unit: index,
+                }
+            }
+        };
+        unit.validate(self)?;
+        Ok(unit)
+    }
+
+    /// A unit's address as people read it: `LAYER:NAME` where its layer names its units,
+    /// else `LAYER:UNIT`.
+    pub fn address(&self, unit: &UnitRef) -> String {
+        match self
+            .layer(&unit.layer)
+            .and_then(|l| l.unit_names.get(unit.unit))
+        {
+            Some(name) => format!("{}:{name}", unit.layer),
+            None => unit.to_string(),
+        }
     }
 }
 

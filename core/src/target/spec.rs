@@ -117,6 +117,9 @@ pub struct TorchOptions {
     /// An SAE folder in SAELens layout: its latents become units `LAYER:sae:N` of the
     /// layer it fits (see [`super::sae`]).
     pub sae: Option<std::path::PathBuf>,
+    /// A file of named directions (safetensors or `.npy`): each becomes a unit
+    /// `LAYER:dir:NAME` of the layer it fits (see [`super::directions`]).
+    pub directions: Option<std::path::PathBuf>,
 }
 
 impl Default for TorchOptions {
@@ -125,6 +128,7 @@ impl Default for TorchOptions {
             device: "auto".into(),
             half: false,
             sae: None,
+            directions: None,
         }
     }
 }
@@ -135,19 +139,26 @@ pub fn open_target(spec: &str) -> Result<Box<dyn TargetModel>, TargetError> {
 }
 
 /// Opens a target; `torch:FILE` (or a path to an existing `.pt`/`.ts` file) loads a
-/// TorchScript model with `torch` options, and `torch.sae` wraps any target with an SAE.
+/// TorchScript model with `torch` options; `torch.sae` and `torch.directions` wrap any
+/// target with an SAE's latents and named directions.
 pub fn open_target_with(
     spec: &str,
     torch: &TorchOptions,
 ) -> Result<Box<dyn TargetModel>, TargetError> {
-    let model = open_model(spec, torch)?;
-    match &torch.sae {
-        Some(dir) => Ok(Box::new(super::sae::SaeTarget::new(
+    let mut model = open_model(spec, torch)?;
+    if let Some(dir) = &torch.sae {
+        model = Box::new(super::sae::SaeTarget::new(
             model,
             super::sae::Sae::load(dir)?,
-        )?)),
-        None => Ok(model),
+        )?);
     }
+    if let Some(file) = &torch.directions {
+        model = Box::new(super::directions::DirectionsTarget::new(
+            model,
+            super::directions::Directions::load(file)?,
+        )?);
+    }
+    Ok(model)
 }
 
 fn open_model(spec: &str, torch: &TorchOptions) -> Result<Box<dyn TargetModel>, TargetError> {

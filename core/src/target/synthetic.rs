@@ -29,6 +29,7 @@ impl SyntheticTarget {
                 map_height: size.height,
                 map_width: size.width,
                 tokens: None,
+                unit_names: Vec::new(),
             }],
         };
         SyntheticTarget { units, info }

@@ -52,6 +52,14 @@ impl UnitRef {
                     self.layer, self.unit
                 )));
             }
+            if let Some(base) = self.layer.strip_suffix(":dir")
+                && info.layer(base).is_some()
+            {
+                return Err(TargetError::Unit(format!(
+                    "`{}:{}` is a direction over {base}: give the directions with --directions FILE (a safetensors file of named vectors, or a .npy vector)",
+                    self.layer, self.unit
+                )));
+            }
             if let Some(base) = self.layer.strip_suffix(":cls")
                 && info.layer(base).is_some()
             {
@@ -98,6 +106,7 @@ mod tests {
                 map_height: 8,
                 map_width: 8,
                 tokens: None,
+                unit_names: Vec::new(),
             }],
         }
     }

@@ -76,10 +76,9 @@ pub struct ScoreArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
-    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
-    /// latents are units LAYER:sae:N.
-    #[arg(long, value_name = "DIR")]
-    pub sae: Option<std::path::PathBuf>,
+    /// Feature units: --sae and --directions.
+    #[command(flatten)]
+    pub features: crate::feature_args::FeatureArgs,
     /// Print the score (and the ground-truth score) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -110,7 +109,7 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
         half: args.half,
         data: None,
         k: 15,
-        sae: args.sae.clone(),
+        features: args.features.clone(),
     };
     let unit: TargetUnit = target
         .open(Arc::new(ImageStore::new()))?

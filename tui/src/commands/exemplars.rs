@@ -38,10 +38,9 @@ pub struct ExemplarsArgs {
     /// Where a torch model runs: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
-    /// latents are units LAYER:sae:N.
-    #[arg(long, value_name = "DIR")]
-    pub sae: Option<std::path::PathBuf>,
+    /// Feature units: --sae and --directions.
+    #[command(flatten)]
+    pub features: crate::feature_args::FeatureArgs,
     /// Recompute even when cached (the result still refreshes the cache).
     #[arg(long)]
     pub no_cache: bool,
@@ -68,7 +67,8 @@ pub fn run(args: ExemplarsArgs) -> Result<ExitCode> {
         &TorchOptions {
             device: args.device.clone(),
             half: false,
-            sae: args.sae.clone(),
+            sae: args.features.sae.clone(),
+            directions: args.features.directions.clone(),
         },
     )?;
     if let (Some(unit), Some(layer)) = (args.unit, model.info().layer(&args.layer))

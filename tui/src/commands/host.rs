@@ -46,10 +46,9 @@ pub struct ServeArgs {
     /// Run a torch model in float16 (CUDA only).
     #[arg(long)]
     pub half: bool,
-    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
-    /// latents are units LAYER:sae:N.
-    #[arg(long, value_name = "DIR")]
-    pub sae: Option<std::path::PathBuf>,
+    /// Feature units: --sae and --directions.
+    #[command(flatten)]
+    pub features: crate::feature_args::FeatureArgs,
     /// Where to listen: HOST:PORT (port 0 picks a free one) or unix:PATH.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
     pub listen: String,
@@ -116,7 +115,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let torch = TorchOptions {
         device: args.device.clone(),
         half: args.half,
-        sae: args.sae.clone(),
+        sae: args.features.sae.clone(),
+        directions: args.features.directions.clone(),
     };
     let model: Arc<dyn TargetModel> = Arc::from(
         open_target_with(&args.model, &torch).with_context(|| format!("loading {}", args.model))?,

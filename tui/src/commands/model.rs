@@ -32,10 +32,9 @@ pub struct InfoArgs {
     /// list file or tar shards).
     #[arg(long, value_name = "DATA", requires = "sae")]
     pub data: Option<std::path::PathBuf>,
-    /// A sparse autoencoder in SAELens layout (cfg.json, sae_weights.safetensors): its
-    /// latents are units LAYER:sae:N.
-    #[arg(long, value_name = "DIR")]
-    pub sae: Option<std::path::PathBuf>,
+    /// Feature units: --sae and --directions.
+    #[command(flatten)]
+    pub features: crate::feature_args::FeatureArgs,
 }
 
 /// Runs a `maia model` subcommand.
@@ -56,7 +55,8 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         &TorchOptions {
             device: args.device.clone(),
             half: false,
-            sae: args.sae.clone(),
+            sae: args.features.sae.clone(),
+            directions: args.features.directions.clone(),
         },
     )?;
     let info = model.info();
@@ -87,7 +87,7 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
             l.name.clone(),
             l.units.to_string(),
             map_text(l),
-            format!("{}:0 … {}:{}", l.name, l.name, l.units.saturating_sub(1)),
+            address_text(l),
         ]);
     }
     print!("{}", t.render());
@@ -104,6 +104,32 @@ fn info(args: InfoArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How its units are addressed: `conv3:0 … conv3:63`, or the names of named units.
+fn address_text(layer: &maia_core::target::LayerInfo) -> String {
+    const SHOWN: usize = 6;
+    if layer.unit_names.is_empty() {
+        return format!(
+            "{}:0 … {}:{}",
+            layer.name,
+            layer.name,
+            layer.units.saturating_sub(1)
+        );
+    }
+    let mut names: Vec<String> = layer
+        .unit_names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{}:{n}", layer.name))
+        .collect();
+    if layer.unit_names.len() > SHOWN {
+        names.push(format!(
+            "… ({} more; --json lists all)",
+            layer.unit_names.len() - SHOWN
+        ));
+    }
+    names.join(", ")
 }
 
 /// "7×7"; for a transformer layer "14×14 patch tokens (+1 prefix)"; "class token" for

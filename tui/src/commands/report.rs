@@ -61,7 +61,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let run_dir = resolve_run(&args.run, &args.runs_dir)?;
     let report = report::load(&run_dir)?;
     if args.score {
-        let score = score_answer(&args, &report, recorded_sae(&run_dir))?;
+        let score = score_answer(&args, &report, recorded_features(&run_dir))?;
         let path = run_dir.join(SCORE_FILE);
         let text = serde_json::to_string_pretty(&score).context("serializing the score")?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -112,7 +112,11 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
 }
 
 /// Scores the run's final answer against its unit.
-fn score_answer(args: &ReportArgs, report: &RunReport, sae: Option<PathBuf>) -> Result<RunScore> {
+fn score_answer(
+    args: &ReportArgs,
+    report: &RunReport,
+    features: crate::feature_args::FeatureArgs,
+) -> Result<RunScore> {
     scorable(report).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
     let (Some(start), Some(answer)) = (&report.started, &report.answer) else {
         bail!("cannot score run {}: no final answer", report.run_id);
@@ -128,7 +132,7 @@ fn score_answer(args: &ReportArgs, report: &RunReport, sae: Option<PathBuf>) -> 
         half: false,
         data: None,
         k: maia_core::exemplars::DEFAULT_K,
-        sae,
+        features,
     };
     let unit = target
         .open(Arc::new(ImageStore::new()))?
@@ -212,11 +216,23 @@ fn open_in_browser(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The SAE a run was started with (`[run] sae` in its run.toml), so that scoring opens the
-/// unit the run studied.
-fn recorded_sae(run_dir: &Path) -> Option<PathBuf> {
-    let text =
-        std::fs::read_to_string(maia_core::agent::dir::RunDir::new(run_dir).run_toml()).ok()?;
-    let table: toml::Table = text.parse().ok()?;
-    table.get("run")?.get("sae")?.as_str().map(PathBuf::from)
+/// The SAE and directions a run was started with (`[run] sae` and `directions` in its
+/// run.toml), so that scoring opens the unit the run studied.
+fn recorded_features(run_dir: &Path) -> crate::feature_args::FeatureArgs {
+    let table: Option<toml::Table> =
+        std::fs::read_to_string(maia_core::agent::dir::RunDir::new(run_dir).run_toml())
+            .ok()
+            .and_then(|text| text.parse().ok());
+    let path = |key: &str| {
+        table
+            .as_ref()?
+            .get("run")?
+            .get(key)?
+            .as_str()
+            .map(PathBuf::from)
+    };
+    crate::feature_args::FeatureArgs {
+        sae: path("sae"),
+        directions: path("directions"),
+    }
 }

@@ -395,7 +395,10 @@ async fn assemble(
         half,
         data: config.run.data.clone(),
         k,
-        sae: config.run.sae.clone(),
+        features: crate::feature_args::FeatureArgs {
+            sae: config.run.sae.clone(),
+            directions: config.run.directions.clone(),
+        },
     };
     let unit_store = store.clone();
     let (unit, exemplars, target) = tokio::task::spawn_blocking(move || -> Result<_> {

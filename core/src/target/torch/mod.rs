@@ -255,6 +255,7 @@ impl TorchModel {
                     map_height: resolved.height,
                     map_width: resolved.width,
                     tokens: None,
+                    unit_names: Vec::new(),
                 }];
                 match resolved.layout {
                     Layout::Maps => {}
@@ -270,6 +271,7 @@ impl TorchModel {
                                 map_height: 1,
                                 map_width: 1,
                                 tokens: None,
+                                unit_names: Vec::new(),
                             });
                         }
                     }

@@ -174,6 +174,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
             device: args.agent.device.clone(),
             half: args.agent.half,
             sae: config.run.sae.clone(),
+            directions: config.run.directions.clone(),
         },
     )
     .with_context(|| format!("opening the target `{}` to list its units", args.target))?;

@@ -122,6 +122,7 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
                 device: manifest.worker.device.clone(),
                 half: manifest.worker.half,
                 sae: config.run.sae.clone(),
+                directions: config.run.directions.clone(),
             },
         )
         .with_context(|| format!("opening the target `{spec}`"))?,

@@ -264,6 +264,7 @@ fn run(
                 device: args.device.clone(),
                 half: args.half,
                 sae: args.sae.clone(),
+                directions: None,
             },
         )
         .with_context(|| format!("opening the target `{target}`"))?,
