@@ -7,6 +7,7 @@ use crate::support::{check, python, scene_png, world_cnn};
 use maia_core::target::sae::{Sae, SaeTarget};
 use maia_core::target::torch::TorchModel;
 use maia_core::target::{TargetModel, TorchOptions, UnitMap, open_target_with};
+use maia_plugin_sdk::Image;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -148,13 +149,35 @@ fn sae_latents_are_units_whose_maps_match_pytorch_for_every_architecture() {
                 "TopK kept more than k per position"
             );
         }
-        // The bulk pass ranks by the same maxima; other layers are untouched.
+        // The bulk pass, which encodes several images at once, ranks by the same maxima
+        // as each image's maps; other layers are untouched.
+        let others = [
+            scene_png("a small green square"),
+            image.clone(),
+            scene_png("two yellow triangles on gray"),
+        ];
+        let batch: Vec<&Image> = others.iter().collect();
         let maxima = model
-            .unit_maxima(&[&image], "conv3:sae", &[0, 7, 63])
+            .unit_maxima(&batch, "conv3:sae", &units)
             .unwrap_or_else(|e| panic!("{e}"));
-        let row = maxima[0].as_ref().unwrap_or_else(|e| panic!("{e}"));
-        for (i, u) in [0usize, 7, 63].into_iter().enumerate() {
-            assert!((row[i] - got[u].max()).abs() < 1e-5);
+        for (one, row) in batch.iter().zip(&maxima) {
+            let row = row.as_ref().unwrap_or_else(|e| panic!("{e}"));
+            let maps = model
+                .activations(&[one], "conv3:sae", &units)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .remove(0);
+            for (u, map) in maps.iter().enumerate() {
+                assert!(
+                    (row[u] - map.max()).abs() < 1e-4,
+                    "{arch} latent {u}: bulk {} vs map {}",
+                    row[u],
+                    map.max()
+                );
+            }
+        }
+        let row = maxima[1].as_ref().unwrap_or_else(|e| panic!("{e}"));
+        for u in [0usize, 7, 63] {
+            assert!((row[u] - got[u].max()).abs() < 1e-4);
         }
         let same = model
             .activations(&[&image], "conv3", &[2])

@@ -25,9 +25,20 @@ pub trait FeatureBasis: Send + Sync {
     fn hook_name(&self) -> Option<&str>;
     /// A short hash of its content, for caches and resumes.
     fn hash(&self) -> &str;
-    /// Features of `x` (`[positions, d_in]`, float32, CPU): `[positions, count]`.
+    /// Features of `x` (`[..., positions, d_in]`, float32, CPU): `[..., positions, count]`.
     fn encode(&self, x: &Tensor) -> Tensor;
+
+    /// Each feature's maximum over the positions of each image of `x` (`[images,
+    /// positions, d_in]`): `[images, count]`. Bases whose maxima need less than the full
+    /// encoding (TopK's few nonzero values) override it.
+    fn maxima(&self, x: &Tensor) -> Tensor {
+        self.encode(x).amax([1i64].as_slice(), false)
+    }
 }
+
+/// At most this many feature values (`images × positions × count`) are computed at once
+/// by the bulk path, about 256 MB of float32.
+const BULK_VALUES: i64 = 1 << 26;
 
 /// A target model plus a feature basis: `L{suffix}:N` is feature `N` over layer `L`;
 /// every other unit is the inner model's.
@@ -159,8 +170,9 @@ impl<B: FeatureBasis> FeatureTarget<B> {
         Ok(())
     }
 
-    /// The features of every position of `base` on each image: `[positions, count]` each.
-    fn features(
+    /// The vectors of every position of `base` on each image: `[positions, d_in]` each,
+    /// with the map's width and height.
+    fn vectors(
         &self,
         images: &[&Image],
         base: &str,
@@ -168,7 +180,6 @@ impl<B: FeatureBasis> FeatureTarget<B> {
         let d_in = self.basis.d_in();
         let channels: Vec<usize> = (0..d_in as usize).collect();
         let maps = self.inner.activations(images, base, &channels)?;
-        let _no_grad = tch::no_grad_guard();
         Ok(maps
             .into_iter()
             .map(|per_channel| {
@@ -183,9 +194,36 @@ impl<B: FeatureBasis> FeatureTarget<B> {
                     .view([d_in, positions])
                     .transpose(0, 1)
                     .contiguous();
-                (self.basis.encode(&x), width, height)
+                (x, width, height)
             })
             .collect())
+    }
+
+    /// Every feature's maximum over the positions of `base` on each image, the images
+    /// encoded together in groups that bound the memory the encoding takes.
+    fn maxima(&self, images: &[&Image], base: &str) -> Result<Vec<Tensor>, TargetError> {
+        let vectors = self.vectors(images, base)?;
+        let _no_grad = tch::no_grad_guard();
+        let count = self.basis.count().max(1) as i64;
+        let mut out = Vec::with_capacity(vectors.len());
+        let mut start = 0;
+        while start < vectors.len() {
+            let positions = vectors[start].0.size()[0];
+            let per_image = (positions * count).max(1);
+            let group = (BULK_VALUES / per_image).max(1) as usize;
+            // Images of one map size stack into one batch.
+            let end = (start + 1..vectors.len().min(start + group))
+                .find(|&i| vectors[i].0.size()[0] != positions)
+                .unwrap_or(vectors.len().min(start + group));
+            let batch: Vec<Tensor> = vectors[start..end]
+                .iter()
+                .map(|(x, _, _)| x.shallow_clone())
+                .collect();
+            let maxima = self.basis.maxima(&Tensor::stack(&batch, 0));
+            out.extend((0..(end - start) as i64).map(|i| maxima.get(i)));
+            start = end;
+        }
+        Ok(out)
     }
 }
 
@@ -233,11 +271,14 @@ impl<B: FeatureBasis> TargetModel for FeatureTarget<B> {
         };
         self.check_units(layer, units)?;
         let picked = index(units);
-        self.features(images, base)?
+        let _no_grad = tch::no_grad_guard();
+        self.vectors(images, base)?
             .into_iter()
-            .map(|(features, width, height)| {
+            .map(|(x, width, height)| {
                 // [P, U] -> [U, P]: one map per unit.
-                let chosen = features
+                let chosen = self
+                    .basis
+                    .encode(&x)
                     .index_select(1, &picked)
                     .transpose(0, 1)
                     .contiguous()
@@ -288,13 +329,11 @@ impl<B: FeatureBasis> TargetModel for FeatureTarget<B> {
         let _threads = crate::target::torch::OneIntraOpThread::new();
         let picked = index(units);
         let maxima = |images: &[&Image]| -> Result<Vec<Vec<f32>>, TargetError> {
-            self.features(images, base)?
+            self.maxima(images, base)?
                 .into_iter()
-                .map(|(features, _, _)| {
-                    let max = features
-                        .amax([0i64].as_slice(), false)
-                        .index_select(0, &picked);
-                    Vec::<f32>::try_from(max).map_err(|e| TargetError::Compute(e.to_string()))
+                .map(|max| {
+                    Vec::<f32>::try_from(max.index_select(0, &picked))
+                        .map_err(|e| TargetError::Compute(e.to_string()))
                 })
                 .collect()
         };

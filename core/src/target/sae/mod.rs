@@ -247,15 +247,21 @@ impl Sae {
         })
     }
 
-    /// Latent activations of `x` (`[..., d_in]`, float32, CPU): `[..., d_sae]`.
-    pub fn encode(&self, x: &Tensor) -> Tensor {
+    /// `(x − b_dec·apply_b_dec_to_input) W_enc + b_enc`.
+    fn pre_activations(&self, x: &Tensor) -> Tensor {
         let w = &self.weights;
         let input = if self.apply_b_dec_to_input {
             x - &w.b_dec
         } else {
             x.shallow_clone()
         };
-        let pre = input.matmul(&w.w_enc) + &w.b_enc;
+        input.matmul(&w.w_enc) + &w.b_enc
+    }
+
+    /// Latent activations of `x` (`[..., d_in]`, float32, CPU): `[..., d_sae]`.
+    pub fn encode(&self, x: &Tensor) -> Tensor {
+        let w = &self.weights;
+        let pre = self.pre_activations(x);
         match self.architecture {
             Architecture::Standard => pre.relu(),
             Architecture::JumpRelu => match &w.threshold {
@@ -265,6 +271,36 @@ impl Sae {
             Architecture::TopK(k) => {
                 let (values, indices) = pre.topk(k.min(self.d_sae), -1, true, false);
                 pre.zeros_like().scatter(-1, &indices, &values.relu())
+            }
+        }
+    }
+
+    /// Each latent's maximum over the positions of each image of `x` (`[images, positions,
+    /// d_in]`): `[images, d_sae]`, the same as [`Sae::encode`]'s maximum over positions
+    /// without building every position's latents where that can be avoided: a ReLU
+    /// commutes with the maximum, and TopK's few nonzero values are reduced where they
+    /// land.
+    pub fn maxima(&self, x: &Tensor) -> Tensor {
+        let over_positions = [1i64];
+        match self.architecture {
+            Architecture::Standard => self
+                .pre_activations(x)
+                .amax(over_positions.as_slice(), false)
+                .relu(),
+            Architecture::JumpRelu => self.encode(x).amax(over_positions.as_slice(), false),
+            Architecture::TopK(k) => {
+                let pre = self.pre_activations(x);
+                let size = pre.size();
+                let (images, d_sae) = (size[0], size[size.len() - 1]);
+                let (values, indices) = pre.topk(k.min(self.d_sae), -1, true, false);
+                // Every position's k winners, per image; the maximum with zero is the ReLU.
+                Tensor::zeros([images, d_sae], (Kind::Float, pre.device())).internal_scatter_reduce(
+                    1,
+                    &indices.reshape([images, -1]),
+                    &values.reshape([images, -1]),
+                    "amax",
+                    true,
+                )
             }
         }
     }

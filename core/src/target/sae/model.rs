@@ -44,4 +44,8 @@ impl FeatureBasis for Sae {
     fn encode(&self, x: &Tensor) -> Tensor {
         Sae::encode(self, x)
     }
+
+    fn maxima(&self, x: &Tensor) -> Tensor {
+        Sae::maxima(self, x)
+    }
 }
