@@ -80,15 +80,46 @@ best() {
   echo "$best"
 }
 
-printf '%-22s %8s %10s %12s %12s %9s\n' model layer width "plain img/s" "sae img/s" overhead
+# The floor under any SAE pass: libtorch's own time for the encoder's matmul over every
+# position of N images ([N·P, width] × [width, LATENTS], in chunks of 64 images, on the
+# same threads), in seconds.
+matmul_floor() {
+  "$PY" - "$N" "$1" "$2" "$LATENTS" "$DEVICE" <<'PYTHON'
+import sys, time, torch
+n, positions, width, latents, device = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+device = "cuda" if device.startswith("cuda") else "cpu"
+torch.manual_seed(0)
+w = torch.randn(width, latents, device=device)
+x = torch.randn(64 * positions, width, device=device)
+best = None
+for _ in range(2):
+    if device == "cuda": torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(0, n, 64):
+        (x @ w).amax(0)
+    if device == "cuda": torch.cuda.synchronize()
+    t = time.perf_counter() - start
+    best = t if best is None else min(best, t)
+print(best)
+PYTHON
+}
+
+printf '%-12s %8s %6s %6s %12s %12s %9s %14s\n' model layer width maps "plain img/s" "sae img/s" overhead "matmul floor"
 for entry in "world-cnn:conv4:128" "resnet18:layer4:512"; do
   IFS=: read -r name layer width <<<"$entry"
   model="$WORK/$name.pt"
   sae="$WORK/sae-$name-$layer-$LATENTS"
   [ -f "$sae/cfg.json" ] || make_sae "$sae" "$width"
+  positions=$("$MAIA" model info --json --device "$DEVICE" "$model" | "$PY" -c "
+import json, sys
+layer = next(l for l in json.load(sys.stdin)['layers'] if l['name'] == '$layer')
+print(layer['map_height'] * layer['map_width'])")
   say "$name $layer: plain pass, then with $LATENTS latents"
   plain=$(best --model "$model" --layer "$layer")
   with=$(best --model "$model" --sae "$sae" --layer "$layer:sae")
-  awk -v n="$N" -v p="$plain" -v w="$with" -v m="$name" -v l="$layer" -v c="$width" \
-    'BEGIN { printf "%-22s %8s %10s %12.1f %12.1f %8.0f%%\n", m, l, c, n / p, n / w, 100 * (w - p) / p }'
+  floor=$(matmul_floor "$positions" "$width")
+  awk -v n="$N" -v p="$plain" -v w="$with" -v f="$floor" -v m="$name" -v l="$layer" -v c="$width" -v pos="$positions" \
+    'BEGIN { printf "%-12s %8s %6s %6s %12.1f %12.1f %8.0f%% %13.0f%%\n", m, l, c, pos, n / p, n / w, 100 * (w - p) / p, 100 * f / p }'
 done
+echo "overhead: the SAE pass's extra wall time over the plain pass; matmul floor: libtorch's time"
+echo "for the encoder matmul alone, as a share of the plain pass (no SAE pass can beat it)."
