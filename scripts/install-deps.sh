@@ -12,6 +12,10 @@
 #   - open_clip for export_model.py's CLIP visual towers (openclip:, openclip-tiny)
 #   - torchvision (the release built for that torch) for scripts/export_model.py, the
 #     ResNet-18 export test and the exemplar benchmark's Python peer (pulls numpy, Pillow)
+#   - llama.cpp's own server (the prebuilt `xllamacpp` wheel; llama-cpp-python has no binary
+#     wheel and would compile for many minutes) and `gguf`, for scripts/tiny-vlm.sh and the
+#     tests that run the agent against a real OpenAI-compatible server
+# `install-deps.sh --llama-only` does only the last step (scripts/tiny-vlm.sh calls it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +25,29 @@ TORCHVISION_VERSION="${MAIA_TORCHVISION_VERSION:-0.28.0}"
 VENV="${MAIA_VENV:-.venv}"
 
 say() { printf '\033[1m[maia setup]\033[0m %s\n' "$*"; }
+
+# llama.cpp's server and the GGUF writer, pinned; `tokenizers` (which transformers brings)
+# builds the tiny model's vocabulary.
+XLLAMACPP_VERSION="${MAIA_XLLAMACPP_VERSION:-2026.10.11549}"
+GGUF_VERSION="${MAIA_GGUF_VERSION:-0.19.0}"
+llama_server() {
+  if "$VENV/bin/python" - "$XLLAMACPP_VERSION" "$GGUF_VERSION" <<'PYTHON' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+import tokenizers
+sys.exit(0 if (version("xllamacpp"), version("gguf")) == (sys.argv[1], sys.argv[2]) else 1)
+PYTHON
+    [ "${1:-}" = quiet ] || say "xllamacpp $XLLAMACPP_VERSION and gguf $GGUF_VERSION present in $VENV"
+  else
+    say "installing xllamacpp==$XLLAMACPP_VERSION (llama.cpp's server) and gguf==$GGUF_VERSION into $VENV"
+    "$VENV/bin/python" -m pip install -q "xllamacpp==$XLLAMACPP_VERSION" "gguf==$GGUF_VERSION" tokenizers
+  fi
+}
+if [ "${1:-}" = --llama-only ]; then
+  [ -x "$VENV/bin/python" ] || { echo "no venv at $VENV: run scripts/install-deps.sh" >&2; exit 1; }
+  llama_server quiet
+  exit 0
+fi
 # `dpkg -s` also succeeds for a removed package whose config files remain.
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
@@ -138,3 +165,5 @@ else
   "$VENV/bin/python" -m pip install -q "open_clip_torch==$OPEN_CLIP_VERSION" "torch==$TORCH_VERSION" \
     "torchvision==$TORCHVISION_VERSION" "timm==$TIMM_VERSION"
 fi
+
+llama_server

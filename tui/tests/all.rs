@@ -7,6 +7,7 @@ mod cli;
 mod eval_cli;
 mod host_cli;
 mod images_from;
+mod llama_server;
 mod outside_test;
 mod real_data;
 mod report;

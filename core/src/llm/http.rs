@@ -99,6 +99,15 @@ impl Endpoint {
             format!(": {said}")
         };
         let url = &self.url;
+        if refuses_images(&said) {
+            // llama.cpp answers 500 here, which would otherwise be retried in vain.
+            return self.error(
+                LlmErrorKind::BadRequest { status },
+                format!(
+                    "the model takes no image input (HTTP {status} at {url}{said}); maia sends it the images its tools make, so serve a vision model: for llama.cpp give the server the model's projector (--mmproj FILE), for vLLM or Ollama pick a multimodal model"
+                ),
+            );
+        }
         match status {
             429 => {
                 let retry_after = retry_after(headers);
@@ -134,6 +143,9 @@ impl Endpoint {
             ),
             400..=499 => {
                 let hint = match status {
+                    _ if exceeds_context(&said) => {
+                        "; the conversation no longer fits the model's context: give the server a larger one (llama.cpp: --ctx-size)"
+                    }
                     404 => "; check the base URL and the model name",
                     413 => "; the request is too large (fewer or smaller images may help)",
                     _ => "",
@@ -220,6 +232,27 @@ pub(crate) fn client(connect_timeout: Duration) -> Result<reqwest::Client, LlmEr
                 format!("cannot set up the HTTP client: {e}"),
             )
         })
+}
+
+/// Whether a server's error text says the model cannot take images (llama.cpp without its
+/// projector, vLLM and Ollama text-only models, OpenAI's text models).
+fn refuses_images(said: &str) -> bool {
+    let said = said.to_ascii_lowercase();
+    said.contains("image")
+        && (said.contains("not supported")
+            || said.contains("not support image")
+            || said.contains("only supported by certain models")
+            || said.contains("missing data required for image input"))
+        || said.contains("not a multimodal model")
+}
+
+/// Whether a server's error text says the request is longer than the model's context.
+fn exceeds_context(said: &str) -> bool {
+    let said = said.to_ascii_lowercase();
+    said.contains("exceed")
+        && (said.contains("context") || said.contains("maximum") || said.contains("too long"))
+        || said.contains("context_length_exceeded")
+        || said.contains("maximum context length")
 }
 
 /// POSTs `body` (JSON) and returns the SSE reply, or the error the status maps to.
@@ -464,6 +497,46 @@ mod tests {
         let long = "é".repeat(1000);
         let quoted = e.quote(&long);
         assert_eq!(quoted.chars().count(), MAX_QUOTED + 1);
+    }
+
+    #[test]
+    fn real_servers_refusing_images_or_context_are_named_and_not_retried() {
+        let e = endpoint(None);
+        let none = HeaderMap::new();
+        // llama.cpp's server without its projector, as recorded (HTTP 500).
+        let images = e.status_error(
+            500,
+            &none,
+            br#"{"error":{"code":500,"message":"image input is not supported - hint: if this is unexpected, you may need to provide the mmproj","type":"server_error"}}"#,
+        );
+        assert!(!images.kind.is_retryable(), "{images}");
+        assert!(
+            images.to_string().contains("takes no image input")
+                && images.to_string().contains("--mmproj"),
+            "{images}"
+        );
+        // vLLM's text-only model.
+        let vllm = e.status_error(
+            400,
+            &none,
+            br#"{"object":"error","message":"Qwen2ForCausalLM is not a multimodal model","type":"BadRequestError","code":400}"#,
+        );
+        assert!(vllm.to_string().contains("takes no image input"), "{vllm}");
+        // llama.cpp's context overflow, as recorded (HTTP 400).
+        let context = e.status_error(
+            400,
+            &none,
+            br#"{"error":{"code":400,"message":"request (1230 tokens) exceeds the available context size (256 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":1230,"n_ctx":256}}"#,
+        );
+        assert_eq!(context.kind, LlmErrorKind::BadRequest { status: 400 });
+        assert!(
+            context
+                .to_string()
+                .contains("no longer fits the model's context"),
+            "{context}"
+        );
+        // A plain server error stays retryable.
+        assert!(e.status_error(500, &none, b"oops").kind.is_retryable());
     }
 
     #[test]

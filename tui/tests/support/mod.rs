@@ -2,6 +2,7 @@
 //! bundled example plugins built once per test run by the project's own script; `ui` (the
 //! recorded sample run and a test terminal) and `slurm` (a private one-node cluster).
 
+pub mod llama;
 pub mod slurm;
 pub mod ui;
 
