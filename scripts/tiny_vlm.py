@@ -13,16 +13,14 @@
 The weights are random where it does not matter and hand-set where it does, so
 that the model is a small deterministic machine under llama.cpp's grammars:
   * plain chat: answers " Hello! I am a tiny test model." then <|im_end|>;
-  * tools offered (the system prompt contains <tool_call>) and no
-    <tool_response> yet: starts with <tool_call>, and the server's tool-call
-    grammar turns that into one valid call whose string arguments are
-    " Hello! I am a tiny test model.", e.g.
-    <tool_call>\n {"name":"read_file","arguments":{"path":" Hello! ..."}}</tool_call>
-    (text2image when it is offered: its name is one favoured token)
-    (layer 0 / head 0 is the "<tool_call> present, <tool_response> absent"
-    detector; it only fires at "\n" positions, i.e. after "assistant\n");
-  * after a tool result: plain answer again; with tool_choice=required the
-    answer is followed by "\n\n" and a tool call (EOS is masked);
+  * tools offered (the system prompt contains <tool_call>): every turn starts
+    with <tool_call>, and the server's tool-call grammar turns that into one
+    valid call whose string arguments are " Hello! I am a tiny test model.",
+    e.g. <tool_call>\n {"name":"read_file","arguments":{"path":" Hello! ..."}}</tool_call>
+    (text2image when it is offered: its name is one favoured token), so an
+    agent run makes images every round until its round limit
+    (layer 0 / head 0 is the "<tool_call> present" detector; it only fires at
+    "\n" positions, i.e. after "assistant\n");
   * JSON closes quickly: '}' / ']' / '"' carry constant biases, optional
     whitespace is penalised, and "." is followed by '"' inside strings.
 Images are encoded (random projector) but do not change the answer.
@@ -57,7 +55,7 @@ N_LAYER = 2
 N_HEAD = 4
 N_HEAD_KV = 4
 N_FF = 128
-N_CTX_TRAIN = 8192
+N_CTX_TRAIN = 32768   # llama.cpp caps the served context at this
 RMS_EPS = 1e-5
 VOCAB_TARGET = 1024
 
@@ -263,7 +261,7 @@ def write_text_model(path):
     w.add_head_count(N_HEAD)
     w.add_head_count_kv(N_HEAD_KV)
     w.add_rope_dimension_count(N_EMBD // N_HEAD)
-    w.add_rope_freq_base(1e12)   # head-0 dims 8/9 then rotate < 1e-2 rad over 8k positions
+    w.add_rope_freq_base(1e12)   # head-0 dims 8/9 then rotate < 0.05 rad over 32k positions
     w.add_layer_norm_rms_eps(RMS_EPS)
     w.add_vocab_size(V)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
@@ -284,14 +282,14 @@ def write_text_model(path):
     zeros = lambda *shape: np.zeros(shape, dtype=np.float32)
     hd = N_EMBD // N_HEAD
 
-    # layer 0, head 0: at "\n" positions, attend to <tool_call> (score 25) or,
-    # stronger, <tool_response> (score 40); only <tool_call> carries a value,
-    # which is written to residual dim T.  Everything else in layer 0 is zero.
+    # layer 0, head 0: at "\n" positions, attend to <tool_call> (score 25),
+    # whose value is written to residual dim T.  Everything else in layer 0 is
+    # zero.  (A key on <tool_response> would make the model answer in plain text
+    # after a tool result instead.)
     q0, k0, v0, o0 = zeros(N_EMBD, N_EMBD), zeros(N_EMBD, N_EMBD), zeros(N_EMBD, N_EMBD), zeros(N_EMBD, N_EMBD)
     c = 8                                # head-0 dim 8 (rope pair 4)
     q0[c, dim[nl]] = 10.0 / s
     k0[c, dim[tc_open]] = 10.0 / s       # q.k * 1/sqrt(16) = 25
-    k0[c, dim[tr_open]] = 16.0 / s       #                    40
     v0[c, dim[tc_open]] = 1.0 / s
     o0[T_DIM, c] = 1.0
     layers = [

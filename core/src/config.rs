@@ -67,6 +67,10 @@ pub struct RunConfig {
     pub max_wall_minutes: f64,
     /// Cap on output tokens per request.
     pub max_output_tokens: u32,
+    /// Token budget of each request's conversation: older images, then older tool outputs
+    /// are shortened to keep under it. Absent: the server's reported context or the
+    /// model's known one, else no budget; 0: no budget.
+    pub context_tokens: Option<u64>,
     /// Retries of a failed model request before the run stops.
     pub max_retries: u32,
     /// Which plugin provides `text2image` and `edit_images`: `shapes` (the shapes world,
@@ -137,6 +141,7 @@ impl Default for RunConfig {
             max_cost_usd: 0.0,
             max_wall_minutes: 0.0,
             max_output_tokens: 4096,
+            context_tokens: None,
             max_retries: 5,
             images_from: "shapes".into(),
         }

@@ -225,6 +225,9 @@ fn sse_events(body: &[u8]) -> Vec<&[u8]> {
 struct State {
     queue: VecDeque<ScriptedResponse>,
     requests: Vec<RecordedRequest>,
+    /// What `GET …/models` answers (`None`: an empty list, as a server with nothing to
+    /// say about its models).
+    models: Option<Value>,
 }
 
 /// The server. Stops accepting when dropped.
@@ -286,6 +289,12 @@ impl LlmServer {
         self.lock().queue.push_back(response);
     }
 
+    /// Answers `GET …/models` with `list` (llama.cpp's and vLLM's lists report the context
+    /// size). Those requests take no scripted response and are not in [`Self::requests`].
+    pub fn set_models(&self, list: Value) {
+        self.lock().models = Some(list);
+    }
+
     /// The requests received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
@@ -314,8 +323,16 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
     };
     let response = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-        state.requests.push(request);
-        state.queue.pop_front()
+        if request.method == "GET" && request.path.ends_with("/models") {
+            let list = state
+                .models
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"object": "list", "data": []}));
+            Some(ScriptedResponse::json(200, list))
+        } else {
+            state.requests.push(request);
+            state.queue.pop_front()
+        }
     };
     let response = response.unwrap_or_else(|| {
         ScriptedResponse::text(500, "maia test LLM server: no scripted response left")

@@ -622,3 +622,107 @@ fn outside_a_runtime_the_stream_fails_instead_of_panicking() {
     let (_, error) = rt.block_on(drain(stream));
     assert_eq!(error.unwrap().kind, LlmErrorKind::Config);
 }
+
+/// Recorded from llama.cpp's own server (`scripts/tiny-vlm.sh`, xllamacpp 2026.10.11549)
+/// for a request as maia sends it: the first tool-call delta already carries an arguments
+/// fragment (`{`), ids are 32 random characters rather than `call_…`, the usage comes in a
+/// chunk whose `choices` is empty, and every chunk ends with llama.cpp's `timings`.
+#[tokio::test]
+async fn llama_cpp_recorded_tool_call_decodes() {
+    let server = LlmServer::start().await;
+    server.push(ScriptedResponse::sse_file("llamacpp_tool_call.sse"));
+    let c = complete(&backend(&server), ask("Describe unit 42.")).await;
+    assert_eq!(
+        c.tool_calls,
+        vec![RequestedToolCall {
+            id: "40dY7G0hq0HBW9CoM9DP5ZrKTvKIl6hF".into(),
+            name: "text2image".into(),
+            arguments: r#"{"prompts":[" Hello! I am a tiny test model."]}"#.into(),
+        }]
+    );
+    assert_eq!(c.finish, Some(FinishReason::ToolCalls));
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 344,
+            output_tokens: 40
+        }
+    );
+    assert_eq!(c.text, "");
+}
+
+/// Recorded from llama.cpp: a plain reply, then the usage chunk, then `[DONE]`.
+#[tokio::test]
+async fn llama_cpp_recorded_text_reply_decodes() {
+    let server = LlmServer::start().await;
+    server.push(ScriptedResponse::sse_file("llamacpp_text_usage.sse"));
+    let c = complete(&backend(&server), ask("Describe unit 42.")).await;
+    assert_eq!(c.text, " Hello! I am a tiny test model.");
+    assert!(c.tool_calls.is_empty());
+    assert_eq!(c.finish, Some(FinishReason::Stop));
+    assert_eq!(
+        c.usage,
+        Usage {
+            input_tokens: 40,
+            output_tokens: 10
+        }
+    );
+}
+
+/// The recorded llama.cpp tool call cut in the middle of its arguments (connection
+/// reset): a retryable network error after the deltas that arrived, so the agent asks
+/// again rather than running half a call.
+#[tokio::test]
+async fn llama_cpp_stream_cut_inside_a_tool_call_is_retryable() {
+    let server = LlmServer::start().await;
+    server.push(
+        ScriptedResponse::sse_file("llamacpp_tool_call.sse")
+            .keep_events(6)
+            .reset(),
+    );
+    let (events, error) = fail(&backend(&server), ask("Describe unit 42.")).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LlmEvent::ToolCallStart { name, .. } if name == "text2image")),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, LlmEvent::Finish(_))));
+    assert_eq!(error.kind, LlmErrorKind::Network);
+    assert!(error.kind.is_retryable());
+}
+
+/// llama.cpp while it loads the model: 503 `unavailable_error`, retried.
+#[tokio::test]
+async fn llama_cpp_loading_503_is_retryable() {
+    let server = LlmServer::start().await;
+    server.push(ScriptedResponse::json(
+        503,
+        json!({"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}),
+    ));
+    let (_, error) = fail(&backend(&server), ask("hi")).await;
+    assert_eq!(error.kind, LlmErrorKind::Server { status: 503 });
+    assert!(error.to_string().contains("Loading model"), "{error}");
+}
+
+/// The context window comes from the server's model list where it says (llama.cpp's
+/// `meta.n_ctx`, vLLM's `max_model_len`), else from what is known of the model.
+#[tokio::test]
+async fn the_context_window_is_read_from_the_model_list() {
+    let server = LlmServer::start().await;
+    let backend = backend(&server);
+    assert_eq!(
+        backend.context_window().await,
+        Some(128_000),
+        "gpt-4o, known, when the list says nothing"
+    );
+    server.set_models(json!({"object": "list", "data": [
+        {"id": "tiny-vlm", "object": "model", "owned_by": "llamacpp",
+         "meta": {"n_ctx": 4096, "n_ctx_train": 32768}}
+    ]}));
+    assert_eq!(backend.context_window().await, Some(4096));
+    assert!(
+        server.requests().is_empty(),
+        "model lists are not chat requests"
+    );
+}

@@ -36,6 +36,12 @@ pub struct AgentArgs {
     /// Stop a run after this many minutes.
     #[arg(long, value_name = "MIN")]
     pub max_minutes: Option<f64>,
+    /// Keep each request's conversation under this many tokens: older images are replaced
+    /// by their ids and captions, then older tool outputs shortened, each step journaled
+    /// (config run.context_tokens). Default: the context the server reports (llama.cpp,
+    /// vLLM) or the model's known one; 0: no budget.
+    #[arg(long, value_name = "N")]
+    pub context_tokens: Option<u64>,
     /// Project config file (default ./maia.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -71,6 +77,7 @@ impl Default for AgentArgs {
             max_rounds: None,
             max_cost: None,
             max_tokens: None,
+            context_tokens: None,
             max_minutes: None,
             config: None,
             prompts: None,
@@ -123,6 +130,10 @@ impl AgentArgs {
         put("max_rounds", self.max_rounds.map(|v| i64::from(v).into()));
         put("max_cost_usd", self.max_cost.map(Into::into));
         put("max_tokens", self.max_tokens.map(|v| (v as i64).into()));
+        put(
+            "context_tokens",
+            self.context_tokens.map(|v| (v as i64).into()),
+        );
         put("max_wall_minutes", self.max_minutes.map(Into::into));
         if let Some(url) = &self.base_url {
             for backend in ["openai", "anthropic"] {

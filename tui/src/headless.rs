@@ -137,6 +137,13 @@ pub fn format_line(record: &Record) -> Option<String> {
             *wait_ms as f64 / 1000.0
         ),
         Event::Warning { text } => format!("warning: {}", excerpt(text)),
+        Event::ContextTrimmed {
+            step,
+            messages,
+            tokens_before,
+            tokens_after,
+            ..
+        } => step.describe(*messages, *tokens_before, *tokens_after),
         Event::FinalAnswer {
             round,
             description,

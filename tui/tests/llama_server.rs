@@ -2,9 +2,8 @@
 //! (`scripts/tiny-vlm.sh`) with a tiny random-weight vision-language model made here. Its
 //! grammar-constrained tool calls, its SSE, its usage chunk, its image input through the
 //! vision projector and its error bodies are the real ones, not fixtures written by hand.
-//! The model calls text2image on its first turn and answers in plain text after a tool
-//! result, so a run goes: a tool call with an image result, the image sent back, nudges,
-//! and the round limit.
+//! The model calls text2image on every turn, so a run goes: a tool call with an image
+//! result, the image sent back with the next request, again, until the round limit.
 
 use crate::support::llama::LlamaServer;
 use crate::support::{maia, run, with_bundled};
@@ -67,8 +66,7 @@ fn a_whole_run_goes_through_a_real_llama_cpp_server_with_tool_calls_and_images()
             "{message}"
         );
     }
-    // Streaming reached the journal as text deltas, and the run ended cleanly.
-    assert!(!of_type(&events, "text_delta").is_empty());
+    // The run ended cleanly, at its limit.
     let ended = of_type(&events, "run_ended");
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0]["status"], "limit", "{}", ended[0]);
@@ -204,4 +202,55 @@ fn a_server_that_dies_mid_run_loses_nothing_and_maia_resume_finishes_after_a_res
     );
     let seqs: Vec<u64> = after.iter().filter_map(|e| e["seq"].as_u64()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+#[test]
+fn a_25_round_run_fits_a_small_context_by_trimming_older_rounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 13,312 tokens: the system prompt and tools take about 6,400 with this tokenizer,
+    // and every round adds a call, an image and its description.
+    let server = LlamaServer::start(&dir.path().join("cache"), &["--ctx-size", "13312"]);
+    let runs = dir.path().join("runs");
+    let extra_run = |id: &str, extra: &[&str]| {
+        run(with_bundled(
+            maia()
+                .args(["run", "--headless", "--backend", "openai", "--base-url"])
+                .arg(server.base_url())
+                .args(["--model", "tiny-vlm", "--target", "synthetic:red"])
+                .args(["--max-rounds", "25", "--id", id])
+                .args(extra)
+                .arg("--runs-dir")
+                .arg(&runs),
+        ))
+    };
+    // Without a budget the conversation outgrows the context and the server refuses it.
+    let (code, out, err) = extra_run("unbounded", &["--context-tokens", "0"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("no longer fits the model's context"),
+        "{out}{err}"
+    );
+    // With the budget the server reports (its context), the same run reaches its limit.
+    let (code, out, err) = extra_run("bounded", &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    let events = events(&runs.join("bounded"));
+    assert!(of_type(&events, "assistant_message").len() >= 25);
+    let trims = of_type(&events, "context_trimmed");
+    for step in ["images", "tool_outputs"] {
+        assert!(
+            trims.iter().any(|t| t["step"] == step),
+            "no {step} trim: {trims:?}"
+        );
+    }
+    for trim in &trims {
+        assert!(trim["tokens_after"].as_u64() < trim["tokens_before"].as_u64());
+    }
+    // Every request stayed under the server's context, as it counted them.
+    for message in of_type(&events, "assistant_message") {
+        assert!(
+            message["usage"]["input_tokens"].as_u64() < Some(13312),
+            "{message}"
+        );
+    }
+    assert!(out.contains("context kept within the budget"), "{out}");
 }

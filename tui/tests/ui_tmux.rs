@@ -298,3 +298,31 @@ fn maia_watch_on_a_batch_lists_its_units_and_opens_one() {
         "terminal left in raw mode:\n{screen}"
     );
 }
+
+#[test]
+fn maia_run_in_tmux_streams_a_real_llama_cpp_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = crate::support::llama::LlamaServer::start(
+        &dir.path().join("cache"),
+        &["--ctx-size", "65536"],
+    );
+    let cmd = wrapped(&format!(
+        "run --backend openai --base-url {} --model tiny-vlm --target synthetic:red --runs-dir {} --id tui --max-rounds 3 --images halfblocks",
+        server.base_url(),
+        dir.path().join("runs").display()
+    ));
+    let tmux = Tmux::start("llama", &cmd, (110, 32));
+    // The real server's tool calls and the images they made reach the screen, and the run
+    // ends at its limit.
+    let screen = tmux.wait_for("run limit:", 120);
+    assert!(screen.contains("text2image"), "{screen}");
+    assert!(screen.contains("tiny-vlm"), "{screen}");
+    assert!(screen.contains('▀'), "half-block images missing:\n{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("icanon", 30);
+    assert!(screen.contains("EXITED rc=3"), "{screen}");
+    assert!(
+        screen.contains("\nicanon"),
+        "terminal left in raw mode:\n{screen}"
+    );
+}

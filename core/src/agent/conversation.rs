@@ -2,7 +2,7 @@
 //! build the messages they send this way, so a resumed run continues exactly the
 //! conversation the crashed one had.
 
-use super::event::{Event, RunStatus};
+use super::event::{Event, RunStatus, TrimStep};
 use super::vision::ModelImages;
 use crate::images::ImageStore;
 use crate::llm::{Message, Part, RequestedToolCall, ToolResult};
@@ -39,6 +39,58 @@ pub struct Conversation {
     pub paused: bool,
     /// Number of model replies so far.
     pub replies: u32,
+    /// Captions of the images the tools made, by id (what a trimmed image leaves behind).
+    captions: HashMap<String, String>,
+}
+
+/// Estimated tokens of one image as vision models count them (a 224–512 px image is 64 to
+/// 765 tokens across Qwen2-VL, LLaVA and GPT-4o; the measured ratio corrects the rest).
+pub const IMAGE_TOKENS: u64 = 256;
+
+/// Characters per token of ordinary text, before correction by the measured ratio.
+const CHARS_PER_TOKEN: u64 = 4;
+
+/// Characters a shortened tool output keeps (plus its image lines).
+const SHORTENED_CHARS: usize = 120;
+
+/// What ends a shortened tool output, so it is never shortened twice.
+const SHORTENED: &str = " … [shortened to save context]";
+
+/// Characters of a caption a trimmed image's line keeps.
+const CAPTION_CHARS: usize = 80;
+
+/// Rough tokens of text.
+pub fn text_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(CHARS_PER_TOKEN)
+}
+
+/// Rough tokens of messages: their text, their images and a little per message.
+pub fn estimate_tokens(messages: &[Message]) -> u64 {
+    messages
+        .iter()
+        .map(|m| {
+            4 + match m {
+                Message::User(parts) => parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(t) => text_tokens(t),
+                        Part::Image(_) => IMAGE_TOKENS,
+                    })
+                    .sum(),
+                Message::Assistant { text, tool_calls } => {
+                    text_tokens(text)
+                        + tool_calls
+                            .iter()
+                            .map(|c| text_tokens(&c.name) + text_tokens(&c.arguments) + 8)
+                            .sum::<u64>()
+                }
+                Message::ToolResults(results) => results
+                    .iter()
+                    .map(|r| text_tokens(&r.text) + IMAGE_TOKENS * r.images.len() as u64 + 8)
+                    .sum(),
+            }
+        })
+        .sum()
 }
 
 impl Conversation {
@@ -58,6 +110,7 @@ impl Conversation {
             ended: None,
             paused: false,
             replies: 0,
+            captions: HashMap::new(),
         }
     }
 
@@ -109,6 +162,10 @@ impl Conversation {
                 data,
                 ..
             } => {
+                for image in images {
+                    self.captions
+                        .insert(image.id.clone(), image.caption.clone());
+                }
                 let parts = images
                     .iter()
                     .filter_map(|i| self.images.part(&self.store, &i.id))
@@ -131,6 +188,7 @@ impl Conversation {
                 description, label, ..
             } => self.answer = Some((description.clone(), label.clone())),
             Event::RunEnded { status, .. } => self.ended = Some(*status),
+            Event::ContextTrimmed { step, messages, .. } => self.trim(*step, *messages),
             Event::TextDelta { .. }
             | Event::ToolStarted { .. }
             | Event::Retry { .. }
@@ -159,6 +217,27 @@ impl Conversation {
             messages.push(user);
         }
         messages
+    }
+
+    /// How many of the first messages a trim may touch: all but the latest exchange (the
+    /// last reply and what followed it), and never the task.
+    pub fn trimmable(&self) -> usize {
+        self.messages
+            .iter()
+            .rposition(|m| matches!(m, Message::Assistant { .. }))
+            .unwrap_or(0)
+    }
+
+    /// Shortens the first `upto` messages (see [`trim_messages`]). Deterministic, so
+    /// folding the journal repeats it exactly.
+    pub fn trim(&mut self, step: TrimStep, upto: usize) {
+        let upto = upto.min(self.messages.len());
+        trim_messages(&mut self.messages[..upto], &self.captions, step);
+    }
+
+    /// Captions of the images the tools made, by id.
+    pub fn captions(&self) -> &HashMap<String, String> {
+        &self.captions
     }
 
     fn pending_message(&self) -> Option<Message> {
@@ -197,4 +276,77 @@ impl Conversation {
         }
         self.messages.push(Message::ToolResults(results));
     }
+}
+
+/// Shortens `messages`: with [`TrimStep::Images`] their images are replaced by a line
+/// naming each image's id and caption; with [`TrimStep::ToolOutputs`] their tool outputs
+/// are cut to the first characters, image lines kept.
+pub fn trim_messages(messages: &mut [Message], captions: &HashMap<String, String>, step: TrimStep) {
+    let placeholder = |id: &str| {
+        let caption = captions.get(id).map(String::as_str).unwrap_or("no caption");
+        let caption = match caption.char_indices().nth(CAPTION_CHARS) {
+            Some((cut, _)) => format!("{}…", &caption[..cut]),
+            None => caption.to_owned(),
+        };
+        format!(
+            "[image {id} not shown again, to save context: {caption}; show_images brings it back]"
+        )
+    };
+    for message in messages {
+        match (step, message) {
+            (TrimStep::Images, Message::ToolResults(results)) => {
+                for result in results {
+                    for image in result.images.drain(..) {
+                        result.text.push('\n');
+                        result.text.push_str(&placeholder(&image.id));
+                    }
+                }
+            }
+            (TrimStep::Images, Message::User(parts)) => {
+                for part in parts.iter_mut() {
+                    if let Part::Image(image) = part {
+                        *part = Part::Text(placeholder(&image.id));
+                    }
+                }
+            }
+            (TrimStep::ToolOutputs, Message::ToolResults(results)) => {
+                for result in results {
+                    result.text = shortened(&result.text);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A tool output cut to its first [`SHORTENED_CHARS`] characters, keeping every line that
+/// names a trimmed image; short or already shortened outputs are returned as they are.
+fn shortened(text: &str) -> String {
+    if text.len() <= SHORTENED_CHARS + SHORTENED.len() || text.contains(SHORTENED) {
+        return text.to_owned();
+    }
+    let (mut head, mut image_lines) = (String::new(), Vec::new());
+    for line in text.lines() {
+        if line.starts_with("[image ") {
+            image_lines.push(line);
+        } else if head.len() < SHORTENED_CHARS {
+            if !head.is_empty() {
+                head.push('\n');
+            }
+            head.push_str(line);
+        }
+    }
+    if head.len() > SHORTENED_CHARS {
+        let mut cut = SHORTENED_CHARS;
+        while !head.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        head.truncate(cut);
+    }
+    head.push_str(SHORTENED);
+    for line in image_lines {
+        head.push('\n');
+        head.push_str(line);
+    }
+    head
 }

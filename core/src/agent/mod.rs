@@ -7,7 +7,8 @@
 //! crashed run from its journal. Every step goes through [`journal::JournalWriter`] before
 //! it reaches the UI, so what is shown is what is on disk.
 
-pub mod control;
+pub mod context_budget;
+mod control;
 pub mod conversation;
 pub mod prompts;
 pub mod run;

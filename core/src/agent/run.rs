@@ -1,8 +1,9 @@
 //! The loop: ask the model, run the tools it calls, feed the results back, until it gives
 //! a final answer or a limit ends the run. Every step is journaled before it is shown.
 
+use super::context_budget::ContextBudget;
 use super::control::Control;
-use super::conversation::Conversation;
+use super::conversation::{Conversation, estimate_tokens};
 use super::event::{Event, Record, RunStatus};
 use super::journal::JournalWriter;
 use super::prompts::Prompts;
@@ -145,6 +146,8 @@ pub struct Agent {
     failures_in_a_row: std::collections::HashMap<String, u32>,
     /// A tool that failed [`FAILURES_TO_GIVE_UP`] times in a row, and its last error.
     unusable: Option<(String, String)>,
+    /// The context budget and what the server counted.
+    budget: ContextBudget,
 }
 
 /// Failures in a row after which a tool's source (a diffusion server that is down, a
@@ -270,6 +273,7 @@ impl Agent {
             failures_in_a_row: std::collections::HashMap::new(),
             unusable: None,
             system,
+            budget: ContextBudget::default(),
         }
     }
 
@@ -496,18 +500,45 @@ impl Agent {
         round: u32,
     ) -> Result<Result<crate::llm::Completion, (RunStatus, String)>, AgentError> {
         let max_retries = self.parts.config.run.max_retries;
+        let max_output_tokens = self.parts.config.run.max_output_tokens;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let tools = self.tool_specs();
+            let fixed = ContextBudget::raw(&self.system, &tools, &[]);
+            let limit = self
+                .budget
+                .limit(
+                    self.parts.config.run.context_tokens,
+                    self.parts.backend.as_ref(),
+                )
+                .await;
+            if let Some(limit) = limit {
+                let trims = self.budget.trims(
+                    &self.convo,
+                    fixed,
+                    limit,
+                    u64::from(max_output_tokens),
+                    round,
+                );
+                for event in trims {
+                    self.emit(event)?;
+                }
+            }
+            let messages = self.convo.request_messages();
+            let raw = fixed + estimate_tokens(&messages);
             let request = LlmRequest {
                 system: self.system.clone(),
-                messages: self.convo.request_messages(),
-                tools: self.tool_specs(),
-                max_output_tokens: self.parts.config.run.max_output_tokens,
+                messages,
+                tools,
+                max_output_tokens,
                 temperature: None,
             };
             let failure = match self.stream_one(round, request).await? {
-                StreamResult::Done(c) => return Ok(Ok(c)),
+                StreamResult::Done(c) => {
+                    self.budget.observe(raw, c.usage.input_tokens);
+                    return Ok(Ok(c));
+                }
                 StreamResult::Quit(reason) => {
                     return Ok(Err((RunStatus::Stopped, reason)));
                 }

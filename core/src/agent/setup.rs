@@ -12,7 +12,7 @@
 use super::tool_calls::ToolContext;
 use crate::builtin::{
     CallUnit, DatasetExemplars, DescribeImages, Describer, FinalAnswer, LlmDescriber,
-    SampleDataset, SceneDescriber,
+    SampleDataset, SceneDescriber, ShowImages,
 };
 use crate::call_context::UnitCaller;
 use crate::config::Config;
@@ -174,6 +174,7 @@ impl Toolbox {
         }
         let mut after = vec![
             SharedProvider::new(Box::new(InProcess::new(FinalAnswer))),
+            SharedProvider::new(Box::new(InProcess::new(ShowImages))),
             SharedProvider::new(Box::new(InProcess::new(DescribeImages::new(
                 options.describer,
                 options.describe_prompt,
@@ -440,6 +441,7 @@ mod tests {
                 "call_unit",
                 "describe_images",
                 "final_answer",
+                "show_images",
                 "summarize_images"
             ]
         );
@@ -456,7 +458,7 @@ mod tests {
             let ctx = toolbox
                 .context(unit, store, None)
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(ctx.registry.len(), 4);
+            assert_eq!(ctx.registry.len(), 5);
             assert!(ctx.unit.is_some());
         }
     }

@@ -9,6 +9,7 @@ mod describe_images;
 mod describer;
 mod final_answer;
 mod sample_dataset;
+mod show_images;
 
 pub use call_classifier::{CallClassifier, class_names};
 pub use call_unit::CallUnit;
@@ -17,3 +18,4 @@ pub use describe_images::DescribeImages;
 pub use describer::{Describer, LlmDescriber, SceneDescriber};
 pub use final_answer::FinalAnswer;
 pub use sample_dataset::SampleDataset;
+pub use show_images::ShowImages;

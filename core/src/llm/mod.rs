@@ -8,6 +8,7 @@
 
 mod anthropic;
 mod completion;
+pub mod context;
 mod factory;
 mod http;
 mod message;
@@ -160,4 +161,15 @@ pub trait LlmBackend: Send + Sync {
 
     /// Starts a request. Must be called inside a tokio runtime.
     fn stream(&self, request: LlmRequest) -> EventStream;
+
+    /// The model's context window in tokens: what the server reports where it does, else
+    /// the model's known one ([`context::known_context`]), else `None`.
+    fn context_window(&self) -> ContextFuture<'_> {
+        let known = context::known_context(self.model());
+        Box::pin(async move { known })
+    }
 }
+
+/// What [`LlmBackend::context_window`] returns.
+pub type ContextFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<u64>> + Send + 'a>>;

@@ -166,6 +166,22 @@ pub enum Event {
         /// Explanation.
         text: String,
     },
+    /// Older parts of the conversation were made shorter so the next request keeps within
+    /// the model's context (`--context-tokens`). Folded into the conversation like every
+    /// other event, so a resumed or watched run sends and shows the same messages.
+    ContextTrimmed {
+        /// The round whose request needed it.
+        round: u32,
+        /// What was shortened.
+        step: TrimStep,
+        /// How many of the conversation's first messages it applied to (the latest
+        /// exchange is never touched).
+        messages: usize,
+        /// The request's estimated tokens before.
+        tokens_before: u64,
+        /// And after.
+        tokens_after: u64,
+    },
     /// The agent's answer.
     FinalAnswer {
         /// Round it was given in.
@@ -182,6 +198,31 @@ pub enum Event {
         /// Why, in words.
         reason: String,
     },
+}
+
+/// What a [`Event::ContextTrimmed`] shortened, in the order they are tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrimStep {
+    /// Images of older tool results and messages were replaced by their ids and captions
+    /// (the agent can bring one back with `show_images`).
+    Images,
+    /// Older tool outputs were cut to their first lines.
+    ToolOutputs,
+}
+
+impl TrimStep {
+    /// One line for people: what a trim of the first `messages` messages did, with the
+    /// request's estimated tokens before and after.
+    pub fn describe(self, messages: usize, before: u64, after: u64) -> String {
+        let what = match self {
+            TrimStep::Images => "older images replaced by their ids and captions",
+            TrimStep::ToolOutputs => "older tool outputs shortened",
+        };
+        format!(
+            "context kept within the budget: {what} (first {messages} messages), about {before} → {after} tokens"
+        )
+    }
 }
 
 /// An image in a tool result, as the journal stores it.

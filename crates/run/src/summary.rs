@@ -113,7 +113,8 @@ impl RunSummary {
             | Event::Nudge { .. }
             | Event::Paused { .. }
             | Event::Retry { .. }
-            | Event::Warning { .. } => {}
+            | Event::Warning { .. }
+            | Event::ContextTrimmed { .. } => {}
         }
     }
 

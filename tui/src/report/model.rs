@@ -355,6 +355,17 @@ impl RunReport {
             Event::Note { text } => self.items().push(Item::Note(text.clone())),
             Event::Nudge { text } => self.items().push(Item::Nudge(text.clone())),
             Event::Warning { text } => self.items().push(Item::Warning(text.clone())),
+            Event::ContextTrimmed {
+                step,
+                messages,
+                tokens_before,
+                tokens_after,
+                ..
+            } => self.items().push(Item::Warning(step.describe(
+                *messages,
+                *tokens_before,
+                *tokens_after,
+            ))),
             Event::Retry {
                 attempt,
                 reason,

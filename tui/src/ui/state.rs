@@ -450,6 +450,17 @@ impl RunView {
                     text: sanitize(text),
                 });
             }
+            Event::ContextTrimmed {
+                step,
+                messages,
+                tokens_before,
+                tokens_after,
+                ..
+            } => {
+                self.push(EntryKind::Warning {
+                    text: step.describe(*messages, *tokens_before, *tokens_after),
+                });
+            }
             Event::FinalAnswer {
                 description, label, ..
             } => {

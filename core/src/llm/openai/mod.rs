@@ -12,7 +12,7 @@ mod decode;
 mod wire;
 
 use super::http::{self, ApiKey, Endpoint};
-use super::{EventStream, LlmBackend, LlmError, LlmErrorKind, LlmRequest};
+use super::{ContextFuture, EventStream, LlmBackend, LlmError, LlmErrorKind, LlmRequest};
 use decode::{Decoder, Flow};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use std::fmt;
@@ -96,6 +96,7 @@ struct Inner {
     max_tokens_field: MaxTokensField,
     key: Option<ApiKey>,
     endpoint: Endpoint,
+    models_url: String,
     client: reqwest::Client,
 }
 
@@ -142,6 +143,7 @@ impl OpenAiBackend {
         } else {
             MaxTokensField::MaxTokens
         });
+        let models_url = format!("{base}/models");
         let endpoint = Endpoint {
             provider: "OpenAI-compatible server",
             url: format!("{base}/chat/completions"),
@@ -155,6 +157,7 @@ impl OpenAiBackend {
                 max_tokens_field,
                 key,
                 endpoint,
+                models_url,
                 client: http::client(config.connect_timeout)?,
             }),
         })
@@ -173,6 +176,38 @@ impl LlmBackend for OpenAiBackend {
 
     fn model(&self) -> &str {
         &self.inner.model
+    }
+
+    /// `GET {base}/models`: llama.cpp and vLLM say how long a context they serve; else
+    /// the model's known context. A server that does not answer within five seconds counts
+    /// as saying nothing.
+    fn context_window(&self) -> ContextFuture<'_> {
+        Box::pin(async move {
+            let mut request = self
+                .inner
+                .client
+                .get(&self.inner.models_url)
+                .timeout(Duration::from_secs(5));
+            if let Some(value) = self
+                .inner
+                .key
+                .as_ref()
+                .and_then(|k| k.header_value("Bearer "))
+            {
+                request = request.header(AUTHORIZATION, value);
+            }
+            let reported = match request.send().await {
+                Ok(reply) if reply.status().is_success() => reply
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|models| {
+                        super::context::reported_context(&models, &self.inner.model)
+                    }),
+                _ => None,
+            };
+            reported.or_else(|| super::context::known_context(&self.inner.model))
+        })
     }
 
     fn stream(&self, request: LlmRequest) -> EventStream {
