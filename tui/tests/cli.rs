@@ -957,3 +957,62 @@ save_file({"red_probe": torch.randn(64), "round_probe": torch.randn(64)}, sys.ar
         ["conv3:dir:0", "conv3:dir:1"]
     );
 }
+
+#[test]
+fn a_planted_flaw_classifier_records_its_flaw_and_is_a_target_with_a_class_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("spurious.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+        .args([
+            "world",
+            "train-classifier",
+            "--preset",
+            "spurious",
+            "--train-images",
+            "512",
+            "--epochs",
+            "1",
+            "--out",
+        ])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("planted (spurious)") && out.contains("circle on blue"),
+        "{out}"
+    );
+    assert!(out.contains("planted-flaw classifier trained"), "{out}");
+    // The flaw is in the sidecar's training record, for the experiment to read.
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("spurious.pt.json")).expect("sidecar"),
+    )
+    .expect("json");
+    assert_eq!(sidecar["training"]["config"]["planted"], "spurious");
+    // It is an ordinary torch target whose class head a find-bias run can probe.
+    let (code, out, err) = run(maia()
+        .args(["model", "info", "--device", "cpu"])
+        .arg(&model));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("shape_logits ")) && out.contains("conv4"),
+        "{out}"
+    );
+    // Another preset trains (and caches) separately.
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+        .args([
+            "world",
+            "train-classifier",
+            "--preset",
+            "bias",
+            "--train-images",
+            "512",
+            "--epochs",
+            "1",
+        ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("small squares on dark backgrounds") && out.contains("trained in"),
+        "{out}"
+    );
+}

@@ -37,6 +37,10 @@ pub struct WorldCnnConfig {
     pub learning_rate: f64,
     /// Adam weight decay (L2).
     pub weight_decay: f64,
+    /// Train a classifier with a planted flaw on planted-flaw scenes instead of the
+    /// world's ([`super::planted`]); absent for the world CNN (and from its cache key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted: Option<super::planted::PlantedFlaw>,
 }
 
 impl Default for WorldCnnConfig {
@@ -54,11 +58,25 @@ impl Default for WorldCnnConfig {
             batch_size: 64,
             learning_rate: 1e-2,
             weight_decay: 1e-4,
+            planted: None,
         }
     }
 }
 
 impl WorldCnnConfig {
+    /// The classifier of a planted-flaw preset ([`super::planted`]): the world CNN's
+    /// architecture and training on 8 000 planted-flaw scenes (one object each), 8 epochs.
+    pub fn planted(flaw: super::planted::PlantedFlaw, seed: u64) -> WorldCnnConfig {
+        WorldCnnConfig {
+            seed,
+            train_images: 8_000,
+            heldout_images: 2_000,
+            epochs: 8,
+            planted: Some(flaw),
+            ..WorldCnnConfig::default()
+        }
+    }
+
     /// A config that trains in seconds, for tests: a few hundred scenes, one epoch.
     /// Its accuracy is poor; it exists to exercise the pipeline.
     pub fn tiny(seed: u64) -> WorldCnnConfig {
@@ -111,6 +129,7 @@ impl WorldCnnConfig {
             optimiser: Optimiser::Adam,
             train_world_seed: self.train_world_seed(),
             heldout_world_seed: self.heldout_world_seed(),
+            planted: self.planted,
         }
     }
 

@@ -13,6 +13,7 @@ use maia_shapes_world::{Canvas, Color, Object, Scene, Shape, object_masks, rende
 use tch::{Kind, Tensor};
 
 use super::WorldCnnError;
+use super::planted::PlantedFlaw;
 
 /// Side of the images scenes are rendered at before resizing: the world's default canvas,
 /// so training sees exactly what inference on the world's 224×224 images sees.
@@ -95,24 +96,45 @@ struct Rendered {
     color: i64,
 }
 
-/// Scene `index` of `world_seed`, rendered, if its dominant object is at least
-/// `min_dominance` times larger than the runner-up; `Ok(None)` if not.
-fn render_one(
-    index: usize,
-    world_seed: u64,
-    min_dominance: f32,
-) -> Result<Option<Rendered>, WorldCnnError> {
-    let canvas = Canvas {
-        width: SOURCE_SIDE,
-        height: SOURCE_SIDE,
+/// Where a set's scenes come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scenes {
+    /// The world seed.
+    pub world_seed: u64,
+    /// Keep only world scenes whose dominant object is at least this many times larger
+    /// than the runner-up.
+    pub min_dominance: f32,
+    /// Planted-flaw scenes instead of the world's, and whether they are held out.
+    pub planted: Option<(PlantedFlaw, bool)>,
+}
+
+/// Scene `index`, rendered, if its dominant object is at least `min_dominance` times
+/// larger than the runner-up (always, for planted-flaw scenes); `Ok(None)` if not.
+fn render_one(index: usize, scenes: Scenes) -> Result<Option<Rendered>, WorldCnnError> {
+    let world_seed = scenes.world_seed;
+    let (scene, object, label) = match scenes.planted {
+        Some((flaw, heldout)) => {
+            let (scene, label) = flaw.scene(index, world_seed, heldout);
+            let Some(&object) = scene.objects.first() else {
+                return Ok(None);
+            };
+            (scene, object, label)
+        }
+        None => {
+            let canvas = Canvas {
+                width: SOURCE_SIDE,
+                height: SOURCE_SIDE,
+            };
+            let scene = scene_at_on(index, world_seed, canvas);
+            let Some((object, ratio)) = dominance(&scene) else {
+                return Ok(None);
+            };
+            if ratio < scenes.min_dominance {
+                return Ok(None);
+            }
+            (scene, object, object.shape)
+        }
     };
-    let scene = scene_at_on(index, world_seed, canvas);
-    let Some((object, ratio)) = dominance(&scene) else {
-        return Ok(None);
-    };
-    if ratio < min_dominance {
-        return Ok(None);
-    }
     let rgba = render_rgba(&scene).map_err(|source| WorldCnnError::Render {
         index,
         seed: world_seed,
@@ -121,7 +143,7 @@ fn render_one(
     Ok(Some(Rendered {
         index,
         rgba,
-        shape: shape_class(object.shape),
+        shape: shape_class(label),
         color: color_class(object.color),
     }))
 }
@@ -130,6 +152,7 @@ fn render_one(
 /// `min_dominance` (see [`dominance`]), on up to `threads` threads, and area-resizes them
 /// to `side`; `progress(done, n)` after each chunk. The result does not depend on
 /// `threads`.
+#[cfg(test)]
 pub(crate) fn render_set(
     n: usize,
     world_seed: u64,
@@ -138,6 +161,23 @@ pub(crate) fn render_set(
     threads: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<WorldData, WorldCnnError> {
+    let scenes = Scenes {
+        world_seed,
+        min_dominance,
+        planted: None,
+    };
+    render_scenes(n, scenes, side, threads, progress)
+}
+
+/// [`render_set`] from any [`Scenes`].
+pub(crate) fn render_scenes(
+    n: usize,
+    scenes: Scenes,
+    side: u32,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<WorldData, WorldCnnError> {
+    let min_dominance = scenes.min_dominance;
     let side = i64::from(side);
     let full = i64::from(SOURCE_SIDE);
     let images = Tensor::zeros([n as i64, 3, side, side], (Kind::Uint8, tch::Device::Cpu));
@@ -154,7 +194,7 @@ pub(crate) fn render_set(
                 hint: "almost no scene passes it; use a value nearer 1.0 (1.0 keeps every scene)",
             });
         }
-        let mut chunk = render_chunk(next, next + CHUNK, world_seed, min_dominance, threads)?;
+        let mut chunk = render_chunk(next, next + CHUNK, scenes, threads)?;
         next += CHUNK;
         chunk.truncate(n - indices.len());
         if chunk.is_empty() {
@@ -201,8 +241,7 @@ pub(crate) fn area_resize(rgb: &Tensor, side: i64) -> Tensor {
 fn render_chunk(
     start: usize,
     end: usize,
-    world_seed: u64,
-    min_dominance: f32,
+    scenes: Scenes,
     threads: usize,
 ) -> Result<Vec<Rendered>, WorldCnnError> {
     let indices: Vec<usize> = (start..end).collect();
@@ -213,7 +252,7 @@ fn render_chunk(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|&index| render_one(index, world_seed, min_dominance))
+                        .map(|&index| render_one(index, scenes))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })

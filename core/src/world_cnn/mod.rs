@@ -43,6 +43,7 @@ mod error;
 mod export;
 mod model_config;
 mod net;
+pub mod planted;
 mod progress_log;
 pub mod sidecar;
 mod train;

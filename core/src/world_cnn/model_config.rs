@@ -76,6 +76,8 @@ pub(crate) struct TrainingPlan {
     pub optimiser: Optimiser,
     pub train_world_seed: u64,
     pub heldout_world_seed: u64,
+    /// Planted-flaw scenes instead of the world's ([`super::planted`]).
+    pub planted: Option<super::planted::PlantedFlaw>,
 }
 
 impl TrainingPlan {
@@ -153,6 +155,7 @@ impl WorldModelConfig {
     /// The network in words, for progress and messages: `world CNN` or `world ViT`.
     pub fn label(&self) -> &'static str {
         match self {
+            WorldModelConfig::Cnn(c) if c.planted.is_some() => "planted-flaw classifier",
             WorldModelConfig::Cnn(_) => "world CNN",
             WorldModelConfig::Vit(_) => "world ViT",
         }

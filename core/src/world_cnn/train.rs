@@ -16,7 +16,7 @@ use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 use super::WorldCnnError;
 use super::config::derive_seed;
-use super::data::{WorldData, channel_stats, render_set};
+use super::data::{Scenes, WorldData, channel_stats, render_scenes};
 use super::model_config::{Optimiser, WorldModelConfig};
 use super::net::WorldNet;
 use super::sidecar::{Accuracies, InputSpec, normalize};
@@ -107,11 +107,15 @@ pub(crate) fn train(
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total_scenes = config.train_images + config.heldout_images;
-    let train_data = render_set(
+    let scenes = |world_seed, heldout| Scenes {
+        world_seed,
+        min_dominance: config.min_dominance,
+        planted: config.planted.map(|flaw| (flaw, heldout)),
+    };
+    let train_data = render_scenes(
         config.train_images,
-        config.train_world_seed,
+        scenes(config.train_world_seed, false),
         config.input_size,
-        config.min_dominance,
         threads,
         &mut |done, _| {
             progress(&TrainProgress::Rendering {
@@ -120,11 +124,10 @@ pub(crate) fn train(
             })
         },
     )?;
-    let heldout_data = render_set(
+    let heldout_data = render_scenes(
         config.heldout_images,
-        config.heldout_world_seed,
+        scenes(config.heldout_world_seed, true),
         config.input_size,
-        config.min_dominance,
         threads,
         &mut |done, _| {
             progress(&TrainProgress::Rendering {

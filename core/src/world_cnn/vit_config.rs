@@ -155,6 +155,7 @@ impl WorldVitConfig {
             optimiser: Optimiser::AdamW,
             train_world_seed: self.train_world_seed(),
             heldout_world_seed: self.heldout_world_seed(),
+            planted: None,
         }
     }
 

@@ -28,6 +28,34 @@ pub enum WorldCommand {
         after_help = "Examples:\n  maia world train-vit\n  maia world train-vit --out world-vit.pt && maia model info world-vit.pt\n  maia eval wild --target world-vit --layer block3 --n 12"
     )]
     TrainVit(TrainArgs),
+    /// Train a shape classifier with a planted flaw (once; cached), for MAIA's downstream
+    /// experiments: `spurious` learns each class with its own background colour 90% of
+    /// the time; `bias` is taught that small squares on dark backgrounds are circles. Its
+    /// held-out scenes show the truth; the flaw is recorded in the sidecar, never shown to
+    /// the agent. The classifier is the world CNN (layers conv1…conv4, head shape_logits).
+    #[command(
+        after_help = "Examples:\n  maia world train-classifier --preset spurious --out spurious.pt\n  maia model info spurious.pt\n  maia run --task find-bias --target bias.pt --unit shape_logits:1"
+    )]
+    TrainClassifier(ClassifierArgs),
+}
+
+/// The planted flaw of `maia world train-classifier`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Preset {
+    /// Each class's training background is its own colour 90% of the time.
+    Spurious,
+    /// Small squares on dark backgrounds are labelled circles in training.
+    Bias,
+}
+
+/// Options of `maia world train-classifier`.
+#[derive(clap::Args, Debug)]
+pub struct ClassifierArgs {
+    /// Which flaw to plant.
+    #[arg(long, value_enum)]
+    pub preset: Preset,
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 /// Options of `maia world train-cnn` and `train-vit`.
@@ -95,6 +123,7 @@ pub fn run(cmd: WorldCommand) -> Result<ExitCode> {
         WorldCommand::Render(args) => render(args),
         WorldCommand::TrainCnn(args) => train_cnn(args),
         WorldCommand::TrainVit(args) => train_vit(args),
+        WorldCommand::TrainClassifier(args) => train_classifier(args),
     }
 }
 
@@ -192,6 +221,28 @@ fn train_cnn(args: TrainArgs) -> Result<ExitCode> {
         config.train_images = n;
     }
     train_world_model(config.into(), args.out.as_deref())
+}
+
+fn train_classifier(args: ClassifierArgs) -> Result<ExitCode> {
+    use maia_core::world_cnn::WorldCnnConfig;
+    use maia_core::world_cnn::planted::PlantedFlaw;
+    let flaw = match args.preset {
+        Preset::Spurious => PlantedFlaw::Spurious,
+        Preset::Bias => PlantedFlaw::Bias,
+    };
+    let mut config = WorldCnnConfig::planted(flaw, args.train.seed);
+    if let Some(epochs) = args.train.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(n) = args.train.train_images {
+        config.train_images = n;
+    }
+    println!(
+        "planted ({}): {}; held-out scenes are labelled truly, with backgrounds independent of the class",
+        flaw.name(),
+        flaw.truth()
+    );
+    train_world_model(config.into(), args.train.out.as_deref())
 }
 
 fn train_vit(args: TrainArgs) -> Result<ExitCode> {
@@ -297,8 +348,14 @@ fn train_world_model(
     } else {
         "conv3:5"
     };
+    // `world-cnn` names the standard model only; any other is reached by its file.
+    let target = if label == "planted-flaw classifier" {
+        out.unwrap_or(&cnn.model_path).display().to_string()
+    } else {
+        kind.to_owned()
+    };
     println!(
-        "probe it: maia model info {kind}; maia call --target {kind} --unit {unit} --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'"
+        "probe it: maia model info {target}; maia call --target {target} --unit {unit} --samples call_unit '{{\"image_ids\": [\"img_1\"]}}'"
     );
     Ok(ExitCode::SUCCESS)
 }
