@@ -727,20 +727,7 @@ fn a_trained_world_vit_is_a_target_whose_token_units_an_agent_can_study() {
 fn an_sae_given_with_sae_turns_its_latents_into_units_an_agent_can_study() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("cache");
-    let model = dir.path().join("cnn.pt");
-    let (code, out, err) = run(maia()
-        .env("MAIA_CACHE_DIR", &cache)
-        .args([
-            "world",
-            "train-cnn",
-            "--epochs",
-            "1",
-            "--train-images",
-            "256",
-            "--out",
-        ])
-        .arg(&model));
-    assert_eq!(code, 0, "{out}{err}");
+    let model = small_world_cnn(dir.path(), &cache);
     // A TopK SAE over conv3 (64 channels) in SAELens' layout, written by Python.
     let sae = dir.path().join("sae");
     let code = r#"
@@ -856,20 +843,7 @@ json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name"
 fn named_directions_given_with_directions_are_units_addressed_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("cache");
-    let model = dir.path().join("cnn.pt");
-    let (code, out, err) = run(maia()
-        .env("MAIA_CACHE_DIR", &cache)
-        .args([
-            "world",
-            "train-cnn",
-            "--epochs",
-            "1",
-            "--train-images",
-            "256",
-            "--out",
-        ])
-        .arg(&model));
-    assert_eq!(code, 0, "{out}{err}");
+    let model = small_world_cnn(dir.path(), &cache);
     // Two probes over conv3 (64 channels), written by Python with safetensors.
     let probes = dir.path().join("probes.safetensors");
     let code = r#"
@@ -1015,4 +989,24 @@ fn a_planted_flaw_classifier_records_its_flaw_and_is_a_target_with_a_class_head(
         out.contains("small squares on dark backgrounds") && out.contains("trained in"),
         "{out}"
     );
+}
+
+/// A world CNN trained in seconds (one epoch on 256 scenes) into `cache`, copied to
+/// `dir/cnn.pt`.
+fn small_world_cnn(dir: &std::path::Path, cache: &std::path::Path) -> std::path::PathBuf {
+    let model = dir.join("cnn.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", cache)
+        .args([
+            "world",
+            "train-cnn",
+            "--epochs",
+            "1",
+            "--train-images",
+            "256",
+            "--out",
+        ])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    model
 }
