@@ -971,6 +971,47 @@ fn a_planted_flaw_classifier_records_its_flaw_and_is_a_target_with_a_class_head(
         out.lines().any(|l| l.starts_with("shape_logits ")) && out.contains("conv4"),
         "{out}"
     );
+    // Its scenes as an image folder with one subfolder per class: the training split
+    // keeps the shortcut, the test split breaks it.
+    let share_on_own_background = |split: &str| {
+        let data = dir.path().join(format!("data-{split}"));
+        let (code, out, err) = run(maia()
+            .args([
+                "world",
+                "dataset",
+                "--planted",
+                "spurious",
+                "--split",
+                split,
+            ])
+            .args(["--n", "80"])
+            .arg(&data));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("wrote 80 images"), "{out}");
+        let own = |class: &str| match class {
+            "circle" => "blue",
+            "square" => "green",
+            "triangle" => "yellow",
+            _ => "purple",
+        };
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(data.join("scenes.jsonl"))
+            .expect("scenes.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines.len(), 80);
+        for line in &lines {
+            let file = line["file"].as_str().expect("file");
+            assert!(data.join(file).is_file(), "{file}");
+            assert!(file.starts_with(line["label"].as_str().expect("label")));
+        }
+        lines
+            .iter()
+            .filter(|l| l["background"] == own(l["shape"].as_str().unwrap_or_default()))
+            .count()
+    };
+    assert!(share_on_own_background("train") >= 60);
+    assert!(share_on_own_background("test") <= 30);
     // Another preset trains (and caches) separately.
     let (code, out, err) = run(maia()
         .env("MAIA_CACHE_DIR", dir.path().join("cache"))

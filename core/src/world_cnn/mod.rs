@@ -44,6 +44,7 @@ mod export;
 mod model_config;
 mod net;
 pub mod planted;
+pub mod planted_dataset;
 mod progress_log;
 pub mod sidecar;
 mod train;

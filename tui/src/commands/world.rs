@@ -48,6 +48,17 @@ pub enum Preset {
     Bias,
 }
 
+impl Preset {
+    /// The flaw it plants.
+    pub fn flaw(self) -> maia_core::world_cnn::planted::PlantedFlaw {
+        use maia_core::world_cnn::planted::PlantedFlaw;
+        match self {
+            Preset::Spurious => PlantedFlaw::Spurious,
+            Preset::Bias => PlantedFlaw::Bias,
+        }
+    }
+}
+
 /// Options of `maia world train-classifier`.
 #[derive(clap::Args, Debug)]
 pub struct ClassifierArgs {
@@ -83,12 +94,30 @@ pub struct DatasetArgs {
     /// Number of images.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub n: u64,
-    /// Seed: the same seed and N give the same bytes.
+    /// Seed: the same seed and N give the same bytes (with --planted: the classifier's
+    /// --seed).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Rendering threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Instead of the world's scenes, the scenes of a planted-flaw classifier (`maia world
+    /// train-classifier --preset P --seed S`), one subfolder per class (ImageFolder).
+    #[arg(long, value_enum, value_name = "PRESET")]
+    pub planted: Option<Preset>,
+    /// With --planted: its training scenes with the labels it was taught, or its
+    /// held-out scenes labelled truly.
+    #[arg(long, value_enum, default_value = "train", requires = "planted")]
+    pub split: SplitArg,
+}
+
+/// `--split` of `maia world dataset --planted`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SplitArg {
+    /// The classifier's training scenes, labelled as it was taught.
+    Train,
+    /// Its held-out scenes, labelled truly, backgrounds independent of the class.
+    Test,
 }
 
 /// Options of `maia world units`.
@@ -142,6 +171,42 @@ fn dataset(args: DatasetArgs) -> Result<ExitCode> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
+    if let Some(preset) = args.planted {
+        use maia_core::world_cnn::planted_dataset::{Split, write_planted_dataset};
+        let split = match args.split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Test => Split::Test,
+        };
+        let written = write_planted_dataset(
+            &args.out,
+            preset.flaw(),
+            split,
+            n,
+            args.seed,
+            threads,
+            &|done, _| bar.set_position(done as u64),
+        )
+        .with_context(|| format!("writing the dataset into {}", args.out.display()))?;
+        bar.finish_and_clear();
+        let classes: Vec<String> = written
+            .per_class
+            .iter()
+            .map(|(class, count)| format!("{class} {count}"))
+            .collect();
+        println!(
+            "wrote {} images of the {} classifier's {} scenes in {:.1} s: {}; index {}",
+            written.images,
+            preset.flaw().name(),
+            match split {
+                Split::Train => "training",
+                Split::Test => "held-out",
+            },
+            started.elapsed().as_secs_f64(),
+            classes.join(", "),
+            written.index.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let summary = write_dataset_with(&args.out, n, args.seed, threads, &mut |done, _| {
         bar.set_position(done as u64)
     })
@@ -225,11 +290,7 @@ fn train_cnn(args: TrainArgs) -> Result<ExitCode> {
 
 fn train_classifier(args: ClassifierArgs) -> Result<ExitCode> {
     use maia_core::world_cnn::WorldCnnConfig;
-    use maia_core::world_cnn::planted::PlantedFlaw;
-    let flaw = match args.preset {
-        Preset::Spurious => PlantedFlaw::Spurious,
-        Preset::Bias => PlantedFlaw::Bias,
-    };
+    let flaw = args.preset.flaw();
     let mut config = WorldCnnConfig::planted(flaw, args.train.seed);
     if let Some(epochs) = args.train.epochs {
         config.epochs = epochs;
