@@ -16,6 +16,7 @@ pub mod cache;
 pub mod call_context;
 pub mod config;
 pub mod dataset;
+pub mod downstream;
 pub mod eval;
 pub mod exemplars;
 pub mod imageio;

@@ -83,6 +83,9 @@ enum Command {
     /// Many units as headless runs: a Slurm job array, or --local N worker processes.
     #[command(subcommand)]
     Batch(commands::batch::BatchCommand),
+    /// MAIA's spurious-feature removal experiment: sparse classifiers on chosen units,
+    /// measured under distribution shift beside all units, ℓ1, random and an oracle.
+    Spurious(commands::spurious::SpuriousArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Eval(cmd) => commands::eval::run(cmd),
         Command::Batch(cmd) => commands::batch::run(cmd),
+        Command::Spurious(args) => commands::spurious::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 mod batch_cli;
 mod batch_slurm;
 mod cli;
+mod downstream;
 mod eval_cli;
 mod host_cli;
 mod images_from;

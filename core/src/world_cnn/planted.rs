@@ -11,6 +11,7 @@ use maia_shapes_world::{Background, Canvas, Color, Object, Scene, Shape, SizeCla
 use serde::{Deserialize, Serialize};
 
 use super::config::derive_seed;
+use crate::rng::SplitMix;
 
 /// The shapes a planted-flaw classifier tells apart.
 pub const CLASSES: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
@@ -67,7 +68,7 @@ impl PlantedFlaw {
     /// Scene `index` of `world_seed` and its label (a shape, the class), for training
     /// (`heldout` false) or held-out measurement.
     pub fn scene(self, index: usize, world_seed: u64, heldout: bool) -> (Scene, Shape) {
-        let mut rng = Rng(derive_seed(world_seed, index as u64));
+        let mut rng = SplitMix::from_state(derive_seed(world_seed, index as u64));
         let class = CLASSES[rng.below(CLASSES.len())];
         let size_class = SizeClass::ALL[rng.below(SizeClass::ALL.len())];
         let (low, high) = size_class.range();
@@ -127,28 +128,6 @@ pub fn spurious_background(class: Shape) -> Color {
         Shape::Square => Color::Green,
         Shape::Triangle => Color::Yellow,
         _ => Color::Purple,
-    }
-}
-
-/// SplitMix64, seeded per scene: deterministic and independent of thread count.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize % n.max(1)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod sae;
+pub mod spurious;
 pub mod tools;
 pub mod watch;
 pub mod world;

@@ -1,0 +1,6 @@
+//! MAIA's downstream experiments: what descriptions of units are for beyond describing
+//! them. [`logreg`] fits the sparse classifiers of the spurious-feature experiment and
+//! [`spurious`] sets them side by side.
+
+pub mod logreg;
+pub mod spurious;

@@ -1,0 +1,280 @@
+//! `maia spurious`: MAIA's spurious-feature removal experiment as a table. Sparse logistic
+//! regressions on a classifier's penultimate-layer units, fitted on its unbalanced training
+//! data, measured on balanced data: a selection of units beside all units, the ℓ1 top-k,
+//! random k and an oracle fitted on balanced data.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use maia_core::dataset::Dataset;
+use maia_core::downstream::logreg::LogRegConfig;
+use maia_core::downstream::spurious::{self, Row};
+use maia_core::target::{TorchOptions, open_target_with};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Options of `maia spurious`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+maia spurious --out spurious-run/                       # the planted preset, trained once and cached\n  \
+maia spurious --out run/ --units conv4:3,conv4:17,conv4:40\n  \
+maia spurious --target torch:classifier.pt --layer layer4 --train waterbirds/train --test waterbirds/test --k 10 --out run/")]
+pub struct SpuriousArgs {
+    /// The classifier: a `torch:` model (or `remote:`); default: the shapes world's
+    /// spurious preset (`maia world train-classifier --preset spurious`), trained once.
+    #[arg(long, value_name = "SPEC")]
+    pub target: Option<String>,
+    /// Its penultimate layer, whose units the regressions read (default for the preset:
+    /// conv4).
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Training data with the spurious correlation: one subfolder per class (ImageFolder).
+    /// Default for the preset: its own training scenes, written into OUT/data/train.
+    #[arg(long, value_name = "DIR")]
+    pub train: Option<PathBuf>,
+    /// Balanced data, where the spurious attribute does not predict the class; one half
+    /// fits the oracle, the other measures every row. Default for the preset: its
+    /// held-out scenes, written into OUT/data/test.
+    #[arg(long, value_name = "DIR")]
+    pub test: Option<PathBuf>,
+    /// The selection to measure, as LAYER:UNIT,… (e.g. the units descriptions said track
+    /// the object rather than the background).
+    #[arg(long, value_name = "UNITS")]
+    pub units: Option<String>,
+    /// Units of the ℓ1 and random baselines when no selection is given.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Random selections averaged for the random-k row.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    /// Images of each split written for the preset.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// ℓ1 penalty of every fit (on standardised activations).
+    #[arg(long, default_value_t = 1e-3)]
+    pub l1: f64,
+    /// Where results.jsonl, summary.md and summary.html (and the preset's data) go.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where the classifier runs: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Runs `maia spurious`.
+pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let (target, layer, train, test) = match &args.target {
+        None => preset(&args)?,
+        Some(target) => {
+            let (Some(layer), Some(train), Some(test)) = (&args.layer, &args.train, &args.test)
+            else {
+                bail!(
+                    "with --target, give its penultimate layer and the data: --layer L --train DIR --test DIR (one subfolder per class in each)"
+                );
+            };
+            (target.clone(), layer.clone(), train.clone(), test.clone())
+        }
+    };
+    let model = open_target_with(
+        &target,
+        &TorchOptions {
+            device: args.device.clone(),
+            ..TorchOptions::default()
+        },
+    )
+    .with_context(|| format!("opening {target}"))?;
+    let info = model.info();
+    let Some(layer_info) = info.layer(&layer) else {
+        bail!(
+            "{} has no layer `{layer}`; its layers: {}",
+            info.name,
+            info.layers
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    if layer_info.units <= 10 && layer.contains("logits") {
+        eprintln!("note: `{layer}` looks like the classifier's output, not its penultimate layer");
+    }
+    let selected = match &args.units {
+        Some(list) => Some(parse_units(list, &layer, info)?),
+        None => None,
+    };
+    let train_data =
+        Dataset::open(&train).with_context(|| format!("--train {}", train.display()))?;
+    let test_data = Dataset::open(&test).with_context(|| format!("--test {}", test.display()))?;
+    let classes = spurious::classes(&train_data, &test_data)?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} images, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let measure = |data: &Dataset, what: &str| {
+        bar.set_message(format!("{layer} on the {what} images"));
+        bar.set_length(data.len() as u64);
+        spurious::activations(model.as_ref(), &layer, data, &classes, &mut |done, _| {
+            bar.set_position(done as u64)
+        })
+    };
+    let train_acts = measure(&train_data, "training")?;
+    let test_acts = measure(&test_data, "balanced")?;
+    bar.finish_and_clear();
+    let config = LogRegConfig {
+        l1: args.l1,
+        ..LogRegConfig::default()
+    };
+    let rows = spurious::table(
+        &train_acts,
+        &test_acts,
+        classes.len(),
+        selected.as_deref(),
+        args.k,
+        args.seeds,
+        &config,
+    )?;
+    write_outputs(
+        &args.out,
+        &rows,
+        &target,
+        &layer,
+        &classes,
+        selected.is_some(),
+    )?;
+    print!("{}", spurious::markdown(&rows));
+    if selected.is_none() {
+        println!(
+            "no selection measured: give one with --units (the agent's selection, from descriptions of every unit of {layer}, comes next)"
+        );
+    }
+    println!(
+        "results: {}\nsummary: {}",
+        args.out.join("results.jsonl").display(),
+        args.out.join("summary.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The spurious preset: its classifier trained once (cached) and its training and held-out
+/// scenes written into OUT/data.
+fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
+    use maia_core::world_cnn::planted::PlantedFlaw;
+    use maia_core::world_cnn::planted_dataset::{Split, write_planted_dataset};
+    use maia_core::world_cnn::{WorldCnnConfig, train_or_load_with};
+    if args.train.is_some() || args.test.is_some() {
+        bail!("--train and --test go with --target; without it the preset writes its own data");
+    }
+    let cache = maia_core::target::world_cnn_cache_dir()
+        .context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
+    let config = WorldCnnConfig::planted(PlantedFlaw::Spurious, 1);
+    eprintln!("the spurious preset: {}", PlantedFlaw::Spurious.truth());
+    let spinner = ProgressBar::new_spinner();
+    let trained = train_or_load_with(&cache, config, &mut |p| {
+        spinner.set_message(format!("training the spurious classifier (once): {p:?}"));
+        spinner.tick();
+    })
+    .context("training the spurious preset")?;
+    spinner.finish_and_clear();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut dirs = Vec::new();
+    for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
+        let dir = args.out.join("data").join(name);
+        if !dir.join("scenes.jsonl").is_file() {
+            write_planted_dataset(
+                &dir,
+                PlantedFlaw::Spurious,
+                split,
+                args.n,
+                1,
+                threads,
+                &|_, _| {},
+            )
+            .with_context(|| format!("writing {}", dir.display()))?;
+        }
+        dirs.push(dir);
+    }
+    let test = dirs.pop().unwrap_or_default();
+    let train = dirs.pop().unwrap_or_default();
+    Ok((
+        format!("torch:{}", trained.model_path.display()),
+        args.layer.clone().unwrap_or_else(|| "conv4".into()),
+        train,
+        test,
+    ))
+}
+
+/// `LAYER:UNIT,…` as unit indices of `layer`.
+fn parse_units(list: &str, layer: &str, info: &maia_core::target::ModelInfo) -> Result<Vec<usize>> {
+    let mut units = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let unit = info.unit(item)?;
+        if unit.layer != layer {
+            bail!("--units: `{item}` is not a unit of {layer}, the layer the regressions read");
+        }
+        if !units.contains(&unit.unit) {
+            units.push(unit.unit);
+        }
+    }
+    if units.is_empty() {
+        bail!("--units is empty: name units as {layer}:N,{layer}:M");
+    }
+    Ok(units)
+}
+
+fn write_outputs(
+    out: &Path,
+    rows: &[Row],
+    target: &str,
+    layer: &str,
+    classes: &[String],
+    selected: bool,
+) -> Result<()> {
+    let mut lines = String::new();
+    for row in rows {
+        lines.push_str(&serde_json::to_string(row)?);
+        lines.push('\n');
+    }
+    std::fs::write(out.join("results.jsonl"), lines)?;
+    let table = spurious::markdown(rows);
+    let header = format!(
+        "# Spurious-feature removal\n\nClassifier `{target}`, layer `{layer}`, classes {}. Sparse logistic regressions on the layer's unit activations, fitted on the training data (with its spurious correlation) and measured on held-out balanced data.\n\n",
+        classes.join(", ")
+    );
+    let note = if selected {
+        ""
+    } else {
+        "\nNo selection was measured (give one with `--units`).\n"
+    };
+    std::fs::write(out.join("summary.md"), format!("{header}{table}{note}"))?;
+    let rows_html: String = rows
+        .iter()
+        .map(|r| {
+            let accuracy = match r.sd {
+                Some(sd) => format!("{:.1} ± {:.1} %", r.accuracy * 100.0, sd * 100.0),
+                None => format!("{:.1} %", r.accuracy * 100.0),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{accuracy}</td></tr>",
+                html_escape(&r.method),
+                r.units
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>maia spurious</title><style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}}td,th{{padding:.3em 1em;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style><h1>Spurious-feature removal</h1><p>Classifier <code>{}</code>, layer <code>{}</code>, classes {}.</p><table><tr><th>method</th><th>units</th><th>balanced accuracy</th></tr>{rows_html}</table>",
+        html_escape(target),
+        html_escape(layer),
+        html_escape(&classes.join(", "))
+    );
+    std::fs::write(out.join("summary.html"), html)?;
+    Ok(())
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
