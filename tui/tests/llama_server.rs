@@ -178,7 +178,9 @@ fn a_server_that_dies_mid_run_loses_nothing_and_maia_resume_finishes_after_a_res
         "failed",
         "{before:?}"
     );
-    assert_eq!(of_type(&before, "tool_finished").len(), 1);
+    // Round 1's call finished before the freeze (a slow machine may have finished round
+    // 2's too before SIGSTOP landed).
+    assert!(!of_type(&before, "tool_finished").is_empty(), "{before:?}");
 
     // The same server back on the same address: resume finishes the run.
     let _server = LlamaServer::start_on(port, &cache, &["--ctx-size", "65536"]);

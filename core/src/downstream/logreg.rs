@@ -90,8 +90,8 @@ impl LogReg {
             let probabilities = (z.matmul(&weights) + &bias).softmax(-1, Kind::Float);
             let error = (&probabilities - &onehot) / n;
             let step_w = weights - z.transpose(0, 1).matmul(&error) * config.learning_rate;
-            bias -= error.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                * config.learning_rate;
+            bias -=
+                error.sum_dim_intlist([0i64].as_slice(), false, Kind::Float) * config.learning_rate;
             // Soft thresholding: the proximal step of the ℓ1 penalty.
             weights = step_w.sign() * (step_w.abs() - threshold).clamp_min(0.0);
         }

@@ -172,7 +172,22 @@ fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
     eprintln!("the spurious preset: {}", PlantedFlaw::Spurious.truth());
     let spinner = ProgressBar::new_spinner();
     let trained = train_or_load_with(&cache, config, &mut |p| {
-        spinner.set_message(format!("training the spurious classifier (once): {p:?}"));
+        use maia_core::world_cnn::TrainProgress;
+        let what = match p {
+            TrainProgress::Rendering { done, total } => format!("rendering scenes {done}/{total}"),
+            TrainProgress::Step {
+                epoch,
+                epochs,
+                step,
+                total_steps,
+                loss,
+            } => format!("epoch {epoch}/{epochs}, step {step}/{total_steps}, loss {loss:.3}"),
+            TrainProgress::Evaluating => "measuring held-out accuracy".into(),
+            TrainProgress::Exporting => "writing TorchScript".into(),
+        };
+        spinner.set_message(format!(
+            "training the spurious classifier (once, then cached): {what}"
+        ));
         spinner.tick();
     })
     .context("training the spurious preset")?;
