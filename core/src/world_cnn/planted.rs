@@ -4,8 +4,9 @@
 //! model's sidecar (its training config), never in anything the agent reads.
 //!
 //! Scenes hold one object of one of four shapes ([`CLASSES`]), solid, of a random size
-//! class, colour, place and rotation, on a solid background; the classifier's head is the
-//! world CNN's shape head, so its classes are shape names.
+//! class (medium or large for the spurious preset), colour, place and rotation, on a solid
+//! background; the classifier's head is the world CNN's shape head, so its classes are
+//! shape names.
 
 use maia_shapes_world::{Background, Canvas, Color, Object, Scene, Shape, SizeClass, Texture};
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,13 @@ impl PlantedFlaw {
     pub fn scene(self, index: usize, world_seed: u64, heldout: bool) -> (Scene, Shape) {
         let mut rng = SplitMix::from_state(derive_seed(world_seed, index as u64));
         let class = CLASSES[rng.below(CLASSES.len())];
-        let size_class = SizeClass::ALL[rng.below(SizeClass::ALL.len())];
+        // The spurious preset draws medium and large objects, whose shapes a 64-pixel
+        // input shows clearly: its flaw is the background, not illegible objects.
+        let sizes: &[SizeClass] = match self {
+            PlantedFlaw::Spurious => &[SizeClass::Medium, SizeClass::Large],
+            PlantedFlaw::Bias => &SizeClass::ALL,
+        };
+        let size_class = sizes[rng.below(sizes.len())];
         let (low, high) = size_class.range();
         let size = low + (high - low) * rng.unit() as f32;
         let background = match self {
