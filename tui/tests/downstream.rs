@@ -45,7 +45,15 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             .args(["spurious", "--device", "cpu", "--target"])
             .arg(format!("torch:{}", model.display()))
             .args([
-                "--layer", "conv4", "--units", units, "--seeds", "3", "--train",
+                "--layer",
+                "conv4",
+                "--head",
+                "shape_logits",
+                "--units",
+                units,
+                "--seeds",
+                "3",
+                "--train",
             ])
             .arg(&train)
             .arg("--test")
@@ -61,6 +69,7 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
         "| ℓ1 top-3 | 3 |",
         "| random 3 | 3 |",
         "| oracle (balanced data) | 128 |",
+        "| the classifier itself (shape_logits) | 128 |",
     ] {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
@@ -69,7 +78,7 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     for row in &rows {
         let accuracy = row["accuracy"].as_f64().expect("accuracy");
         assert!((0.0..=1.0).contains(&accuracy), "{row}");

@@ -208,6 +208,28 @@ pub fn table(
     Ok(rows)
 }
 
+/// The classifier's own accuracy on the balanced evaluation half, from its output layer's
+/// activations on the balanced data (`head`, as [`activations`] measures them):
+/// `columns[c]` is the output unit of the experiment's class `c`, and the prediction is
+/// the class whose unit is highest.
+pub fn head_row(head: &Activations, columns: &[usize], name: &str, units: usize) -> Row {
+    let (_, odd) = halves(head.y.size()[0]);
+    let index = Tensor::from_slice(&columns.iter().map(|&c| c as i64).collect::<Vec<_>>());
+    let logits = head.x.index_select(0, &odd).index_select(1, &index);
+    let accuracy = logits
+        .argmax(-1, false)
+        .eq_tensor(&head.y.index_select(0, &odd))
+        .to_kind(tch::Kind::Float)
+        .mean(tch::Kind::Float)
+        .double_value(&[]);
+    Row {
+        method: format!("the classifier itself ({name})"),
+        units,
+        accuracy,
+        sd: None,
+    }
+}
+
 /// The table as Markdown.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from("| method | units | balanced accuracy |\n|---|---:|---:|\n");

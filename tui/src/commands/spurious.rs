@@ -40,6 +40,11 @@ pub struct SpuriousArgs {
     /// the object rather than the background).
     #[arg(long, value_name = "UNITS")]
     pub units: Option<String>,
+    /// The classifier's output layer, whose units are named by the data's classes, for a
+    /// row of the classifier's own balanced accuracy (default for the preset:
+    /// shape_logits).
+    #[arg(long, value_name = "LAYER")]
+    pub head: Option<String>,
     /// Units of the ℓ1 and random baselines when no selection is given.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -64,6 +69,10 @@ pub struct SpuriousArgs {
 pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let head = args
+        .head
+        .clone()
+        .or_else(|| args.target.is_none().then(|| "shape_logits".to_owned()));
     let (target, layer, train, test) = match &args.target {
         None => preset(&args)?,
         Some(target) => {
@@ -112,21 +121,44 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let measure = |data: &Dataset, what: &str| {
+    let measure = |layer: &str, data: &Dataset, what: &str| {
         bar.set_message(format!("{layer} on the {what} images"));
         bar.set_length(data.len() as u64);
-        spurious::activations(model.as_ref(), &layer, data, &classes, &mut |done, _| {
+        spurious::activations(model.as_ref(), layer, data, &classes, &mut |done, _| {
             bar.set_position(done as u64)
         })
     };
-    let train_acts = measure(&train_data, "training")?;
-    let test_acts = measure(&test_data, "balanced")?;
+    let train_acts = measure(&layer, &train_data, "training")?;
+    let test_acts = measure(&layer, &test_data, "balanced")?;
+    let own = match &head {
+        Some(head) => {
+            let units = info
+                .layer(head)
+                .map(|l| l.units)
+                .with_context(|| format!("--head: {} has no layer `{head}`", info.name))?;
+            let names = maia_core::builtin::class_names(head, units);
+            let columns = classes
+                .iter()
+                .map(|class| {
+                    names.iter().position(|n| n == class).with_context(|| {
+                        format!(
+                            "--head {head}: no output named `{class}` (its classes: {})",
+                            names.join(", ")
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let acts = measure(head, &test_data, "balanced")?;
+            Some(spurious::head_row(&acts, &columns, head, layer_info.units))
+        }
+        None => None,
+    };
     bar.finish_and_clear();
     let config = LogRegConfig {
         l1: args.l1,
         ..LogRegConfig::default()
     };
-    let rows = spurious::table(
+    let mut rows = spurious::table(
         &train_acts,
         &test_acts,
         classes.len(),
@@ -135,6 +167,7 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
         args.seeds,
         &config,
     )?;
+    rows.extend(own);
     write_outputs(
         &args.out,
         &rows,
