@@ -92,6 +92,44 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             .contains("circle, square, star, triangle")
     );
 
+    // A batch's descriptions select the units: shapes kept, backgrounds left out.
+    let described = dir.path().join("results.jsonl");
+    let row = |unit: &str, state: &str, description: &str| {
+        serde_json::json!({"unit": unit, "layer": "conv4", "state": state,
+            "description": description, "label": "", "rounds": 3, "tokens": 0,
+            "cost_usd": 0.0, "seconds": 1.0, "run": "runs/x"})
+        .to_string()
+    };
+    std::fs::write(
+        &described,
+        [
+            row("conv4:2", "done", "circles"),
+            row("conv4:7", "done", "green backgrounds"),
+            row("conv4:8", "done", "large stars of any color"),
+            row("conv4:9", "failed", ""),
+            row("conv4:11", "done", "triangles on a yellow background"),
+        ]
+        .join("\n"),
+    )
+    .expect("results");
+    let (code, stdout, err) = run(maia()
+        .args(["spurious", "--device", "cpu", "--target"])
+        .arg(format!("torch:{}", model.display()))
+        .args(["--layer", "conv4", "--seeds", "2", "--descriptions"])
+        .arg(&described)
+        .arg("--train")
+        .arg(&train)
+        .arg("--test")
+        .arg(&test)
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("2 of 4 described units of conv4 name a class's shape and no background: conv4:2, conv4:8"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| selected units | 2 |"), "{stdout}");
+
     // Units of another layer, and data whose classes differ, are refused with the reason.
     let (code, _, err) = spurious("conv3:1", &test);
     assert_ne!(code, 0);

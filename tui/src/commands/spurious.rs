@@ -38,8 +38,13 @@ pub struct SpuriousArgs {
     pub test: Option<PathBuf>,
     /// The selection to measure, as LAYER:UNIT,… (e.g. the units descriptions said track
     /// the object rather than the background).
-    #[arg(long, value_name = "UNITS")]
+    #[arg(long, value_name = "UNITS", conflicts_with = "descriptions")]
     pub units: Option<String>,
+    /// Select from descriptions of the layer's units: a batch's results.jsonl (`maia batch
+    /// plan --units 'conv4:*' …`, then `maia batch gather`). Units whose description names
+    /// a class's shape and no background are kept.
+    #[arg(long, value_name = "FILE")]
+    pub descriptions: Option<PathBuf>,
     /// The classifier's output layer, whose units are named by the data's classes, for a
     /// row of the classifier's own balanced accuracy (default for the preset:
     /// shape_logits).
@@ -108,7 +113,7 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     if layer_info.units <= 10 && layer.contains("logits") {
         eprintln!("note: `{layer}` looks like the classifier's output, not its penultimate layer");
     }
-    let selected = match &args.units {
+    let mut selected = match &args.units {
         Some(list) => Some(parse_units(list, &layer, info)?),
         None => None,
     };
@@ -116,6 +121,28 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
         Dataset::open(&train).with_context(|| format!("--train {}", train.display()))?;
     let test_data = Dataset::open(&test).with_context(|| format!("--test {}", test.display()))?;
     let classes = spurious::classes(&train_data, &test_data)?;
+    if let Some(file) = &args.descriptions {
+        let described = read_descriptions(file, &layer, info)?;
+        let chosen = spurious::select_from_descriptions(&described, &classes);
+        println!(
+            "{} of {} described units of {layer} name a class's shape and no background: {}",
+            chosen.len(),
+            described.len(),
+            chosen
+                .iter()
+                .map(|u| format!("{layer}:{u}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if chosen.is_empty() {
+            bail!(
+                "no description in {} names one of the classes ({}) without a background; nothing to measure",
+                file.display(),
+                classes.join(", ")
+            );
+        }
+        selected = Some(chosen);
+    }
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} images, ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -251,6 +278,45 @@ fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
         train,
         test,
     ))
+}
+
+/// The finished units of `layer` and their descriptions, from a batch's results.jsonl.
+fn read_descriptions(
+    file: &Path,
+    layer: &str,
+    info: &maia_core::target::ModelInfo,
+) -> Result<Vec<(usize, String)>> {
+    use maia_core::batch::results::ResultRow;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--descriptions {}", file.display()))?;
+    let mut described = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let row: ResultRow = serde_json::from_str(line).with_context(|| {
+            format!(
+                "--descriptions {} line {}: not a results.jsonl line of `maia batch gather`",
+                file.display(),
+                n + 1
+            )
+        })?;
+        if row.state != "done" || row.description.trim().is_empty() {
+            continue;
+        }
+        let unit = info.unit(&row.unit)?;
+        if unit.layer == layer {
+            described.push((unit.unit, row.description));
+        }
+    }
+    if described.is_empty() {
+        bail!(
+            "--descriptions {}: no finished unit of {layer} in it",
+            file.display()
+        );
+    }
+    Ok(described)
 }
 
 /// `LAYER:UNIT,…` as unit indices of `layer`.
