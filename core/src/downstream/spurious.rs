@@ -233,7 +233,8 @@ pub fn head_row(head: &Activations, columns: &[usize], name: &str, units: usize)
 /// The units whose descriptions say they track one of `classes` (a shape named without
 /// negation) and not a background (no background colour or texture named without
 /// negation): what the spurious experiment keeps. `described` pairs a unit index with its
-/// description; descriptions the shapes world's reader cannot read are skipped.
+/// description; descriptions of dead units and those the shapes world's reader cannot
+/// read are skipped.
 pub fn select_from_descriptions(described: &[(usize, String)], classes: &[String]) -> Vec<usize> {
     use maia_shapes_world::{Atom, Concept, read_description};
     fn positive(concept: &Concept, out: &mut Vec<Atom>) {
@@ -249,6 +250,15 @@ pub fn select_from_descriptions(described: &[(usize, String)], classes: &[String
     }
     let mut selected = Vec::new();
     for (unit, description) in described {
+        // A unit that never fired (the offline agent's "no response found: … covered every
+        // shape, …") names shapes only in passing.
+        if description
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("no response")
+        {
+            continue;
+        }
         let Ok(reading) = read_description(description) else {
             continue;
         };
@@ -370,6 +380,7 @@ mod tests {
             (4, "stars, but not on a purple background"),
             (5, "hearts"),
             (6, "zzz qqq"),
+            (7, "no response found: the unit stayed near zero (at most 0.09) on all 87 images tried, which covered every shape, color, texture, size and background"),
         ]
         .map(|(u, d)| (u, d.to_owned()))
         .to_vec();
