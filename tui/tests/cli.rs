@@ -745,13 +745,7 @@ save_file({"W_enc": torch.randn(64, 256), "b_enc": b_enc,
 json.dump({"d_in": 64, "d_sae": 256, "architecture": "topk", "k": 8, "hook_name": "conv3"},
           open(os.path.join(out, "cfg.json"), "w"))
 "#;
-    let status = std::process::Command::new(workspace().join(".venv/bin/python"))
-        .arg("-c")
-        .arg(code)
-        .arg(&sae)
-        .status()
-        .expect("python");
-    assert!(status.success());
+    python(code, &sae);
 
     let (code, out, err) = run(maia()
         .args(["model", "info", "--device", "cpu", "--sae"])
@@ -853,13 +847,7 @@ torch.manual_seed(0)
 save_file({"red_probe": torch.randn(64), "round_probe": torch.randn(64)}, sys.argv[1],
           metadata={"layer": "conv3"})
 "#;
-    let status = std::process::Command::new(workspace().join(".venv/bin/python"))
-        .arg("-c")
-        .arg(code)
-        .arg(&probes)
-        .status()
-        .expect("python");
-    assert!(status.success());
+    python(code, &probes);
 
     let (code, out, err) = run(maia()
         .args(["model", "info", "--device", "cpu", "--directions"])
@@ -1050,4 +1038,16 @@ fn small_world_cnn(dir: &std::path::Path, cache: &std::path::Path) -> std::path:
         .arg(&model));
     assert_eq!(code, 0, "{out}{err}");
     model
+}
+
+/// Runs `code` with the venv's Python, `arg` as its first argument; fails the test if it
+/// fails.
+fn python(code: &str, arg: &std::path::Path) {
+    let status = std::process::Command::new(workspace().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(code)
+        .arg(arg)
+        .status()
+        .expect("python");
+    assert!(status.success(), "python failed on {}", arg.display());
 }
