@@ -923,22 +923,7 @@ save_file({"red_probe": torch.randn(64), "round_probe": torch.randn(64)}, sys.ar
 #[test]
 fn a_planted_flaw_classifier_records_its_flaw_and_is_a_target_with_a_class_head() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = dir.path().join("spurious.pt");
-    let (code, out, err) = run(maia()
-        .env("MAIA_CACHE_DIR", dir.path().join("cache"))
-        .args([
-            "world",
-            "train-classifier",
-            "--preset",
-            "spurious",
-            "--train-images",
-            "512",
-            "--epochs",
-            "1",
-            "--out",
-        ])
-        .arg(&model));
-    assert_eq!(code, 0, "{out}{err}");
+    let (model, out) = crate::support::small_planted_classifier(dir.path());
     assert!(
         out.contains("planted (spurious)") && out.contains("circle on blue"),
         "{out}"

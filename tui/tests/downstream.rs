@@ -1,19 +1,8 @@
 //! MAIA's downstream experiments through the binary: `maia spurious` on a small planted
 //! classifier and its own scenes, and what it says of bad input.
 
-use crate::support::{maia, run};
+use crate::support::{maia, run, small_planted_classifier};
 use std::path::Path;
-
-fn planted_classifier(dir: &Path) -> std::path::PathBuf {
-    let model = dir.join("spurious.pt");
-    let (code, out, err) = run(maia()
-        .env("MAIA_CACHE_DIR", dir.join("cache"))
-        .args(["world", "train-classifier", "--preset", "spurious"])
-        .args(["--train-images", "512", "--epochs", "1", "--out"])
-        .arg(&model));
-    assert_eq!(code, 0, "{out}{err}");
-    model
-}
 
 fn scenes(dir: &Path, split: &str, n: &str) -> std::path::PathBuf {
     let data = dir.join(split);
@@ -36,7 +25,7 @@ fn scenes(dir: &Path, split: &str, n: &str) -> std::path::PathBuf {
 #[test]
 fn maia_spurious_sets_a_selection_beside_every_baseline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = planted_classifier(dir.path());
+    let (model, _) = small_planted_classifier(dir.path());
     let train = scenes(dir.path(), "train", "120");
     let test = scenes(dir.path(), "test", "80");
     let out = dir.path().join("result");

@@ -50,6 +50,16 @@ pub struct Row {
     pub sd: Option<f64>,
 }
 
+impl Row {
+    /// The accuracy in percent, with its spread where there is one (`30.2 ± 2.4 %`).
+    pub fn accuracy_text(&self) -> String {
+        match self.sd {
+            Some(sd) => format!("{:.1} ± {:.1} %", self.accuracy * 100.0, sd * 100.0),
+            None => format!("{:.1} %", self.accuracy * 100.0),
+        }
+    }
+}
+
 /// The classes of a training and a balanced dataset (their folder names), checked to be
 /// the same set, each with images in both.
 pub fn classes(train: &Dataset, balanced: &Dataset) -> Result<Vec<String>, SpuriousError> {
@@ -281,13 +291,11 @@ pub fn select_from_descriptions(described: &[(usize, String)], classes: &[String
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from("| method | units | balanced accuracy |\n|---|---:|---:|\n");
     for row in rows {
-        let accuracy = match row.sd {
-            Some(sd) => format!("{:.1} ± {:.1} %", row.accuracy * 100.0, sd * 100.0),
-            None => format!("{:.1} %", row.accuracy * 100.0),
-        };
         out.push_str(&format!(
-            "| {} | {} | {accuracy} |\n",
-            row.method, row.units
+            "| {} | {} | {} |\n",
+            row.method,
+            row.units,
+            row.accuracy_text()
         ));
     }
     out

@@ -220,38 +220,16 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
 /// The spurious preset: its classifier trained once (cached) and its training and held-out
 /// scenes written into OUT/data.
 fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
+    use maia_core::world_cnn::WorldCnnConfig;
     use maia_core::world_cnn::planted::PlantedFlaw;
     use maia_core::world_cnn::planted_dataset::{Split, write_planted_dataset};
-    use maia_core::world_cnn::{WorldCnnConfig, train_or_load_with};
     if args.train.is_some() || args.test.is_some() {
         bail!("--train and --test go with --target; without it the preset writes its own data");
     }
-    let cache = maia_core::target::world_cnn_cache_dir()
-        .context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
     let config = WorldCnnConfig::planted(PlantedFlaw::Spurious, 1);
     eprintln!("the spurious preset: {}", PlantedFlaw::Spurious.truth());
-    let spinner = ProgressBar::new_spinner();
-    let trained = train_or_load_with(&cache, config, &mut |p| {
-        use maia_core::world_cnn::TrainProgress;
-        let what = match p {
-            TrainProgress::Rendering { done, total } => format!("rendering scenes {done}/{total}"),
-            TrainProgress::Step {
-                epoch,
-                epochs,
-                step,
-                total_steps,
-                loss,
-            } => format!("epoch {epoch}/{epochs}, step {step}/{total_steps}, loss {loss:.3}"),
-            TrainProgress::Evaluating => "measuring held-out accuracy".into(),
-            TrainProgress::Exporting => "writing TorchScript".into(),
-        };
-        spinner.set_message(format!(
-            "training the spurious classifier (once, then cached): {what}"
-        ));
-        spinner.tick();
-    })
-    .context("training the spurious preset")?;
-    spinner.finish_and_clear();
+    let trained = super::world::train_with_progress(&config.into())
+        .context("training the spurious preset")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut dirs = Vec::new();
     for (split, name) in [(Split::Train, "train"), (Split::Test, "test")] {
@@ -365,14 +343,11 @@ fn write_outputs(
     let rows_html: String = rows
         .iter()
         .map(|r| {
-            let accuracy = match r.sd {
-                Some(sd) => format!("{:.1} ± {:.1} %", r.accuracy * 100.0, sd * 100.0),
-                None => format!("{:.1} %", r.accuracy * 100.0),
-            };
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{accuracy}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 html_escape(&r.method),
-                r.units
+                r.units,
+                r.accuracy_text()
             )
         })
         .collect();

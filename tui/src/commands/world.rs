@@ -4,6 +4,7 @@
 use crate::table::Table;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use maia_core::world_cnn::WorldModelConfig;
 use maia_shapes_world::{catalogue, parse_prompt, render_png, write_dataset_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -321,16 +322,14 @@ fn train_vit(args: TrainArgs) -> Result<ExitCode> {
     train_world_model(config.into(), args.out.as_deref())
 }
 
-/// Trains (or loads from the cache) a world model, with a progress bar on a terminal and
-/// plain lines in a log; copies it to `out` if given.
-fn train_world_model(
-    config: maia_core::world_cnn::WorldModelConfig,
-    out: Option<&std::path::Path>,
-) -> Result<ExitCode> {
+/// Trains a world model, or loads it from the cache, with a progress bar on a terminal
+/// and plain lines in a log (setup under nohup, a batch job).
+pub(crate) fn train_with_progress(
+    config: &maia_core::world_cnn::WorldModelConfig,
+) -> Result<maia_core::world_cnn::TrainedWorldModel> {
     use maia_core::world_cnn::{ProgressLog, TrainProgress, train_or_load_with};
     use std::io::IsTerminal;
     let label = config.label();
-    let kind = config.kind();
     let cache = maia_core::target::world_cnn_cache_dir()
         .context("no cache folder: set MAIA_CACHE_DIR or HOME")?;
     let bar = ProgressBar::new(0).with_style(
@@ -338,12 +337,11 @@ fn train_world_model(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    // A bar draws only on a terminal; in a log (setup under nohup, a batch job) the same
-    // progress goes out as occasional plain lines instead.
+    // A bar draws only on a terminal; in a log the same progress goes out as occasional
+    // plain lines instead.
     let mut log = (!std::io::stderr().is_terminal())
         .then(|| ProgressLog::new(std::time::Duration::from_secs(15)).with_label(label));
-    let started = Instant::now();
-    let cnn = train_or_load_with(&cache, &config, &mut |p| {
+    let cnn = train_or_load_with(&cache, config, &mut |p| {
         if let Some(log) = log.as_mut() {
             if let Some(line) = log.line(p, Instant::now()) {
                 eprintln!("{line}");
@@ -376,6 +374,16 @@ fn train_world_model(
     if let Some(reason) = &cnn.replaced {
         eprintln!("note: the cached model was unusable ({reason}) and was retrained");
     }
+    Ok(cnn)
+}
+
+/// Trains (or loads from the cache) a world model and reports it; copies it to `out` if
+/// given.
+fn train_world_model(config: WorldModelConfig, out: Option<&std::path::Path>) -> Result<ExitCode> {
+    let label = config.label();
+    let kind = config.kind();
+    let started = Instant::now();
+    let cnn = train_with_progress(&config)?;
     let a = cnn.accuracies;
     println!(
         "{label} {} in {:.1} s: held-out accuracy shape {:.1}%, color {:.1}%, both {:.1}% ({} images)",
@@ -410,7 +418,8 @@ fn train_world_model(
         "conv3:5"
     };
     // `world-cnn` names the standard model only; any other is reached by its file.
-    let target = if label == "planted-flaw classifier" {
+    let planted = matches!(&config, WorldModelConfig::Cnn(c) if c.planted.is_some());
+    let target = if planted {
         out.unwrap_or(&cnn.model_path).display().to_string()
     } else {
         kind.to_owned()

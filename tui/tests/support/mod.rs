@@ -76,3 +76,16 @@ pub fn unit_states<C: FromIterator<(String, String)>>(status: &serde_json::Value
         })
         .collect()
 }
+
+/// A spurious-preset classifier trained in seconds (one epoch on 512 scenes, cached under
+/// `dir/cache`), copied to `dir/spurious.pt`: its path and what training printed.
+pub fn small_planted_classifier(dir: &Path) -> (PathBuf, String) {
+    let model = dir.join("spurious.pt");
+    let (code, out, err) = run(maia()
+        .env("MAIA_CACHE_DIR", dir.join("cache"))
+        .args(["world", "train-classifier", "--preset", "spurious"])
+        .args(["--train-images", "512", "--epochs", "1", "--out"])
+        .arg(&model));
+    assert_eq!(code, 0, "{out}{err}");
+    (model, out)
+}
