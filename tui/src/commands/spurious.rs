@@ -206,7 +206,7 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     print!("{}", spurious::markdown(&rows));
     if selected.is_none() {
         println!(
-            "no selection measured: give one with --units (the agent's selection, from descriptions of every unit of {layer}, comes next)"
+            "no selection measured: give one with --units, or with --descriptions (a batch of descriptions of every unit of {layer})"
         );
     }
     println!(
