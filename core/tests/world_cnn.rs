@@ -166,6 +166,45 @@ fn same_seed_trains_identical_models_and_another_seed_does_not() -> TestResult {
     Ok(())
 }
 
+/// A pretrained backbone whose heads alone are then fitted (the spurious preset's
+/// training): the planted phase changes the heads and nothing under them.
+#[test]
+fn a_head_only_phase_leaves_the_pretrained_backbone_as_it_was() -> TestResult {
+    use maia_core::world_cnn::Pretrain;
+    use maia_core::world_cnn::planted::PlantedFlaw;
+    let config = |epochs| WorldCnnConfig {
+        train_images: 64,
+        epochs,
+        learning_rate: 1e-2,
+        planted: Some(PlantedFlaw::Spurious),
+        pretrain: Some(Pretrain {
+            images: 128,
+            epochs: 1,
+            learning_rate: 1e-2,
+            head_only: true,
+        }),
+        ..WorldCnnConfig::tiny(8)
+    };
+    let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let one = train_or_load(a.path(), config(1))?;
+    let three = train_or_load(b.path(), config(3))?;
+    let (x, y) = (run_module(&one, 4)?, run_module(&three, 4)?);
+    for (layer, (p, q)) in ["conv1", "conv2", "conv3", "conv4"]
+        .iter()
+        .zip(x.iter().zip(&y))
+    {
+        assert!(p.equal(q), "{layer} changed while only the heads trained");
+    }
+    let logits = |v: &[Tensor]| v.get(4).map(Tensor::shallow_clone).ok_or("no logits");
+    assert!(!logits(&x)?.equal(&logits(&y)?), "the heads did not train");
+    let recorded = serde_json::to_value(&one.sidecar.training)?;
+    assert_eq!(
+        recorded["config"]["pretrain"]["head_only"], true,
+        "{recorded}"
+    );
+    Ok(())
+}
+
 #[test]
 fn second_call_is_a_cache_hit_that_does_not_retrain() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -81,7 +81,8 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             .contains("circle, square, star, triangle")
     );
 
-    // A batch's descriptions select the units: shapes kept, backgrounds left out.
+    // The offline agent chooses among a batch's descriptions: objects kept, per class or
+    // shared, backgrounds left out.
     let described = dir.path().join("results.jsonl");
     let row = |unit: &str, state: &str, description: &str| {
         serde_json::json!({"unit": unit, "layer": "conv4", "state": state,
@@ -97,6 +98,8 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             row("conv4:8", "done", "large stars of any color"),
             row("conv4:9", "failed", ""),
             row("conv4:11", "done", "triangles on a yellow background"),
+            row("conv4:12", "done", "striped objects"),
+            row("conv4:13", "done", "red objects"),
         ]
         .join("\n"),
     )
@@ -113,11 +116,23 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
         .arg("--out")
         .arg(&out));
     assert_eq!(code, 0, "{stdout}{err}");
-    assert!(
-        stdout.contains("2 of 4 described units of conv4 name a class's shape and no background: conv4:2, conv4:8"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("| selected units | 2 |"), "{stdout}");
+    for line in [
+        "the agent keeps 3 units",
+        "left out 2 that respond to a background, 1 tuned to a colour",
+        "  circle: conv4:2\n",
+        "  star: conv4:8\n",
+        "  triangle: none\n",
+        "  shared: conv4:12\n",
+        "| selected units | 3 |",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    let selection: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("selection.json")).expect("selection.json"),
+    )
+    .expect("json");
+    assert_eq!(selection["per_class"]["circle"], serde_json::json!([2]));
+    assert_eq!(selection["shared"], serde_json::json!([12]));
 
     // Units of another layer, and data whose classes differ, are refused with the reason.
     let (code, _, err) = spurious("conv3:1", &test);
@@ -142,4 +157,71 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
         ),
         "{err}"
     );
+}
+
+/// The whole experiment with no selection given: the offline agent describes every unit
+/// of the layer (a batch in OUT/batch), chooses among them, and the table measures its
+/// choice; a second run resumes the finished batch instead of describing again.
+#[test]
+fn maia_spurious_describes_every_unit_and_the_agent_chooses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, _) = small_planted_classifier(dir.path());
+    let train = scenes(dir.path(), "train", "96");
+    let test = scenes(dir.path(), "test", "64");
+    let out = dir.path().join("result");
+    let spurious = || {
+        run(maia()
+            .args(["spurious", "--device", "cpu", "--target"])
+            .arg(format!("torch:{}", model.display()))
+            .args(["--layer", "conv1", "--seeds", "2", "--max-rounds", "4"])
+            .args(["--workers", "2", "--train"])
+            .arg(&train)
+            .arg("--test")
+            .arg(&test)
+            .arg("--out")
+            .arg(&out))
+    };
+    let (code, stdout, err) = spurious();
+    assert_eq!(code, 0, "{stdout}{err}");
+    let described = std::fs::read_to_string(out.join("batch/results.jsonl")).expect("batch");
+    assert_eq!(
+        described.lines().count(),
+        16,
+        "every conv1 unit: {described}"
+    );
+    let selection: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("selection.json")).expect("selection.json"),
+    )
+    .expect("json");
+    let mut kept: Vec<u64> = selection["per_class"]
+        .as_object()
+        .expect("per_class")
+        .values()
+        .chain(std::iter::once(&selection["shared"]))
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .filter_map(|u| u.as_u64())
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    assert!(!kept.is_empty(), "{selection}");
+    assert!(kept.iter().all(|&u| u < 16), "{selection}");
+    let row = format!("| selected units | {} |", kept.len());
+    assert!(stdout.contains(&row), "{row} missing:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("the agent keeps {} units", kept.len())),
+        "{stdout}"
+    );
+
+    // Again: the batch is done, so nothing is described twice and the choice is the same.
+    let runs = |dir: &Path| {
+        std::fs::read_dir(dir.join("batch/runs"))
+            .map(|d| d.filter_map(Result::ok).count())
+            .unwrap_or(0)
+    };
+    let before = runs(&out);
+    let (code, again, err) = spurious();
+    assert_eq!(code, 0, "{again}{err}");
+    assert_eq!(runs(&out), before);
+    assert!(again.contains("nothing to resume"), "{again}{err}");
+    assert!(again.contains(&row), "{again}");
 }

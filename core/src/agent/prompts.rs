@@ -23,6 +23,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../prompts/summarize-images.md"),
     ),
     (
+        "select-units.md",
+        include_str!("../../../prompts/select-units.md"),
+    ),
+    (
         "tasks/describe-unit.md",
         include_str!("../../../prompts/tasks/describe-unit.md"),
     ),

@@ -20,7 +20,7 @@ impl Default for LogRegConfig {
     fn default() -> Self {
         LogRegConfig {
             l1: 1e-3,
-            steps: 500,
+            steps: 1000,
             learning_rate: 0.5,
         }
     }
@@ -84,16 +84,29 @@ impl LogReg {
         let d = features.len() as i64;
         let mut weights = Tensor::zeros([d, classes], (Kind::Float, Device::Cpu));
         let mut bias = Tensor::zeros([classes], (Kind::Float, Device::Cpu));
+        // FISTA: proximal gradient steps taken from an extrapolated point, which converges
+        // far faster than plain ISTA on correlated features. A fit that stops early leans
+        // on the few strongest directions, which is not what the experiment measures.
+        let (mut look_w, mut look_b) = (weights.shallow_clone(), bias.shallow_clone());
+        let mut t = 1.0f64;
         let n = samples as f64;
         let threshold = config.learning_rate * config.l1;
         for _ in 0..config.steps {
-            let probabilities = (z.matmul(&weights) + &bias).softmax(-1, Kind::Float);
+            let probabilities = (z.matmul(&look_w) + &look_b).softmax(-1, Kind::Float);
             let error = (&probabilities - &onehot) / n;
-            let step_w = weights - z.transpose(0, 1).matmul(&error) * config.learning_rate;
-            bias -=
-                error.sum_dim_intlist([0i64].as_slice(), false, Kind::Float) * config.learning_rate;
+            let step_w = &look_w - z.transpose(0, 1).matmul(&error) * config.learning_rate;
+            let next_b = &look_b
+                - error.sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+                    * config.learning_rate;
             // Soft thresholding: the proximal step of the ℓ1 penalty.
-            weights = step_w.sign() * (step_w.abs() - threshold).clamp_min(0.0);
+            let next_w = step_w.sign() * (step_w.abs() - threshold).clamp_min(0.0);
+            let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
+            let momentum = (t - 1.0) / t_next;
+            look_w = &next_w + (&next_w - &weights) * momentum;
+            look_b = &next_b + (&next_b - &bias) * momentum;
+            weights = next_w;
+            bias = next_b;
+            t = t_next;
         }
         Ok(LogReg {
             features: features.to_vec(),

@@ -240,53 +240,6 @@ pub fn head_row(head: &Activations, columns: &[usize], name: &str, units: usize)
     }
 }
 
-/// The units whose descriptions say they track one of `classes` (a shape named without
-/// negation) and not a background (no background colour or texture named without
-/// negation): what the spurious experiment keeps. `described` pairs a unit index with its
-/// description; descriptions of dead units and those the shapes world's reader cannot
-/// read are skipped.
-pub fn select_from_descriptions(described: &[(usize, String)], classes: &[String]) -> Vec<usize> {
-    use maia_shapes_world::{Atom, Concept, read_description};
-    fn positive(concept: &Concept, out: &mut Vec<Atom>) {
-        match concept {
-            Concept::Atom(atom) => out.push(*atom),
-            Concept::Not(_) => {}
-            Concept::And(parts) | Concept::Or(parts) | Concept::With(parts) => {
-                for part in parts {
-                    positive(part, out);
-                }
-            }
-        }
-    }
-    let mut selected = Vec::new();
-    for (unit, description) in described {
-        // A unit that never fired (the offline agent's "no response found: … covered every
-        // shape, …") names shapes only in passing.
-        if description
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("no response")
-        {
-            continue;
-        }
-        let Ok(reading) = read_description(description) else {
-            continue;
-        };
-        let mut atoms = Vec::new();
-        positive(&reading.concept, &mut atoms);
-        let object = atoms
-            .iter()
-            .any(|a| matches!(a, Atom::Shape(s) if classes.iter().any(|c| c == s.name())));
-        let background = atoms
-            .iter()
-            .any(|a| matches!(a, Atom::BackgroundColor(_) | Atom::BackgroundTexture(_)));
-        if object && !background && !selected.contains(unit) {
-            selected.push(*unit);
-        }
-    }
-    selected
-}
-
 /// The table as Markdown.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from("| method | units | balanced accuracy |\n|---|---:|---:|\n");
@@ -373,26 +326,6 @@ mod tests {
         let table = markdown(&rows);
         assert!(table.contains("| selected units | 1 |"), "{table}");
         assert!(table.contains(" ± "), "{table}");
-    }
-
-    #[test]
-    fn descriptions_of_objects_are_kept_and_of_backgrounds_left_out() {
-        let classes: Vec<String> = ["circle", "square", "star", "triangle"]
-            .map(String::from)
-            .to_vec();
-        let described: Vec<(usize, String)> = [
-            (0, "circles"),
-            (1, "blue backgrounds"),
-            (2, "squares on a green background"),
-            (3, "red triangles"),
-            (4, "stars, but not on a purple background"),
-            (5, "hearts"),
-            (6, "zzz qqq"),
-            (7, "no response found: the unit stayed near zero (at most 0.09) on all 87 images tried, which covered every shape, color, texture, size and background"),
-        ]
-        .map(|(u, d)| (u, d.to_owned()))
-        .to_vec();
-        assert_eq!(select_from_descriptions(&described, &classes), [0, 3, 4]);
     }
 
     #[test]

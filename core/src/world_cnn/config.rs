@@ -41,6 +41,26 @@ pub struct WorldCnnConfig {
     /// world's ([`super::planted`]); absent for the world CNN (and from its cache key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planted: Option<super::planted::PlantedFlaw>,
+    /// Pretrain on the world's own scenes first, then fine-tune on the training scenes
+    /// (the planted presets: a backbone that already sees shapes, fine-tuned on biased data,
+    /// as the paper's ImageNet-pretrained ResNet is); absent for the world CNN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<Pretrain>,
+}
+
+/// The pretraining phase of a [`WorldCnnConfig`]: world scenes (another world seed), with
+/// the same one-cycle schedule at its own peak learning rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pretrain {
+    /// Number of world scenes.
+    pub images: usize,
+    /// Passes over them.
+    pub epochs: usize,
+    /// Peak Adam learning rate of the phase.
+    pub learning_rate: f64,
+    /// Then train only the heads, on the frozen backbone (its batch-norm statistics
+    /// included): a linear probe on pretrained features.
+    pub head_only: bool,
 }
 
 impl Default for WorldCnnConfig {
@@ -59,21 +79,40 @@ impl Default for WorldCnnConfig {
             learning_rate: 1e-2,
             weight_decay: 1e-4,
             planted: None,
+            pretrain: None,
         }
     }
 }
 
 impl WorldCnnConfig {
-    /// The classifier of a planted-flaw preset ([`super::planted`]): the world CNN's
-    /// architecture and training on 8 000 planted-flaw scenes (one object each), 8 epochs.
+    /// The classifier of a planted-flaw preset ([`super::planted`]), on the world CNN's
+    /// architecture. The spurious preset is pretrained as the world CNN is (18 000 world
+    /// scenes, 12 epochs), then only its heads are fitted on 8 000 planted scenes for 3
+    /// epochs, as a classifier is fitted on a pretrained backbone; the bias preset is
+    /// trained from scratch on 8 000 planted scenes for 8 epochs, so its subgroup failure
+    /// is learned in every layer.
     pub fn planted(flaw: super::planted::PlantedFlaw, seed: u64) -> WorldCnnConfig {
-        WorldCnnConfig {
+        let base = WorldCnnConfig {
             seed,
             train_images: 8_000,
             heldout_images: 2_000,
             epochs: 8,
             planted: Some(flaw),
             ..WorldCnnConfig::default()
+        };
+        match flaw {
+            super::planted::PlantedFlaw::Spurious => WorldCnnConfig {
+                epochs: 3,
+                learning_rate: 1e-3,
+                pretrain: Some(Pretrain {
+                    images: 18_000,
+                    epochs: 12,
+                    learning_rate: 1e-2,
+                    head_only: true,
+                }),
+                ..base
+            },
+            super::planted::PlantedFlaw::Bias => base,
         }
     }
 
@@ -130,17 +169,32 @@ impl WorldCnnConfig {
             train_world_seed: self.train_world_seed(),
             heldout_world_seed: self.heldout_world_seed(),
             planted: self.planted,
+            pretrain: self.pretrain.map(|p| (p, self.pretrain_world_seed())),
         }
     }
 
     /// The cache key: 16 hex digits of BLAKE3 over [`CODE_VERSION`] and the config as JSON.
+    /// A planted-flaw classifier's key also covers [`super::planted::SCENES_VERSION`], so
+    /// a change to its scenes retrains it without retraining the world CNN.
     pub fn cache_key(&self) -> String {
-        config_key(b"maia-world-cnn\0", CODE_VERSION, self)
+        match self.planted {
+            Some(_) => config_key(
+                b"maia-world-cnn-planted\0",
+                CODE_VERSION * 1000 + super::planted::SCENES_VERSION,
+                self,
+            ),
+            None => config_key(b"maia-world-cnn\0", CODE_VERSION, self),
+        }
     }
 
     /// The shapes-world seed of the training scenes.
     pub fn train_world_seed(&self) -> u64 {
         derive_seed(self.seed, 1)
+    }
+
+    /// The shapes-world seed of the pretraining scenes (distinct from the others).
+    pub fn pretrain_world_seed(&self) -> u64 {
+        derive_seed(self.seed, 3)
     }
 
     /// The shapes-world seed of the held-out scenes (distinct from the training one).
@@ -218,6 +272,15 @@ mod tests {
             },
             WorldCnnConfig {
                 weight_decay: 0.0,
+                ..base.clone()
+            },
+            WorldCnnConfig {
+                pretrain: Some(Pretrain {
+                    images: 64,
+                    epochs: 1,
+                    learning_rate: 1e-2,
+                    head_only: true,
+                }),
                 ..base.clone()
             },
         ];

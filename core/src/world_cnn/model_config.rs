@@ -78,6 +78,8 @@ pub(crate) struct TrainingPlan {
     pub heldout_world_seed: u64,
     /// Planted-flaw scenes instead of the world's ([`super::planted`]).
     pub planted: Option<super::planted::PlantedFlaw>,
+    /// A pretraining phase on world scenes of the given world seed, before the training.
+    pub pretrain: Option<(super::config::Pretrain, u64)>,
 }
 
 impl TrainingPlan {
@@ -131,6 +133,32 @@ impl TrainingPlan {
                 self.learning_rate.to_string(),
                 "use a value in (0, 1), for example 1e-3",
             );
+        }
+        if let Some((pretrain, _)) = self.pretrain {
+            if pretrain.images < self.batch_size || pretrain.images > 1_000_000 {
+                return bad(
+                    "pretrain.images",
+                    pretrain.images.to_string(),
+                    "use batch_size..=1000000 scenes",
+                );
+            }
+            if pretrain.epochs == 0 || pretrain.epochs > 1000 {
+                return bad(
+                    "pretrain.epochs",
+                    pretrain.epochs.to_string(),
+                    "use 1..=1000 epochs",
+                );
+            }
+            if !(pretrain.learning_rate.is_finite()
+                && pretrain.learning_rate > 0.0
+                && pretrain.learning_rate < 1.0)
+            {
+                return bad(
+                    "pretrain.learning_rate",
+                    pretrain.learning_rate.to_string(),
+                    "use a value in (0, 1), for example 1e-2",
+                );
+            }
         }
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
             return bad(

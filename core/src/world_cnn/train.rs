@@ -97,7 +97,17 @@ fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
     peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
-/// Renders the data, trains, and evaluates on the held-out scenes.
+/// One phase of training: its scenes, passes over them and peak learning rate.
+struct Phase {
+    data: WorldData,
+    epochs: usize,
+    learning_rate: f64,
+    /// Train only the heads, with the backbone frozen (batch-norm in eval mode).
+    head_only: bool,
+}
+
+/// Renders the data, trains (after a pretraining phase on world scenes, if the plan has
+/// one), and evaluates on the held-out scenes.
 pub(crate) fn train(
     model: &WorldModelConfig,
     progress: &mut dyn FnMut(&TrainProgress),
@@ -106,37 +116,55 @@ pub(crate) fn train(
     let config = &model.plan();
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let total_scenes = config.train_images + config.heldout_images;
-    let scenes = |world_seed, heldout| Scenes {
+    let pretrain_images = config.pretrain.map_or(0, |(p, _)| p.images);
+    let total_scenes = pretrain_images + config.train_images + config.heldout_images;
+    let mut rendered = 0;
+    let mut render = |n: usize, scenes: Scenes| -> Result<WorldData, WorldCnnError> {
+        let data = render_scenes(n, scenes, config.input_size, threads, &mut |done, _| {
+            progress(&TrainProgress::Rendering {
+                done: rendered + done,
+                total: total_scenes,
+            })
+        })?;
+        rendered += n;
+        Ok(data)
+    };
+    let scenes = |world_seed, planted| Scenes {
         world_seed,
         min_dominance: config.min_dominance,
-        planted: config.planted.map(|flaw| (flaw, heldout)),
+        planted,
     };
-    let train_data = render_scenes(
-        config.train_images,
-        scenes(config.train_world_seed, false),
-        config.input_size,
-        threads,
-        &mut |done, _| {
-            progress(&TrainProgress::Rendering {
-                done,
-                total: total_scenes,
-            })
-        },
-    )?;
-    let heldout_data = render_scenes(
+    let mut phases = Vec::new();
+    if let Some((pretrain, world_seed)) = config.pretrain {
+        phases.push(Phase {
+            data: render(pretrain.images, scenes(world_seed, None))?,
+            epochs: pretrain.epochs,
+            learning_rate: pretrain.learning_rate,
+            head_only: false,
+        });
+    }
+    phases.push(Phase {
+        data: render(
+            config.train_images,
+            scenes(
+                config.train_world_seed,
+                config.planted.map(|flaw| (flaw, false)),
+            ),
+        )?,
+        epochs: config.epochs,
+        learning_rate: config.learning_rate,
+        head_only: config.pretrain.is_some_and(|(p, _)| p.head_only),
+    });
+    let heldout_data = render(
         config.heldout_images,
-        scenes(config.heldout_world_seed, true),
-        config.input_size,
-        threads,
-        &mut |done, _| {
-            progress(&TrainProgress::Rendering {
-                done: config.train_images + done,
-                total: total_scenes,
-            })
-        },
+        scenes(
+            config.heldout_world_seed,
+            config.planted.map(|flaw| (flaw, true)),
+        ),
     )?;
-    let (mean, std) = channel_stats(&train_data.images);
+    // The input statistics of the first phase's scenes, as a fine-tuned network keeps its
+    // pretraining's normalisation.
+    let (mean, std) = channel_stats(&phases[0].data.images);
     let input = InputSpec {
         layout: "NCHW".into(),
         dtype: "float32".into(),
@@ -158,72 +186,93 @@ pub(crate) fn train(
         let net = model.build(&vs.root());
         (vs, net)
     };
-    let mut opt = match config.optimiser {
-        Optimiser::Adam => nn::Adam {
-            wd: config.weight_decay,
-            ..Default::default()
-        }
-        .build(&vs, config.learning_rate),
-        Optimiser::AdamW => nn::AdamW {
-            wd: config.weight_decay,
-            ..Default::default()
-        }
-        .build(&vs, config.learning_rate),
-    }
-    .map_err(WorldCnnError::torch("creating the optimiser"))?;
 
-    let n = train_data.len();
-    let batch = config.batch_size.min(n);
-    let steps_per_epoch = (n / batch).max(1);
-    let total_steps = steps_per_epoch * config.epochs;
-    let mut order: Vec<i64> = (0..n as i64).collect();
+    let steps = |phase: &Phase| {
+        let batch = config.batch_size.min(phase.data.len());
+        (phase.data.len() / batch.max(1)).max(1) * phase.epochs
+    };
+    let total_steps: usize = phases.iter().map(steps).sum();
+    let epochs: usize = phases.iter().map(|p| p.epochs).sum();
     let mut step = 0;
+    let mut epoch = 0;
     let mut final_loss = f64::NAN;
-    for epoch in 1..=config.epochs {
-        let mut rng = SplitMix(derive_seed(config.seed, 1000 + epoch as u64));
-        rng.shuffle(&mut order);
-        let mut epoch_loss = 0.0;
-        for (k, indices) in order.chunks_exact(batch).take(steps_per_epoch).enumerate() {
-            opt.set_lr(learning_rate(config.learning_rate, step, total_steps));
-            let idx = Tensor::from_slice(indices);
-            let xs = normalize(&train_data.images.index_select(0, &idx), &input);
-            // Mirror half the scenes left-right: every shape's class survives a horizontal
-            // flip (rotations are symmetric around upright), so this doubles the data.
-            let flips: Vec<bool> = indices.iter().map(|_| rng.next() & 1 == 1).collect();
-            let flip = Tensor::from_slice(&flips).view([-1, 1, 1, 1]);
-            let xs = xs.flip([3]).where_self(&flip, &xs);
-            let out = net.forward(&xs, true);
-            let loss = out
-                .shape_logits
-                .cross_entropy_for_logits(&train_data.shapes.index_select(0, &idx))
-                + out
-                    .color_logits
-                    .cross_entropy_for_logits(&train_data.colors.index_select(0, &idx));
-            match config.optimiser {
-                Optimiser::Adam => opt.backward_step(&loss),
-                // Transformers train unstably without clipping at these learning rates.
-                Optimiser::AdamW => opt.backward_step_clip_norm(&loss, 1.0),
+    for phase in &phases {
+        if phase.head_only {
+            for (name, variable) in vs.variables() {
+                if !name.contains("_head") {
+                    let _ = variable.set_requires_grad(false);
+                }
             }
-            let value = loss.double_value(&[]);
-            if !value.is_finite() {
-                return Err(WorldCnnError::Diverged {
-                    loss: value,
+        }
+        // A fresh optimiser per phase, as fine-tuning starts its own schedule.
+        let mut opt = match config.optimiser {
+            Optimiser::Adam => nn::Adam {
+                wd: config.weight_decay,
+                ..Default::default()
+            }
+            .build(&vs, phase.learning_rate),
+            Optimiser::AdamW => nn::AdamW {
+                wd: config.weight_decay,
+                ..Default::default()
+            }
+            .build(&vs, phase.learning_rate),
+        }
+        .map_err(WorldCnnError::torch("creating the optimiser"))?;
+        let data = &phase.data;
+        let n = data.len();
+        let batch = config.batch_size.min(n);
+        let steps_per_epoch = (n / batch).max(1);
+        let phase_steps = steps_per_epoch * phase.epochs;
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        for phase_epoch in 1..=phase.epochs {
+            epoch += 1;
+            let mut rng = SplitMix(derive_seed(config.seed, 1000 + epoch as u64));
+            rng.shuffle(&mut order);
+            let mut epoch_loss = 0.0;
+            for (k, indices) in order.chunks_exact(batch).take(steps_per_epoch).enumerate() {
+                let phase_step = (phase_epoch - 1) * steps_per_epoch + k;
+                opt.set_lr(learning_rate(phase.learning_rate, phase_step, phase_steps));
+                let idx = Tensor::from_slice(indices);
+                let xs = normalize(&data.images.index_select(0, &idx), &input);
+                // Mirror half the scenes left-right: every shape's class survives a
+                // horizontal flip (rotations are symmetric around upright), so this doubles
+                // the data.
+                let flips: Vec<bool> = indices.iter().map(|_| rng.next() & 1 == 1).collect();
+                let flip = Tensor::from_slice(&flips).view([-1, 1, 1, 1]);
+                let xs = xs.flip([3]).where_self(&flip, &xs);
+                let out = net.forward(&xs, !phase.head_only);
+                let loss = out
+                    .shape_logits
+                    .cross_entropy_for_logits(&data.shapes.index_select(0, &idx))
+                    + out
+                        .color_logits
+                        .cross_entropy_for_logits(&data.colors.index_select(0, &idx));
+                match config.optimiser {
+                    Optimiser::Adam => opt.backward_step(&loss),
+                    // Transformers train unstably without clipping at these learning rates.
+                    Optimiser::AdamW => opt.backward_step_clip_norm(&loss, 1.0),
+                }
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    return Err(WorldCnnError::Diverged {
+                        loss: value,
+                        epoch,
+                        step: k + 1,
+                        learning_rate: phase.learning_rate,
+                    });
+                }
+                epoch_loss += value;
+                step += 1;
+                progress(&TrainProgress::Step {
                     epoch,
-                    step: k + 1,
-                    learning_rate: config.learning_rate,
+                    epochs,
+                    step,
+                    total_steps,
+                    loss: value,
                 });
             }
-            epoch_loss += value;
-            step += 1;
-            progress(&TrainProgress::Step {
-                epoch,
-                epochs: config.epochs,
-                step,
-                total_steps,
-                loss: value,
-            });
+            final_loss = epoch_loss / steps_per_epoch as f64;
         }
-        final_loss = epoch_loss / steps_per_epoch as f64;
     }
 
     progress(&TrainProgress::Evaluating);

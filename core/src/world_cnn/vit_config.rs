@@ -156,6 +156,7 @@ impl WorldVitConfig {
             train_world_seed: self.train_world_seed(),
             heldout_world_seed: self.heldout_world_seed(),
             planted: None,
+            pretrain: None,
         }
     }
 

@@ -32,6 +32,9 @@
 //! - image ids: the `[img_N] caption` lines the agent appends to a result's text (complete
 //!   even when images were capped), else the result's images in order.
 //!
+//! Asked to choose units for the spurious experiment (a request offering `select_units`),
+//! it keeps the units whose descriptions name the object and no background.
+//!
 //! It copes with missing tools (skips the step), failed calls (reads the error, moves on;
 //! every stage has a budget and the run a round cap), a user message containing
 //! [`ANSWER_NOW`] (answers at once), human notes (acknowledged, and their attribute words
@@ -45,6 +48,7 @@ mod hypotheses;
 mod narrate;
 mod plan;
 mod probes;
+mod select;
 mod world;
 
 use evidence::call_id;
@@ -121,7 +125,11 @@ impl LlmBackend for OfflineBackend {
 /// arguments in two or three pieces), usage (about four characters per token) and the
 /// finish. The same request always gives the same events.
 pub fn respond(request: &LlmRequest) -> Vec<LlmEvent> {
-    let reply = plan::plan(request);
+    let reply = if select::is_selection(request) {
+        select::reply(request)
+    } else {
+        plan::plan(request)
+    };
     let round = request
         .messages
         .iter()

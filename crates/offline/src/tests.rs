@@ -655,3 +655,33 @@ fn concepts_outside_the_hypothesis_space_still_end_in_an_answer() {
         println!("{expr}: {} rounds: {description}", out.rounds);
     }
 }
+
+#[test]
+fn a_selection_request_is_answered_with_one_select_units_call() {
+    use maia_core::downstream::selection;
+    let classes: Vec<String> = ["circle", "star"].map(String::from).to_vec();
+    let described: Vec<(usize, String)> = [
+        (0, "stars"),
+        (
+            1,
+            "images with a green background, whatever objects they show",
+        ),
+        (2, "large objects"),
+        (3, "red objects"),
+    ]
+    .map(|(u, d)| (u, d.to_owned()))
+    .to_vec();
+    let request = selection::request("choose", &classes, "conv4", &described);
+    let mut builder = CompletionBuilder::new();
+    for event in respond(&request) {
+        builder.push(&event);
+    }
+    let reply = builder.finish();
+    assert_eq!(reply.tool_calls.len(), 1);
+    assert_eq!(reply.tool_calls[0].name, selection::SELECT_TOOL);
+    let chosen = selection::parse(&reply.tool_calls[0].arguments, &classes, &described);
+    let chosen = chosen.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(chosen.per_class["star"], vec![0]);
+    assert_eq!(chosen.shared, vec![2]);
+    assert!(reply.text.contains("I keep 2 of 4 units"), "{}", reply.text);
+}

@@ -18,6 +18,7 @@ pub mod run;
 pub mod runs;
 pub mod sae;
 pub mod spurious;
+pub mod spurious_agent;
 pub mod tools;
 pub mod watch;
 pub mod world;

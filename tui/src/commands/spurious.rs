@@ -36,15 +36,36 @@ pub struct SpuriousArgs {
     /// held-out scenes, written into OUT/data/test.
     #[arg(long, value_name = "DIR")]
     pub test: Option<PathBuf>,
-    /// The selection to measure, as LAYER:UNIT,… (e.g. the units descriptions said track
-    /// the object rather than the background).
-    #[arg(long, value_name = "UNITS", conflicts_with = "descriptions")]
+    /// A fixed selection to measure instead of the agent's, as LAYER:UNIT,….
+    #[arg(long, value_name = "UNITS", conflicts_with_all = ["descriptions", "no_select"])]
     pub units: Option<String>,
-    /// Select from descriptions of the layer's units: a batch's results.jsonl (`maia batch
-    /// plan --units 'conv4:*' …`, then `maia batch gather`). Units whose description names
-    /// a class's shape and no background are kept.
-    #[arg(long, value_name = "FILE")]
+    /// Descriptions of the layer's units from an earlier batch (its results.jsonl) instead
+    /// of describing them again; the agent still chooses among them.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_select")]
     pub descriptions: Option<PathBuf>,
+    /// Measure only the baselines: no descriptions, no selection.
+    #[arg(long)]
+    pub no_select: bool,
+    /// The agent that describes every unit (a batch in OUT/batch) and then chooses, per
+    /// class, the units that track the object (prompts/select-units.md): offline (no key,
+    /// the default), openai, anthropic, or any other backend maia knows.
+    #[arg(long, default_value = "offline")]
+    pub backend: String,
+    /// The agent's model (default: the backend's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The agent's API base URL (an OpenAI-compatible server: vLLM, llama.cpp, Ollama).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Rounds per unit description.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rounds: Option<u32>,
+    /// Units described at once (worker processes; default: the machine's cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
+    /// Prompt folder (default: ./prompts, then the compiled-in copy).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
     /// The classifier's output layer, whose units are named by the data's classes, for a
     /// row of the classifier's own balanced accuracy (default for the preset:
     /// shape_logits).
@@ -113,36 +134,36 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     if layer_info.units <= 10 && layer.contains("logits") {
         eprintln!("note: `{layer}` looks like the classifier's output, not its penultimate layer");
     }
-    let mut selected = match &args.units {
-        Some(list) => Some(parse_units(list, &layer, info)?),
-        None => None,
-    };
     let train_data =
         Dataset::open(&train).with_context(|| format!("--train {}", train.display()))?;
     let test_data = Dataset::open(&test).with_context(|| format!("--test {}", test.display()))?;
     let classes = spurious::classes(&train_data, &test_data)?;
-    if let Some(file) = &args.descriptions {
-        let described = read_descriptions(file, &layer, info)?;
-        let chosen = spurious::select_from_descriptions(&described, &classes);
-        println!(
-            "{} of {} described units of {layer} name a class's shape and no background: {}",
-            chosen.len(),
-            described.len(),
-            chosen
-                .iter()
-                .map(|u| format!("{layer}:{u}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        if chosen.is_empty() {
-            bail!(
-                "no description in {} names one of the classes ({}) without a background; nothing to measure",
-                file.display(),
-                classes.join(", ")
+    let selected = match (&args.units, &args.descriptions) {
+        (Some(list), _) => Some(parse_units(list, &layer, info)?),
+        _ if args.no_select => None,
+        (None, given) => {
+            let file = match given {
+                Some(file) => file.clone(),
+                None => super::spurious_agent::describe(
+                    &args,
+                    &target,
+                    &layer,
+                    args.target.as_ref().map(|_| train.as_path()),
+                )?,
+            };
+            let described = read_descriptions(&file, &layer, info)?;
+            let selection = super::spurious_agent::select(&args, &classes, &layer, &described)?;
+            std::fs::write(
+                args.out.join("selection.json"),
+                serde_json::to_string_pretty(&selection)?,
+            )?;
+            println!(
+                "{}",
+                super::spurious_agent::selection_text(&selection, &layer)
             );
+            Some(selection.units())
         }
-        selected = Some(chosen);
-    }
+    };
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} images, ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -205,9 +226,7 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     )?;
     print!("{}", spurious::markdown(&rows));
     if selected.is_none() {
-        println!(
-            "no selection measured: give one with --units, or with --descriptions (a batch of descriptions of every unit of {layer})"
-        );
+        println!("no selection measured (--no-select)");
     }
     println!(
         "results: {}\nsummary: {}",
@@ -337,7 +356,7 @@ fn write_outputs(
     let note = if selected {
         ""
     } else {
-        "\nNo selection was measured (give one with `--units`).\n"
+        "\nNo selection was measured (`--no-select`).\n"
     };
     std::fs::write(out.join("summary.md"), format!("{header}{table}{note}"))?;
     let rows_html: String = rows

@@ -84,7 +84,14 @@ pub fn small_planted_classifier(dir: &Path) -> (PathBuf, String) {
     let (code, out, err) = run(maia()
         .env("MAIA_CACHE_DIR", dir.join("cache"))
         .args(["world", "train-classifier", "--preset", "spurious"])
-        .args(["--train-images", "512", "--epochs", "1", "--out"])
+        .args(["--train-images", "512", "--epochs", "1"])
+        .args([
+            "--pretrain-images",
+            "512",
+            "--pretrain-epochs",
+            "1",
+            "--out",
+        ])
         .arg(&model));
     assert_eq!(code, 0, "{out}{err}");
     (model, out)
