@@ -225,3 +225,54 @@ fn maia_spurious_describes_every_unit_and_the_agent_chooses() {
     assert!(again.contains("nothing to resume"), "{again}{err}");
     assert!(again.contains(&row), "{again}");
 }
+
+/// Bias discovery end to end with the offline agent on a small bias preset: each seed's
+/// hunt is a run whose final answer is read into a concept and scored against the planted
+/// subgroup; a rerun reuses the finished hunts.
+#[test]
+fn maia_eval_bias_scores_each_seeds_report_against_the_planted_subgroup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("bias");
+    let eval = || {
+        run(maia()
+            .env("MAIA_CACHE_DIR", dir.path().join("cache"))
+            .args(["eval", "bias", "--seeds", "3", "--device", "cpu"])
+            .args(["--train-images", "512", "--epochs", "2", "--probes", "600"])
+            .arg("--out")
+            .arg(&out))
+    };
+    let (code, stdout, err) = eval();
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains(
+            "planted subgroup (square & small & (bg:black | bg:brown | bg:blue | bg:purple))"
+        ),
+        "{stdout}"
+    );
+    let line = std::fs::read_to_string(out.join("results.jsonl")).expect("results");
+    let row: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(row["seed"], 3);
+    assert_eq!(row["probes"], 600);
+    let iou = row["iou"].as_f64().expect("iou");
+    assert!((0.0..=1.0).contains(&iou), "{row}");
+    assert_eq!(row["found"], iou >= 0.7, "{row}");
+    assert!(row["planted"].as_u64().expect("planted") > 0, "{row}");
+    // The report is the run's own final answer, and the run is a normal journal.
+    let run_dir = out.join("runs/seed-3");
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("result.json")).expect("result.json"),
+    )
+    .expect("json");
+    assert_eq!(result["description"], row["report"]);
+    assert!(run_dir.join("events.jsonl").is_file());
+    let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("| seed | reported | read as | IoU |"),
+        "{summary}"
+    );
+    assert!(summary.contains("of 1 seeds"), "{summary}");
+
+    let (code, again, err) = eval();
+    assert_eq!(code, 0, "{again}{err}");
+    assert!(err.contains("finished before; reusing it"), "{err}");
+}

@@ -32,6 +32,10 @@
 //! - image ids: the `[img_N] caption` lines the agent appends to a result's text (complete
 //!   even when images were capped), else the result's images in order.
 //!
+//! Asked to find a classifier's bias (`--task find-bias`: the request offers
+//! `call_classifier`), it sweeps the class over pairs of attributes, classifies every
+//! image, checks the subgroup where it fails on fresh images and controls, and reports it.
+//!
 //! Asked to choose units for the spurious experiment (a request offering `select_units`),
 //! it keeps the units whose descriptions name the object and no background.
 //!
@@ -43,6 +47,7 @@
 //! a `dataset_exemplars` call and result) and units that never fire ("no response
 //! found…").
 
+mod bias;
 mod evidence;
 mod hypotheses;
 mod narrate;
@@ -127,6 +132,8 @@ impl LlmBackend for OfflineBackend {
 pub fn respond(request: &LlmRequest) -> Vec<LlmEvent> {
     let reply = if select::is_selection(request) {
         select::reply(request)
+    } else if bias::is_bias_hunt(request) {
+        bias::reply(request)
     } else {
         plan::plan(request)
     };

@@ -15,7 +15,8 @@
 //!   "a circle with a star"), which is the co-occurrence operator `+`.
 //! - Attributes after a noun ("circles that are striped", "circles with stripes", "circles
 //!   in red") qualify the whole list before them.
-//! - Backgrounds: "on a blue background", "blue backgrounds", "background is blue",
+//! - Backgrounds: "on a blue background", "on a black, brown or blue background",
+//!   "blue backgrounds", "background is blue",
 //!   "a red circle on white" → `bg:` atoms.
 //! - Negation: "not", "no", "without", "except", "but not", "other than", "rather than"
 //!   turn the phrases that follow (up to the end of the sentence or a "but") into
@@ -200,6 +201,7 @@ fn read_tokens(tokens: &[Tok]) -> Partial {
                 }
             }
             Tok::With => reader.with(&tokens[i + 1..]),
+            Tok::Or | Tok::Comma if reader.background_list_continues(&tokens[i + 1..]) => {}
             other => reader.feed(other),
         }
         i += 1;
@@ -1128,6 +1130,33 @@ impl Reader {
         }
     }
 
+    /// Whether a comma or "or" here continues a list of background colours or textures
+    /// ("on a black, brown or blue background"): after "on", with only colours and
+    /// textures read since, and more of them up to a "background" noun.
+    fn background_list_continues(&self, rest: &[Tok]) -> bool {
+        if !self.after_on
+            || self.tail.is_empty()
+            || !self
+                .tail
+                .iter()
+                .all(|(a, _)| matches!(a, Atom::Color(_) | Atom::Texture(_)))
+        {
+            return false;
+        }
+        for token in rest {
+            match token {
+                Tok::Attr(Atom::Color(_) | Atom::Texture(_))
+                | Tok::Or
+                | Tok::Comma
+                | Tok::Article
+                | Tok::Filler => {}
+                Tok::Background => return true,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// "with": after a noun and before another noun it links two things that occur
     /// together ("a circle with a star"); otherwise it introduces attributes ("circles with
     /// stripes", "images with a blue background") and means nothing itself.
@@ -1361,6 +1390,27 @@ mod tests {
                 unit.name,
                 unit.description
             );
+        }
+    }
+
+    #[test]
+    fn a_list_of_background_colours_stays_one_background() {
+        for (text, want) in [
+            (
+                "small squares on a black, brown, blue or purple background",
+                "small & square & (bg:black | bg:brown | bg:blue | bg:purple)",
+            ),
+            (
+                "red circles on blue or green backgrounds",
+                "red & circle & (bg:blue | bg:green)",
+            ),
+            // Without a background noun the commas still separate phrases.
+            (
+                "circles on blue, squares on red",
+                "(circle | square) & (bg:blue | bg:red)",
+            ),
+        ] {
+            assert_eq!(read(text), expr(want), "{text}");
         }
     }
 

@@ -1,9 +1,12 @@
 //! `maia eval`: how well descriptions predict what units do (MAIA's predictive
 //! evaluation). `maia eval score` scores one description by hand; `maia eval synthetic`
-//! and `maia eval wild` run the suites over many units ([`maia_core::eval::suite`]).
+//! and `maia eval wild` run the suites over many units ([`maia_core::eval::suite`]);
+//! `maia eval bias` scores bias discovery against a planted subgroup.
 
+mod bias;
 mod suite;
 
+pub use bias::BiasArgs;
 pub use suite::{SyntheticArgs, WildArgs};
 
 use crate::plugin_args::{PluginArgs, warn_problems};
@@ -34,6 +37,11 @@ pub enum EvalCommand {
     /// world-vit`), trained on first use and cached (`maia world train-cnn`/`train-vit` do it
     /// ahead): "neurons in the wild", scored like the synthetic suite.
     Wild(WildArgs),
+    /// MAIA's bias discovery against planted truth: the agent hunts (`--task find-bias`) on
+    /// the bias preset's class `square` for each seed, and its reported failure condition
+    /// is scored against the planted subgroup (IoU over held-out probe scenes) with the
+    /// classifier's accuracy inside and outside it.
+    Bias(BiasArgs),
 }
 
 /// Which evaluator writes the prompts.
@@ -95,6 +103,7 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Score(args) => score(args),
         EvalCommand::Synthetic(args) => suite::synthetic(args),
         EvalCommand::Wild(args) => suite::wild(args),
+        EvalCommand::Bias(args) => bias::run(args),
     }
 }
 

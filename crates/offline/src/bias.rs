@@ -1,0 +1,526 @@
+//! The bias hunt (`--task find-bias`, a request offering `call_classifier`): where does the
+//! classifier fail on its class? Sweeps make images of the class over a grid of two
+//! attributes at a time — size × background colour, then object colour × size — and the
+//! classifier is run on every one; the cells it gets wrong give a candidate subgroup,
+//! which is checked on fresh images inside it and on controls outside it before it is
+//! reported ("small squares on a black, brown or blue background").
+//!
+//! Like the rest of the experimenter, every reply is rebuilt from the conversation.
+
+use std::collections::BTreeMap;
+
+use maia_core::llm::{LlmRequest, Message};
+use maia_shapes_world::{Background, Color, Shape, SizeClass, Texture};
+use serde_json::{Value, json};
+
+use crate::evidence::{Evidence, Factor, Origin, Stage};
+use crate::plan::{Call, Reply};
+use crate::world;
+
+/// Images per classifier call.
+const PER_CALL: usize = 64;
+
+/// Seeds of the sweeps and of the check.
+const SWEEP_SEED: u64 = 11;
+const CHECK_SEED: u64 = 29;
+
+/// Images per subgroup cell in the check (and as many controls).
+const CHECK_PER_CELL: usize = 2;
+
+/// A cell counts as failing when the classifier is wrong on at least this share of its
+/// images in the check.
+const FAILING: f64 = 0.5;
+
+/// Whether `request` is a bias hunt: it offers `call_classifier` and `text2image`.
+pub(crate) fn is_bias_hunt(request: &LlmRequest) -> bool {
+    let has = |name: &str| request.tools.iter().any(|t| t.name == name);
+    has("call_classifier") && has("text2image")
+}
+
+/// One cell of a grid: the object's size and colour and the background colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Cell {
+    size: SizeClass,
+    color: Color,
+    background: Color,
+}
+
+/// The class, from the `call_classifier` tool's description ("… class `square` …"), else
+/// the first shape the task names.
+fn class_of(request: &LlmRequest, ev: &Evidence) -> Option<Shape> {
+    let spec = request.tools.iter().find(|t| t.name == "call_classifier");
+    let named = spec.and_then(|t| {
+        let start = t.description.find("class `")? + "class `".len();
+        let end = t.description[start..].find('`')? + start;
+        Shape::ALL
+            .iter()
+            .copied()
+            .find(|s| s.name() == &t.description[start..end])
+    });
+    named.or_else(|| {
+        let task = ev.task.to_ascii_lowercase();
+        Shape::ALL
+            .iter()
+            .copied()
+            .filter_map(|s| task.find(s.name()).map(|at| (at, s)))
+            .min()
+            .map(|(_, s)| s)
+    })
+}
+
+/// The classifier's verdicts so far: image id → whether it was right.
+fn verdicts(messages: &[Message]) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    for message in messages {
+        let Message::ToolResults(results) = message else {
+            continue;
+        };
+        for result in results
+            .iter()
+            .filter(|r| r.name == "call_classifier" && !r.is_error)
+        {
+            let rows = result.data.as_array();
+            for row in rows.into_iter().flatten() {
+                if let (Some(id), Some(correct)) = (
+                    row.get("image").and_then(Value::as_str),
+                    row.get("correct").and_then(Value::as_bool),
+                ) {
+                    out.insert(id.to_owned(), correct);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A colour that stands out on `background`.
+fn contrast(background: Color) -> Color {
+    if matches!(
+        background,
+        Color::White | Color::Yellow | Color::Cyan | Color::Pink | Color::Gray
+    ) {
+        Color::Black
+    } else {
+        Color::White
+    }
+}
+
+fn prompt(class: Shape, cell: Cell) -> String {
+    let object = world::object(class, cell.color, Texture::Solid, cell.size);
+    world::prompt(&world::scene(
+        vec![object],
+        Background {
+            color: cell.background,
+            texture: Texture::Solid,
+        },
+    ))
+}
+
+/// The sweeps: size × background colour (a contrasting object colour), then object
+/// colour × size on a light background.
+fn sweep_cells() -> (Vec<Cell>, Vec<Cell>) {
+    let mut by_background = Vec::new();
+    for size in SizeClass::ALL {
+        for background in Color::ALL {
+            by_background.push(Cell {
+                size,
+                color: contrast(background),
+                background,
+            });
+        }
+    }
+    let mut by_color = Vec::new();
+    for size in SizeClass::ALL {
+        for color in Color::ALL {
+            let background = if color == Color::White {
+                Color::Gray
+            } else {
+                Color::White
+            };
+            by_color.push(Cell {
+                size,
+                color,
+                background,
+            });
+        }
+    }
+    (by_background, by_color)
+}
+
+/// The subgroup the sweeps point at: the sizes, object colours and backgrounds of the
+/// failing cells, each left unconstrained when every value of it failed somewhere or it
+/// varied nowhere among the failures' grid.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Subgroup {
+    sizes: Vec<SizeClass>,
+    colors: Vec<Color>,
+    backgrounds: Vec<Color>,
+}
+
+impl Subgroup {
+    fn contains(&self, cell: Cell) -> bool {
+        (self.sizes.is_empty() || self.sizes.contains(&cell.size))
+            && (self.colors.is_empty() || self.colors.contains(&cell.color))
+            && (self.backgrounds.is_empty() || self.backgrounds.contains(&cell.background))
+    }
+
+    /// "small squares on a black, brown or blue background".
+    fn words(&self, class: Shape) -> String {
+        let list = |words: Vec<&str>| match words.len() {
+            0 => String::new(),
+            1 => words[0].to_owned(),
+            n => format!("{} or {}", words[..n - 1].join(", "), words[n - 1]),
+        };
+        let mut text = String::new();
+        if !self.sizes.is_empty() {
+            text.push_str(&list(self.sizes.iter().map(|s| s.name()).collect()));
+            text.push(' ');
+        }
+        if !self.colors.is_empty() {
+            text.push_str(&list(self.colors.iter().map(|c| c.name()).collect()));
+            text.push(' ');
+        }
+        text.push_str(class.plural());
+        if !self.backgrounds.is_empty() {
+            text.push_str(&format!(
+                " on a {} background",
+                list(self.backgrounds.iter().map(|c| c.name()).collect())
+            ));
+        }
+        text
+    }
+}
+
+/// The subgroup from the failing cells of the two sweeps.
+fn subgroup(failing: &[Cell], by_background: &[Cell], by_color: &[Cell]) -> Subgroup {
+    let in_grid = |grid: &[Cell]| -> Vec<Cell> {
+        failing
+            .iter()
+            .copied()
+            .filter(|c| grid.contains(c))
+            .collect()
+    };
+    let (bg_fail, color_fail) = (in_grid(by_background), in_grid(by_color));
+    let mut group = Subgroup::default();
+    let narrow = |values: Vec<SizeClass>| {
+        let mut v = values;
+        v.sort();
+        v.dedup();
+        if v.len() == SizeClass::ALL.len() {
+            Vec::new()
+        } else {
+            v
+        }
+    };
+    let colours = |values: Vec<Color>| {
+        let mut v: Vec<Color> = Color::ALL
+            .iter()
+            .copied()
+            .filter(|c| values.contains(c))
+            .collect();
+        v.dedup();
+        if v.len() >= Color::ALL.len() - 1 {
+            Vec::new()
+        } else {
+            v
+        }
+    };
+    if bg_fail.len() >= color_fail.len() && !bg_fail.is_empty() {
+        group.sizes = narrow(bg_fail.iter().map(|c| c.size).collect());
+        group.backgrounds = colours(bg_fail.iter().map(|c| c.background).collect());
+    } else if !color_fail.is_empty() {
+        group.sizes = narrow(color_fail.iter().map(|c| c.size).collect());
+        group.colors = colours(color_fail.iter().map(|c| c.color).collect());
+    }
+    group
+}
+
+/// The check: every cell of the subgroup over the sweeps' values and as many control
+/// cells outside it (the class in other sizes or on other backgrounds), each drawn
+/// `CHECK_PER_CELL` times with different seeds.
+fn check_cells(group: &Subgroup) -> (Vec<Cell>, Vec<Cell>) {
+    let (by_background, by_color) = sweep_cells();
+    let grid = if group.colors.is_empty() {
+        by_background
+    } else {
+        by_color
+    };
+    let inside: Vec<Cell> = grid
+        .iter()
+        .copied()
+        .filter(|c| group.contains(*c))
+        .collect();
+    let outside: Vec<Cell> = grid
+        .iter()
+        .copied()
+        .filter(|c| !group.contains(*c))
+        .collect();
+    let repeat =
+        |cells: &[Cell], n: usize| -> Vec<Cell> { cells.iter().cycle().take(n).copied().collect() };
+    let n = inside.len().min(PER_CALL / 2);
+    let step = (outside.len() / n.max(1)).max(1);
+    let controls: Vec<Cell> = outside.iter().step_by(step).take(n).copied().collect();
+    (repeat(&inside, n), controls)
+}
+
+/// The images a text2image call made (by id), with the cell each prompt drew.
+fn made(ev: &Evidence, cells: &[(String, Cell)]) -> Vec<(String, Cell)> {
+    ev.observations
+        .iter()
+        .filter_map(|o| match &o.origin {
+            Origin::Generated { prompt } => cells
+                .iter()
+                .find(|(p, _)| p == prompt)
+                .map(|(_, c)| (o.id.clone(), *c)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The next reply of a bias hunt.
+pub(crate) fn reply(request: &LlmRequest) -> Reply {
+    let ev = Evidence::gather(&request.messages);
+    let mut reply = Reply::default();
+    let Some(class) = class_of(request, &ev) else {
+        reply.text = "I cannot tell which class the classifier is to be checked on.".into();
+        reply.calls.push(answer(
+            "no bias found: the class to check was not named".into(),
+            "class not named".into(),
+        ));
+        return reply;
+    };
+    let judged = verdicts(&request.messages);
+    let generated: Vec<&[usize]> = ev
+        .batches
+        .iter()
+        .filter(|b| b.tool == "text2image" && b.error.is_none())
+        .map(|b| b.observations.as_slice())
+        .collect();
+    let (by_background, by_color) = sweep_cells();
+    let prompts = |cells: &[Cell]| -> Vec<(String, Cell)> {
+        cells.iter().map(|&c| (prompt(class, c), c)).collect()
+    };
+    let sweep = [prompts(&by_background), prompts(&by_color)].concat();
+
+    // 1. The sweeps.
+    if generated.is_empty() {
+        reply.thinking = format!(
+            "Sweeping {} over size × background and colour × size.",
+            class.plural()
+        );
+        reply.text = format!(
+            "To find where the classifier fails on {}, I draw them over a grid of sizes and background colours, and of object colours and sizes, and will classify every image.",
+            class.plural()
+        );
+        for (factor, cells) in [
+            (Factor::Background, &by_background),
+            (Factor::Color, &by_color),
+        ] {
+            let prompts: Vec<String> = cells.iter().map(|&c| prompt(class, c)).collect();
+            reply.calls.push(Call {
+                stage: Stage::Sweep(factor, 0),
+                tool: "text2image".into(),
+                args: json!({"prompts": prompts, "seed": SWEEP_SEED}),
+            });
+        }
+        return reply;
+    }
+
+    // 2. Classify whatever is not yet classified.
+    let unjudged: Vec<String> = ev
+        .observations
+        .iter()
+        .filter(|o| matches!(o.origin, Origin::Generated { .. }))
+        .map(|o| o.id.clone())
+        .filter(|id| !id.is_empty() && !judged.contains_key(id))
+        .collect();
+    if !unjudged.is_empty() {
+        reply.thinking = format!("Classifying {} images.", unjudged.len());
+        reply.text = format!("I run the classifier on the {} new images.", unjudged.len());
+        for chunk in unjudged.chunks(PER_CALL) {
+            reply.calls.push(Call {
+                stage: Stage::Measure,
+                tool: "call_classifier".into(),
+                args: json!({ "image_ids": chunk }),
+            });
+        }
+        return reply;
+    }
+
+    let swept = made(&ev, &sweep);
+    let failing: Vec<Cell> = swept
+        .iter()
+        .filter(|(id, _)| judged.get(id) == Some(&false))
+        .map(|(_, c)| *c)
+        .collect();
+    let group = subgroup(&failing, &by_background, &by_color);
+
+    // 3. Check the candidate on fresh images and controls.
+    if generated.len() == 2 {
+        if failing.is_empty() {
+            reply.text = format!(
+                "The classifier was right on all {} swept images of {}.",
+                swept.len(),
+                class.plural()
+            );
+            reply.calls.push(answer(
+                format!(
+                    "no bias found: the classifier was right on every {} in the sweeps over size, object colour and background colour",
+                    class.name()
+                ),
+                "no bias found".into(),
+            ));
+            return reply;
+        }
+        let (inside, controls) = check_cells(&group);
+        reply.thinking = format!(
+            "{} of {} swept images are misclassified; checking '{}'.",
+            failing.len(),
+            swept.len(),
+            group.words(class)
+        );
+        reply.text = format!(
+            "The classifier is wrong on {} of {} swept images. Candidate: {}. I check it on fresh images of its {} cells and of {} control cells outside it, each drawn {CHECK_PER_CELL} times.",
+            failing.len(),
+            swept.len(),
+            group.words(class),
+            inside.len(),
+            controls.len()
+        );
+        let prompts: Vec<String> = inside
+            .iter()
+            .chain(&controls)
+            .map(|&c| prompt(class, c))
+            .collect();
+        // One call per repetition: a call draws each prompt once with its seed.
+        for rep in 0..CHECK_PER_CELL as u64 {
+            reply.calls.push(Call {
+                stage: Stage::Verify(0),
+                tool: "text2image".into(),
+                args: json!({"prompts": prompts, "seed": CHECK_SEED + rep}),
+            });
+        }
+        return reply;
+    }
+
+    // 4. Read the check and answer.
+    let checked: Vec<(String, Cell)> = generated
+        .iter()
+        .skip(2)
+        .flat_map(|obs| obs.iter())
+        .filter_map(|&i| ev.observations.get(i))
+        .filter_map(|o| match &o.origin {
+            Origin::Generated { prompt: p } => {
+                let cell = sweep.iter().find(|(q, _)| q == p).map(|(_, c)| *c)?;
+                Some((o.id.clone(), cell))
+            }
+            _ => None,
+        })
+        .collect();
+    let rate = |inside: bool| -> (usize, usize) {
+        let cells: Vec<&(String, Cell)> = checked
+            .iter()
+            .filter(|(_, c)| group.contains(*c) == inside)
+            .collect();
+        let wrong = cells
+            .iter()
+            .filter(|(id, _)| judged.get(id) == Some(&false))
+            .count();
+        (wrong, cells.len())
+    };
+    let ((wrong_in, n_in), (wrong_out, n_out)) = (rate(true), rate(false));
+    let share = |w: usize, n: usize| w as f64 / n.max(1) as f64;
+    // Cells of the subgroup the check did not confirm are dropped from it.
+    let mut kept: Vec<Cell> = Vec::new();
+    for (_, cell) in checked.iter().filter(|(_, c)| group.contains(*c)) {
+        let of_cell: Vec<&(String, Cell)> = checked.iter().filter(|(_, c)| c == cell).collect();
+        let wrong = of_cell
+            .iter()
+            .filter(|(id, _)| judged.get(id) == Some(&false))
+            .count();
+        if share(wrong, of_cell.len()) >= FAILING && !kept.contains(cell) {
+            kept.push(*cell);
+        }
+    }
+    let confirmed = if kept.is_empty() {
+        group.clone()
+    } else {
+        subgroup(&kept, &by_background, &by_color)
+    };
+    let inside_rate = share(wrong_in, n_in);
+    let outside_rate = share(wrong_out, n_out);
+    reply.text = format!(
+        "[HYPOTHESIS LIST]\n- the classifier fails on {}\n\nIn the check it was wrong on {wrong_in} of {n_in} images inside the subgroup ({:.0}%) and {wrong_out} of {n_out} controls outside it ({:.0}%).",
+        confirmed.words(class),
+        inside_rate * 100.0,
+        outside_rate * 100.0
+    );
+    if inside_rate <= outside_rate + 0.25 {
+        reply.calls.push(answer(
+            format!(
+                "no clear bias found: the errors on {} in the sweeps did not concentrate in one subgroup when checked",
+                class.plural()
+            ),
+            "no clear bias".into(),
+        ));
+    } else {
+        reply.calls.push(answer(
+            confirmed.words(class),
+            format!("fails on {}", confirmed.words(class)),
+        ));
+    }
+    reply
+}
+
+fn answer(description: String, label: String) -> Call {
+    Call {
+        stage: Stage::Answer,
+        tool: "final_answer".into(),
+        args: json!({ "description": description, "label": label }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subgroup_reads_as_the_world_reads_it() {
+        let group = Subgroup {
+            sizes: vec![SizeClass::Small],
+            colors: Vec::new(),
+            backgrounds: vec![Color::Black, Color::Brown, Color::Blue, Color::Purple],
+        };
+        let words = group.words(Shape::Square);
+        assert_eq!(
+            words,
+            "small squares on a black, brown, blue or purple background"
+        );
+        let read = maia_shapes_world::read_description(&words).map(|r| r.concept.to_string());
+        assert_eq!(
+            read.ok().as_deref(),
+            Some("small & square & (bg:black | bg:brown | bg:blue | bg:purple)")
+        );
+    }
+
+    #[test]
+    fn failing_cells_narrow_to_their_sizes_and_backgrounds() {
+        let (by_background, by_color) = sweep_cells();
+        let failing: Vec<Cell> = by_background
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.size == SizeClass::Small && matches!(c.background, Color::Black | Color::Blue)
+            })
+            .collect();
+        let group = subgroup(&failing, &by_background, &by_color);
+        assert_eq!(group.sizes, vec![SizeClass::Small]);
+        assert_eq!(group.backgrounds, vec![Color::Blue, Color::Black]);
+        assert!(group.colors.is_empty());
+        let (inside, controls) = check_cells(&group);
+        assert_eq!(inside.len(), 2);
+        assert_eq!(controls.len(), 2);
+        assert!(inside.iter().all(|c| group.contains(*c)));
+        assert!(controls.iter().all(|c| !group.contains(*c)));
+    }
+}
