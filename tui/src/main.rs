@@ -4,6 +4,7 @@
 //! the plugin author tooling. Each subcommand lives in its own module under `commands/`.
 
 mod agent_args;
+mod agent_choice;
 mod backends;
 mod commands;
 mod exemplar_pass;

@@ -138,6 +138,29 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
     let (code, _, err) = spurious("conv3:1", &test);
     assert_ne!(code, 0);
     assert!(err.contains("not a unit of conv4"), "{err}");
+    // Another layer than the penultimate is allowed, and said.
+    let (code, stdout, err) = run(maia()
+        .args(["spurious", "--device", "cpu", "--target"])
+        .arg(format!("torch:{}", model.display()))
+        .args([
+            "--layer",
+            "conv3",
+            "--head",
+            "shape_logits",
+            "--units",
+            "conv3:1",
+        ])
+        .args(["--seeds", "1", "--train"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&test)
+        .arg("--out")
+        .arg(dir.path().join("conv3")));
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        err.contains("`conv3` is not the classifier's penultimate layer (`conv4` comes just before its head `shape_logits`)"),
+        "{err}"
+    );
     let two = dir.path().join("two");
     for class in ["circle", "square"] {
         std::fs::create_dir_all(two.join(class)).expect("dir");

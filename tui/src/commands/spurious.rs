@@ -47,19 +47,9 @@ pub struct SpuriousArgs {
     #[arg(long)]
     pub no_select: bool,
     /// The agent that describes every unit (a batch in OUT/batch) and then chooses, per
-    /// class, the units that track the object (prompts/select-units.md): offline (no key,
-    /// the default), openai, anthropic, or any other backend maia knows.
-    #[arg(long, default_value = "offline")]
-    pub backend: String,
-    /// The agent's model (default: the backend's).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// The agent's API base URL (an OpenAI-compatible server: vLLM, llama.cpp, Ollama).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Rounds per unit description.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_rounds: Option<u32>,
+    /// class, the units that track the object (prompts/select-units.md).
+    #[command(flatten)]
+    pub agent: crate::agent_choice::AgentChoice,
     /// Units described at once (worker processes; default: the machine's cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: Option<u32>,
@@ -133,6 +123,18 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     };
     if layer_info.units <= 10 && layer.contains("logits") {
         eprintln!("note: `{layer}` looks like the classifier's output, not its penultimate layer");
+    } else if let Some(head) = &head
+        && let Some(at) = info.layers.iter().position(|l| &l.name == head)
+        && let Some(before) = info.layers[..at]
+            .iter()
+            .rev()
+            .find(|l| !l.name.contains("logits"))
+        && before.name != layer
+    {
+        eprintln!(
+            "note: `{layer}` is not the classifier's penultimate layer (`{}` comes just before its head `{head}`); the experiment runs on `{layer}` as asked",
+            before.name
+        );
     }
     let train_data =
         Dataset::open(&train).with_context(|| format!("--train {}", train.display()))?;

@@ -37,17 +37,8 @@ pub fn describe(
         plan.args(["batch", "plan"])
             .arg(&batch)
             .args(["--target", target, "--units", &format!("{layer}:*")])
-            .args(["--backend", &args.backend, "--shard-size", SHARD_SIZE])
-            .args(["--device", &args.device]);
-        if let Some(model) = &args.model {
-            plan.args(["--model", model]);
-        }
-        if let Some(url) = &args.base_url {
-            plan.args(["--base-url", url]);
-        }
-        if let Some(rounds) = args.max_rounds {
-            plan.args(["--max-rounds", &rounds.to_string()]);
-        }
+            .args(["--shard-size", SHARD_SIZE, "--device", &args.device])
+            .args(args.agent.args());
         if let Some(dir) = &args.prompts {
             plan.arg("--prompts").arg(dir);
         }
@@ -64,7 +55,7 @@ pub fn describe(
     }
     eprintln!(
         "describing every unit of {layer} with the {} agent, {workers} at a time (OUT/batch; rerun to resume)",
-        args.backend
+        args.agent.backend
     );
     let status = Command::new(&maia)
         .args(["batch", if fresh { "run" } else { "resume" }])
@@ -99,7 +90,7 @@ pub fn select(
 ) -> Result<Selection> {
     let prompts = Prompts::load(args.prompts.as_deref())?;
     let instructions = prompts.render("select-units.md", &[]);
-    let (config, _) = Config::resolve(None, overrides(args))?;
+    let (config, _) = Config::resolve(None, args.agent.overrides())?;
     let backend = backends()
         .build(&config.run.backend, &config.run.model, &config, None)
         .with_context(|| format!("the {} agent", config.run.backend))?;
@@ -116,8 +107,8 @@ pub fn select(
             }
             Ok::<_, maia_core::llm::LlmError>(builder.finish())
         });
-        let completion =
-            completion.with_context(|| format!("asking the {} agent to choose", args.backend))?;
+        let completion = completion
+            .with_context(|| format!("asking the {} agent to choose", args.agent.backend))?;
         let call = completion
             .tool_calls
             .iter()
@@ -147,7 +138,7 @@ pub fn select(
     std::fs::write(&log, replies.join("\n\n---\n\n"))?;
     bail!(
         "the {} agent gave no usable selection twice ({problem}); both replies are in {}",
-        args.backend,
+        args.agent.backend,
         log.display()
     )
 }
@@ -175,23 +166,4 @@ pub fn selection_text(selection: &Selection, layer: &str) -> String {
     }
     text.push_str(&format!("  shared: {}", list(&selection.shared)));
     text
-}
-
-/// The run's backend choice as config overrides.
-fn overrides(args: &SpuriousArgs) -> toml::Table {
-    let mut run = toml::Table::new();
-    run.insert("backend".into(), args.backend.clone().into());
-    if let Some(model) = &args.model {
-        run.insert("model".into(), model.clone().into());
-    }
-    let mut table = toml::Table::new();
-    table.insert("run".into(), toml::Value::Table(run));
-    if let Some(url) = &args.base_url {
-        for backend in ["openai", "anthropic"] {
-            let mut t = toml::Table::new();
-            t.insert("base_url".into(), url.clone().into());
-            table.insert(backend.into(), toml::Value::Table(t));
-        }
-    }
-    table
 }

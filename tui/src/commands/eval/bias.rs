@@ -30,18 +30,8 @@ pub struct BiasArgs {
     /// agent hunts once.
     #[arg(long, default_value = "1", value_delimiter = ',')]
     pub seeds: Vec<u64>,
-    /// The agent: offline (no key, the default), openai, anthropic, …
-    #[arg(long, default_value = "offline")]
-    pub backend: String,
-    /// The agent's model (default: the backend's).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// The agent's API base URL (an OpenAI-compatible server).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Rounds per hunt.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_rounds: Option<u32>,
+    #[command(flatten)]
+    pub agent: crate::agent_choice::AgentChoice,
     /// Held-out probe scenes the subgroups are compared on.
     #[arg(long, default_value_t = 4000)]
     pub probes: usize,
@@ -195,22 +185,13 @@ fn hunt(args: &BiasArgs, target: &str, seed: u64) -> Result<(PathBuf, String)> {
             "--target",
             target,
         ])
-        .args(["--unit", &unit, "--id", &id, "--backend", &args.backend])
-        .args(["--device", &args.device])
+        .args(["--unit", &unit, "--id", &id, "--device", &args.device])
+        .args(args.agent.args())
         .arg("--runs-dir")
         .arg(&runs);
-    if let Some(model) = &args.model {
-        command.args(["--model", model]);
-    }
-    if let Some(url) = &args.base_url {
-        command.args(["--base-url", url]);
-    }
-    if let Some(rounds) = args.max_rounds {
-        command.args(["--max-rounds", &rounds.to_string()]);
-    }
     eprintln!(
         "seed {seed}: the {} agent hunts on {unit} ({target})",
-        args.backend
+        args.agent.backend
     );
     let output = command
         .output()

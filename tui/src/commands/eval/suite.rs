@@ -197,13 +197,7 @@ fn config_overrides(args: &SuiteArgs) -> toml::Table {
     }
     let mut table = toml::Table::new();
     table.insert("run".into(), toml::Value::Table(run));
-    if let Some(url) = &args.base_url {
-        for backend in ["openai", "anthropic"] {
-            let mut t = toml::Table::new();
-            t.insert("base_url".into(), url.clone().into());
-            table.insert(backend.into(), toml::Value::Table(t));
-        }
-    }
+    crate::agent_choice::insert_base_url(&mut table, args.base_url.as_deref());
     table
 }
 
