@@ -260,7 +260,7 @@ fn maia_eval_bias_scores_each_seeds_report_against_the_planted_subgroup() {
         run(maia()
             .env("MAIA_CACHE_DIR", dir.path().join("cache"))
             .args(["eval", "bias", "--seeds", "3", "--device", "cpu"])
-            .args(["--train-images", "512", "--epochs", "2", "--probes", "600"])
+            .args(["--train-images", "256", "--epochs", "2", "--probes", "600"])
             .arg("--out")
             .arg(&out))
     };

@@ -77,22 +77,35 @@ pub fn unit_states<C: FromIterator<(String, String)>>(status: &serde_json::Value
         .collect()
 }
 
-/// A spurious-preset classifier trained in seconds (one epoch on 512 scenes, cached under
-/// `dir/cache`), copied to `dir/spurious.pt`: its path and what training printed.
+/// A spurious-preset classifier trained in seconds (one epoch of pretraining and one of
+/// fitting on 512 scenes each), trained once per test process and copied to
+/// `dir/spurious.pt` (with its sidecar): its path and what training printed.
 pub fn small_planted_classifier(dir: &Path) -> (PathBuf, String) {
+    static TRAINED: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+    let (home, out) = TRAINED.get_or_init(|| {
+        // Under cargo's scratch folder for tests, cleared first: trained afresh by every
+        // test process, never left in /tmp.
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("small-planted-classifier");
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("scratch folder");
+        let (code, out, err) = run(maia()
+            .env("MAIA_CACHE_DIR", home.join("cache"))
+            .args(["world", "train-classifier", "--preset", "spurious"])
+            .args(["--train-images", "512", "--epochs", "1"])
+            .args([
+                "--pretrain-images",
+                "512",
+                "--pretrain-epochs",
+                "1",
+                "--out",
+            ])
+            .arg(home.join("spurious.pt")));
+        assert_eq!(code, 0, "{out}{err}");
+        (home, out)
+    });
     let model = dir.join("spurious.pt");
-    let (code, out, err) = run(maia()
-        .env("MAIA_CACHE_DIR", dir.join("cache"))
-        .args(["world", "train-classifier", "--preset", "spurious"])
-        .args(["--train-images", "512", "--epochs", "1"])
-        .args([
-            "--pretrain-images",
-            "512",
-            "--pretrain-epochs",
-            "1",
-            "--out",
-        ])
-        .arg(&model));
-    assert_eq!(code, 0, "{out}{err}");
-    (model, out)
+    for name in ["spurious.pt", "spurious.pt.json"] {
+        std::fs::copy(home.join(name), dir.join(name)).expect("copying the classifier");
+    }
+    (model, out.clone())
 }
