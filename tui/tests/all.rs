@@ -6,6 +6,7 @@ mod batch_slurm;
 mod cli;
 mod downstream;
 mod eval_cli;
+mod eval_llm;
 mod host_cli;
 mod images_from;
 mod llama_server;

@@ -50,6 +50,9 @@ pub enum EvaluatorKind {
     /// The shapes world's deterministic evaluator: reads the description's concept and
     /// draws scenes that show it and scenes that lack it.
     World,
+    /// MAIA's protocol: a language model (`--backend`, `--model`, `--base-url`) writes the
+    /// positive and neutral prompts, told what the image generator can draw.
+    Llm,
 }
 
 /// Options of `maia eval score`.
@@ -57,7 +60,8 @@ pub enum EvaluatorKind {
 #[command(after_help = "Examples:\n  \
 maia eval score --target synthetic:red_and_circle --description 'red circles'\n  \
 maia eval score --target synthetic:all --unit synthetic:5 --description 'stars that are not small' --n 40\n  \
-maia eval score --target synthetic:circle_with_star -d 'circles and stars together' --json")]
+maia eval score --target synthetic:circle_with_star -d 'circles and stars together' --json\n  \
+maia eval score --target torch:resnet50.pt --unit layer4:5 -d 'dogs' --evaluator llm --backend openai --model gpt-4o --images-from http")]
 pub struct ScoreArgs {
     /// The model whose unit is scored: `synthetic:NAME`, 'synthetic:EXPR', `synthetic:all`,
     /// `world-cnn`, `world-vit`, `torch:MODEL.pt` or `remote:ADDR`.
@@ -78,6 +82,9 @@ pub struct ScoreArgs {
     /// Who writes the prompts.
     #[arg(long, value_enum, default_value_t = EvaluatorKind::World)]
     pub evaluator: EvaluatorKind,
+    /// With --evaluator llm: the model that writes the prompts.
+    #[command(flatten)]
+    pub agent: crate::agent_choice::AgentChoice,
     /// Where a torch model runs: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -110,6 +117,9 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
 fn score(args: ScoreArgs) -> Result<ExitCode> {
     let (registry, problems) = args.plugins.load_registry();
     warn_problems(&problems);
+    let image_context = registry
+        .get("text2image")
+        .map(|t| t.spec.description.clone());
     let renderer = ToolRenderer::new(Arc::new(registry)).map_err(|f| anyhow::anyhow!(f))?;
     let target = TargetArgs {
         target: Some(args.target.clone()),
@@ -120,20 +130,23 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
         k: 15,
         features: args.features.clone(),
     };
-    let unit: TargetUnit = target
-        .open(Arc::new(ImageStore::new()))?
-        .context("no target")?;
+    let unit: Arc<TargetUnit> = Arc::new(
+        target
+            .open(Arc::new(ImageStore::new()))?
+            .context("no target")?,
+    );
     let n = usize::try_from(args.n).unwrap_or(DEFAULT_N);
-    let scorer = Scorer::new(
+    let scorer = Arc::new(Scorer::new(
         Arc::new(renderer),
         ScoreConfig {
             n,
             seed: args.seed,
             ..ScoreConfig::default()
         },
-    );
+    ));
     let score = match args.evaluator {
-        EvaluatorKind::World => scorer.score_world(&args.description, &unit),
+        EvaluatorKind::World => scorer.score_world(&args.description, unit.as_ref()),
+        EvaluatorKind::Llm => llm_score(&args, &scorer, unit.clone(), image_context)?,
     };
     let truth = synthetic_truth(&args.target, unit.unit()).map(|concept| {
         (
@@ -157,7 +170,12 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         print!(
             "{}",
-            report(&score, &unit, scorer.renderer().name(), args.show_prompts)
+            report(
+                &score,
+                unit.as_ref(),
+                scorer.renderer().name(),
+                args.show_prompts
+            )
         );
         if let Some((concept, result)) = &truth {
             let said = unit
@@ -172,6 +190,32 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Scores with MAIA's protocol: the chosen model writes the prompts.
+fn llm_score(
+    args: &ScoreArgs,
+    scorer: &Arc<Scorer>,
+    unit: Arc<TargetUnit>,
+    image_context: Option<String>,
+) -> Result<maia_core::eval::Score> {
+    use maia_core::config::Config;
+    use maia_core::eval::LlmEvaluator;
+    if args.agent.backend == "offline" {
+        anyhow::bail!(
+            "--evaluator llm needs a language model: give --backend openai or anthropic (with --model, and --base-url for a local server such as llama.cpp or vLLM); the offline experimenter does not write evaluator prompts"
+        );
+    }
+    let (config, _) = Config::resolve(None, args.agent.overrides())?;
+    let backend = crate::backends::backends()
+        .build(&config.run.backend, &config.run.model, &config, None)
+        .with_context(|| format!("the {} evaluator", config.run.backend))?;
+    let mut evaluator = LlmEvaluator::new(backend);
+    if let Some(context) = image_context {
+        evaluator = evaluator.with_image_context(context);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    Ok(runtime.block_on(scorer.score(&args.description, &evaluator, unit)))
 }
 
 fn number(value: Option<f64>) -> String {

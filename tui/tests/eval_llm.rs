@@ -1,0 +1,118 @@
+//! `maia eval score --evaluator llm`: MAIA's protocol through the binary, with an
+//! OpenAI-compatible server on loopback writing the prompts (recorded-style replies), the
+//! real shapes-tools plugin drawing them and the unit run on them.
+
+use crate::support::maia;
+use maia_tests::llm_server::{LlmServer, ScriptedReply};
+use std::process::Output;
+
+fn prompts_reply(positive: &[&str], neutral: &[&str]) -> ScriptedReply {
+    ScriptedReply::new()
+        .text(&serde_json::json!({"positive": positive, "neutral": neutral}).to_string())
+        .usage(420, 160)
+}
+
+async fn score(server: &LlmServer, description: &str) -> Output {
+    let mut cmd = maia();
+    cmd.args(["eval", "score", "--target", "synthetic:red_and_circle"])
+        .args([
+            "-d",
+            description,
+            "--n",
+            "4",
+            "--json",
+            "--evaluator",
+            "llm",
+        ])
+        .args(["--backend", "openai", "--model", "gpt-test", "--base-url"])
+        .arg(format!("{}/v1", server.url()))
+        .env("OPENAI_API_KEY", "sk-eval-test");
+    tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_llm_writes_the_prompts_and_the_unit_separates_them() {
+    let server = LlmServer::start().await;
+    server.push(
+        prompts_reply(
+            &[
+                "a red circle",
+                "a large red circle on a white background",
+                "a small red circle",
+                "two red circles",
+            ],
+            &[
+                "a blue square",
+                "a red square",
+                "a green circle",
+                "a yellow star",
+            ],
+        )
+        .openai(),
+    );
+    let out = score(&server, "red circles").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let score = &json["score"];
+    assert_eq!(score["evaluator"], "llm:openai/gpt-test", "{score}");
+    let pearson = score["pearson"].as_f64().expect("pearson");
+    assert!(
+        pearson > 0.8,
+        "red circles separate the synthetic red-circle unit: {score}"
+    );
+    // The evaluator was told what the image generator draws: the text2image tool's words.
+    let requests = server.requests();
+    let body = requests
+        .iter()
+        .find(|r| r.path.ends_with("/chat/completions"))
+        .map(|r| r.json().to_string())
+        .expect("a completion request");
+    assert!(body.contains("red circles"), "{body}");
+    assert!(
+        body.to_lowercase().contains("shapes"),
+        "image context missing: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_is_not_the_json_asked_for_is_asked_again_once_then_fails_with_both() {
+    let server = LlmServer::start().await;
+    for text in [
+        "Sure! Here are some prompts: red circles.",
+        "{\"positive\": [\"a red circle\"]}",
+    ] {
+        server.push(ScriptedReply::new().text(text).usage(100, 20).openai());
+    }
+    let out = score(&server, "red circles").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let failure = &json["score"]["failure"];
+    assert_eq!(failure["kind"], "evaluator", "{failure}");
+    let log = failure["log"].to_string();
+    assert!(log.contains("Sure! Here are some prompts"), "{log}");
+    assert!(log.contains("a red circle"), "{log}");
+    assert_eq!(server.pending(), 0, "both replies were asked for");
+
+    // The offline experimenter is not an evaluator: said before anything runs.
+    let mut cmd = maia();
+    cmd.args(["eval", "score", "--target", "synthetic:red_and_circle"])
+        .args(["-d", "red circles", "--evaluator", "llm"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--evaluator llm needs a language model"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
