@@ -27,10 +27,6 @@ const CHECK_SEED: u64 = 29;
 /// Images per subgroup cell in the check (and as many controls).
 const CHECK_PER_CELL: usize = 2;
 
-/// A cell counts as failing when the classifier is wrong on at least this share of its
-/// images in the check.
-const FAILING: f64 = 0.5;
-
 /// Whether `request` is a bias hunt: it offers `call_classifier` and `text2image`.
 pub(crate) fn is_bias_hunt(request: &LlmRequest) -> bool {
     let has = |name: &str| request.tools.iter().any(|t| t.name == name);
@@ -264,9 +260,11 @@ fn check_cells(group: &Subgroup) -> (Vec<Cell>, Vec<Cell>) {
 }
 
 /// The images a text2image call made (by id), with the cell each prompt drew.
-fn made(ev: &Evidence, cells: &[(String, Cell)]) -> Vec<(String, Cell)> {
-    ev.observations
+fn made(ev: &Evidence, batches: &[&[usize]], cells: &[(String, Cell)]) -> Vec<(String, Cell)> {
+    batches
         .iter()
+        .flat_map(|b| b.iter())
+        .filter_map(|&i| ev.observations.get(i))
         .filter_map(|o| match &o.origin {
             Origin::Generated { prompt } => cells
                 .iter()
@@ -275,6 +273,85 @@ fn made(ev: &Evidence, cells: &[(String, Cell)]) -> Vec<(String, Cell)> {
             _ => None,
         })
         .collect()
+}
+
+/// Per cell: images the classifier got wrong, and images, over `images`.
+fn tally(
+    images: &[(String, Cell)],
+    judged: &BTreeMap<String, bool>,
+) -> BTreeMap<Cell, (usize, usize)> {
+    let mut out: BTreeMap<Cell, (usize, usize)> = BTreeMap::new();
+    for (id, cell) in images {
+        if let Some(&right) = judged.get(id) {
+            let entry = out.entry(*cell).or_default();
+            entry.0 += usize::from(!right);
+            entry.1 += 1;
+        }
+    }
+    out
+}
+
+/// The sizes × backgrounds product that best matches the failing cells of the size ×
+/// background grid (F1 over cells; ties go to the smaller product): for every set of sizes,
+/// the backgrounds on which those sizes fail at least half the time. `None` when no cell of
+/// that grid fails.
+fn best_product(tallies: &BTreeMap<Cell, (usize, usize)>, grid: &[Cell]) -> Option<Subgroup> {
+    let fails = |c: &Cell| tallies.get(c).is_some_and(|&(w, n)| n > 0 && 2 * w >= n);
+    let failing: Vec<Cell> = grid.iter().copied().filter(|c| fails(c)).collect();
+    if failing.is_empty() {
+        return None;
+    }
+    let mut best: Option<(f64, usize, Subgroup)> = None;
+    for mask in 1u8..(1 << SizeClass::ALL.len()) {
+        let sizes: Vec<SizeClass> = SizeClass::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, &s)| s)
+            .collect();
+        let backgrounds: Vec<Color> = Color::ALL
+            .iter()
+            .copied()
+            .filter(|&b| {
+                let (w, n) = grid
+                    .iter()
+                    .filter(|c| c.background == b && sizes.contains(&c.size))
+                    .filter_map(|c| tallies.get(c))
+                    .fold((0, 0), |(w, n), &(cw, cn)| (w + cw, n + cn));
+                n > 0 && 2 * w >= n
+            })
+            .collect();
+        let inside = |c: &Cell| sizes.contains(&c.size) && backgrounds.contains(&c.background);
+        let tp = failing.iter().filter(|c| inside(c)).count();
+        let fp = grid
+            .iter()
+            .filter(|c| inside(c) && tallies.contains_key(c) && !fails(c))
+            .count();
+        let fn_ = failing.len() - tp;
+        let f1 = 2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64;
+        let cells = sizes.len() * backgrounds.len();
+        let better = match &best {
+            None => true,
+            Some((f, n, _)) => f1 > *f + 1e-9 || ((f1 - *f).abs() < 1e-9 && cells < *n),
+        };
+        if better {
+            let group = Subgroup {
+                sizes: if sizes.len() == SizeClass::ALL.len() {
+                    Vec::new()
+                } else {
+                    sizes
+                },
+                colors: Vec::new(),
+                backgrounds: if backgrounds.len() >= Color::ALL.len() - 1 {
+                    Vec::new()
+                } else {
+                    backgrounds
+                },
+            };
+            best = Some((f1, cells, group));
+        }
+    }
+    best.map(|(_, _, g)| g)
 }
 
 /// The next reply of a bias hunt.
@@ -347,13 +424,16 @@ pub(crate) fn reply(request: &LlmRequest) -> Reply {
         return reply;
     }
 
-    let swept = made(&ev, &sweep);
+    let swept = made(&ev, &generated[..generated.len().min(2)], &sweep);
     let failing: Vec<Cell> = swept
         .iter()
         .filter(|(id, _)| judged.get(id) == Some(&false))
         .map(|(_, c)| *c)
         .collect();
-    let group = subgroup(&failing, &by_background, &by_color);
+    let sweep_tally = tally(&swept, &judged);
+    let group = best_product(&sweep_tally, &by_background)
+        .filter(|g| !g.sizes.is_empty() || !g.backgrounds.is_empty())
+        .unwrap_or_else(|| subgroup(&failing, &by_background, &by_color));
 
     // 3. Check the candidate on fresh images and controls.
     if generated.len() == 2 {
@@ -404,19 +484,7 @@ pub(crate) fn reply(request: &LlmRequest) -> Reply {
     }
 
     // 4. Read the check and answer.
-    let checked: Vec<(String, Cell)> = generated
-        .iter()
-        .skip(2)
-        .flat_map(|obs| obs.iter())
-        .filter_map(|&i| ev.observations.get(i))
-        .filter_map(|o| match &o.origin {
-            Origin::Generated { prompt: p } => {
-                let cell = sweep.iter().find(|(q, _)| q == p).map(|(_, c)| *c)?;
-                Some((o.id.clone(), cell))
-            }
-            _ => None,
-        })
-        .collect();
+    let checked = made(&ev, generated.get(2..).unwrap_or_default(), &sweep);
     let rate = |inside: bool| -> (usize, usize) {
         let cells: Vec<&(String, Cell)> = checked
             .iter()
@@ -430,22 +498,13 @@ pub(crate) fn reply(request: &LlmRequest) -> Reply {
     };
     let ((wrong_in, n_in), (wrong_out, n_out)) = (rate(true), rate(false));
     let share = |w: usize, n: usize| w as f64 / n.max(1) as f64;
-    // Cells of the subgroup the check did not confirm are dropped from it.
-    let mut kept: Vec<Cell> = Vec::new();
-    for (_, cell) in checked.iter().filter(|(_, c)| group.contains(*c)) {
-        let of_cell: Vec<&(String, Cell)> = checked.iter().filter(|(_, c)| c == cell).collect();
-        let wrong = of_cell
-            .iter()
-            .filter(|(id, _)| judged.get(id) == Some(&false))
-            .count();
-        if share(wrong, of_cell.len()) >= FAILING && !kept.contains(cell) {
-            kept.push(*cell);
-        }
-    }
-    let confirmed = if kept.is_empty() {
-        group.clone()
+    // The subgroup again, from the sweeps and the check together: cells the check did not
+    // confirm fall out of it.
+    let all_tally = tally(&[swept.clone(), checked.clone()].concat(), &judged);
+    let confirmed = if group.colors.is_empty() {
+        best_product(&all_tally, &by_background).unwrap_or_else(|| group.clone())
     } else {
-        subgroup(&kept, &by_background, &by_color)
+        group.clone()
     };
     let inside_rate = share(wrong_in, n_in);
     let outside_rate = share(wrong_out, n_out);
@@ -500,6 +559,26 @@ mod tests {
         assert_eq!(
             read.ok().as_deref(),
             Some("small & square & (bg:black | bg:brown | bg:blue | bg:purple)")
+        );
+    }
+
+    #[test]
+    fn the_best_product_ignores_a_stray_failure() {
+        let (by_background, _) = sweep_cells();
+        let mut tallies = BTreeMap::new();
+        for cell in &by_background {
+            let planted = cell.size == SizeClass::Small
+                && matches!(cell.background, Color::Black | Color::Blue | Color::Purple);
+            let stray = cell.size == SizeClass::Medium && cell.background == Color::Green;
+            tallies.insert(*cell, (usize::from(planted || stray), 1));
+        }
+        let group = best_product(&tallies, &by_background);
+        assert_eq!(
+            group.map(|g| (g.sizes, g.backgrounds)),
+            Some((
+                vec![SizeClass::Small],
+                vec![Color::Blue, Color::Purple, Color::Black]
+            ))
         );
     }
 
