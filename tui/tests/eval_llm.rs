@@ -116,3 +116,118 @@ async fn a_reply_that_is_not_the_json_asked_for_is_asked_again_once_then_fails_w
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A run on a model outside the shapes world (a torch classifier) cannot be scored by the
+/// world evaluator; `report --score --evaluator llm` scores it, keeps score.json, and a
+/// later report shows the score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_scores_a_torch_models_run_with_the_llm_evaluator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (model, _) = crate::support::small_planted_classifier(dir.path());
+    let runs = dir.path().join("runs");
+    let mut cmd = maia();
+    cmd.args([
+        "run",
+        "--headless",
+        "--backend",
+        "offline",
+        "--max-rounds",
+        "3",
+    ])
+    .arg("--target")
+    .arg(format!("torch:{}", model.display()))
+    .args([
+        "--unit",
+        "conv4:3",
+        "--id",
+        "r",
+        "--device",
+        "cpu",
+        "--runs-dir",
+    ])
+    .arg(&runs);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = runs.join("r");
+
+    let report = |extra: Vec<String>| {
+        let mut cmd = maia();
+        cmd.arg("report").arg(&run_dir).args(extra);
+        cmd.env("OPENAI_API_KEY", "sk-eval-test");
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+                .await
+                .expect("joined")
+        }
+    };
+    let out = report(vec!["--score".into(), "--device".into(), "cpu".into()]).await;
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--score --evaluator llm"), "{err}");
+
+    let server = LlmServer::start().await;
+    server.push(
+        prompts_reply(
+            &[
+                "a red circle",
+                "a blue square",
+                "a green star",
+                "a white triangle",
+            ],
+            &[
+                "a black background",
+                "a gray background",
+                "a white background",
+                "a pink background",
+            ],
+        )
+        .openai(),
+    );
+    let out = report(vec![
+        "--score".into(),
+        "--device".into(),
+        "cpu".into(),
+        "--n".into(),
+        "4".into(),
+        "--evaluator".into(),
+        "llm".into(),
+        "--backend".into(),
+        "openai".into(),
+        "--model".into(),
+        "gpt-test".into(),
+        "--base-url".into(),
+        format!("{}/v1", server.url()),
+    ])
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("scored: pearson"), "{err}");
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("score.json")).expect("score.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        saved["score"]["evaluator"], "llm:openai/gpt-test",
+        "{saved}"
+    );
+
+    // A later plain report shows the kept score instead of saying the run is unscorable.
+    let out = report(Vec::new()).await;
+    assert_eq!(out.status.code(), Some(0));
+    let page = std::fs::read_to_string(run_dir.join("report.html")).expect("report.html");
+    assert!(
+        page.contains("llm:openai/gpt-test"),
+        "the page shows the kept score"
+    );
+    assert!(
+        !page.contains("is not a shapes-world model"),
+        "no unscorable note"
+    );
+}

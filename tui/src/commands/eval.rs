@@ -192,6 +192,29 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
     })
 }
 
+/// The language-model evaluator of `agent`, told what the image generator draws
+/// (`image_context`, the text2image tool's description).
+pub(crate) fn llm_evaluator(
+    agent: &crate::agent_choice::AgentChoice,
+    image_context: Option<String>,
+) -> Result<maia_core::eval::LlmEvaluator> {
+    use maia_core::config::Config;
+    if agent.backend == "offline" {
+        anyhow::bail!(
+            "--evaluator llm needs a language model: give --backend openai or anthropic (with --model, and --base-url for a local server such as llama.cpp or vLLM); the offline experimenter does not write evaluator prompts"
+        );
+    }
+    let (config, _) = Config::resolve(None, agent.overrides())?;
+    let backend = crate::backends::backends()
+        .build(&config.run.backend, &config.run.model, &config, None)
+        .with_context(|| format!("the {} evaluator", config.run.backend))?;
+    let evaluator = maia_core::eval::LlmEvaluator::new(backend);
+    Ok(match image_context {
+        Some(context) => evaluator.with_image_context(context),
+        None => evaluator,
+    })
+}
+
 /// Scores with MAIA's protocol: the chosen model writes the prompts.
 fn llm_score(
     args: &ScoreArgs,
@@ -199,21 +222,7 @@ fn llm_score(
     unit: Arc<TargetUnit>,
     image_context: Option<String>,
 ) -> Result<maia_core::eval::Score> {
-    use maia_core::config::Config;
-    use maia_core::eval::LlmEvaluator;
-    if args.agent.backend == "offline" {
-        anyhow::bail!(
-            "--evaluator llm needs a language model: give --backend openai or anthropic (with --model, and --base-url for a local server such as llama.cpp or vLLM); the offline experimenter does not write evaluator prompts"
-        );
-    }
-    let (config, _) = Config::resolve(None, args.agent.overrides())?;
-    let backend = crate::backends::backends()
-        .build(&config.run.backend, &config.run.model, &config, None)
-        .with_context(|| format!("the {} evaluator", config.run.backend))?;
-    let mut evaluator = LlmEvaluator::new(backend);
-    if let Some(context) = image_context {
-        evaluator = evaluator.with_image_context(context);
-    }
+    let evaluator = llm_evaluator(&args.agent, image_context)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     Ok(runtime.block_on(scorer.score(&args.description, &evaluator, unit)))
 }

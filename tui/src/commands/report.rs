@@ -13,7 +13,7 @@ use maia_core::eval::{
     DEFAULT_N, ScoreConfig, Scorer, ToolRenderer, score_against_truth, synthetic_truth,
 };
 use maia_tui::report::model::RunReport;
-use maia_tui::report::score::{RunScore, SCORE_FILE, scorable};
+use maia_tui::report::score::{RunScore, SCORE_FILE, scorable_by};
 use maia_tui::report::{self, REPORT_FILE};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,7 +24,8 @@ use std::sync::Arc;
 #[command(after_help = "Examples:\n  \
 maia report 20261125-062252-red-and-circle-unit\n  \
 maia report runs/20261125-062252-red-and-circle-unit --score --open\n  \
-maia report my-run --out /tmp/my-run.html")]
+maia report my-run --out /tmp/my-run.html\n  \
+maia report my-resnet-run --score --evaluator llm --backend openai --model gpt-4o --images-from http")]
 pub struct ReportArgs {
     /// The run: its id (a folder under --runs-dir) or a path to its folder.
     #[arg(value_name = "RUN")]
@@ -38,9 +39,10 @@ pub struct ReportArgs {
     /// Open the page in the desktop's browser (xdg-open / open) once written.
     #[arg(long)]
     pub open: bool,
-    /// Score the final answer first (predictive evaluation with the shapes-world evaluator,
-    /// and against the ground truth for synthetic units); the score is saved as
-    /// score.json in the run folder, and later reports show it.
+    /// Score the final answer first (predictive evaluation: the shapes-world evaluator for
+    /// shapes-world models, `--evaluator llm` for any model; and against the ground truth
+    /// for synthetic units); the score is saved as score.json in the run folder, and later
+    /// reports show it.
     #[arg(long)]
     pub score: bool,
     /// With --score: positive and neutral prompts each.
@@ -52,6 +54,12 @@ pub struct ReportArgs {
     /// With --score: where a torch model runs (cpu, cuda, cuda:N or auto).
     #[arg(long, default_value = "auto", requires = "score")]
     pub device: String,
+    /// With --score: who writes the prompts (`llm` scores units of any model).
+    #[arg(long, value_enum, default_value_t = crate::commands::eval::EvaluatorKind::World, requires = "score")]
+    pub evaluator: crate::commands::eval::EvaluatorKind,
+    /// With --score --evaluator llm: the model that writes the prompts.
+    #[command(flatten)]
+    pub agent: crate::agent_choice::AgentChoice,
     #[command(flatten)]
     pub plugins: PluginArgs,
 }
@@ -117,12 +125,16 @@ fn score_answer(
     report: &RunReport,
     features: crate::feature_args::FeatureArgs,
 ) -> Result<RunScore> {
-    scorable(report).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
+    let llm = args.evaluator == crate::commands::eval::EvaluatorKind::Llm;
+    scorable_by(report, llm).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
     let (Some(start), Some(answer)) = (&report.started, &report.answer) else {
         bail!("cannot score run {}: no final answer", report.run_id);
     };
     let (registry, problems) = args.plugins.load_registry();
     warn_problems(&problems);
+    let image_context = registry
+        .get("text2image")
+        .map(|t| t.spec.description.clone());
     let renderer = ToolRenderer::new(Arc::new(registry))
         .map_err(|f| anyhow!("cannot score: {f}; the shapes-tools plugin provides text2image (`maia tools` lists tools)"))?;
     let target = TargetArgs {
@@ -134,16 +146,24 @@ fn score_answer(
         k: maia_core::exemplars::DEFAULT_K,
         features,
     };
-    let unit = target
-        .open(Arc::new(ImageStore::new()))?
-        .with_context(|| format!("opening target {} for scoring", start.target))?;
+    let unit = Arc::new(
+        target
+            .open(Arc::new(ImageStore::new()))?
+            .with_context(|| format!("opening target {} for scoring", start.target))?,
+    );
     let config = ScoreConfig {
         n: usize::try_from(args.n).unwrap_or(DEFAULT_N),
         seed: args.seed,
         ..ScoreConfig::default()
     };
-    let scorer = Scorer::new(Arc::new(renderer), config);
-    let score = scorer.score_world(&answer.description, &unit);
+    let scorer = Arc::new(Scorer::new(Arc::new(renderer), config));
+    let score = if llm {
+        let evaluator = crate::commands::eval::llm_evaluator(&args.agent, image_context)?;
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(scorer.score(&answer.description, &evaluator, unit.clone()))
+    } else {
+        scorer.score_world(&answer.description, unit.as_ref())
+    };
     let mut run_score = RunScore {
         score,
         truth_said: None,

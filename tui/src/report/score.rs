@@ -50,32 +50,41 @@ pub enum ScoreSection {
     },
 }
 
-/// Whether the run's answer can be scored, and if not why: the predictive evaluator draws
+/// Whether the run's answer can be scored, and if not why: the world evaluator draws
 /// shapes-world scenes, so the target must be a shapes-world model, and the task must
 /// describe a unit.
 pub fn scorable(report: &RunReport) -> Result<(), String> {
+    scorable_by(report, false)
+}
+
+/// As [`scorable`], for the world evaluator (`llm` false) or a language-model evaluator,
+/// which scores a unit of any model.
+pub fn scorable_by(report: &RunReport, llm: bool) -> Result<(), String> {
     let Some(start) = &report.started else {
         return Err("the journal has no run_started record: target and unit unknown".into());
     };
     if report.answer.is_none() {
         return Err("the run has no final answer yet".into());
     }
-    scorable_target(start)
+    scorable_target(start, llm)
 }
 
-fn scorable_target(start: &RunStart) -> Result<(), String> {
+fn scorable_target(start: &RunStart, llm: bool) -> Result<(), String> {
     if start.task != "describe-unit" {
         return Err(format!(
             "a `{}` task's answer is not a unit description",
             start.task
         ));
     }
+    if llm {
+        return Ok(());
+    }
     let target = start.target.trim();
     if target.starts_with("synthetic:") || maia_core::target::world_model_config(target).is_some() {
         Ok(())
     } else {
         Err(format!(
-            "the predictive evaluator draws shapes-world scenes; target `{target}` is not a shapes-world model (synthetic:…, world-cnn, world-vit)"
+            "the world evaluator draws shapes-world scenes; target `{target}` is not a shapes-world model (synthetic:…, world-cnn, world-vit): score it with a language model, --score --evaluator llm --backend B --model M"
         ))
     }
 }
@@ -83,7 +92,9 @@ fn scorable_target(start: &RunStart) -> Result<(), String> {
 /// The score section for a run: `score.json` when it scored this answer, otherwise why
 /// there is none and how to get one.
 pub fn load(run_dir: &Path, report: &RunReport) -> ScoreSection {
-    if let Err(why) = scorable(report) {
+    if let Err(why) = scorable(report)
+        && (scorable_by(report, true).is_err() || !run_dir.join(SCORE_FILE).is_file())
+    {
         return ScoreSection::Unscorable { why };
     }
     let hint = not_computed_hint(report);
