@@ -25,7 +25,7 @@ const SWEEP_SEED: u64 = 11;
 const CHECK_SEED: u64 = 29;
 
 /// Images per subgroup cell in the check (and as many controls).
-const CHECK_PER_CELL: usize = 2;
+const CHECK_PER_CELL: usize = 3;
 
 /// Whether `request` is a bias hunt: it offers `call_classifier` and `text2image`.
 pub(crate) fn is_bias_hunt(request: &LlmRequest) -> bool {
@@ -293,10 +293,10 @@ fn tally(
 
 /// The sizes × backgrounds product that best matches the failing cells of the size ×
 /// background grid (F1 over cells; ties go to the smaller product): for every set of sizes,
-/// the backgrounds on which those sizes fail at least half the time. `None` when no cell of
+/// the backgrounds on which those sizes fail at least a third of the time. `None` when no cell of
 /// that grid fails.
 fn best_product(tallies: &BTreeMap<Cell, (usize, usize)>, grid: &[Cell]) -> Option<Subgroup> {
-    let fails = |c: &Cell| tallies.get(c).is_some_and(|&(w, n)| n > 0 && 2 * w >= n);
+    let fails = |c: &Cell| tallies.get(c).is_some_and(|&(w, n)| n > 0 && 3 * w >= n);
     let failing: Vec<Cell> = grid.iter().copied().filter(|c| fails(c)).collect();
     if failing.is_empty() {
         return None;
@@ -318,7 +318,7 @@ fn best_product(tallies: &BTreeMap<Cell, (usize, usize)>, grid: &[Cell]) -> Opti
                     .filter(|c| c.background == b && sizes.contains(&c.size))
                     .filter_map(|c| tallies.get(c))
                     .fold((0, 0), |(w, n), &(cw, cn)| (w + cw, n + cn));
-                n > 0 && 2 * w >= n
+                n > 0 && 3 * w >= n
             })
             .collect();
         let inside = |c: &Cell| sizes.contains(&c.size) && backgrounds.contains(&c.background);
@@ -514,7 +514,7 @@ pub(crate) fn reply(request: &LlmRequest) -> Reply {
         inside_rate * 100.0,
         outside_rate * 100.0
     );
-    if inside_rate <= outside_rate + 0.25 {
+    if inside_rate < 0.2 || inside_rate < outside_rate + 0.15 {
         reply.calls.push(answer(
             format!(
                 "no clear bias found: the errors on {} in the sweeps did not concentrate in one subgroup when checked",
