@@ -172,6 +172,11 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             .expect("an image");
         std::fs::copy(first.path(), two.join(class).join(first.file_name())).expect("copy");
     }
+    std::fs::create_dir_all(two.join("star")).expect("an empty class folder");
+    let (code, _, err) = spurious("conv4:0", &two);
+    assert_ne!(code, 0);
+    assert!(err.contains("class folder `star` has no images"), "{err}");
+    std::fs::remove_dir(two.join("star")).expect("removed");
     let (code, _, err) = spurious("conv4:0", &two);
     assert_ne!(code, 0);
     assert!(

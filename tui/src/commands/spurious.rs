@@ -136,6 +136,14 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
             before.name
         );
     }
+    for (flag, dir) in [("--train", &train), ("--test", &test)] {
+        if let Some(class) = empty_class(dir) {
+            bail!(
+                "{flag} {}: class folder `{class}` has no images; every class needs images (or remove the folder)",
+                dir.display()
+            );
+        }
+    }
     let train_data =
         Dataset::open(&train).with_context(|| format!("--train {}", train.display()))?;
     let test_data = Dataset::open(&test).with_context(|| format!("--test {}", test.display()))?;
@@ -316,6 +324,37 @@ fn read_descriptions(
         );
     }
     Ok(described)
+}
+
+/// The first class subfolder of an ImageFolder `dir` that holds no image file.
+fn empty_class(dir: &Path) -> Option<String> {
+    let is_image = |p: &Path| {
+        p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "png" | "jpg" | "jpeg" | "webp"
+            )
+        })
+    };
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    classes.sort();
+    classes
+        .into_iter()
+        .find(|class| {
+            !std::fs::read_dir(class)
+                .map(|entries| entries.filter_map(Result::ok).any(|e| is_image(&e.path())))
+                .unwrap_or(false)
+        })
+        .and_then(|class| class.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
 /// `LAYER:UNIT,…` as unit indices of `layer`.
