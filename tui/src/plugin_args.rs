@@ -229,3 +229,42 @@ pub fn warn_problems(problems: &[LoadProblem]) {
         eprintln!("warning: plugin {} skipped: {}", p.plugin, p.message);
     }
 }
+
+/// What to say when no `text2image` tool was loaded (`None` when one was): the agent can
+/// then make no images, and a run describes units from exemplars alone or not at all.
+pub fn no_image_tools(registry: &ToolRegistry, search: &PluginSearch) -> Option<String> {
+    if registry.get("text2image").is_some() {
+        return None;
+    }
+    let looked: Vec<String> = search
+        .dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    Some(format!(
+        "warning: no text2image tool was loaded (no image plugin found in {}); the agent cannot make images. Build the plugins (scripts/build-plugins.sh) and run maia from its build folder, or pass --plugin PATH",
+        if looked.is_empty() {
+            "no folder: --no-default-plugins".to_owned()
+        } else {
+            looked.join(", ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_without_text2image_is_warned_about_with_the_folders_searched() {
+        let search = PluginSearch {
+            dirs: vec![PathBuf::from("/opt/maia/plugins")],
+            ..PluginSearch::default()
+        };
+        let warning = no_image_tools(&ToolRegistry::new(), &search).unwrap_or_default();
+        assert!(warning.contains("no text2image tool"), "{warning}");
+        assert!(warning.contains("/opt/maia/plugins"), "{warning}");
+        let none = no_image_tools(&ToolRegistry::new(), &PluginSearch::default());
+        assert!(none.is_some_and(|w| w.contains("--no-default-plugins")));
+    }
+}

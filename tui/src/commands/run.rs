@@ -377,9 +377,10 @@ async fn assemble(
         config.run.replay.as_deref(),
     )?;
     let images_from = plugins.images_from(config)?;
+    let search = plugins.search_with(&images_from);
     let (toolbox, problems) = Toolbox::load(
         &plugins.loader_for(config)?,
-        &plugins.search_with(&images_from),
+        &search,
         ToolboxOptions {
             describer: describer_for(config, tokio::runtime::Handle::current())?,
             describe_prompt: prompts.render("describe-images.md", &[]),
@@ -388,6 +389,9 @@ async fn assemble(
         },
     )?;
     warn_problems(&problems);
+    if let Some(warning) = crate::plugin_args::no_image_tools(&toolbox.registry(), &search) {
+        eprintln!("{warning}");
+    }
     let target = TargetArgs {
         target: Some(config.run.target.clone()),
         unit: (!config.run.unit.is_empty()).then(|| config.run.unit.clone()),

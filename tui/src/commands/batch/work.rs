@@ -100,9 +100,10 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let search = recorded.plugins.search();
     let (toolbox, problems) = Toolbox::load(
         &recorded.plugins.sandbox.loader(),
-        &recorded.plugins.search(),
+        &search,
         ToolboxOptions {
             describer: describer_for(&config, runtime.handle().clone())?,
             describe_prompt: prompts.render("describe-images.md", &[]),
@@ -111,6 +112,9 @@ pub fn work(args: WorkArgs) -> Result<ExitCode> {
         },
     )?;
     warn_problems(&problems);
+    if let Some(warning) = crate::plugin_args::no_image_tools(&toolbox.registry(), &search) {
+        eprintln!("{warning}");
+    }
     let spec = args
         .target
         .clone()
