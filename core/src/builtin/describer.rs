@@ -1,7 +1,7 @@
 //! Who answers `describe_images` and `summarize_images`: a second model call (possibly a
 //! cheaper model than the agent's), or, with no model, the shapes world's own scene graph.
 
-use crate::llm::{CompletionBuilder, ImagePart, LlmBackend, LlmRequest, Message, Part};
+use crate::llm::{ImagePart, LlmBackend, LlmRequest, Message, Part};
 use crate::target::scene_of;
 use maia_plugin_sdk::{Image, ToolError};
 use std::collections::BTreeMap;
@@ -55,14 +55,10 @@ impl LlmDescriber {
         };
         let backend = self.backend.clone();
         self.runtime.block_on(async move {
-            let mut stream = backend.stream(request);
-            let mut builder = CompletionBuilder::new();
-            while let Some(event) = stream.next().await {
-                let event = event
-                    .map_err(|e| ToolError::failed(format!("the describer model failed: {e}")))?;
-                builder.push(&event);
-            }
-            let text = builder.finish().text;
+            let text = crate::llm::complete(backend.as_ref(), request)
+                .await
+                .map_err(|e| ToolError::failed(format!("the describer model failed: {e}")))?
+                .text;
             if text.trim().is_empty() {
                 return Err(ToolError::failed("the describer model returned no text"));
             }

@@ -54,6 +54,22 @@ pub struct BiasScore {
     pub accuracy_outside: Option<f64>,
 }
 
+impl BiasScore {
+    /// The score of a report that could not be read: it matches no probe.
+    pub fn unread(truth: &Concept, probes: &[(Scene, Shape)]) -> BiasScore {
+        BiasScore {
+            concept: String::new(),
+            ignored: Vec::new(),
+            iou: 0.0,
+            reported: 0,
+            planted: probes.iter().filter(|(s, _)| truth.present_in(s)).count(),
+            probes: probes.len(),
+            accuracy_inside: None,
+            accuracy_outside: None,
+        }
+    }
+}
+
 /// Why a report cannot be scored.
 #[derive(Debug, thiserror::Error)]
 pub enum BiasError {

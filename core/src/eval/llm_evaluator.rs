@@ -2,7 +2,7 @@
 
 use super::evaluator::{EvalFuture, Evaluator, PromptSet, check_description, clip};
 use super::{Failure, FailureKind};
-use crate::llm::{CompletionBuilder, LlmBackend, LlmError, LlmRequest, Message, Part};
+use crate::llm::{LlmBackend, LlmError, LlmRequest, Message, Part};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,12 +192,7 @@ impl Evaluator for LlmEvaluator {
 
 /// Drains a backend's stream into the reply's visible text.
 async fn collect(backend: &dyn LlmBackend, request: LlmRequest) -> Result<String, LlmError> {
-    let mut stream = backend.stream(request);
-    let mut builder = CompletionBuilder::new();
-    while let Some(event) = stream.next().await {
-        builder.push(&event?);
-    }
-    Ok(builder.finish().text)
+    Ok(crate::llm::complete(backend, request).await?.text)
 }
 
 /// Reads an evaluator reply: the first `{` to the last `}` must be a JSON object with

@@ -1,9 +1,23 @@
 //! Folding a stream of events into one complete reply.
 
-use super::{FinishReason, LlmEvent, Usage};
+use super::{FinishReason, LlmBackend, LlmError, LlmEvent, LlmRequest, Usage};
 
 /// A tool call the model asked for (defined with the run's events, which record it).
 pub use maia_run::event::RequestedToolCall;
+
+/// Sends `request` to `backend` and folds its stream into the whole reply; the first
+/// error in the stream is the result.
+pub async fn complete(
+    backend: &dyn LlmBackend,
+    request: LlmRequest,
+) -> Result<Completion, LlmError> {
+    let mut stream = backend.stream(request);
+    let mut builder = CompletionBuilder::new();
+    while let Some(event) = stream.next().await {
+        builder.push(&event?);
+    }
+    Ok(builder.finish())
+}
 
 /// A whole reply.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -19,7 +19,7 @@ pub mod sse;
 mod stream;
 
 pub use anthropic::{AnthropicBackend, AnthropicConfig};
-pub use completion::{Completion, CompletionBuilder, RequestedToolCall};
+pub use completion::{Completion, CompletionBuilder, RequestedToolCall, complete};
 pub use factory::{BACKENDS, BackendFactory, build_backend};
 pub use http::ApiKey;
 pub use message::{ImagePart, LlmRequest, Message, Part, ToolResult};

@@ -187,6 +187,25 @@ impl Subgroup {
     }
 }
 
+/// Sizes as a subgroup constrains them: every size is no constraint.
+fn sizes_or_any(sizes: Vec<SizeClass>) -> Vec<SizeClass> {
+    if sizes.len() == SizeClass::ALL.len() {
+        Vec::new()
+    } else {
+        sizes
+    }
+}
+
+/// Colours as a subgroup constrains them: all colours, or all but one, are no
+/// constraint.
+fn colours_or_any(colours: Vec<Color>) -> Vec<Color> {
+    if colours.len() >= Color::ALL.len() - 1 {
+        Vec::new()
+    } else {
+        colours
+    }
+}
+
 /// The subgroup from the failing cells of the two sweeps.
 fn subgroup(failing: &[Cell], by_background: &[Cell], by_color: &[Cell]) -> Subgroup {
     let in_grid = |grid: &[Cell]| -> Vec<Cell> {
@@ -199,27 +218,20 @@ fn subgroup(failing: &[Cell], by_background: &[Cell], by_color: &[Cell]) -> Subg
     let (bg_fail, color_fail) = (in_grid(by_background), in_grid(by_color));
     let mut group = Subgroup::default();
     let narrow = |values: Vec<SizeClass>| {
-        let mut v = values;
-        v.sort();
-        v.dedup();
-        if v.len() == SizeClass::ALL.len() {
-            Vec::new()
-        } else {
-            v
-        }
+        sizes_or_any(
+            SizeClass::ALL
+                .into_iter()
+                .filter(|s| values.contains(s))
+                .collect(),
+        )
     };
     let colours = |values: Vec<Color>| {
-        let mut v: Vec<Color> = Color::ALL
-            .iter()
-            .copied()
-            .filter(|c| values.contains(c))
-            .collect();
-        v.dedup();
-        if v.len() >= Color::ALL.len() - 1 {
-            Vec::new()
-        } else {
-            v
-        }
+        colours_or_any(
+            Color::ALL
+                .into_iter()
+                .filter(|c| values.contains(c))
+                .collect(),
+        )
     };
     if bg_fail.len() >= color_fail.len() && !bg_fail.is_empty() {
         group.sizes = narrow(bg_fail.iter().map(|c| c.size).collect());
@@ -251,12 +263,10 @@ fn check_cells(group: &Subgroup) -> (Vec<Cell>, Vec<Cell>) {
         .copied()
         .filter(|c| !group.contains(*c))
         .collect();
-    let repeat =
-        |cells: &[Cell], n: usize| -> Vec<Cell> { cells.iter().cycle().take(n).copied().collect() };
     let n = inside.len().min(PER_CALL / 2);
     let step = (outside.len() / n.max(1)).max(1);
     let controls: Vec<Cell> = outside.iter().step_by(step).take(n).copied().collect();
-    (repeat(&inside, n), controls)
+    (inside.into_iter().take(n).collect(), controls)
 }
 
 /// The images a text2image call made (by id), with the cell each prompt drew.
@@ -336,17 +346,9 @@ fn best_product(tallies: &BTreeMap<Cell, (usize, usize)>, grid: &[Cell]) -> Opti
         };
         if better {
             let group = Subgroup {
-                sizes: if sizes.len() == SizeClass::ALL.len() {
-                    Vec::new()
-                } else {
-                    sizes
-                },
+                sizes: sizes_or_any(sizes),
                 colors: Vec::new(),
-                backgrounds: if backgrounds.len() >= Color::ALL.len() - 1 {
-                    Vec::new()
-                } else {
-                    backgrounds
-                },
+                backgrounds: colours_or_any(backgrounds),
             };
             best = Some((f1, cells, group));
         }

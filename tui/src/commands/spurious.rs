@@ -328,12 +328,12 @@ fn read_descriptions(
 
 /// The first class subfolder of an ImageFolder `dir` that holds no image file.
 fn empty_class(dir: &Path) -> Option<String> {
+    // The extensions the dataset reader takes as images.
     let is_image = |p: &Path| {
         p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            matches!(
-                e.to_ascii_lowercase().as_str(),
-                "png" | "jpg" | "jpeg" | "webp"
-            )
+            maia_core::dataset::IMAGE_EXTENSIONS
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(e))
         })
     };
     let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)

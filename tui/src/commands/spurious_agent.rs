@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use maia_core::agent::Prompts;
 use maia_core::config::Config;
 use maia_core::downstream::selection::{self, SELECT_TOOL, Selection};
-use maia_core::llm::{CompletionBuilder, Message, Part};
+use maia_core::llm::{Message, Part, complete};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -99,15 +99,8 @@ pub fn select(
     let mut replies = Vec::new();
     let mut problem = String::new();
     for attempt in 1..=2 {
-        let completion = runtime.block_on(async {
-            let mut stream = backend.stream(request.clone());
-            let mut builder = CompletionBuilder::new();
-            while let Some(event) = stream.next().await {
-                builder.push(&event?);
-            }
-            Ok::<_, maia_core::llm::LlmError>(builder.finish())
-        });
-        let completion = completion
+        let completion = runtime
+            .block_on(complete(backend.as_ref(), request.clone()))
             .with_context(|| format!("asking the {} agent to choose", args.agent.backend))?;
         let call = completion
             .tool_calls

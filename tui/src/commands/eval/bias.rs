@@ -103,22 +103,10 @@ pub fn run(args: BiasArgs) -> Result<ExitCode> {
         );
         let probes = probe_scenes(args.probes, seed);
         let predictions = predict(model.as_ref(), "shape_logits", &classes, &probes)?;
-        let scored = match score(&reported, &truth, &probes, Some(&predictions)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("seed {seed}: {e}; scored as not found");
-                BiasScore {
-                    concept: String::new(),
-                    ignored: Vec::new(),
-                    iou: 0.0,
-                    reported: 0,
-                    planted: probes.iter().filter(|(s, _)| truth.present_in(s)).count(),
-                    probes: probes.len(),
-                    accuracy_inside: None,
-                    accuracy_outside: None,
-                }
-            }
-        };
+        let scored = score(&reported, &truth, &probes, Some(&predictions)).unwrap_or_else(|e| {
+            eprintln!("seed {seed}: {e}; scored as not found");
+            BiasScore::unread(&truth, &probes)
+        });
         println!(
             "seed {seed}: reported \"{reported}\" → {}; IoU {:.2} with the planted subgroup",
             if scored.concept.is_empty() {
@@ -210,13 +198,10 @@ fn hunt(args: &BiasArgs, target: &str, seed: u64) -> Result<(PathBuf, String)> {
 
 /// The description of a run that ended with a final answer.
 fn finished(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("result.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value
-        .get("description")
-        .and_then(|d| d.as_str())
+    maia_core::agent::unit_run::finished_run(dir)
+        .and_then(|r| r.answer)
+        .map(|(description, _)| description)
         .filter(|d| !d.trim().is_empty())
-        .map(str::to_owned)
 }
 
 fn write_outputs(out: &Path, results: &[SeedResult], truth: &str) -> Result<()> {
