@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 source scripts/env.sh
 printf '\033[1m[maia setup]\033[0m building maia (first build takes several minutes)\n'
-cargo build --release -p maia-tui
+# maia-program-worker runs experiment programs beside maia (crates/program).
+cargo build --release -p maia-tui -p maia-program
 ./scripts/build-plugins.sh --examples-only
 printf '\033[1m[maia setup]\033[0m running: maia demo\n\n'
 exec ./target/release/maia demo "$@"
