@@ -77,6 +77,10 @@ pub struct RunConfig {
     /// the default) or `http` (the `http-images` plugin, real diffusion servers,
     /// configured under `[plugins.http-images]`).
     pub images_from: String,
+    /// How the agent experiments: `tools` (one schema-checked tool call at a time, the
+    /// default) or `program` (Python programs through `run_program` that compose the tools;
+    /// see `prompts/program-mode.md`).
+    pub mode: String,
 }
 
 /// The `[images]` table.
@@ -144,6 +148,7 @@ impl Default for RunConfig {
             context_tokens: None,
             max_retries: 5,
             images_from: "shapes".into(),
+            mode: "tools".into(),
         }
     }
 }
@@ -211,6 +216,9 @@ impl Default for Config {
 /// Where `text2image` and `edit_images` come from (`run.images_from`): the shapes world
 /// or a diffusion server over HTTP.
 pub const IMAGES_FROM: [&str; 2] = ["shapes", "http"];
+
+/// How the agent experiments (`run.mode`): tool calls, or programs that compose them.
+pub const RUN_MODES: [&str; 2] = ["tools", "program"];
 
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +321,13 @@ impl Config {
                 "run.images_from = `{}`: use {}",
                 run.images_from,
                 IMAGES_FROM.map(|c| format!("`{c}`")).join(" or ")
+            ));
+        }
+        if !RUN_MODES.contains(&run.mode.as_str()) {
+            return Err(format!(
+                "run.mode = `{}`: use {}",
+                run.mode,
+                RUN_MODES.map(|c| format!("`{c}`")).join(" or ")
             ));
         }
         if run.max_rounds == 0 {

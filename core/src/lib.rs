@@ -23,6 +23,7 @@ pub mod imageio;
 pub mod images;
 pub mod llm;
 pub mod plugins;
+pub mod program;
 pub mod quote;
 pub mod rng;
 pub mod sae_train;

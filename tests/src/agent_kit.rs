@@ -118,6 +118,7 @@ pub fn shared_registry() -> Result<Arc<ToolRegistry>, crate::Error> {
                 registry.register(provider)?;
                 registry.register(Box::new(InProcess::new(CallUnit)))?;
                 registry.register(Box::new(InProcess::new(FinalAnswer)))?;
+                registry.register(Box::new(InProcess::new(maia_core::program::ProgramSpec)))?;
                 registry.register(Box::new(InProcess::new(DescribeImages::new(
                     Arc::new(SceneDescriber),
                     String::new(),

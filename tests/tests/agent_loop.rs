@@ -11,6 +11,7 @@ use maia_core::config::Config;
 use maia_core::llm::replay::RecordedReply;
 use maia_core::llm::{LlmBackend, LlmError, LlmErrorKind, Message};
 use maia_tests::agent_kit::{Recording, parts, reply};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -441,5 +442,202 @@ async fn resume_after_a_crash_mid_round_repeats_no_finished_step() {
     assert_eq!(
         format!("{:?}", resumed_request.messages),
         format!("{:?}", original_request.messages)
+    );
+}
+
+fn program_path() -> Vec<RecordedReply> {
+    let code = "r = text2image(prompts=['a red circle', 'a blue square'], seed=1)\n\
+                a = call_unit(image_ids=r['image_ids'])\n\
+                acts = [x['activation'] for x in a['data']]\n\
+                print('best', r['image_ids'][argsort(acts, descending=True)[0]])\n\
+                display(r['image_ids'][:1], 'the strongest')\n";
+    let args = serde_json::json!({ "code": code }).to_string();
+    vec![
+        reply(1, "One program probes both.", &[("run_program", &args)]),
+        reply(
+            2,
+            "It fires for the red circle.",
+            &[(
+                "final_answer",
+                r#"{"description":"red circles","label":"red circle"}"#,
+            )],
+        ),
+    ]
+}
+
+fn inner_calls(records: &[Record]) -> Vec<(String, u32, String)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::InnerCall {
+                parent,
+                index,
+                name,
+                ..
+            } => Some((parent.clone(), *index, name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_journals_each_inner_call_and_resume_does_not_repeat_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Recording::replay(program_path());
+    let outcome = start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let full = events(dir.path());
+    let kinds = kinds(&full);
+    let program = kinds.iter().position(|k| k == "tool_started").unwrap();
+    assert_eq!(
+        kinds[program..program + 4],
+        ["tool_started", "inner_call", "inner_call", "tool_finished"]
+    );
+    assert_eq!(
+        inner_calls(&full),
+        [
+            ("c1_0".to_owned(), 1, "text2image".to_owned()),
+            ("c1_0".to_owned(), 2, "call_unit".to_owned())
+        ]
+    );
+    let finished = full
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::ToolFinished {
+                name, text, images, ..
+            } if name == "run_program" => Some((text.clone(), images.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert!(finished.0.contains("2 tool calls"), "{}", finished.0);
+    assert!(finished.0.contains("best img_1"), "{}", finished.0);
+    assert_eq!(finished.1.len(), 1, "display chose one image");
+    assert!(finished.1[0].caption.starts_with("the strongest"));
+    {
+        let requests = backend.requests.lock().unwrap();
+        let Some(Message::ToolResults(results)) = requests[1].messages.last() else {
+            panic!("no tool results")
+        };
+        assert_eq!(
+            results[0].images.len(),
+            1,
+            "the displayed image reaches the model"
+        );
+    }
+
+    // Killed after the program's first inner call: resume replays it and makes only the
+    // second.
+    let cut = full
+        .iter()
+        .position(|r| matches!(&r.event, Event::InnerCall { index: 1, .. }))
+        .unwrap()
+        + 1;
+    crash_after(dir.path(), cut);
+    std::fs::remove_file(dir.path().join("result.json")).unwrap();
+    let backend = Recording::replay(program_path());
+    let p = parts(backend.clone(), UNIT, dir.path(), config(25)).unwrap();
+    let (agent, _) = Agent::resume(p, dir.path()).unwrap();
+    let outcome = agent.run().await.unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    let after = events(dir.path());
+    assert_eq!(
+        inner_calls(&after),
+        inner_calls(&full),
+        "each inner call journaled once"
+    );
+    let data = after
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::ToolFinished { name, data, .. } if name == "run_program" => Some(data.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(data["replayed"], 1);
+    assert_eq!(data["tool_calls"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_program_is_an_error_the_model_reads_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = serde_json::json!({"code": "x = 1\nimport os\n"}).to_string();
+    let replies = vec![
+        reply(1, "Try a program.", &[("run_program", &args)]),
+        reply(
+            2,
+            "Done.",
+            &[(
+                "final_answer",
+                r#"{"description":"red circles","label":"red circle"}"#,
+            )],
+        ),
+    ];
+    let backend = Recording::replay(replies);
+    start(backend.clone(), dir.path(), config(25))
+        .run()
+        .await
+        .unwrap();
+    let requests = backend.requests.lock().unwrap();
+    let Some(Message::ToolResults(results)) = requests[1].messages.last() else {
+        panic!("no tool results")
+    };
+    let text = &results[0].text;
+    assert!(
+        text.contains("forbidden error on line 2") && text.contains("import os"),
+        "{text}"
+    );
+}
+
+/// The offline experimenter in both modes on the same unit: tool-call names offered and
+/// made, rounds, and the answer.
+async fn offline_run(mode: &str) -> (Vec<Record>, Option<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(25);
+    cfg.run.mode = mode.into();
+    let outcome = start(maia_offline::backend(), dir.path(), cfg)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    (events(dir.path()), outcome.answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_program_mode_the_offline_experimenter_writes_programs_and_needs_fewer_rounds() {
+    let (tools, tool_answer) = offline_run("tools").await;
+    let (programs, program_answer) = offline_run("program").await;
+    assert_eq!(program_answer, tool_answer);
+    let rounds = |records: &[Record]| {
+        records
+            .iter()
+            .filter(|r| matches!(r.event, Event::AssistantMessage { .. }))
+            .count()
+    };
+    assert!(
+        rounds(&programs) < rounds(&tools),
+        "program mode {} rounds, tool mode {}",
+        rounds(&programs),
+        rounds(&tools)
+    );
+    let called: BTreeSet<String> = programs
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ToolStarted { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        called,
+        BTreeSet::from(["final_answer".to_owned(), "run_program".to_owned()])
+    );
+    let inner: BTreeSet<String> = inner_calls(&programs)
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect();
+    assert!(
+        inner.contains("text2image") && inner.contains("call_unit"),
+        "{inner:?}"
     );
 }

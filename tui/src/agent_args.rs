@@ -42,6 +42,11 @@ pub struct AgentArgs {
     /// vLLM) or the model's known one; 0: no budget.
     #[arg(long, value_name = "N")]
     pub context_tokens: Option<u64>,
+    /// How the agent experiments: tools (one tool call at a time, the default) or program
+    /// (Python programs that compose the tools, run sandboxed by `run_program`; config
+    /// run.mode).
+    #[arg(long, value_parser = ["tools", "program"])]
+    pub mode: Option<String>,
     /// Project config file (default ./maia.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -79,6 +84,7 @@ impl Default for AgentArgs {
             max_tokens: None,
             context_tokens: None,
             max_minutes: None,
+            mode: None,
             config: None,
             prompts: None,
             device: "auto".into(),
@@ -135,6 +141,7 @@ impl AgentArgs {
             self.context_tokens.map(|v| (v as i64).into()),
         );
         put("max_wall_minutes", self.max_minutes.map(Into::into));
+        put("mode", self.mode.clone().map(Into::into));
         if let Some(url) = &self.base_url {
             for backend in ["openai", "anthropic"] {
                 let mut t = toml::Table::new();

@@ -122,6 +122,36 @@ pub fn format_line(record: &Record) -> Option<String> {
             }
             line
         }
+        Event::InnerCall {
+            round,
+            index,
+            name,
+            error,
+            text,
+            images,
+            elapsed_ms,
+            ..
+        } => {
+            let status = match error {
+                Some(kind) => format!("failed ({})", one_line(kind)),
+                None => "ok".to_string(),
+            };
+            let mut line = format!(
+                "  ↳ r{round} #{index} {} {status} {elapsed_ms} ms",
+                one_line(name)
+            );
+            if !images.is_empty() {
+                line.push_str(&format!(
+                    " · {} image{}",
+                    images.len(),
+                    if images.len() == 1 { "" } else { "s" }
+                ));
+            }
+            if !text.trim().is_empty() {
+                line.push_str(&format!(" · {}", excerpt(text)));
+            }
+            line
+        }
         Event::Note { text } => format!("note: {}", excerpt(text)),
         Event::Nudge { text } => format!("nudge: {}", excerpt(text)),
         Event::Paused { paused: true } => "paused".to_string(),

@@ -219,6 +219,13 @@ impl PluginArgs {
         let (loader, search, config_problems) = self.loader_and_search();
         problems.extend(config_problems);
         problems.extend(loader.load_into(&mut registry, &search));
+        if let Err(e) = registry.register(Box::new(InProcess::new(maia_core::program::ProgramSpec)))
+        {
+            problems.push(LoadProblem {
+                plugin: "builtin".into(),
+                message: e.to_string(),
+            });
+        }
         (registry, problems)
     }
 }

@@ -171,6 +171,69 @@ fn tools_lists_both_plugin_kinds_with_sources_and_schemas() {
 }
 
 #[test]
+fn run_program_is_listed_and_maia_call_runs_one_against_a_target() {
+    let (code, out, err) = run(with_bundled(maia().arg("tools")));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("run_program ") && l.contains("code: string")),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = dir.path().join("prog.json");
+    let code_text = "r = text2image(prompts=['a red circle', 'a blue square', 'a red square'], seed=3)\n\
+                     a = call_unit(image_ids=r['image_ids'])\n\
+                     acts = [x['activation'] for x in a['data']]\n\
+                     print('order', argsort(acts, descending=True))\n\
+                     display(r['image_ids'][0], 'top')\n";
+    std::fs::write(
+        &program,
+        serde_json::json!({ "code": code_text }).to_string(),
+    )
+    .expect("write program");
+    let (code, out, err) = run(with_bundled(
+        maia()
+            .args([
+                "call",
+                "--target",
+                "synthetic:red_and_circle",
+                "run_program",
+            ])
+            .arg(format!("@{}", program.display()))
+            .arg("--out")
+            .arg(dir.path().join("out")),
+    ));
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(
+        err.contains("#1 text2image ok") && err.contains("#2 call_unit ok"),
+        "{err}"
+    );
+    assert!(out.contains("2 tool calls, 1 image displayed"), "{out}");
+    assert!(
+        out.contains("order [0, 1, 2]") || out.contains("order [0, 2, 1]"),
+        "{out}"
+    );
+
+    std::fs::write(
+        &program,
+        serde_json::json!({ "code": "def f(n):\n    return f(n + 1)\nf(0)\n" }).to_string(),
+    )
+    .expect("write program");
+    let (code, _, err) = run(with_bundled(
+        maia()
+            .args(["call", "run_program"])
+            .arg(format!("@{}", program.display()))
+            .arg("--out")
+            .arg(dir.path().join("out")),
+    ));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("limit error") && err.contains("recursion"),
+        "{err}"
+    );
+}
+
+#[test]
 fn call_stores_returned_images_as_png_files() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let (code, out, err) = run(with_bundled(

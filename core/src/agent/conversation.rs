@@ -6,6 +6,7 @@ use super::event::{Event, RunStatus, TrimStep};
 use super::vision::ModelImages;
 use crate::images::ImageStore;
 use crate::llm::{Message, Part, RequestedToolCall, ToolResult};
+use crate::program::InnerRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use std::sync::Arc;
 struct OpenRound {
     calls: Vec<RequestedToolCall>,
     results: HashMap<String, ToolResult>,
+    /// The calls programs of this round made, by the program's call id.
+    inner: HashMap<String, Vec<InnerRecord>>,
 }
 
 /// Conversation state of a run.
@@ -150,6 +153,7 @@ impl Conversation {
                     self.open = Some(OpenRound {
                         calls: tool_calls.clone(),
                         results: HashMap::new(),
+                        inner: HashMap::new(),
                     });
                 }
             }
@@ -184,6 +188,37 @@ impl Conversation {
                     self.close_round();
                 }
             }
+            Event::InnerCall {
+                parent,
+                index,
+                name,
+                args,
+                error,
+                text,
+                images,
+                data,
+                elapsed_ms,
+                ..
+            } => {
+                for image in images {
+                    self.captions
+                        .insert(image.id.clone(), image.caption.clone());
+                }
+                let Some(open) = &mut self.open else { return };
+                open.inner
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(InnerRecord {
+                        index: *index,
+                        name: name.clone(),
+                        args: args.clone(),
+                        error: error.clone(),
+                        text: text.clone(),
+                        images: images.clone(),
+                        data: data.clone(),
+                        elapsed_ms: *elapsed_ms,
+                    });
+            }
             Event::FinalAnswer {
                 description, label, ..
             } => self.answer = Some((description.clone(), label.clone())),
@@ -207,6 +242,14 @@ impl Conversation {
                     .cloned()
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// The calls an unfinished program of the last reply made before the run stopped.
+    pub fn inner_calls(&self, parent: &str) -> Vec<InnerRecord> {
+        self.open
+            .as_ref()
+            .and_then(|o| o.inner.get(parent).cloned())
             .unwrap_or_default()
     }
 

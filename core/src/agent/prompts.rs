@@ -23,6 +23,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../prompts/summarize-images.md"),
     ),
     (
+        "program-mode.md",
+        include_str!("../../../prompts/program-mode.md"),
+    ),
+    (
         "select-units.md",
         include_str!("../../../prompts/select-units.md"),
     ),

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::llm::{
     CompletionBuilder, LlmBackend, LlmErrorKind, LlmEvent, LlmRequest, RequestedToolCall,
 };
+use crate::program;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -252,7 +253,7 @@ impl Agent {
             parts.config.images.per_message,
         );
         let max_rounds = parts.config.run.max_rounds.to_string();
-        let system = parts.prompts.render(
+        let mut system = parts.prompts.render(
             "system.md",
             &[
                 ("max_rounds", &max_rounds),
@@ -260,6 +261,15 @@ impl Agent {
                 ("target", &info.target),
             ],
         );
+        if parts.config.run.mode == "program" {
+            let functions = program::functions_doc(&parts.tools.registry);
+            let limits = program::limits_doc(&program::Limits::default());
+            system.push_str("\n\n");
+            system.push_str(&parts.prompts.render(
+                "program-mode.md",
+                &[("functions", &functions), ("limits", &limits)],
+            ));
+        }
         Agent {
             parts,
             journal,
@@ -424,6 +434,9 @@ impl Agent {
         calls: &[RequestedToolCall],
     ) -> Result<bool, AgentError> {
         let mut handles = Vec::with_capacity(calls.len());
+        // Programs' inner calls, journaled as they finish, between their program's start
+        // and end.
+        let (inner_tx, mut inner_rx) = tokio::sync::mpsc::unbounded_channel();
         for call in calls {
             let args = tool_calls::parse_args(call)
                 .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
@@ -435,13 +448,30 @@ impl Agent {
             })?;
             let ctx = self.parts.tools.clone();
             let call = call.clone();
+            let replay = self.convo.inner_calls(&call.id);
+            let inner_tx = inner_tx.clone();
             handles.push(tokio::task::spawn_blocking(move || {
-                tool_calls::run_call(&ctx, round, &call)
+                tool_calls::run_call_observed(&ctx, round, &call, &replay, &mut |record| {
+                    let _ = inner_tx.send(program::inner_event(round, &call.id, record));
+                })
             }));
         }
+        drop(inner_tx);
         let mut answered = false;
-        for (handle, call) in handles.into_iter().zip(calls) {
-            let finished = handle.await.unwrap_or_else(|e| Finished {
+        for (mut handle, call) in handles.into_iter().zip(calls) {
+            let joined = loop {
+                tokio::select! {
+                    biased;
+                    Some(event) = inner_rx.recv() => {
+                        self.emit(event)?;
+                    }
+                    joined = &mut handle => break joined,
+                }
+            };
+            while let Ok(event) = inner_rx.try_recv() {
+                self.emit(event)?;
+            }
+            let finished = joined.unwrap_or_else(|e| Finished {
                 event: Event::ToolFinished {
                     round,
                     call_id: call.id.clone(),
@@ -656,11 +686,19 @@ impl Agent {
         Ok(())
     }
 
+    /// The tools offered to the model: all of them, or in program mode only `run_program`
+    /// and `final_answer` (programs reach the rest).
     fn tool_specs(&self) -> Vec<maia_plugin_sdk::ToolSpec> {
+        let program_mode = self.parts.config.run.mode == "program";
         self.parts
             .tools
             .registry
             .tools()
+            .filter(|t| {
+                !program_mode
+                    || t.spec.name == program::RUN_PROGRAM
+                    || t.spec.name == tool_calls::FINAL_ANSWER
+            })
             .map(|t| t.spec.clone())
             .collect()
     }

@@ -175,6 +175,7 @@ impl Toolbox {
         let mut after = vec![
             SharedProvider::new(Box::new(InProcess::new(FinalAnswer))),
             SharedProvider::new(Box::new(InProcess::new(ShowImages))),
+            SharedProvider::new(Box::new(InProcess::new(crate::program::ProgramSpec))),
             SharedProvider::new(Box::new(InProcess::new(DescribeImages::new(
                 options.describer,
                 options.describe_prompt,
@@ -441,6 +442,7 @@ mod tests {
                 "call_unit",
                 "describe_images",
                 "final_answer",
+                "run_program",
                 "show_images",
                 "summarize_images"
             ]
@@ -458,7 +460,7 @@ mod tests {
             let ctx = toolbox
                 .context(unit, store, None)
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(ctx.registry.len(), 5);
+            assert_eq!(ctx.registry.len(), 6);
             assert!(ctx.unit.is_some());
         }
     }

@@ -5,6 +5,7 @@ use super::event::{Event, ImageRecord};
 use crate::call_context::{CallContext, UnitCaller};
 use crate::images::ImageStore;
 use crate::llm::RequestedToolCall;
+use crate::program::{InnerRecord, Limits, ProgramRun, RUN_PROGRAM};
 use crate::tools::ToolRegistry;
 use maia_plugin_sdk::{ToolCall, ToolError, ToolOutput};
 use serde_json::Value;
@@ -50,11 +51,23 @@ pub fn parse_args(call: &RequestedToolCall) -> Result<Value, String> {
 
 /// Runs one call to completion (blocking: call from a worker thread).
 pub fn run_call(ctx: &ToolContext, round: u32, call: &RequestedToolCall) -> Finished {
+    run_call_observed(ctx, round, call, &[], &mut |_| {})
+}
+
+/// [`run_call`], for a `run_program` call also replaying `replay` (the calls an earlier
+/// attempt at it recorded) and showing `observer` each inner call it makes.
+pub fn run_call_observed(
+    ctx: &ToolContext,
+    round: u32,
+    call: &RequestedToolCall,
+    replay: &[InnerRecord],
+    observer: &mut dyn FnMut(&InnerRecord),
+) -> Finished {
     let started = Instant::now();
     let result = parse_args(call)
         .map_err(ToolError::invalid_args)
         .and_then(reserve_evaluation_seeds)
-        .and_then(|args| execute(ctx, call, args));
+        .and_then(|args| execute(ctx, call, args, replay, observer));
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(output) => {
@@ -116,7 +129,24 @@ fn execute(
     ctx: &ToolContext,
     call: &RequestedToolCall,
     args: Value,
+    replay: &[InnerRecord],
+    observer: &mut dyn FnMut(&InnerRecord),
 ) -> Result<ToolOutput, ToolError> {
+    if call.name == RUN_PROGRAM && ctx.registry.get(RUN_PROGRAM).is_some() {
+        let program = ProgramRun {
+            registry: &ctx.registry,
+            store: &ctx.store,
+            unit: ctx.unit.as_deref(),
+            call_id: &call.id,
+            replay,
+            limits: Limits::default(),
+        };
+        let mut output = program.run(&args, observer)?;
+        ctx.store.adopt_output(&mut output).map_err(|e| {
+            ToolError::failed(format!("storing the images the program displayed: {e}"))
+        })?;
+        return Ok(output);
+    }
     let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
     let mut host = CallContext::new(&ctx.store);
     if let Some(unit) = &ctx.unit {

@@ -36,6 +36,10 @@
 //! `call_classifier`), it sweeps the class over pairs of attributes, classifies every
 //! image, checks the subgroup where it fails on fresh images and controls, and reports it.
 //!
+//! In program mode (`--mode program`: the request offers `run_program`, not the tools)
+//! it reads the calls its earlier programs recorded as tool calls, plans the same way, and
+//! writes each round's experiment as one program that also measures what it made.
+//!
 //! Asked to choose units for the spurious experiment (a request offering `select_units`),
 //! it keeps the units whose descriptions name the object and no background.
 //!
@@ -53,6 +57,7 @@ mod hypotheses;
 mod narrate;
 mod plan;
 mod probes;
+mod program;
 mod select;
 mod world;
 
@@ -130,19 +135,27 @@ impl LlmBackend for OfflineBackend {
 /// arguments in two or three pieces), usage (about four characters per token) and the
 /// finish. The same request always gives the same events.
 pub fn respond(request: &LlmRequest) -> Vec<LlmEvent> {
-    let reply = if select::is_selection(request) {
-        select::reply(request)
-    } else if bias::is_bias_hunt(request) {
-        bias::reply(request)
-    } else {
-        plan::plan(request)
-    };
     let round = request
         .messages
         .iter()
         .filter(|m| matches!(m, Message::Assistant { .. }))
         .count()
         + 1;
+    let reply = if select::is_selection(request) {
+        select::reply(request)
+    } else if program::is_program_mode(request) {
+        let tool_mode = program::as_tool_mode(request);
+        let planned = if bias::is_bias_hunt(&tool_mode) {
+            bias::reply(&tool_mode)
+        } else {
+            plan::plan(&tool_mode)
+        };
+        program::into_program(planned, round, &program::functions(&request.system))
+    } else if bias::is_bias_hunt(request) {
+        bias::reply(request)
+    } else {
+        plan::plan(request)
+    };
     let mut events = Vec::new();
     let mut output_chars = 0usize;
     for piece in chunks(&reply.thinking, WORDS_PER_DELTA) {

@@ -132,6 +132,33 @@ pub enum Event {
         /// Milliseconds the call took.
         elapsed_ms: u64,
     },
+    /// A tool call a program (`run_program`) made while it ran, journaled as it finished,
+    /// under the program's call id. A resumed run replays these instead of calling again.
+    InnerCall {
+        /// Round.
+        round: u32,
+        /// The program's call id.
+        parent: String,
+        /// 1-based position among the program's calls.
+        index: u32,
+        /// Tool name.
+        name: String,
+        /// Arguments.
+        args: Value,
+        /// Error kind, or `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// The tool's text (the error message when it failed).
+        text: String,
+        /// Images produced.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageRecord>,
+        /// Structured data.
+        #[serde(default, skip_serializing_if = "Value::is_null")]
+        data: Value,
+        /// Milliseconds the call took.
+        elapsed_ms: u64,
+    },
     /// A note the human injected; it goes into the next message to the model.
     Note {
         /// The note.

@@ -109,6 +109,7 @@ impl RunSummary {
             Event::TextDelta { .. }
             | Event::ToolStarted { .. }
             | Event::ToolFinished { .. }
+            | Event::InnerCall { .. }
             | Event::Note { .. }
             | Event::Nudge { .. }
             | Event::Paused { .. }

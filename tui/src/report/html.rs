@@ -344,7 +344,14 @@ impl Page {
             None => self.out.push_str(" <span class=\"when\">no result</span>"),
         }
         self.out.push_str("</header>\n");
+        let code = (call.name == maia_core::program::RUN_PROGRAM)
+            .then(|| call.args.get("code").and_then(Value::as_str))
+            .flatten();
         let args = match &call.args {
+            _ if code.is_some() => format!(
+                "<pre class=\"args program\">{}</pre>",
+                escape(code.unwrap_or_default())
+            ),
             Value::Null => "<pre class=\"args muted\">(arguments not recorded)</pre>".to_owned(),
             Value::String(raw) => format!(
                 "<pre class=\"args\">{}</pre><p class=\"muted\">(arguments were not JSON)</p>",
@@ -354,6 +361,18 @@ impl Page {
         };
         self.out.push_str(&args);
         self.out.push('\n');
+        if !call.inner.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "<details class=\"inner\" open><summary>{} tool call{} made by the program</summary>",
+                call.inner.len(),
+                if call.inner.len() == 1 { "" } else { "s" }
+            );
+            for inner in &call.inner {
+                self.call(inner, images);
+            }
+            self.out.push_str("</details>\n");
+        }
         let Some(r) = &call.result else {
             self.out.push_str("<p class=\"muted\">The call has no result in the journal (still running, or the run stopped during it).</p>\n</article>\n");
             return;

@@ -157,6 +157,8 @@ pub struct ToolCall {
     pub args: Value,
     /// The result, once the call finished.
     pub result: Option<ToolResult>,
+    /// The calls a program (`run_program`) made, in order.
+    pub inner: Vec<ToolCall>,
 }
 
 /// What a tool call returned.
@@ -223,6 +225,7 @@ impl RunReport {
         self.rounds
             .iter()
             .flat_map(|r| r.calls())
+            .flat_map(|c| c.inner.iter().chain(std::iter::once(c)))
             .filter_map(|c| c.result.as_ref())
             .flat_map(|r| r.images.iter())
     }
@@ -315,6 +318,7 @@ impl RunReport {
                     name: name.clone(),
                     args: args.clone(),
                     result: None,
+                    inner: Vec::new(),
                 }));
             }
             Event::ToolFinished {
@@ -349,7 +353,42 @@ impl RunReport {
                         name: name.clone(),
                         args: Value::Null,
                         result: Some(result),
+                        inner: Vec::new(),
                     })),
+                }
+            }
+            Event::InnerCall {
+                parent,
+                index,
+                name,
+                args,
+                error,
+                text,
+                images,
+                data,
+                elapsed_ms,
+                ..
+            } => {
+                let inner = ToolCall {
+                    call_id: format!("{parent}.{index}"),
+                    name: name.clone(),
+                    args: args.clone(),
+                    result: Some(ToolResult {
+                        error: error.clone(),
+                        text: text.clone(),
+                        images: images.clone(),
+                        data: data.clone(),
+                        elapsed_ms: *elapsed_ms,
+                    }),
+                    inner: Vec::new(),
+                };
+                let program = self.items().iter_mut().rev().find_map(|item| match item {
+                    Item::Call(call) if call.call_id == *parent => Some(call),
+                    _ => None,
+                });
+                match program {
+                    Some(program) => program.inner.push(inner),
+                    None => self.items().push(Item::Call(inner)),
                 }
             }
             Event::Note { text } => self.items().push(Item::Note(text.clone())),
@@ -525,6 +564,67 @@ mod tests {
         );
         assert_eq!(report.answer.as_ref().map(|a| a.label.as_str()), Some("l"));
         assert_eq!(report.duration_ms(), Some(90));
+    }
+
+    #[test]
+    fn a_programs_inner_calls_nest_under_it_with_their_images() {
+        let image = ImageRecord {
+            id: "img_4".into(),
+            hash: "h4".into(),
+            caption: "made inside".into(),
+            activation: Some(0.5),
+        };
+        let records = vec![
+            rec(0, started()),
+            rec(1, Event::RoundStarted { round: 1 }),
+            rec(
+                2,
+                Event::ToolStarted {
+                    round: 1,
+                    call_id: "p".into(),
+                    name: "run_program".into(),
+                    args: serde_json::json!({"code": "x = 1"}),
+                },
+            ),
+            rec(
+                3,
+                Event::InnerCall {
+                    round: 1,
+                    parent: "p".into(),
+                    index: 1,
+                    name: "text2image".into(),
+                    args: serde_json::json!({"prompts": ["x"]}),
+                    error: None,
+                    text: "1 image".into(),
+                    images: vec![image.clone()],
+                    data: Value::Null,
+                    elapsed_ms: 4,
+                },
+            ),
+            rec(
+                4,
+                Event::ToolFinished {
+                    round: 1,
+                    call_id: "p".into(),
+                    name: "run_program".into(),
+                    error: None,
+                    text: "The program finished".into(),
+                    images: Vec::new(),
+                    data: Value::Null,
+                    elapsed_ms: 9,
+                },
+            ),
+        ];
+        let report = RunReport::from_records("r", &records, 0);
+        let Item::Call(program) = &report.rounds[0].items[0] else {
+            panic!("not a call: {:?}", report.rounds[0].items);
+        };
+        assert_eq!(report.rounds[0].items.len(), 1);
+        assert!(program.result.is_some());
+        assert_eq!(program.inner.len(), 1);
+        assert_eq!(program.inner[0].call_id, "p.1");
+        assert_eq!(program.inner[0].name, "text2image");
+        assert_eq!(report.images().collect::<Vec<_>>(), [&image]);
     }
 
     #[test]

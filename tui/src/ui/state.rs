@@ -70,6 +70,25 @@ pub struct ToolEntry {
     pub result: Option<ToolResult>,
     /// Folded blocks show one header line and a one-line result summary.
     pub folded: bool,
+    /// The calls a program (`run_program`) made so far, in order.
+    pub inner: Vec<InnerLine>,
+}
+
+/// One call a program made, as the transcript shows it under the program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InnerLine {
+    /// 1-based position among the program's calls.
+    pub index: u32,
+    /// Tool name (sanitized).
+    pub name: String,
+    /// Error kind, when it failed.
+    pub error: Option<String>,
+    /// The first line of its text (sanitized).
+    pub first_line: String,
+    /// Images it made.
+    pub images: usize,
+    /// Milliseconds it took.
+    pub elapsed_ms: u64,
 }
 
 /// One block of the transcript.
@@ -414,6 +433,36 @@ impl RunView {
                 self.touch(index);
                 self.add_sheet(*round, name, images);
             }
+            Event::InnerCall {
+                round,
+                parent,
+                index,
+                name,
+                error,
+                text,
+                images,
+                elapsed_ms,
+                ..
+            } => {
+                let entry = self.tool_entry(*round, parent, maia_core::program::RUN_PROGRAM, None);
+                let line = InnerLine {
+                    index: *index,
+                    name: one_line(name),
+                    error: error.as_deref().map(one_line),
+                    first_line: one_line(sanitize(text).lines().next().unwrap_or_default()),
+                    images: images.len(),
+                    elapsed_ms: *elapsed_ms,
+                };
+                if let Some(Entry {
+                    kind: EntryKind::Tool(tool),
+                    ..
+                }) = self.entries.get_mut(entry)
+                {
+                    tool.inner.push(line);
+                }
+                self.touch(entry);
+                self.add_sheet(*round, name, images);
+            }
             Event::Note { text } => {
                 self.push(EntryKind::Note {
                     text: sanitize(text),
@@ -578,6 +627,7 @@ impl RunView {
             args_pretty,
             result: None,
             folded: true,
+            inner: Vec::new(),
         }));
         self.tools.insert(key, index);
         index
@@ -740,6 +790,67 @@ mod tests {
         assert_eq!(view.gallery.len(), 1);
         assert_eq!(view.gallery[0].caption, "a red circle");
         assert_eq!(view.sheets.len(), 1);
+    }
+
+    #[test]
+    fn a_programs_inner_calls_nest_under_it_and_their_images_reach_the_gallery() {
+        let inner = |seq: u64, index: u32, name: &str, error: Option<&str>| {
+            rec(
+                seq,
+                Event::InnerCall {
+                    round: 1,
+                    parent: "p1".into(),
+                    index,
+                    name: name.into(),
+                    args: json!({}),
+                    error: error.map(str::to_owned),
+                    text: format!("{name} said\nmore"),
+                    images: vec![ImageRecord {
+                        id: format!("img_{index}"),
+                        hash: format!("h{index}"),
+                        caption: format!("image {index}"),
+                        activation: None,
+                    }],
+                    data: Value::Null,
+                    elapsed_ms: 3,
+                },
+            )
+        };
+        let records = [
+            rec(
+                0,
+                Event::ToolStarted {
+                    round: 1,
+                    call_id: "p1".into(),
+                    name: "run_program".into(),
+                    args: json!({"code": "text2image(prompts=['x'])"}),
+                },
+            ),
+            inner(1, 1, "text2image", None),
+            inner(2, 2, "call_unit", Some("failed")),
+        ];
+        let view = RunView::from_records(&records);
+        assert_eq!(
+            view.entries.len(),
+            1,
+            "inner calls are not blocks of their own"
+        );
+        let EntryKind::Tool(tool) = &view.entries[0].kind else {
+            panic!("not a tool entry");
+        };
+        assert_eq!(tool.name, "run_program");
+        assert!(tool.result.is_none(), "the program is still running");
+        let names: Vec<(u32, &str, Option<&str>)> = tool
+            .inner
+            .iter()
+            .map(|c| (c.index, c.name.as_str(), c.error.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [(1, "text2image", None), (2, "call_unit", Some("failed"))]
+        );
+        assert_eq!(tool.inner[0].first_line, "text2image said");
+        assert_eq!(view.gallery.len(), 2);
     }
 
     #[test]

@@ -539,6 +539,55 @@ fn format_ms(ms: u64) -> String {
     }
 }
 
+/// Inner calls a folded program block shows (the latest ones).
+const FOLDED_INNER_LINES: usize = 3;
+
+/// The calls a program made, nested under it: the last `keep`, after a count of the rest.
+fn inner_lines(out: &mut Vec<Line<'static>>, tool: &ToolEntry, keep: usize, width: usize) {
+    let skipped = tool.inner.len().saturating_sub(keep);
+    if skipped > 0 {
+        out.push(Line::from(Span::styled(
+            truncate(
+                &format!(
+                    "  ↳ … {skipped} earlier call{}",
+                    if skipped == 1 { "" } else { "s" }
+                ),
+                width,
+            ),
+            dim(),
+        )));
+    }
+    for call in &tool.inner[skipped..] {
+        let status = match &call.error {
+            Some(kind) => format!("✗ {kind}"),
+            None => "✓".to_owned(),
+        };
+        let images = match call.images {
+            0 => String::new(),
+            1 => " · 1 image".to_owned(),
+            n => format!(" · {n} images"),
+        };
+        let style = if call.error.is_some() {
+            Style::default().fg(Color::Red)
+        } else {
+            dim()
+        };
+        out.push(Line::from(Span::styled(
+            truncate(
+                &format!(
+                    "  ↳ #{} {} {status} {}{images} · {}",
+                    call.index,
+                    call.name,
+                    format_ms(call.elapsed_ms),
+                    call.first_line
+                ),
+                width,
+            ),
+            style,
+        )));
+    }
+}
+
 fn tool_lines(out: &mut Vec<Line<'static>>, tool: &ToolEntry, width: usize) {
     let name_style = Style::default()
         .fg(Color::Blue)
@@ -551,6 +600,7 @@ fn tool_lines(out: &mut Vec<Line<'static>>, tool: &ToolEntry, width: usize) {
             Span::styled(truncate(&head, width), name_style),
             Span::styled(truncate(&tool.args_line, rest), dim()),
         ]));
+        inner_lines(out, tool, FOLDED_INNER_LINES, width);
         out.push(Line::from(vec![
             Span::raw("  "),
             Span::styled(truncate(&summary, width.saturating_sub(2)), summary_style),
@@ -570,6 +620,7 @@ fn tool_lines(out: &mut Vec<Line<'static>>, tool: &ToolEntry, width: usize) {
     for line in tool.args_pretty.lines() {
         para(out, "    ", dim(), line, dim(), width);
     }
+    inner_lines(out, tool, usize::MAX, width);
     match &tool.result {
         None => out.push(Line::from(vec![
             Span::raw("  "),
@@ -613,5 +664,61 @@ fn tool_lines(out: &mut Vec<Line<'static>>, tool: &ToolEntry, width: usize) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::state::InnerLine;
+
+    fn program(inner: usize, folded: bool) -> ToolEntry {
+        ToolEntry {
+            round: 1,
+            call_id: "p1".into(),
+            name: "run_program".into(),
+            args_line: "{}".into(),
+            args_pretty: "{}".into(),
+            result: None,
+            folded,
+            inner: (1..=inner as u32)
+                .map(|index| InnerLine {
+                    index,
+                    name: "call_unit".into(),
+                    error: (index == 2).then(|| "failed".to_owned()),
+                    first_line: format!("result {index}"),
+                    images: 2,
+                    elapsed_ms: 5,
+                })
+                .collect(),
+        }
+    }
+
+    fn text(lines: &[Line<'static>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_folded_program_shows_its_latest_inner_calls_after_a_count() {
+        let mut out = Vec::new();
+        tool_lines(&mut out, &program(5, true), 100);
+        let lines = text(&out);
+        assert!(lines[1].contains("↳ … 2 earlier calls"), "{lines:?}");
+        assert!(
+            lines[2].contains("#3 call_unit ✓") && lines[2].contains("2 images · result 3"),
+            "{lines:?}"
+        );
+        assert!(lines[4].contains("#5"), "{lines:?}");
+        let mut out = Vec::new();
+        tool_lines(&mut out, &program(5, false), 100);
+        let lines = text(&out);
+        assert!(
+            lines.iter().any(|l| l.contains("#2 call_unit ✗ failed")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.iter().filter(|l| l.contains("↳ #")).count(), 5);
     }
 }
