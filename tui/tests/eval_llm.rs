@@ -231,3 +231,80 @@ async fn report_scores_a_torch_models_run_with_the_llm_evaluator() {
         "no unscorable note"
     );
 }
+
+/// `maia eval synthetic --evaluator llm`: the agent is the offline experimenter, the
+/// prompts of every description (agent, exemplar baseline, random control) come from the
+/// model on loopback, and the eval records which evaluator scored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_scores_every_description_with_the_llm_evaluator() {
+    let server = LlmServer::start().await;
+    for _ in 0..3 {
+        server.push(
+            prompts_reply(
+                &[
+                    "a red circle",
+                    "a blue circle",
+                    "a large green circle",
+                    "two circles",
+                ],
+                &[
+                    "a red square",
+                    "a blue star",
+                    "a green triangle",
+                    "a yellow heart",
+                ],
+            )
+            .openai(),
+        );
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut cmd = maia();
+    cmd.args([
+        "eval",
+        "synthetic",
+        "--units",
+        "circle",
+        "--dataset-size",
+        "80",
+        "--per-side",
+        "4",
+        "--evaluator",
+        "llm",
+        "--evaluator-model",
+        "gpt-test",
+        "--evaluator-base-url",
+    ]);
+    cmd.arg(format!("{}/v1", server.url()))
+        .arg("--eval-dir")
+        .arg(root.path().join("eval"))
+        .env("MAIA_CACHE_DIR", root.path().join("cache"))
+        .env("OPENAI_API_KEY", "sk-eval-test")
+        .current_dir(root.path());
+    crate::support::with_bundled(&mut cmd);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let dir = root.path().join("eval/synthetic-offline-llm");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("suite.json")).expect("suite.json"))
+            .expect("json");
+    assert_eq!(manifest["evaluator"], "llm:openai/gpt-test", "{manifest}");
+    let results = std::fs::read_to_string(dir.join("results.jsonl")).expect("results");
+    let lines: Vec<serde_json::Value> = results
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a result line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{results}");
+    for line in &lines {
+        assert_eq!(line["score"]["evaluator"], "llm:openai/gpt-test", "{line}");
+    }
+    let agent = lines
+        .iter()
+        .find(|l| l["method"] == "agent")
+        .expect("the agent's line");
+    let pearson = agent["score"]["pearson"].as_f64().expect("pearson");
+    assert!(pearson > 0.8, "the circle unit separates circles: {agent}");
+    assert_eq!(server.pending(), 0, "one request per description");
+}

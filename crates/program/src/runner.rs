@@ -6,9 +6,9 @@ use crate::protocol::{ErrorKind, Finish, FromWorker, ProgramError, Start, ToWork
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// The worker executable's file name.
 pub const WORKER_NAME: &str = "maia-program-worker";
@@ -98,12 +98,32 @@ pub fn run(
             ));
         }
     };
-    let session = Session::open(&mut child);
-    let served = match session {
-        Ok(mut session) => session.serve(code, functions, limits, host, started),
-        Err(error) => Served::Killed(error),
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return failed(ProgramError::new(
+            ErrorKind::Crash,
+            "the worker has no pipes",
+        ));
     };
+    let stderr = child.stderr.take();
+    let child = Arc::new(Mutex::new(child));
+    let watchdog = Watchdog::start(child.clone(), limits.wall());
+    let mut session = Session {
+        stdin,
+        stdout: BufReader::new(stdout),
+    };
+    let served = session.serve(code, functions, limits, host, started);
+    drop(session);
+    let fired = watchdog.stop();
+    let mut child = child
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match served {
+        _ if fired => {
+            let _ = child.wait();
+            failed(past_deadline(limits))
+        }
         Served::Done(finish) => {
             let _ = child.wait();
             finish
@@ -113,7 +133,7 @@ pub fn run(
             let _ = child.wait();
             failed(error)
         }
-        Served::Ended => failed(ended(&mut child, limits)),
+        Served::Ended => failed(ended(&mut child, stderr, limits)),
     }
 }
 
@@ -130,35 +150,47 @@ enum Served {
     Ended,
 }
 
+/// Kills the worker at the wall deadline, from its own thread, so the serving loop reads
+/// the worker's pipe directly (no hop through another thread per call).
+struct Watchdog {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(child: Arc<Mutex<Child>>, wall: Duration) -> Watchdog {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match stopped.recv_timeout(wall) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let mut child = child
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let _ = child.kill();
+                true
+            }
+            _ => false,
+        });
+        Watchdog { stop, thread }
+    }
+
+    /// Stops the watchdog; true when it had killed the worker.
+    fn stop(self) -> bool {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}
+
 struct Session {
-    stdin: std::process::ChildStdin,
-    lines: mpsc::Receiver<String>,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Session {
-    fn open(child: &mut Child) -> Result<Session, ProgramError> {
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(ProgramError::new(
-                ErrorKind::Crash,
-                "the worker has no pipes",
-            ));
-        };
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Session { stdin, lines })
-    }
-
     fn send(&mut self, text: String) -> bool {
+        let mut line = text.into_bytes();
+        line.push(b'\n');
         self.stdin
-            .write_all(text.as_bytes())
-            .and_then(|()| self.stdin.write_all(b"\n"))
+            .write_all(&line)
             .and_then(|()| self.stdin.flush())
             .is_ok()
     }
@@ -186,15 +218,13 @@ impl Session {
             return Served::Ended;
         }
         let mut tool_calls = 0u32;
+        let mut line = String::new();
         loop {
-            let left = limits.wall().saturating_sub(started.elapsed());
-            let line = match self.lines.recv_timeout(left) {
-                Ok(line) => line,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Served::Killed(past_deadline(limits));
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Served::Ended,
-            };
+            line.clear();
+            match self.stdout.read_line(&mut line) {
+                Ok(0) | Err(_) => return Served::Ended,
+                Ok(_) => {}
+            }
             let message: FromWorker = match serde_json::from_str(&line) {
                 Ok(message) => message,
                 Err(e) => {
@@ -250,9 +280,9 @@ fn past_deadline(limits: &Limits) -> ProgramError {
 }
 
 /// Why a worker ended without finishing.
-fn ended(child: &mut Child, limits: &Limits) -> ProgramError {
+fn ended(child: &mut Child, pipe: Option<ChildStderr>, limits: &Limits) -> ProgramError {
     let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
+    if let Some(mut pipe) = pipe {
         let _ = pipe.read_to_string(&mut stderr);
     }
     let status = child.wait();

@@ -32,11 +32,11 @@ pub enum EvalCommand {
     /// Evaluate the agent on synthetic units with known ground truth (mono, OR, AND,
     /// AND-NOT): per unit a full agent run, the exemplar-only baseline and a random
     /// control, all scored alike; writes eval/<id>/results.jsonl, summary.md and scores.png.
-    Synthetic(SyntheticArgs),
+    Synthetic(Box<SyntheticArgs>),
     /// Evaluate the agent on units of the shapes CNN (`world-cnn`) or ViT (`--target
     /// world-vit`), trained on first use and cached (`maia world train-cnn`/`train-vit` do it
     /// ahead): "neurons in the wild", scored like the synthetic suite.
-    Wild(WildArgs),
+    Wild(Box<WildArgs>),
     /// MAIA's bias discovery against planted truth: the agent hunts (`--task find-bias`) on
     /// the bias preset's class `square` for each seed, and its reported failure condition
     /// is scored against the planted subgroup (IoU over held-out probe scenes) with the
@@ -108,8 +108,8 @@ pub struct ScoreArgs {
 pub fn run(command: EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Score(args) => score(args),
-        EvalCommand::Synthetic(args) => suite::synthetic(args),
-        EvalCommand::Wild(args) => suite::wild(args),
+        EvalCommand::Synthetic(args) => suite::synthetic(*args),
+        EvalCommand::Wild(args) => suite::wild(*args),
         EvalCommand::Bias(args) => bias::run(args),
     }
 }

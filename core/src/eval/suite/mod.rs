@@ -28,7 +28,7 @@ pub use summary::{KindSummary, MethodSummary};
 pub use units::{SYNTHETIC_TARGET, SuiteUnit, layer_units, synthetic_named, synthetic_units};
 
 use super::{
-    Failure, FailureKind, ModelUnit, Score, Scorer, TruthScore, UnitProbe, WorldEvaluator,
+    Evaluator, Failure, FailureKind, ModelUnit, Score, Scorer, TruthScore, UnitProbe,
     random_description, score_against_truth,
 };
 use crate::agent::event::RunStatus;
@@ -139,6 +139,9 @@ pub struct SuiteParts {
     pub exemplars: Arc<ExemplarPasses>,
     /// The scorer every description goes through.
     pub scorer: Arc<Scorer>,
+    /// Who writes every description's prompts: the shapes world's evaluator, or a
+    /// language model (MAIA's protocol); its name is the manifest's `evaluator`.
+    pub evaluator: Arc<dyn Evaluator>,
     /// Units evaluated at once (at least 1).
     pub concurrency: usize,
 }
@@ -619,7 +622,7 @@ async fn score_one(
             let failure = Failure::new(FailureKind::Description, why);
             let score = Score::failed(
                 "",
-                "world",
+                parts.evaluator.name(),
                 probe.label(),
                 parts.scorer.config(),
                 failure.clone(),
@@ -630,7 +633,7 @@ async fn score_one(
     };
     let score = parts
         .scorer
-        .score(&description, &WorldEvaluator, probe)
+        .score(&description, parts.evaluator.as_ref(), probe)
         .await;
     let (truth, truth_failure) = match &unit.truth {
         Some(concept) => {

@@ -15,7 +15,7 @@ use maia_core::eval::suite::{
     SuiteParts, SuiteUnit, layer_units, run_suite, synthetic_named, synthetic_units,
     units::SYNTHETIC_KINDS,
 };
-use maia_core::eval::{DEFAULT_N, ScoreConfig, Scorer, ToolRenderer};
+use maia_core::eval::{DEFAULT_N, Evaluator, ScoreConfig, Scorer, ToolRenderer, WorldEvaluator};
 use maia_core::exemplars::{DEFAULT_K, Dataset};
 use maia_core::target::{TargetModel, TorchOptions, open_target_with};
 use std::path::PathBuf;
@@ -70,6 +70,26 @@ pub struct SuiteArgs {
     /// Stop an agent run when it has cost this many dollars.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+    /// Who writes the prompts each description is scored on: world (the shapes world's own
+    /// evaluator, deterministic) or llm (MAIA's protocol: the model chosen by
+    /// --evaluator-backend, --evaluator-model and --evaluator-base-url). The default eval
+    /// id gains `-llm`.
+    #[arg(long, value_enum, default_value_t = super::EvaluatorKind::World)]
+    pub evaluator: super::EvaluatorKind,
+    /// With --evaluator llm: its backend (openai for any OpenAI-compatible server, or
+    /// anthropic).
+    #[arg(long, value_name = "BACKEND", default_value = "openai")]
+    pub evaluator_backend: String,
+    /// With --evaluator llm: its model (default: the backend's).
+    #[arg(long, value_name = "MODEL")]
+    pub evaluator_model: Option<String>,
+    /// With --evaluator llm: its API base URL (llama.cpp, vLLM, Ollama).
+    #[arg(long, value_name = "URL")]
+    pub evaluator_base_url: Option<String>,
+    /// How the agent experiments: tools or program (`run_program`; config run.mode). The
+    /// default eval id gains `-program` in program mode.
+    #[arg(long, value_parser = ["tools", "program"])]
+    pub mode: Option<String>,
     /// Project config file (default ./maia.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -185,6 +205,9 @@ fn config_overrides(args: &SuiteArgs) -> toml::Table {
     if let Some(rounds) = args.max_rounds {
         run.insert("max_rounds".into(), i64::from(rounds).into());
     }
+    if let Some(mode) = &args.mode {
+        run.insert("mode".into(), mode.clone().into());
+    }
     if let Some(sae) = &args.sae {
         let sae = std::path::absolute(sae).unwrap_or_else(|_| sae.clone());
         run.insert("sae".into(), sae.display().to_string().into());
@@ -240,10 +263,16 @@ fn run(
     pick_units: impl FnOnce(&dyn TargetModel) -> Result<Vec<SuiteUnit>>,
     kinds: Vec<String>,
 ) -> Result<ExitCode> {
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("{suite}-{}", args.agent));
+    let id = args.id.clone().unwrap_or_else(|| {
+        let mut id = format!("{suite}-{}", args.agent);
+        if args.mode.as_deref() == Some("program") {
+            id.push_str("-program");
+        }
+        if args.evaluator == super::EvaluatorKind::Llm {
+            id.push_str("-llm");
+        }
+        id
+    });
     check_id(&id)?;
     let dir = args.eval_dir.join(&id);
     let (config, _) = Config::resolve(args.config.as_deref(), config_overrides(args))?;
@@ -281,7 +310,22 @@ fn run(
     )?;
     warn_problems(&problems);
     let toolbox = Arc::new(toolbox);
-    let renderer = ToolRenderer::new(toolbox.registry()).map_err(|f| anyhow::anyhow!(f))?;
+    let registry = toolbox.registry();
+    let evaluator: Arc<dyn Evaluator> = match args.evaluator {
+        super::EvaluatorKind::World => Arc::new(WorldEvaluator),
+        super::EvaluatorKind::Llm => Arc::new(super::llm_evaluator(
+            &crate::agent_choice::AgentChoice {
+                backend: args.evaluator_backend.clone(),
+                model: args.evaluator_model.clone(),
+                base_url: args.evaluator_base_url.clone(),
+                max_rounds: None,
+            },
+            registry
+                .get("text2image")
+                .map(|t| t.spec.description.clone()),
+        )?),
+    };
+    let renderer = ToolRenderer::new(registry).map_err(|f| anyhow::anyhow!(f))?;
     let k = usize::try_from(args.k).unwrap_or(DEFAULT_K);
     let passes = Arc::new(ExemplarPasses::new(
         &data,
@@ -316,7 +360,7 @@ fn run(
         target: target.to_owned(),
         agent: backend.name().to_owned(),
         model: backend.model().to_owned(),
-        evaluator: "world".into(),
+        evaluator: evaluator.name().to_owned(),
         score: score.clone(),
         data: data.clone(),
         k,
@@ -332,6 +376,7 @@ fn run(
         config,
         prompts,
         toolbox,
+        evaluator,
         exemplars: passes,
         scorer: Arc::new(Scorer::new(Arc::new(renderer), score)),
         concurrency: usize::try_from(args.concurrency).unwrap_or(2),
