@@ -28,6 +28,10 @@ impl ProgramHost for Host {
                 )
             }
             "display" => Ok(Value::Null),
+            "slow" => {
+                std::thread::sleep(std::time::Duration::from_millis(400));
+                Ok(Value::Null)
+            }
             other => Err(format!("no tool {other}")),
         }
     }
@@ -39,7 +43,7 @@ fn worker() -> Worker {
 
 fn exec(code: &str, limits: &Limits) -> (Finish, Host) {
     let mut host = Host::default();
-    let functions = vec!["score".to_owned(), "display".to_owned()];
+    let functions = vec!["score".to_owned(), "slow".to_owned(), "display".to_owned()];
     let finish = run(&worker(), code, &functions, limits, &mut host);
     (finish, host)
 }
@@ -175,4 +179,23 @@ fn a_worker_that_cannot_start_is_a_clear_error() {
     let error = finish.error.expect("no worker");
     assert_eq!(error.kind, ErrorKind::Crash);
     assert!(error.message.contains("/nonexistent"), "{error}");
+}
+
+#[test]
+fn the_wall_deadline_stops_a_spinning_program_and_one_waiting_on_tools() {
+    let limits = Limits {
+        cpu_ms: 60_000,
+        wall_ms: 300,
+        ..quick()
+    };
+    let started = std::time::Instant::now();
+    let (error, _) = failure("while True:\n    pass\n", &limits);
+    assert_eq!(error.kind, ErrorKind::Limit, "{error}");
+    assert!(error.message.contains("wall deadline"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let (error, host) = failure("for i in range(10):\n    slow()\n", &limits);
+    assert_eq!(error.kind, ErrorKind::Limit, "{error}");
+    assert!(error.message.contains("wall deadline"), "{error}");
+    assert!(host.calls.len() <= 2, "{}", host.calls.len());
+    still_serving();
 }
