@@ -187,6 +187,33 @@ pub fn iou(a: &[bool], b: &[bool]) -> Option<f64> {
     (either > 0).then(|| both as f64 / either as f64)
 }
 
+/// CoSy's AUC (Kopf et al., NeurIPS 2024): the probability that an image made from the
+/// description activates the unit more than a control image, ties counting half (the
+/// Mann–Whitney U over the product of the sizes). `None` when either side is empty.
+pub fn cosy_auc(made: &[f64], control: &[f64]) -> Option<f64> {
+    if made.is_empty() || control.is_empty() {
+        return None;
+    }
+    let mut sorted = control.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut wins = 0.0;
+    for &a in made {
+        let below = sorted.partition_point(|&c| c < a);
+        let not_above = sorted.partition_point(|&c| c <= a);
+        wins += below as f64 + (not_above - below) as f64 / 2.0;
+    }
+    Some(wins / (made.len() * control.len()) as f64)
+}
+
+/// CoSy's MAD: how far the mean activation on images made from the description lies
+/// above the control's mean, in the control's standard deviations. `None` when either
+/// side is empty or the control is constant.
+pub fn cosy_mad(made: &[f64], control: &[f64]) -> Option<f64> {
+    let (m, c) = (mean(made)?, mean(control)?);
+    let sd = (control.iter().map(|x| (x - c).powi(2)).sum::<f64>() / control.len() as f64).sqrt();
+    (sd > 0.0).then(|| (m - c) / sd)
+}
+
 /// A mean with a confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeanCi {
@@ -529,5 +556,16 @@ mod tests {
         );
         // Constant values: a zero-width interval either way.
         assert_eq!(mean_ci(&[0.5; 4], 0.95).map(|c| c.half_width()), Some(0.0));
+    }
+
+    #[test]
+    fn cosy_auc_and_mad_follow_their_definitions() {
+        assert_eq!(cosy_auc(&[3.0, 4.0], &[1.0, 2.0]), Some(1.0));
+        assert_eq!(cosy_auc(&[0.0], &[1.0, 2.0]), Some(0.0));
+        assert_eq!(cosy_auc(&[1.0], &[1.0, 0.0]), Some(0.75));
+        assert_eq!(cosy_auc(&[], &[1.0]), None);
+        let mad = cosy_mad(&[4.0, 6.0], &[0.0, 2.0]).unwrap_or(f64::NAN);
+        assert!((mad - 4.0).abs() < 1e-12, "{mad}");
+        assert_eq!(cosy_mad(&[1.0], &[2.0, 2.0]), None);
     }
 }

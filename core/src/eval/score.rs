@@ -114,6 +114,14 @@ pub struct Score {
     pub mean_pos: Option<f64>,
     /// Mean activation on neutral images.
     pub mean_neutral: Option<f64>,
+    /// CoSy's AUC: the chance a positive image activates the unit more than a control
+    /// image (the scorer's probe scenes of the dataset), ties half.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosy_auc: Option<f64>,
+    /// CoSy's MAD: the positive images' mean activation above the control's mean, in
+    /// control standard deviations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosy_mad: Option<f64>,
     /// The unit never fired on the evaluation or probe images.
     pub dead: bool,
     /// Why it could not be scored.
@@ -143,6 +151,8 @@ impl Score {
             f1: None,
             mean_pos: None,
             mean_neutral: None,
+            cosy_auc: None,
+            cosy_mad: None,
             dead: false,
             failure: None,
             notes: Vec::new(),
@@ -385,6 +395,14 @@ impl Scorer {
             ));
             return Ok(());
         }
+        // CoSy's control: the probe's dataset scenes (not its one-per-concept scenes).
+        let control: Vec<f64> = probe_acts
+            .iter()
+            .take(self.config.probe_images)
+            .map(|&a| f64::from(a))
+            .collect();
+        score.cosy_auc = metrics::cosy_auc(&pos, &control);
+        score.cosy_mad = metrics::cosy_mad(&pos, &control);
         let (elo, ehi) = acts
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &a| {
@@ -697,6 +715,28 @@ mod tests {
         assert!(
             seeds.iter().all(|&s| super::super::is_held_out(s)),
             "{seeds:?}"
+        );
+    }
+
+    #[test]
+    fn cosy_compares_the_positive_images_with_the_dataset_control() {
+        let scorer = Scorer::new(
+            Arc::new(LibraryRenderer::default()),
+            ScoreConfig {
+                n: 6,
+                seed: 3,
+                probe_images: 64,
+                probe_catalogue: false,
+            },
+        );
+        let right = scorer.score_world("circles", &unit("circle"));
+        let (auc, mad) = (right.cosy_auc, right.cosy_mad);
+        assert!(auc.is_some_and(|a| a > 0.6), "{right:?}");
+        assert!(mad.is_some_and(|m| m > 0.5), "{right:?}");
+        let wrong = scorer.score_world("squares", &unit("circle"));
+        assert!(
+            wrong.cosy_auc < auc && wrong.cosy_mad < mad,
+            "squares do not beat the control as circles do: {wrong:?}"
         );
     }
 

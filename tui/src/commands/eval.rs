@@ -271,6 +271,14 @@ fn report(score: &Score, unit: &dyn UnitProbe, renderer: String, show_prompts: b
             number(score.mean_pos),
             number(score.mean_neutral)
         ));
+        if score.cosy_auc.is_some() {
+            out.push_str(&format!(
+                "  CoSy       auc {}   mad {}   (positive images against {} dataset scenes)\n",
+                number(score.cosy_auc),
+                number(score.cosy_mad),
+                maia_core::eval::DEFAULT_PROBE_IMAGES
+            ));
+        }
     }
     if show_prompts && !score.images.is_empty() {
         out.push('\n');

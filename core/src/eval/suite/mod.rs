@@ -455,6 +455,10 @@ read counts at chance level (Pearson 0).\n\n",
     ));
     out.push_str("## Mean predictive correlation (Pearson r)\n\n");
     out.push_str(&summary::pearson_table(kinds));
+    out.push_str(
+        "\n## CoSy (Kopf et al., NeurIPS 2024)\n\nAUC: the chance that an image drawn from the description's positive prompts activates the unit more than a control image (the scorer's dataset probe scenes), ties half; MAD: their mean activation above the control's, in control standard deviations.\n\n",
+    );
+    out.push_str(&summary::cosy_table(kinds));
     out.push_str("\n## By unit kind\n\n");
     for k in kinds {
         out.push_str(&summary::kind_table(k, with_truth));

@@ -29,6 +29,12 @@ pub struct MethodSummary {
     /// Ground truth: phi coefficient of the two concepts (unreadable: 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_phi: Option<MeanCi>,
+    /// CoSy's AUC (positive images against the dataset control), over scored units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosy_auc: Option<MeanCi>,
+    /// CoSy's MAD, over scored units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosy_mad: Option<MeanCi>,
     /// Mean seconds to write a description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<MeanCi>,
@@ -84,7 +90,17 @@ fn method_summary(method: Method, units: &[&Vec<ResultLine>]) -> MethodSummary {
         mean_ci(&values, LEVEL)
     };
     let seconds: Vec<f64> = lines.iter().map(|l| l.seconds).collect();
+    let cosy = |f: fn(&crate::eval::Score) -> Option<f64>| -> Option<MeanCi> {
+        let values: Vec<f64> = scores
+            .iter()
+            .filter(|s| s.is_scored())
+            .filter_map(f)
+            .collect();
+        mean_ci(&values, LEVEL)
+    };
     MethodSummary {
+        cosy_auc: cosy(|s| s.cosy_auc),
+        cosy_mad: cosy(|s| s.cosy_mad),
         method,
         summary: summarize(&scores, LEVEL),
         truth_iou: truth_column(|t| t.iou),
@@ -172,6 +188,36 @@ pub fn pearson_table(kinds: &[KindSummary]) -> String {
             p(Method::Agent),
             p(Method::Baseline),
             p(Method::Control)
+        ));
+    }
+    out
+}
+
+/// CoSy's metrics (Kopf et al., NeurIPS 2024) per kind: AUC and MAD of the agent's, the
+/// baseline's and the control's positive images against the dataset control.
+pub fn cosy_table(kinds: &[KindSummary]) -> String {
+    let mut out = String::from(
+        "| kind | agent AUC | agent MAD | baseline AUC | baseline MAD | control AUC | control MAD |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for k in kinds {
+        let get = |m: Method, auc: bool| {
+            cell(k.method(m).and_then(|s| {
+                if auc {
+                    s.cosy_auc.as_ref()
+                } else {
+                    s.cosy_mad.as_ref()
+                }
+            }))
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            k.kind,
+            get(Method::Agent, true),
+            get(Method::Agent, false),
+            get(Method::Baseline, true),
+            get(Method::Baseline, false),
+            get(Method::Control, true),
+            get(Method::Control, false)
         ));
     }
     out
