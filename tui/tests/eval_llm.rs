@@ -308,3 +308,87 @@ async fn a_suite_scores_every_description_with_the_llm_evaluator() {
     assert!(pearson > 0.8, "the circle unit separates circles: {agent}");
     assert_eq!(server.pending(), 0, "one request per description");
 }
+
+/// `maia eval simulate --simulator llm`: a vision model on loopback rates the held-out
+/// images (top-activating and random) and the ratings are correlated with the unit; a
+/// second bad reply fails with both kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_simulation_correlates_a_models_ratings_with_the_unit() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("shapes");
+    let made = maia()
+        .args(["world", "dataset", "--n", "60"])
+        .arg(&data)
+        .output()
+        .expect("maia runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let simulate = |server: &LlmServer, description: &str| {
+        let mut cmd = maia();
+        cmd.args(["eval", "simulate", "--target", "synthetic:circle", "--data"])
+            .arg(&data)
+            .args(["-d", description, "--n", "4", "--shown", "2", "--json"])
+            .args([
+                "--simulator",
+                "llm",
+                "--backend",
+                "openai",
+                "--model",
+                "vlm-test",
+            ])
+            .arg("--base-url")
+            .arg(format!("{}/v1", server.url()))
+            .env("OPENAI_API_KEY", "sk-sim-test")
+            .env("MAIA_CACHE_DIR", root.path().join("cache"));
+        cmd
+    };
+    let server = LlmServer::start().await;
+    // The top half (circles: the unit fires) rated high, the random half low.
+    server.push(
+        ScriptedReply::new()
+            .text("{\"ratings\": [9, 10, 8, 9, 1, 0, 2, 1]}")
+            .usage(900, 30)
+            .openai(),
+    );
+    let mut cmd = simulate(&server, "circles");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json["simulator"], "llm:openai/vlm-test");
+    assert_eq!(json["images"].as_array().map(Vec::len), Some(8));
+    let all = json["all"].as_f64().expect("a correlation");
+    assert!(all > 0.5, "{json}");
+    let body = server.requests()[0].json().to_string();
+    assert!(
+        body.contains("circles") && body.contains("image_url"),
+        "one request with the images"
+    );
+
+    let server = LlmServer::start().await;
+    for text in ["I think they are all circles.", "{\"ratings\": [1, 2]}"] {
+        server.push(ScriptedReply::new().text(text).usage(100, 10).openai());
+    }
+    let mut cmd = simulate(&server, "circles");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("json even when it fails");
+    let log = json["failure"]["log"].to_string();
+    assert!(
+        log.contains("all circles") && log.contains("[1, 2]"),
+        "{log}"
+    );
+}

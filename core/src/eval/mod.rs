@@ -28,6 +28,7 @@ pub mod metrics;
 mod probe;
 mod render;
 pub mod score;
+pub mod simulation;
 pub mod suite;
 pub mod truth;
 

@@ -4,6 +4,7 @@
 //! `maia eval bias` scores bias discovery against a planted subgroup.
 
 mod bias;
+mod simulate;
 mod suite;
 
 pub use bias::BiasArgs;
@@ -42,6 +43,11 @@ pub enum EvalCommand {
     /// is scored against the planted subgroup (IoU over held-out probe scenes) with the
     /// classifier's accuracy inside and outside it.
     Bias(BiasArgs),
+    /// Dataset simulation (OpenAI's neuron-explainer): a simulator rates held-out dataset
+    /// images — the next most activating after the agent's exemplars, and as many random —
+    /// for how well the description applies; the score is the correlation of the ratings
+    /// with the unit's activations, per half and together. Needs no image generator.
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Which evaluator writes the prompts.
@@ -111,6 +117,7 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Synthetic(args) => suite::synthetic(*args),
         EvalCommand::Wild(args) => suite::wild(*args),
         EvalCommand::Bias(args) => bias::run(args),
+        EvalCommand::Simulate(args) => simulate::run(*args),
     }
 }
 
