@@ -85,6 +85,7 @@ fn one_run(runtime: &tokio::runtime::Runtime, root: &Path, n: usize) -> Duration
         },
         prompts: Prompts::embedded(),
         config,
+        verifier: None,
     };
     let info = RunInfo {
         run_id: "bench".into(),

@@ -81,6 +81,10 @@ pub struct RunConfig {
     /// default) or `program` (Python programs through `run_program` that compose the tools;
     /// see `prompts/program-mode.md`).
     pub mode: String,
+    /// `--verify K`: before a final answer is accepted, score it and up to K-1 alternatives
+    /// on fresh images, show the agent the scores (it may experiment once more) and keep
+    /// the best; 0: off.
+    pub verify: u32,
 }
 
 /// The `[images]` table.
@@ -149,6 +153,7 @@ impl Default for RunConfig {
             max_retries: 5,
             images_from: "shapes".into(),
             mode: "tools".into(),
+            verify: 0,
         }
     }
 }

@@ -165,5 +165,6 @@ pub fn parts(
         tools: tool_context(spec, store)?,
         prompts: Prompts::embedded(),
         config,
+        verifier: None,
     })
 }

@@ -641,3 +641,77 @@ async fn in_program_mode_the_offline_experimenter_writes_programs_and_needs_fewe
         "{inner:?}"
     );
 }
+
+/// `--verify K`: the first final answer is scored with its alternatives and not accepted;
+/// the agent sees the scores; the second answer is scored too and the best candidate of
+/// all is kept, here an alternative the agent itself ranked second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_answers_keep_the_best_scoring_candidate() {
+    use maia_core::agent::verify::ScoreVerifier;
+    use maia_core::eval::{ModelUnit, ToolRenderer, WorldEvaluator};
+    use maia_core::target::{UnitRef, open_target};
+    let answer = r#"{"description":"blue squares","label":"blue squares","alternatives":["red circles","stars"]}"#;
+    let replies = vec![
+        reply(1, "I think blue squares.", &[("final_answer", answer)]),
+        reply(2, "I stand by it.", &[("final_answer", answer)]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(25);
+    cfg.run.verify = 3;
+    let backend = Recording::replay(replies);
+    let mut p = parts(backend.clone(), UNIT, dir.path(), cfg).unwrap();
+    let model: Arc<dyn maia_core::target::TargetModel> = Arc::from(open_target(UNIT).unwrap());
+    let probe = ModelUnit::new(
+        model,
+        UnitRef {
+            layer: maia_core::target::SYNTHETIC_LAYER.into(),
+            unit: 0,
+        },
+    )
+    .unwrap();
+    p.verifier = Some(Arc::new(ScoreVerifier::new(
+        Arc::new(ToolRenderer::new(p.tools.registry.clone()).unwrap()),
+        Arc::new(WorldEvaluator),
+        Arc::new(probe),
+    )));
+    let outcome = Agent::start(p, dir.path(), info(), "Describe unit synthetic:0.".into())
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Completed);
+    assert_eq!(
+        outcome.answer,
+        Some(("red circles".into(), "red circles".into()))
+    );
+    let records = events(dir.path());
+    let verifications: Vec<(bool, Vec<Option<f64>>)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Verification {
+                candidates,
+                accepted,
+                ..
+            } => Some((*accepted, candidates.iter().map(|c| c.score).collect())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verifications.len(), 2, "{verifications:?}");
+    assert!(!verifications[0].0 && verifications[1].0);
+    let scores = &verifications[0].1;
+    assert_eq!(scores.len(), 3);
+    assert!(
+        scores[1].unwrap_or_default() > 0.9 && scores[0].unwrap_or(1.0) < 0.5,
+        "{scores:?}"
+    );
+    let requests = backend.requests.lock().unwrap();
+    assert!(
+        requests[0].system.contains("alternatives"),
+        "the prompt says how"
+    );
+    let told = format!("{:?}", requests[1].messages.last());
+    assert!(
+        told.contains("not accepted yet") && told.contains("red circles"),
+        "{told}"
+    );
+}

@@ -47,6 +47,11 @@ pub struct AgentArgs {
     /// run.mode).
     #[arg(long, value_parser = ["tools", "program"])]
     pub mode: Option<String>,
+    /// Before a final answer is accepted, score it and up to K-1 alternatives the agent
+    /// lists on fresh images, show the agent the scores (it may experiment once more) and
+    /// keep the best (config run.verify; 0: off).
+    #[arg(long, value_name = "K")]
+    pub verify: Option<u32>,
     /// Project config file (default ./maia.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -85,6 +90,7 @@ impl Default for AgentArgs {
             context_tokens: None,
             max_minutes: None,
             mode: None,
+            verify: None,
             config: None,
             prompts: None,
             device: "auto".into(),
@@ -142,6 +148,7 @@ impl AgentArgs {
         );
         put("max_wall_minutes", self.max_minutes.map(Into::into));
         put("mode", self.mode.clone().map(Into::into));
+        put("verify", self.verify.map(|v| i64::from(v).into()));
         if let Some(url) = &self.base_url {
             for backend in ["openai", "anthropic"] {
                 let mut t = toml::Table::new();

@@ -152,6 +152,15 @@ pub fn format_line(record: &Record) -> Option<String> {
             }
             line
         }
+        Event::Verification {
+            round,
+            candidates,
+            best,
+            accepted,
+        } => {
+            let text = maia_core::agent::verify::describe(candidates, *best, *accepted);
+            format!("verify r{round}: {}", excerpt(&text.replace('\n', " · ")))
+        }
         Event::Note { text } => format!("note: {}", excerpt(text)),
         Event::Nudge { text } => format!("nudge: {}", excerpt(text)),
         Event::Paused { paused: true } => "paused".to_string(),

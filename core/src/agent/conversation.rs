@@ -42,6 +42,10 @@ pub struct Conversation {
     pub paused: bool,
     /// Number of model replies so far.
     pub replies: u32,
+    /// `--verify`: verifications so far, and every candidate they scored.
+    pub verifications: u32,
+    /// The candidates of every verification, in order.
+    pub verified: Vec<maia_run::event::VerifiedCandidate>,
     /// Captions of the images the tools made, by id (what a trimmed image leaves behind).
     captions: HashMap<String, String>,
 }
@@ -113,6 +117,8 @@ impl Conversation {
             ended: None,
             paused: false,
             replies: 0,
+            verifications: 0,
+            verified: Vec::new(),
             captions: HashMap::new(),
         }
     }
@@ -218,6 +224,10 @@ impl Conversation {
                         data: data.clone(),
                         elapsed_ms: *elapsed_ms,
                     });
+            }
+            Event::Verification { candidates, .. } => {
+                self.verifications += 1;
+                self.verified.extend(candidates.iter().cloned());
             }
             Event::FinalAnswer {
                 description, label, ..

@@ -15,6 +15,7 @@ pub mod run;
 pub mod setup;
 pub mod tool_calls;
 pub mod unit_run;
+pub mod verify;
 pub mod vision;
 
 // What a run is (its events, journal, folder and summary) lives in the serde-only
@@ -22,7 +23,7 @@ pub mod vision;
 pub use maia_run::{dir, event, journal, run_id, summary};
 
 pub use control::Control;
-pub use event::{Event, ImageRecord, Record, RunStatus};
+pub use event::{Event, ImageRecord, Record, RunStatus, VerifiedCandidate};
 pub use prompts::Prompts;
 pub use run::{Agent, AgentError, AgentParts, ModelRecord, Outcome, RunInfo};
 pub use tool_calls::{FINAL_ANSWER, ToolContext};

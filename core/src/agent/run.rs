@@ -8,6 +8,7 @@ use super::event::{Event, Record, RunStatus};
 use super::journal::JournalWriter;
 use super::prompts::Prompts;
 use super::tool_calls::{self, Finished, ToolContext};
+use super::verify;
 use crate::config::Config;
 use crate::llm::{
     CompletionBuilder, LlmBackend, LlmErrorKind, LlmEvent, LlmRequest, RequestedToolCall,
@@ -35,6 +36,9 @@ pub struct AgentParts {
     pub prompts: Prompts,
     /// Resolved configuration.
     pub config: Config,
+    /// Scores candidate answers for `--verify K` (`run.verify`); without one, answers are
+    /// accepted as given.
+    pub verifier: Option<Arc<dyn verify::Verifier>>,
 }
 
 /// Who the run is about, for its first event.
@@ -261,6 +265,10 @@ impl Agent {
                 ("target", &info.target),
             ],
         );
+        if parts.config.run.verify > 0 && parts.verifier.is_some() {
+            system.push_str("\n\n");
+            system.push_str(&verify::verify_prompt(parts.config.run.verify));
+        }
         if parts.config.run.mode == "program" {
             let functions = program::functions_doc(&parts.tools.registry);
             let limits = program::limits_doc(&program::Limits::default());
@@ -483,6 +491,7 @@ impl Agent {
                     elapsed_ms: 0,
                 },
                 answer: None,
+                alternatives: Vec::new(),
             });
             if let Event::ToolFinished {
                 error, name, text, ..
@@ -512,7 +521,11 @@ impl Agent {
                 self.emit(Event::Warning { text: format!("the model called `{name}`, which does not exist; the error listing the real tools went back to it") })?;
             }
             self.emit(finished.event)?;
-            if let (Some((description, label)), false) = (finished.answer, answered) {
+            if let (Some((description, label)), false) = (finished.answer, answered)
+                && let Some((description, label)) = self
+                    .verify(round, description, label, &finished.alternatives)
+                    .await?
+            {
                 answered = true;
                 self.emit(Event::FinalAnswer {
                     round,
@@ -522,6 +535,62 @@ impl Agent {
             }
         }
         Ok(answered)
+    }
+
+    /// `--verify K`: scores the answer and its alternatives on fresh images. The run's
+    /// first verification shows the agent the scores and returns `None` (not accepted);
+    /// a later one, or one on the last round, keeps the best candidate of all.
+    async fn verify(
+        &mut self,
+        round: u32,
+        description: String,
+        label: String,
+        alternatives: &[String],
+    ) -> Result<Option<(String, String)>, AgentError> {
+        let k = self.parts.config.run.verify;
+        let Some(verifier) = self.parts.verifier.clone().filter(|_| k > 0) else {
+            return Ok(Some((description, label)));
+        };
+        let mut scored = verify::candidates(&description, &label, alternatives, k as usize);
+        for candidate in &mut scored {
+            match verifier
+                .score(&candidate.description, u64::from(round))
+                .await
+            {
+                Ok(r) => candidate.score = Some(r),
+                Err(why) => candidate.failure = Some(why),
+            }
+        }
+        let last_chance = round >= self.parts.config.run.max_rounds || self.force_answer;
+        let accepted = self.convo.verifications > 0 || last_chance;
+        let best = verify::best(&scored);
+        self.emit(Event::Verification {
+            round,
+            candidates: scored.clone(),
+            best,
+            accepted,
+        })?;
+        if !accepted {
+            self.emit(Event::Nudge {
+                text: verify::scores_message(&scored),
+            })?;
+            return Ok(None);
+        }
+        let all = &self.convo.verified;
+        let Some(chosen) = verify::best(all).and_then(|i| all.get(i)) else {
+            return Ok(Some((description, label)));
+        };
+        let label = if chosen.label.is_empty() {
+            chosen
+                .description
+                .split_whitespace()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            chosen.label.clone()
+        };
+        Ok(Some((chosen.description.clone(), label)))
     }
 
     /// One model request with retries. `Ok(Err(..))` ends the run.

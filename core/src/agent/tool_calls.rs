@@ -22,6 +22,8 @@ pub struct Finished {
     pub event: Event,
     /// `(description, label)` when this was a valid `final_answer`.
     pub answer: Option<(String, String)>,
+    /// The alternatives a valid `final_answer` listed.
+    pub alternatives: Vec<String>,
 }
 
 /// Everything a tool call needs, shareable with blocking worker threads.
@@ -74,6 +76,13 @@ pub fn run_call_observed(
             let answer = (call.name == FINAL_ANSWER)
                 .then(|| answer_of(&output.data))
                 .flatten();
+            let alternatives = match (&answer, output.data.get("alternatives")) {
+                (Some(_), Some(Value::Array(items))) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
             let images = output
                 .images
                 .iter()
@@ -100,6 +109,7 @@ pub fn run_call_observed(
                     elapsed_ms,
                 },
                 answer,
+                alternatives,
             }
         }
         Err(e) => {
@@ -120,6 +130,7 @@ pub fn run_call_observed(
                     elapsed_ms,
                 },
                 answer: None,
+                alternatives: Vec::new(),
             }
         }
     }

@@ -150,6 +150,7 @@ pub async fn run_unit(
         tools,
         prompts: parts.prompts.clone(),
         config: config.clone(),
+        verifier: None,
     };
     let started = Instant::now();
     let agent = if resuming {

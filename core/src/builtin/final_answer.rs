@@ -13,6 +13,8 @@ struct Args {
     description: String,
     #[serde(default)]
     label: String,
+    #[serde(default)]
+    alternatives: Vec<String>,
 }
 
 impl Plugin for FinalAnswer {
@@ -33,7 +35,8 @@ impl Plugin for FinalAnswer {
                     "type": "object",
                     "properties": {
                         "description": {"type": "string", "minLength": 1, "description": "One sentence: what makes the unit fire (join alternatives with 'or', exclusions with 'but not')"},
-                        "label": {"type": "string", "description": "A short label, at most five words"}
+                        "label": {"type": "string", "description": "A short label, at most five words"},
+                        "alternatives": {"type": "array", "items": {"type": "string"}, "description": "Other descriptions you still consider (scored beside yours when the run verifies answers)"}
                     },
                     "required": ["description", "label"],
                     "additionalProperties": false
@@ -52,6 +55,6 @@ impl Plugin for FinalAnswer {
             ));
         }
         Ok(ToolOutput::text("Final answer recorded.")
-            .with_data(json!({"description": description, "label": args.label.trim()})))
+            .with_data(json!({"description": description, "label": args.label.trim(), "alternatives": args.alternatives})))
     }
 }

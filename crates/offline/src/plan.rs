@@ -66,6 +66,8 @@ struct Tools {
     edit: bool,
     call_unit: bool,
     final_answer: bool,
+    /// The run verifies answers (`--verify`): list alternatives with the answer.
+    verify: bool,
 }
 
 impl Tools {
@@ -77,6 +79,9 @@ impl Tools {
             edit: has("edit_images"),
             call_unit: has("call_unit"),
             final_answer: has("final_answer"),
+            verify: request
+                .system
+                .contains(maia_core::agent::verify::VERIFY_MARKER),
         }
     }
 
@@ -581,6 +586,22 @@ impl<'a> Planner<'a> {
     }
 
     /// Rivals of the leader still in the running, not equivalent to it.
+    /// The next hypotheses after the best (not equivalent to it on what was observed), as
+    /// alternatives a verified answer is scored beside.
+    fn alternatives(&self) -> Vec<String> {
+        let Some(best) = self.best() else {
+            return Vec::new();
+        };
+        let cat = catalogue();
+        self.ranked
+            .iter()
+            .skip(1)
+            .filter(|j| !cat.equivalent(best.index, j.index, &self.observed))
+            .take(2)
+            .map(|j| j.hyp.sentence())
+            .collect()
+    }
+
     fn rivals(&self) -> Vec<&Judged> {
         let Some(best) = self.best() else {
             return Vec::new();
@@ -776,11 +797,11 @@ impl<'a> Planner<'a> {
         };
         if self.tools.final_answer && ev.final_answer_errors.len() < 2 {
             self.say(format!("Final answer: {description}."));
-            self.call(
-                Stage::Answer,
-                "final_answer",
-                json!({ "description": description, "label": label }),
-            );
+            let mut args = json!({ "description": description, "label": label });
+            if self.tools.verify {
+                args["alternatives"] = json!(self.alternatives());
+            }
+            self.call(Stage::Answer, "final_answer", args);
         } else {
             self.say(format!("[DESCRIPTION]: {description}\n[LABEL]: {label}"));
         }

@@ -159,6 +159,20 @@ pub enum Event {
         /// Milliseconds the call took.
         elapsed_ms: u64,
     },
+    /// `--verify K`: candidate descriptions scored on fresh images before a final answer
+    /// is accepted. The first verification of a run is shown to the agent, which may
+    /// experiment once more; the second (`accepted`) keeps the best of all candidates.
+    Verification {
+        /// Round of the final answer verified.
+        round: u32,
+        /// The candidates and their scores.
+        candidates: Vec<VerifiedCandidate>,
+        /// Index (into `candidates`) of the best so far in this verification.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        best: Option<usize>,
+        /// Whether this verification ended the run (else the agent was shown the scores).
+        accepted: bool,
+    },
     /// A note the human injected; it goes into the next message to the model.
     Note {
         /// The note.
@@ -250,6 +264,22 @@ impl TrimStep {
             "context kept within the budget: {what} (first {messages} messages), about {before} → {after} tokens"
         )
     }
+}
+
+/// A candidate description and its verification score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedCandidate {
+    /// The description.
+    pub description: String,
+    /// Its label (empty for an alternative given without one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Pearson r of its prompts' labels with the unit's activations on fresh images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Why it could not be scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// An image in a tool result, as the journal stores it.

@@ -110,6 +110,7 @@ impl RunSummary {
             | Event::ToolStarted { .. }
             | Event::ToolFinished { .. }
             | Event::InnerCall { .. }
+            | Event::Verification { .. }
             | Event::Note { .. }
             | Event::Nudge { .. }
             | Event::Paused { .. }

@@ -443,8 +443,12 @@ async fn assemble(
             dataset,
         )))))?;
     }
+    let registry = Arc::new(registry);
+    let verifier = (config.run.verify > 0)
+        .then(|| verifier_for(&registry, &unit, &backend, &config.run.target))
+        .transpose()?;
     let tools = ToolContext {
-        registry: Arc::new(registry),
+        registry,
         store,
         unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
     };
@@ -454,6 +458,7 @@ async fn assemble(
             tools,
             prompts,
             config: config.clone(),
+            verifier,
         },
         address,
         model_hash,
@@ -574,4 +579,31 @@ fn print_summary(outcome: &Outcome, run_dir: &Path) {
             .unwrap_or_default();
         println!("continue it with `maia resume {id}`");
     }
+}
+
+/// The `--verify K` scorer of a run: the run's own image tool draws, the unit runs, and the
+/// shapes world's evaluator writes the prompts for shapes-world targets (synthetic units,
+/// the world CNN and ViT), the run's own model otherwise.
+fn verifier_for(
+    registry: &Arc<maia_core::ToolRegistry>,
+    unit: &maia_core::target::TargetUnit,
+    backend: &Arc<dyn maia_core::llm::LlmBackend>,
+    target: &str,
+) -> Result<Arc<dyn maia_core::agent::verify::Verifier>> {
+    use maia_core::eval::{Evaluator, LlmEvaluator, ModelUnit, ToolRenderer, WorldEvaluator};
+    let renderer = ToolRenderer::new(registry.clone())
+        .map_err(|f| anyhow::anyhow!("--verify needs a text2image tool to draw its images: {f}"))?;
+    let world = target.starts_with("synthetic:") || target.starts_with("world-");
+    let evaluator: Arc<dyn Evaluator> = if world || backend.name() == "offline" {
+        Arc::new(WorldEvaluator)
+    } else {
+        Arc::new(LlmEvaluator::new(backend.clone()))
+    };
+    let probe = ModelUnit::new(unit.model().clone(), unit.unit().clone())
+        .map_err(|e| anyhow::anyhow!("--verify: {e}"))?;
+    Ok(Arc::new(maia_core::agent::verify::ScoreVerifier::new(
+        Arc::new(renderer),
+        evaluator,
+        Arc::new(probe),
+    )))
 }

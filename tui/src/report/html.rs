@@ -268,6 +268,7 @@ impl Page {
             Item::Call(call) => self.call(call, images),
             Item::Note(text) => self.event("note", "Note from the user", text),
             Item::Nudge(text) => self.event("nudge", "maia to the model", text),
+            Item::Verification(text) => self.event("nudge", "Answer verified", text),
             Item::Warning(text) => self.event("warning", "Warning", text),
             Item::Retry {
                 attempt,

@@ -112,6 +112,8 @@ pub enum Item {
     Note(String),
     /// A message maia sent the model on its own.
     Nudge(String),
+    /// `--verify`: candidate answers scored on fresh images.
+    Verification(String),
     /// Something not fatal the user should know.
     Warning(String),
     /// A failed model request that was retried.
@@ -390,6 +392,15 @@ impl RunReport {
                     Some(program) => program.inner.push(inner),
                     None => self.items().push(Item::Call(inner)),
                 }
+            }
+            Event::Verification {
+                candidates,
+                best,
+                accepted,
+                ..
+            } => {
+                let text = maia_core::agent::verify::describe(candidates, *best, *accepted);
+                self.items().push(Item::Verification(text));
             }
             Event::Note { text } => self.items().push(Item::Note(text.clone())),
             Event::Nudge { text } => self.items().push(Item::Nudge(text.clone())),

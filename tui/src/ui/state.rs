@@ -473,6 +473,17 @@ impl RunView {
                     text: sanitize(text),
                 });
             }
+            Event::Verification {
+                candidates,
+                best,
+                accepted,
+                ..
+            } => {
+                let text = maia_core::agent::verify::describe(candidates, *best, *accepted);
+                self.push(EntryKind::Nudge {
+                    text: sanitize(&text),
+                });
+            }
             Event::Paused { paused } => {
                 self.phase = if *paused {
                     Phase::Paused
