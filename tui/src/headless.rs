@@ -24,6 +24,14 @@ fn stamp(t_ms: u64) -> String {
     }
 }
 
+/// `ok`, or `failed (KIND)`.
+fn status(error: Option<&str>) -> String {
+    match error {
+        Some(kind) => format!("failed ({})", one_line(kind)),
+        None => "ok".to_owned(),
+    }
+}
+
 fn excerpt(text: &str) -> String {
     truncate(&one_line(text), EXCERPT)
 }
@@ -97,11 +105,11 @@ pub fn format_line(record: &Record) -> Option<String> {
             elapsed_ms,
             ..
         } => {
-            let status = match error {
-                Some(kind) => format!("failed ({})", one_line(kind)),
-                None => "ok".to_string(),
-            };
-            let mut line = format!("← r{round} {} {status} {elapsed_ms} ms", one_line(name));
+            let mut line = format!(
+                "← r{round} {} {} {elapsed_ms} ms",
+                one_line(name),
+                status(error.as_deref())
+            );
             if !images.is_empty() {
                 let list: Vec<String> = images
                     .iter()
@@ -132,13 +140,10 @@ pub fn format_line(record: &Record) -> Option<String> {
             elapsed_ms,
             ..
         } => {
-            let status = match error {
-                Some(kind) => format!("failed ({})", one_line(kind)),
-                None => "ok".to_string(),
-            };
             let mut line = format!(
-                "  ↳ r{round} #{index} {} {status} {elapsed_ms} ms",
-                one_line(name)
+                "  ↳ r{round} #{index} {} {} {elapsed_ms} ms",
+                one_line(name),
+                status(error.as_deref())
             );
             if !images.is_empty() {
                 line.push_str(&format!(

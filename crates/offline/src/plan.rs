@@ -585,33 +585,31 @@ impl<'a> Planner<'a> {
         true
     }
 
-    /// Rivals of the leader still in the running, not equivalent to it.
-    /// The next hypotheses after the best (not equivalent to it on what was observed), as
-    /// alternatives a verified answer is scored beside.
-    fn alternatives(&self) -> Vec<String> {
-        let Some(best) = self.best() else {
-            return Vec::new();
-        };
+    /// The hypotheses ranked after the leader that are not equivalent to it on what was
+    /// observed, best first (none without a leader).
+    fn others(&self) -> impl Iterator<Item = &Judged> {
+        let best = self.best();
         let cat = catalogue();
-        self.ranked
-            .iter()
-            .skip(1)
-            .filter(|j| !cat.equivalent(best.index, j.index, &self.observed))
-            .take(2)
-            .map(|j| j.hyp.sentence())
-            .collect()
+        self.ranked.iter().skip(1).filter(move |j| {
+            best.is_some_and(|b| !cat.equivalent(b.index, j.index, &self.observed))
+        })
     }
 
+    /// The next two hypotheses after the leader, as alternatives a verified answer is
+    /// scored beside.
+    fn alternatives(&self) -> Vec<String> {
+        self.others().take(2).map(|j| j.hyp.sentence()).collect()
+    }
+
+    /// Rivals of the leader still in the running, not equivalent to it.
     fn rivals(&self) -> Vec<&Judged> {
         let Some(best) = self.best() else {
             return Vec::new();
         };
-        let cat = catalogue();
-        self.ranked
-            .iter()
-            .skip(1)
-            .take_while(|j| j.score >= best.score - MARGIN)
-            .filter(|j| !cat.equivalent(best.index, j.index, &self.observed))
+        // Ranked by score, so stopping at the margin after the filter keeps the same set.
+        let floor = best.score - MARGIN;
+        self.others()
+            .take_while(|j| j.score >= floor)
             .take(5)
             .collect()
     }
