@@ -193,6 +193,21 @@ fn a_local_batch_survives_a_killed_worker_and_resumes_only_what_is_unfinished() 
     let (code, stdout, _) = run(&mut batch(root, &["resume", "--local", "2", "b"]));
     assert_eq!(code, 0);
     assert!(stdout.contains("nothing to resume"), "{stdout}");
+
+    // Gathering with --score scores every answer (score.json in each run) and lists it.
+    let (code, stdout, stderr) = run(with_bundled(&mut batch(
+        root,
+        &["gather", "b", "--score", "--n", "6"],
+    )));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let results = std::fs::read_to_string(out.join("results.jsonl")).expect("results.jsonl");
+    for line in results.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(v["score"]["evaluator"], "world", "{line}");
+        assert!(v["score"]["pearson"].is_number(), "{line}");
+    }
+    let md = std::fs::read_to_string(out.join("summary/synthetic.md")).expect("summary md");
+    assert!(md.contains("score r") && md.contains("(world)"), "{md}");
 }
 
 #[test]

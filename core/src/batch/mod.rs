@@ -33,7 +33,7 @@ pub mod worker;
 pub use plan::{
     BatchManifest, HostMode, PlanOptions, SlurmOptions, load_batch, sbatch_script, write_plan,
 };
-pub use results::{Gathered, ResultRow, gather};
+pub use results::{Gathered, ResultRow, RowScore, gather};
 pub use status::{
     BatchStatus, BatchTotals, JobRecord, StatusReader, UnitState, UnitStatus, WorkerInfo,
     read_status,

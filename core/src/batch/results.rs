@@ -37,6 +37,43 @@ pub struct ResultRow {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The answer's predictive score, when the run folder holds one (`score.json`, written
+    /// by `maia report --score` or `maia batch gather --score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<RowScore>,
+}
+
+/// The parts of a run's `score.json` a batch lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowScore {
+    /// Who wrote the prompts (`world`, `llm:openai/gpt-4o`).
+    pub evaluator: String,
+    /// Pearson r.
+    pub pearson: Option<f64>,
+    /// AUPRC.
+    pub auprc: Option<f64>,
+    /// Why it could not be scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl RowScore {
+    /// Reads `score.json` in `run_dir`, if there is a readable one.
+    pub fn read(run_dir: &std::path::Path) -> Option<RowScore> {
+        let text = std::fs::read_to_string(run_dir.join("score.json")).ok()?;
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let score = value.get("score")?;
+        Some(RowScore {
+            evaluator: score.get("evaluator")?.as_str()?.to_owned(),
+            pearson: score.get("pearson").and_then(serde_json::Value::as_f64),
+            auprc: score.get("auprc").and_then(serde_json::Value::as_f64),
+            failure: score
+                .get("failure")
+                .and_then(|f| f.get("reason"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        })
+    }
 }
 
 impl From<&UnitStatus> for ResultRow {
@@ -56,6 +93,7 @@ impl From<&UnitStatus> for ResultRow {
                 super::UnitState::Failed { reason } => Some(reason.clone()),
                 _ => None,
             },
+            score: None,
         }
     }
 }
@@ -72,7 +110,16 @@ pub struct Gathered {
 /// Writes `results.jsonl` and the per-layer summaries of `status`'s batch.
 pub fn gather(status: &BatchStatus) -> Result<Gathered, BatchError> {
     let out = &status.dir;
-    let rows: Vec<ResultRow> = status.units.iter().map(ResultRow::from).collect();
+    let rows: Vec<ResultRow> = status
+        .units
+        .iter()
+        .map(|u| ResultRow {
+            score: (!u.run.is_empty())
+                .then(|| RowScore::read(&out.join(&u.run)))
+                .flatten(),
+            ..ResultRow::from(u)
+        })
+        .collect();
     let mut text = String::new();
     for row in &rows {
         text.push_str(&serde_json::to_string(row).unwrap_or_default());
@@ -148,15 +195,18 @@ fn markdown(status: &BatchStatus, layer: &str, rows: &[&ResultRow]) -> String {
         },
         counts(rows)
     );
-    out.push_str("| unit | label | description | rounds | cost | status |\n");
-    out.push_str("|---|---|---|---:|---:|---|\n");
+    let scored = rows.iter().any(|r| r.score.is_some());
+    out.push_str("| unit | label | description | rounds | cost | status |");
+    out.push_str(if scored { " score r |\n" } else { "\n" });
+    out.push_str("|---|---|---|---:|---:|---|");
+    out.push_str(if scored { "---:|\n" } else { "\n" });
     for r in rows {
         let status = match &r.reason {
             Some(reason) => format!("{}: {}", r.state, cell(reason)),
             None => r.state.clone(),
         };
         out.push_str(&format!(
-            "| [{}]({}) | {} | {} | {} | ${:.4} | {} |\n",
+            "| [{}]({}) | {} | {} | {} | ${:.4} | {} |",
             r.unit,
             format_args!("../{}", r.run),
             cell(&r.label),
@@ -165,6 +215,21 @@ fn markdown(status: &BatchStatus, layer: &str, rows: &[&ResultRow]) -> String {
             r.cost_usd,
             status
         ));
+        if scored {
+            let score = match &r.score {
+                Some(RowScore {
+                    pearson: Some(p),
+                    evaluator,
+                    ..
+                }) => format!("{p:.3} ({})", cell(evaluator)),
+                Some(RowScore {
+                    failure: Some(why), ..
+                }) => format!("not scored: {}", cell(why)),
+                _ => "—".to_owned(),
+            };
+            out.push_str(&format!(" {score} |"));
+        }
+        out.push('\n');
     }
     out
 }

@@ -89,6 +89,29 @@ pub struct RunArgs {
 pub struct GatherArgs {
     /// The batch folder.
     pub out: PathBuf,
+    /// First score every finished unit's answer, as `maia report RUN --score` does (the
+    /// shapes world's evaluator, or `--evaluator llm` for any model), keeping score.json in
+    /// each run folder; results.jsonl and the summaries then list the scores. Units already
+    /// scored keep their score.
+    #[arg(long)]
+    pub score: bool,
+    /// With --score: positive and neutral prompts each.
+    #[arg(long, default_value_t = maia_core::eval::DEFAULT_N as u64, requires = "score", value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub n: u64,
+    /// With --score: the scoring seed.
+    #[arg(long, default_value_t = 0, requires = "score")]
+    pub seed: u64,
+    /// With --score: where a torch model runs (cpu, cuda, cuda:N or auto).
+    #[arg(long, default_value = "auto", requires = "score")]
+    pub device: String,
+    /// With --score: who writes the prompts.
+    #[arg(long, value_enum, default_value_t = crate::commands::eval::EvaluatorKind::World, requires = "score")]
+    pub evaluator: crate::commands::eval::EvaluatorKind,
+    /// With --score --evaluator llm: the model that writes the prompts.
+    #[command(flatten)]
+    pub agent: crate::agent_choice::AgentChoice,
+    #[command(flatten)]
+    pub plugins: crate::plugin_args::PluginArgs,
 }
 
 /// Runs a `maia batch` subcommand.
@@ -101,7 +124,7 @@ pub fn run(cmd: BatchCommand) -> Result<ExitCode> {
         BatchCommand::Run(args) => {
             local::run_local(&args.out, &read_status(&args.out)?, args.local, false)
         }
-        BatchCommand::Gather(args) => show::gather(&args.out),
+        BatchCommand::Gather(args) => show::gather(args),
         BatchCommand::Work(args) => work::work(args),
     }
 }

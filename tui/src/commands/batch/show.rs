@@ -4,7 +4,6 @@ use super::StatusArgs;
 use crate::table::Table;
 use anyhow::Result;
 use maia_core::batch::{BatchStatus, UnitState, gather as gather_results, read_status};
-use std::path::Path;
 use std::process::ExitCode;
 
 fn duration(seconds: f64) -> String {
@@ -123,9 +122,43 @@ pub fn write(status: &BatchStatus) -> Result<()> {
     Ok(())
 }
 
-/// Runs `maia batch gather`.
-pub fn gather(out: &Path) -> Result<ExitCode> {
-    gather_status(&read_status(out)?)
+/// Runs `maia batch gather` (scoring first with `--score`).
+pub fn gather(args: super::GatherArgs) -> Result<ExitCode> {
+    let status = read_status(&args.out)?;
+    if args.score {
+        score_units(&status, &args);
+    }
+    gather_status(&status)
+}
+
+/// Scores every finished unit without a score yet through `maia report --score`'s path;
+/// a unit that cannot be scored is said and skipped.
+fn score_units(status: &BatchStatus, args: &super::GatherArgs) {
+    for unit in &status.units {
+        if unit.state.name() != "done" || unit.run.is_empty() {
+            continue;
+        }
+        let run_dir = status.dir.join(&unit.run);
+        if run_dir.join(maia_tui::report::score::SCORE_FILE).is_file() {
+            continue;
+        }
+        let report_args = crate::commands::report::ReportArgs {
+            run: run_dir.display().to_string(),
+            runs_dir: status.dir.clone(),
+            out: None,
+            open: false,
+            score: true,
+            n: args.n,
+            seed: args.seed,
+            device: args.device.clone(),
+            evaluator: args.evaluator,
+            agent: args.agent.clone(),
+            plugins: args.plugins.clone(),
+        };
+        if let Err(e) = crate::commands::report::run(report_args) {
+            eprintln!("warning: {} not scored: {e:#}", unit.unit);
+        }
+    }
 }
 
 /// `maia batch gather` on a status already read: the files, then the totals.
