@@ -33,7 +33,7 @@ pub enum BatchCommand {
     /// Run the batch on this machine without Slurm: N worker processes at once.
     Run(RunArgs),
     /// Write OUT/results.jsonl and OUT/summary/<layer>.md and .html.
-    Gather(GatherArgs),
+    Gather(Box<GatherArgs>),
     /// Run one shard's units one after another (what each array task runs).
     Work(work::WorkArgs),
 }
@@ -124,7 +124,7 @@ pub fn run(cmd: BatchCommand) -> Result<ExitCode> {
         BatchCommand::Run(args) => {
             local::run_local(&args.out, &read_status(&args.out)?, args.local, false)
         }
-        BatchCommand::Gather(args) => show::gather(args),
+        BatchCommand::Gather(args) => show::gather(*args),
         BatchCommand::Work(args) => work::work(args),
     }
 }
