@@ -32,7 +32,7 @@ pub(super) fn request_body(model: &str, max_tokens: MaxTokensField, request: &Ll
                             json!({
                                 "id": c.id,
                                 "type": "function",
-                                "function": {"name": c.name, "arguments": c.arguments},
+                                "function": {"name": c.name, "arguments": sendable_arguments(&c.arguments)},
                             })
                         })
                         .collect();
@@ -139,4 +139,29 @@ fn image_part(image: &ImagePart) -> Value {
         "type": "image_url",
         "image_url": {"url": format!("data:image/png;base64,{data}")},
     })
+}
+
+/// A recorded call's arguments as they can be sent back: text that is not a JSON object
+/// (a reply cut off mid-call) becomes `{}`. Servers that parse the history — llama.cpp
+/// applies its chat template to it — refuse a conversation holding it, every retry, so one
+/// garbled call would end the run; the model already read its mistake, quoted, in the
+/// call's error result.
+fn sendable_arguments(arguments: &str) -> String {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(_)) => arguments.to_owned(),
+        _ => "{}".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod sendable_tests {
+    use super::sendable_arguments;
+
+    #[test]
+    fn calls_cut_off_mid_arguments_are_sent_back_as_an_empty_object() {
+        assert_eq!(sendable_arguments(r#"{"x": 1}"#), r#"{"x": 1}"#);
+        assert_eq!(sendable_arguments(r#"{"prompts":[" Hello"#), "{}");
+        assert_eq!(sendable_arguments(""), "{}");
+        assert_eq!(sendable_arguments("[1]"), "{}");
+    }
 }
