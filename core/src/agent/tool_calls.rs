@@ -143,28 +143,47 @@ fn execute(
     replay: &[InnerRecord],
     observer: &mut dyn FnMut(&InnerRecord),
 ) -> Result<ToolOutput, ToolError> {
-    if call.name == RUN_PROGRAM && ctx.registry.get(RUN_PROGRAM).is_some() {
+    let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
+    call_tool(
+        &ctx.registry,
+        &ctx.store,
+        ctx.unit.as_deref(),
+        &call,
+        replay,
+        observer,
+    )
+}
+
+/// Runs one call through `registry` and stores the images it returns — the one way a
+/// tool is called, whether the agent, a program or `maia call` asks. `run_program` (when
+/// registered) runs as a program, replaying `replay` and showing `observer` each call it
+/// makes; other tools ignore both.
+pub fn call_tool(
+    registry: &ToolRegistry,
+    store: &ImageStore,
+    unit: Option<&dyn UnitCaller>,
+    call: &ToolCall,
+    replay: &[InnerRecord],
+    observer: &mut dyn FnMut(&InnerRecord),
+) -> Result<ToolOutput, ToolError> {
+    let mut output = if call.name == RUN_PROGRAM && registry.get(RUN_PROGRAM).is_some() {
         let program = ProgramRun {
-            registry: &ctx.registry,
-            store: &ctx.store,
-            unit: ctx.unit.as_deref(),
+            registry,
+            store,
+            unit,
             call_id: &call.id,
             replay,
             limits: Limits::default(),
         };
-        let mut output = program.run(&args, observer)?;
-        ctx.store.adopt_output(&mut output).map_err(|e| {
-            ToolError::failed(format!("storing the images the program displayed: {e}"))
-        })?;
-        return Ok(output);
-    }
-    let call = ToolCall::new(call.id.clone(), call.name.clone(), args);
-    let mut host = CallContext::new(&ctx.store);
-    if let Some(unit) = &ctx.unit {
-        host = host.with_unit(unit.as_ref());
-    }
-    let mut output = ctx.registry.call(&call, &mut host)?;
-    ctx.store.adopt_output(&mut output).map_err(|e| {
+        program.run(&call.args, observer)?
+    } else {
+        let mut host = CallContext::new(store);
+        if let Some(unit) = unit {
+            host = host.with_unit(unit);
+        }
+        registry.call(call, &mut host)?
+    };
+    store.adopt_output(&mut output).map_err(|e| {
         ToolError::failed(format!("storing the images `{}` returned: {e}", call.name))
     })?;
     Ok(output)

@@ -49,6 +49,9 @@ pub struct ScoreVerifier {
     renderer: Arc<dyn ImageRenderer>,
     evaluator: Arc<dyn Evaluator>,
     unit: Arc<dyn UnitProbe>,
+    /// The scorer of the latest seed: the candidates of one verification share it, so its
+    /// probe images are drawn and run once per verification, not once per candidate.
+    scorer: std::sync::Mutex<Option<(u64, Arc<Scorer>)>>,
 }
 
 impl ScoreVerifier {
@@ -62,6 +65,30 @@ impl ScoreVerifier {
             renderer,
             evaluator,
             unit,
+            scorer: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn scorer(&self, seed: u64) -> Arc<Scorer> {
+        let mut latest = self
+            .scorer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*latest {
+            Some((s, scorer)) if *s == seed => scorer.clone(),
+            _ => {
+                let scorer = Arc::new(Scorer::new(
+                    self.renderer.clone(),
+                    ScoreConfig {
+                        n: VERIFY_N,
+                        seed: VERIFY_SEED_BASE + seed,
+                        probe_images: 32,
+                        probe_catalogue: false,
+                    },
+                ));
+                *latest = Some((seed, scorer.clone()));
+                scorer
+            }
         }
     }
 }
@@ -73,15 +100,7 @@ impl Verifier for ScoreVerifier {
         seed: u64,
     ) -> Pin<Box<dyn Future<Output = Result<f64, String>> + Send + 'a>> {
         Box::pin(async move {
-            let scorer = Arc::new(Scorer::new(
-                self.renderer.clone(),
-                ScoreConfig {
-                    n: VERIFY_N,
-                    seed: VERIFY_SEED_BASE + seed,
-                    probe_images: 32,
-                    probe_catalogue: false,
-                },
-            ));
+            let scorer = self.scorer(seed);
             let score = scorer
                 .score(description, self.evaluator.as_ref(), self.unit.clone())
                 .await;

@@ -2,9 +2,8 @@
 //! earlier attempt's records when the program asks for exactly the same call again.
 
 use super::{MAX_DISPLAYED, ProgramRun, RUN_PROGRAM};
-use crate::agent::tool_calls::activation_of;
-use crate::call_context::CallContext;
-use maia_plugin_sdk::{Image, ImageId, ToolCall, ToolError, ToolOutput};
+use crate::agent::tool_calls::{activation_of, call_tool};
+use maia_plugin_sdk::{Image, ImageId, ToolCall};
 use maia_program::ProgramHost;
 use maia_run::event::ImageRecord;
 use serde_json::{Value, json};
@@ -103,18 +102,6 @@ impl<'a, 'o> Inner<'a, 'o> {
         }
         Ok(Value::Null)
     }
-
-    fn execute(&self, call: &ToolCall) -> Result<ToolOutput, ToolError> {
-        let mut host = CallContext::new(self.run.store);
-        if let Some(unit) = self.run.unit {
-            host = host.with_unit(unit);
-        }
-        let mut output = self.run.registry.call(call, &mut host)?;
-        self.run.store.adopt_output(&mut output).map_err(|e| {
-            ToolError::failed(format!("storing the images `{}` returned: {e}", call.name))
-        })?;
-        Ok(output)
-    }
 }
 
 impl ProgramHost for Inner<'_, '_> {
@@ -139,7 +126,15 @@ impl ProgramHost for Inner<'_, '_> {
         }
         let started = Instant::now();
         let call = ToolCall::new(format!("{}.{index}", self.run.call_id), name, args.clone());
-        let result = self.execute(&call);
+        // A program's calls are plain tool calls: `run_program` itself is refused above.
+        let result = call_tool(
+            self.run.registry,
+            self.run.store,
+            self.run.unit,
+            &call,
+            &[],
+            &mut |_| {},
+        );
         let elapsed_ms = started.elapsed().as_millis() as u64;
         self.made += 1;
         let record = match &result {

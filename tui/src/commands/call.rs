@@ -4,9 +4,9 @@ use crate::plugin_args::{PluginArgs, warn_problems};
 use crate::sample_images::insert_samples;
 use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
+use maia_core::agent::tool_calls::call_tool;
 use maia_core::call_context::UnitCaller;
-use maia_core::program::{Limits, ProgramRun, RUN_PROGRAM};
-use maia_core::{CallContext, ImageStore, ToolRegistry};
+use maia_core::{ImageStore, ToolRegistry};
 use maia_plugin_sdk::{Image, ToolCall, ToolError, ToolOutput};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,40 +96,18 @@ pub fn call_and_store(
     call: &ToolCall,
 ) -> Result<(ToolOutput, Duration), ToolError> {
     let started = Instant::now();
-    if call.name == RUN_PROGRAM {
-        let program = ProgramRun {
-            registry,
-            store,
-            unit,
-            call_id: &call.id,
-            replay: &[],
-            limits: Limits::default(),
-        };
-        let mut output = program.run(&call.args, &mut |inner| {
-            let status = inner.error.as_deref().unwrap_or("ok");
-            let first = inner.text.lines().next().unwrap_or_default();
-            eprintln!(
-                "  ↳ #{} {} {status} {} · {first}",
-                inner.index,
-                inner.name,
-                format_duration(Duration::from_millis(inner.elapsed_ms))
-            );
-        })?;
-        store.adopt_output(&mut output).map_err(|e| {
-            ToolError::failed(format!("storing the images the program displayed: {e}"))
-        })?;
-        return Ok((output, started.elapsed()));
-    }
-    let mut host = CallContext::new(store);
-    if let Some(unit) = unit {
-        host = host.with_unit(unit);
-    }
-    let mut output = registry.call(call, &mut host)?;
-    let elapsed = started.elapsed();
-    store.adopt_output(&mut output).map_err(|e| {
-        ToolError::failed(format!("storing the images `{}` returned: {e}", call.name))
-    })?;
-    Ok((output, elapsed))
+    let mut show_inner = |inner: &maia_core::program::InnerRecord| {
+        let status = inner.error.as_deref().unwrap_or("ok");
+        let first = inner.text.lines().next().unwrap_or_default();
+        eprintln!(
+            "  ↳ #{} {} {status} {} · {first}",
+            inner.index,
+            inner.name,
+            format_duration(Duration::from_millis(inner.elapsed_ms))
+        );
+    };
+    let output = call_tool(registry, store, unit, call, &[], &mut show_inner)?;
+    Ok((output, started.elapsed()))
 }
 
 /// Text, data and saved images of a tool's output, for the terminal.

@@ -45,6 +45,16 @@ pub struct ReportArgs {
     /// reports show it.
     #[arg(long)]
     pub score: bool,
+    /// How --score scores.
+    #[command(flatten)]
+    pub scoring: ScoreFlags,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// How a run's answer is scored (`report --score`, `batch gather --score`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScoreFlags {
     /// With --score: positive and neutral prompts each.
     #[arg(long, default_value_t = DEFAULT_N as u64, requires = "score", value_parser = clap::value_parser!(u64).range(1..=512))]
     pub n: u64,
@@ -60,8 +70,6 @@ pub struct ReportArgs {
     /// With --score --evaluator llm: the model that writes the prompts.
     #[command(flatten)]
     pub agent: crate::agent_choice::AgentChoice,
-    #[command(flatten)]
-    pub plugins: PluginArgs,
 }
 
 /// Runs `maia report`.
@@ -125,7 +133,7 @@ fn score_answer(
     report: &RunReport,
     features: crate::feature_args::FeatureArgs,
 ) -> Result<RunScore> {
-    let llm = args.evaluator == crate::commands::eval::EvaluatorKind::Llm;
+    let llm = args.scoring.evaluator == crate::commands::eval::EvaluatorKind::Llm;
     scorable_by(report, llm).map_err(|why| anyhow!("cannot score run {}: {why}", report.run_id))?;
     let (Some(start), Some(answer)) = (&report.started, &report.answer) else {
         bail!("cannot score run {}: no final answer", report.run_id);
@@ -140,7 +148,7 @@ fn score_answer(
     let target = TargetArgs {
         target: Some(start.target.clone()),
         unit: Some(start.unit.clone()),
-        device: args.device.clone(),
+        device: args.scoring.device.clone(),
         half: false,
         data: None,
         k: maia_core::exemplars::DEFAULT_K,
@@ -152,13 +160,13 @@ fn score_answer(
             .with_context(|| format!("opening target {} for scoring", start.target))?,
     );
     let config = ScoreConfig {
-        n: usize::try_from(args.n).unwrap_or(DEFAULT_N),
-        seed: args.seed,
+        n: usize::try_from(args.scoring.n).unwrap_or(DEFAULT_N),
+        seed: args.scoring.seed,
         ..ScoreConfig::default()
     };
     let scorer = Arc::new(Scorer::new(Arc::new(renderer), config));
     let score = if llm {
-        let evaluator = crate::commands::eval::llm_evaluator(&args.agent, image_context)?;
+        let evaluator = crate::commands::eval::llm_evaluator(&args.scoring.agent, image_context)?;
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
         runtime.block_on(scorer.score(&answer.description, &evaluator, unit.clone()))
     } else {
@@ -176,7 +184,7 @@ fn score_answer(
                 .ground_truth(unit.unit())
                 .unwrap_or_else(|| concept.describe()),
         );
-        match score_against_truth(&answer.description, &concept, args.seed) {
+        match score_against_truth(&answer.description, &concept, args.scoring.seed) {
             Ok(t) => run_score.truth = Some(t),
             Err(f) => run_score.truth_failure = Some(f),
         }

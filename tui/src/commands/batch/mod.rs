@@ -95,21 +95,9 @@ pub struct GatherArgs {
     /// scored keep their score.
     #[arg(long)]
     pub score: bool,
-    /// With --score: positive and neutral prompts each.
-    #[arg(long, default_value_t = maia_core::eval::DEFAULT_N as u64, requires = "score", value_parser = clap::value_parser!(u64).range(1..=512))]
-    pub n: u64,
-    /// With --score: the scoring seed.
-    #[arg(long, default_value_t = 0, requires = "score")]
-    pub seed: u64,
-    /// With --score: where a torch model runs (cpu, cuda, cuda:N or auto).
-    #[arg(long, default_value = "auto", requires = "score")]
-    pub device: String,
-    /// With --score: who writes the prompts.
-    #[arg(long, value_enum, default_value_t = crate::commands::eval::EvaluatorKind::World, requires = "score")]
-    pub evaluator: crate::commands::eval::EvaluatorKind,
-    /// With --score --evaluator llm: the model that writes the prompts.
+    /// How --score scores (as `maia report --score`).
     #[command(flatten)]
-    pub agent: crate::agent_choice::AgentChoice,
+    pub scoring: crate::commands::report::ScoreFlags,
     #[command(flatten)]
     pub plugins: crate::plugin_args::PluginArgs,
 }

@@ -148,11 +148,7 @@ fn score_units(status: &BatchStatus, args: &super::GatherArgs) {
             out: None,
             open: false,
             score: true,
-            n: args.n,
-            seed: args.seed,
-            device: args.device.clone(),
-            evaluator: args.evaluator,
-            agent: args.agent.clone(),
+            scoring: args.scoring.clone(),
             plugins: args.plugins.clone(),
         };
         if let Err(e) = crate::commands::report::run(report_args) {
