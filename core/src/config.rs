@@ -130,6 +130,15 @@ pub struct Price {
     pub output_per_mtok: f64,
 }
 
+impl Price {
+    /// Dollars that `usage` costs.
+    pub fn cost(&self, usage: crate::llm::Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_per_mtok
+            + usage.output_tokens as f64 * self.output_per_mtok)
+            / 1e6
+    }
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -351,13 +360,12 @@ impl Config {
 
     /// Dollar cost of a request, if the model has a price.
     pub fn cost(&self, model: &str, input_tokens: u64, output_tokens: u64) -> f64 {
-        self.prices
-            .get(model)
-            .map(|p| {
-                (input_tokens as f64 * p.input_per_mtok + output_tokens as f64 * p.output_per_mtok)
-                    / 1e6
+        self.prices.get(model).map_or(0.0, |p| {
+            p.cost(crate::llm::Usage {
+                input_tokens,
+                output_tokens,
             })
-            .unwrap_or(0.0)
+        })
     }
 }
 

@@ -642,13 +642,46 @@ async fn in_program_mode_the_offline_experimenter_writes_programs_and_needs_fewe
     );
 }
 
+/// The world evaluator, with a price: each prompt set "uses" 1,100 tokens costing $1.10, as
+/// an LLM evaluator's would.
+struct PricedWorld;
+
+impl maia_core::eval::Evaluator for PricedWorld {
+    fn name(&self) -> &str {
+        "priced-world"
+    }
+
+    fn prompts<'a>(
+        &'a self,
+        description: &'a str,
+        n: usize,
+        seed: u64,
+    ) -> maia_core::eval::EvalFuture<'a> {
+        Box::pin(async move {
+            let mut set = maia_core::eval::WorldEvaluator
+                .prompts(description, n, seed)
+                .await?;
+            set.usage = maia_core::llm::Usage {
+                input_tokens: 1000,
+                output_tokens: 100,
+            };
+            Ok(set)
+        })
+    }
+
+    fn cost(&self, usage: maia_core::llm::Usage) -> f64 {
+        usage.total() as f64 * 1e-3
+    }
+}
+
 /// `--verify K`: the first final answer is scored with its alternatives and not accepted;
 /// the agent sees the scores; the second answer is scored too and the best candidate of
-/// all is kept, here an alternative the agent itself ranked second.
+/// all is kept, here an alternative the agent itself ranked second. What the evaluator
+/// spent counts in the run's tokens and cost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_answers_keep_the_best_scoring_candidate() {
     use maia_core::agent::verify::ScoreVerifier;
-    use maia_core::eval::{ModelUnit, ToolRenderer, WorldEvaluator};
+    use maia_core::eval::{ModelUnit, ToolRenderer};
     use maia_core::target::{UnitRef, open_target};
     let answer = r#"{"description":"blue squares","label":"blue squares","alternatives":["red circles","stars"]}"#;
     let replies = vec![
@@ -671,7 +704,7 @@ async fn verified_answers_keep_the_best_scoring_candidate() {
     .unwrap();
     p.verifier = Some(Arc::new(ScoreVerifier::new(
         Arc::new(ToolRenderer::new(p.tools.registry.clone()).unwrap()),
-        Arc::new(WorldEvaluator),
+        Arc::new(PricedWorld),
         Arc::new(probe),
     )));
     let outcome = Agent::start(p, dir.path(), info(), "Describe unit synthetic:0.".into())
@@ -698,6 +731,22 @@ async fn verified_answers_keep_the_best_scoring_candidate() {
         .collect();
     assert_eq!(verifications.len(), 2, "{verifications:?}");
     assert!(!verifications[0].0 && verifications[1].0);
+    let scored = verifications.iter().map(|v| v.1.len()).sum::<usize>();
+    assert!(
+        (outcome.cost_usd - 1.1 * scored as f64).abs() < 1e-9,
+        "{} for {scored} candidates",
+        outcome.cost_usd
+    );
+    let replied: u64 = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::AssistantMessage { usage, .. } => Some(usage.total()),
+            _ => None,
+        })
+        .sum();
+    let summary = maia_core::agent::summary::RunSummary::fold(&records);
+    assert_eq!(summary.tokens(), replied + 1100 * scored as u64);
+    assert!((summary.cost_usd - outcome.cost_usd).abs() < 1e-9);
     let scores = &verifications[0].1;
     assert_eq!(scores.len(), 3);
     assert!(

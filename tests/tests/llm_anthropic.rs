@@ -32,6 +32,7 @@ fn request(messages: Vec<Message>) -> LlmRequest {
         tools: vec![],
         max_output_tokens: 4096,
         temperature: None,
+        reply_schema: None,
     }
 }
 

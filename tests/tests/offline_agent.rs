@@ -216,6 +216,7 @@ async fn investigate(unit_name: &str) -> Run {
             tools: lab.tools.clone(),
             max_output_tokens: 4096,
             temperature: None,
+            reply_schema: None,
         };
         let mut stream = backend.stream(request);
         let mut builder = CompletionBuilder::new();

@@ -63,6 +63,11 @@ async fn an_llm_writes_the_prompts_and_the_unit_separates_them() {
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     let score = &json["score"];
     assert_eq!(score["evaluator"], "llm:openai/gpt-test", "{score}");
+    assert_eq!(
+        score["evaluator_usage"],
+        serde_json::json!({"input_tokens": 420, "output_tokens": 160}),
+        "the evaluator's tokens are kept with the score"
+    );
     let pearson = score["pearson"].as_f64().expect("pearson");
     assert!(
         pearson > 0.8,
@@ -80,6 +85,10 @@ async fn an_llm_writes_the_prompts_and_the_unit_separates_them() {
         body.to_lowercase().contains("shapes"),
         "image context missing: {body}"
     );
+    // The reply's shape travels as a JSON schema, four prompts a side.
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json body");
+    let schema = &body["response_format"]["json_schema"]["schema"];
+    assert_eq!(schema["properties"]["positive"]["minItems"], 4, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,6 +110,10 @@ async fn a_reply_that_is_not_the_json_asked_for_is_asked_again_once_then_fails_w
     assert!(log.contains("Sure! Here are some prompts"), "{log}");
     assert!(log.contains("a red circle"), "{log}");
     assert_eq!(server.pending(), 0, "both replies were asked for");
+    assert_eq!(
+        json["score"]["evaluator_usage"]["input_tokens"], 200,
+        "a failed scoring keeps what both replies cost"
+    );
 
     // The offline experimenter is not an evaluator: said before anything runs.
     let mut cmd = maia();
@@ -390,5 +403,56 @@ async fn dataset_simulation_correlates_a_models_ratings_with_the_unit() {
     assert!(
         log.contains("all circles") && log.contains("[1, 2]"),
         "{log}"
+    );
+}
+
+/// CoSy's control from the model's own data: `--control-data` names it in the score; a
+/// folder that is not a data set is refused before anything is scored.
+#[test]
+fn cosy_takes_its_control_sample_from_the_given_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let made = maia()
+        .args(["world", "dataset", "--n", "40"])
+        .arg(&data)
+        .output()
+        .expect("maia runs");
+    assert!(made.status.success(), "{made:?}");
+    let out = maia()
+        .args(["eval", "score", "--target", "synthetic:red_and_circle"])
+        .args([
+            "-d",
+            "red circles",
+            "--n",
+            "4",
+            "--json",
+            "--control-n",
+            "30",
+        ])
+        .arg("--control-data")
+        .arg(&data)
+        .output()
+        .expect("maia runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{out:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let score = &json["score"];
+    assert_eq!(
+        score["cosy_control"],
+        format!("30 images of {}", data.display()),
+        "{score}"
+    );
+    assert!(score["cosy_auc"].as_f64() > Some(0.8), "{score}");
+    let out = maia()
+        .args(["eval", "score", "--target", "synthetic:red_and_circle"])
+        .args(["-d", "red circles", "--control-data"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .expect("maia runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("--control-data") && stderr.contains("missing"),
+        "{stderr}"
     );
 }

@@ -102,6 +102,10 @@ fn a_server_without_a_vision_projector_stops_the_run_with_what_to_do() {
     );
 }
 
+/// The suite with the real server as the agent and as MAIA's evaluator: the evaluator's
+/// reply schema becomes llama.cpp's grammar, so even the random model writes the JSON the
+/// protocol asks for, and every description is scored on its prompts with the tokens
+/// counted.
 #[test]
 fn the_synthetic_suite_runs_end_to_end_against_the_real_server() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -112,21 +116,35 @@ fn the_synthetic_suite_runs_end_to_end_against_the_real_server() {
             .args(["eval", "synthetic", "--agent", "openai", "--base-url"])
             .arg(server.base_url())
             .args(["--model", "tiny-vlm", "--n", "2", "--max-rounds", "1"])
-            .args(["--dataset-size", "50", "--id", "tiny"])
+            .args(["--dataset-size", "50", "--id", "tiny", "--per-side", "3"])
+            .args(["--evaluator", "llm", "--evaluator-backend", "openai"])
+            .args(["--evaluator-model", "tiny-vlm", "--evaluator-base-url"])
+            .arg(server.base_url())
             .arg("--eval-dir")
             .arg(dir.path().join("eval")),
     ));
     assert_eq!(code, 0, "{out}{err}");
     let report = std::fs::read_to_string(dir.path().join("eval/tiny/results.jsonl"))
         .unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    let units: std::collections::BTreeSet<String> = report
+    let lines: Vec<Value> = report
         .lines()
-        .map(|l| {
-            let line: Value = serde_json::from_str(l).expect("a results line is JSON");
-            line["unit"].to_string()
-        })
+        .map(|l| serde_json::from_str(l).expect("a results line is JSON"))
         .collect();
+    let units: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| l["unit"].to_string()).collect();
     assert_eq!(units.len(), 2, "{report}");
+    for line in lines.iter().filter(|l| l["description"] != "") {
+        let score = &line["score"];
+        assert_eq!(score["evaluator"], "llm:openai/tiny-vlm", "{line}");
+        assert_ne!(
+            score["failure"]["kind"], "evaluator",
+            "the grammar kept the reply in shape: {line}"
+        );
+        assert!(
+            score["evaluator_usage"]["output_tokens"].as_u64() > Some(10),
+            "{line}"
+        );
+    }
 }
 
 #[test]

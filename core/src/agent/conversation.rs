@@ -227,6 +227,10 @@ impl Conversation {
             }
             Event::Verification { candidates, .. } => {
                 self.verifications += 1;
+                for candidate in candidates {
+                    self.tokens += candidate.usage.total();
+                    self.cost_usd += candidate.cost_usd;
+                }
                 self.verified.extend(candidates.iter().cloned());
             }
             Event::FinalAnswer {

@@ -553,13 +553,15 @@ impl Agent {
         };
         let mut scored = verify::candidates(&description, &label, alternatives, k as usize);
         for candidate in &mut scored {
-            match verifier
+            let verified = verifier
                 .score(&candidate.description, u64::from(round))
-                .await
-            {
+                .await;
+            match verified.score {
                 Ok(r) => candidate.score = Some(r),
                 Err(why) => candidate.failure = Some(why),
             }
+            candidate.usage = verified.usage;
+            candidate.cost_usd = verified.cost_usd;
         }
         let last_chance = round >= self.parts.config.run.max_rounds || self.force_answer;
         let accepted = self.convo.verifications > 0 || last_chance;
@@ -632,6 +634,7 @@ impl Agent {
                 tools,
                 max_output_tokens,
                 temperature: None,
+                reply_schema: None,
             };
             let failure = match self.stream_one(round, request).await? {
                 StreamResult::Done(c) => {

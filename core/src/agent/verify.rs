@@ -5,7 +5,7 @@
 //! scored too and the best of every candidate is kept.
 
 use crate::eval::{Evaluator, ImageRenderer, ScoreConfig, Scorer, UnitProbe};
-use maia_run::event::VerifiedCandidate;
+use maia_run::event::{Usage, VerifiedCandidate};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,14 +26,36 @@ pub fn verify_prompt(k: u32) -> String {
     )
 }
 
+/// One candidate's verification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    /// Pearson r of the description's prompts with the unit's activations, or why not.
+    pub score: Result<f64, String>,
+    /// Tokens the evaluator's model used.
+    pub usage: Usage,
+    /// What they cost.
+    pub cost_usd: f64,
+}
+
+impl Verified {
+    /// A result that used no model.
+    pub fn free(score: Result<f64, String>) -> Self {
+        Verified {
+            score,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+        }
+    }
+}
+
 /// Scores a candidate description on fresh images.
 pub trait Verifier: Send + Sync {
-    /// Pearson r of the description's prompts with the unit's activations, or why not.
+    /// Scores `description` on the images of `seed`.
     fn score<'a>(
         &'a self,
         description: &'a str,
         seed: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<f64, String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Verified> + Send + 'a>>;
 }
 
 /// Prompts per side a verification draws.
@@ -98,19 +120,24 @@ impl Verifier for ScoreVerifier {
         &'a self,
         description: &'a str,
         seed: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<f64, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Verified> + Send + 'a>> {
         Box::pin(async move {
             let scorer = self.scorer(seed);
             let score = scorer
                 .score(description, self.evaluator.as_ref(), self.unit.clone())
                 .await;
-            match (&score.failure, score.dead, score.pearson) {
+            let result = match (&score.failure, score.dead, score.pearson) {
                 (Some(f), _, _) => Err(f.reason.clone()),
                 // Not one of the description's images (nor the few probes) moved the unit:
                 // the description predicts nothing.
                 (None, true, _) => Ok(0.0),
                 (None, false, Some(r)) => Ok(r),
                 (None, false, None) => Err("no correlation could be computed".into()),
+            };
+            Verified {
+                score: result,
+                usage: score.evaluator_usage,
+                cost_usd: score.evaluator_cost_usd,
             }
         })
     }
@@ -137,6 +164,8 @@ pub fn candidates(
             label: label.trim().to_owned(),
             score: None,
             failure: None,
+            usage: Usage::default(),
+            cost_usd: 0.0,
         });
         if out.len() == k.max(1) {
             break;

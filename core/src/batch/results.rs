@@ -55,6 +55,12 @@ pub struct RowScore {
     /// Why it could not be scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Tokens the evaluator's model used (MAIA's protocol; none with the world evaluator).
+    #[serde(default)]
+    pub tokens: u64,
+    /// What they cost.
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 impl RowScore {
@@ -72,6 +78,14 @@ impl RowScore {
                 .and_then(|f| f.get("reason"))
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_owned),
+            tokens: ["input_tokens", "output_tokens"]
+                .iter()
+                .filter_map(|k| score.get("evaluator_usage")?.get(k)?.as_u64())
+                .sum(),
+            cost_usd: score
+                .get("evaluator_cost_usd")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0),
         })
     }
 }
@@ -165,8 +179,16 @@ fn file_name(layer: &str) -> String {
 fn counts(rows: &[&ResultRow]) -> String {
     let n = |state: &str| rows.iter().filter(|r| r.state == state).count();
     let cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    let scores = || rows.iter().filter_map(|r| r.score.as_ref());
+    let scoring_tokens: u64 = scores().map(|s| s.tokens).sum();
+    let scoring = if scoring_tokens > 0 {
+        let scoring_cost: f64 = scores().map(|s| s.cost_usd).sum();
+        format!(", ${scoring_cost:.4} ({scoring_tokens} tokens) scoring")
+    } else {
+        String::new()
+    };
     format!(
-        "{} units: {} done, {} failed, {} interrupted, {} running, {} pending; ${cost:.4} spent",
+        "{} units: {} done, {} failed, {} interrupted, {} running, {} pending; ${cost:.4} spent{scoring}",
         rows.len(),
         n("done"),
         n("failed"),

@@ -52,6 +52,7 @@ impl LlmDescriber {
             tools: Vec::new(),
             max_output_tokens: 1024,
             temperature: Some(0.0),
+            reply_schema: None,
         };
         let backend = self.backend.clone();
         self.runtime.block_on(async move {

@@ -17,6 +17,7 @@
 
 mod check;
 pub mod classes;
+pub mod sample;
 pub mod shards;
 
 pub use check::CheckReport;

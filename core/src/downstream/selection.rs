@@ -100,6 +100,7 @@ pub fn request(
         tools: vec![tool_spec(classes)],
         max_output_tokens: 4096,
         temperature: Some(0.0),
+        reply_schema: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Evaluators: a description → N positive and N neutral image prompts.
 
 use super::{Failure, FailureKind};
+use crate::llm::Usage;
 use maia_shapes_world::{
     Reading, ReadingError, read_description, scene_to_prompt, scenes_with, scenes_without,
 };
@@ -29,6 +30,12 @@ pub trait Evaluator: Send + Sync {
     /// cannot be scored is a [`Failure`] of kind [`FailureKind::Description`]; an evaluator
     /// that cannot do its job one of kind [`FailureKind::Evaluator`].
     fn prompts<'a>(&'a self, description: &'a str, n: usize, seed: u64) -> EvalFuture<'a>;
+
+    /// Dollars that `usage` (the tokens of one [`PromptSet`] or [`Failure`]) cost; 0 for
+    /// evaluators that use no priced model.
+    fn cost(&self, _usage: Usage) -> f64 {
+        0.0
+    }
 }
 
 /// Prompts for one description.
@@ -45,6 +52,9 @@ pub struct PromptSet {
     /// Remarks worth keeping with the score: ignored words, a retried reply, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Tokens the evaluator's model used to write them, retries included.
+    #[serde(default, skip_serializing_if = "Usage::is_zero")]
+    pub usage: Usage,
 }
 
 /// Checks every evaluator applies before its own work: the description is not empty or
@@ -143,6 +153,7 @@ impl WorldEvaluator {
             neutral,
             understood: Some(concept.to_string()),
             notes,
+            usage: Usage::default(),
         })
     }
 }

@@ -2,7 +2,8 @@
 
 use super::evaluator::{EvalFuture, Evaluator, PromptSet, check_description, clip};
 use super::{Failure, FailureKind};
-use crate::llm::{LlmBackend, LlmError, LlmRequest, Message, Part};
+use crate::config::Price;
+use crate::llm::{LlmBackend, LlmError, LlmRequest, Message, Part, Usage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,31 @@ image in one sentence, using only what the image generator can draw. Reply with 
 object, no other text: {\"positive\": [\"...\"], \"neutral\": [\"...\"]} with exactly {n} \
 strings in each list.";
 
+/// The reply's JSON schema: `n` prompts per side, each a sentence of at most
+/// [`SCHEMA_PROMPT_CHARS`] characters starting with a letter. Servers that constrain
+/// their output with it (llama.cpp, vLLM) cannot reply in another shape.
+pub fn reply_schema(n: usize) -> serde_json::Value {
+    let side = serde_json::json!({
+        "type": "array",
+        "minItems": n,
+        "maxItems": n,
+        "items": {
+            "type": "string",
+            "pattern": format!("^[A-Za-z][A-Za-z0-9 ,.'-]{{2,{}}}$", SCHEMA_PROMPT_CHARS - 1),
+        },
+    });
+    serde_json::json!({
+        "type": "object",
+        "properties": {"positive": side.clone(), "neutral": side},
+        "required": ["positive", "neutral"],
+        "additionalProperties": false,
+    })
+}
+
+/// Longest prompt the reply schema allows (the parser accepts up to [`MAX_PROMPT_CHARS`]
+/// from servers that ignore the schema).
+pub const SCHEMA_PROMPT_CHARS: usize = 120;
+
 /// An [`Evaluator`] over any [`LlmBackend`], as in MAIA: the model is asked for a JSON
 /// object `{"positive": [...], "neutral": [...]}`.
 ///
@@ -37,6 +63,7 @@ pub struct LlmEvaluator {
     temperature: Option<f32>,
     backend_attempts: usize,
     backoff: Duration,
+    price: Option<Price>,
 }
 
 impl LlmEvaluator {
@@ -51,6 +78,7 @@ impl LlmEvaluator {
             temperature: None,
             backend_attempts: 3,
             backoff: Duration::from_secs(2),
+            price: None,
         }
     }
 
@@ -73,6 +101,13 @@ impl LlmEvaluator {
         self
     }
 
+    /// Prices the model's tokens (`[prices]` of the config), so each score says what its
+    /// prompts cost; without one they count as free.
+    pub fn with_price(mut self, price: Option<Price>) -> Self {
+        self.price = price;
+        self
+    }
+
     /// How often a retryable backend error is tried (at least once) and the first wait
     /// between tries (doubling; a server's Retry-After wins, up to a minute).
     pub fn with_backend_retries(mut self, attempts: usize, backoff: Duration) -> Self {
@@ -88,16 +123,21 @@ impl LlmEvaluator {
             tools: Vec::new(),
             max_output_tokens: u32::try_from(1024 + n * 2 * 80).unwrap_or(u32::MAX),
             temperature: self.temperature,
+            reply_schema: Some(reply_schema(n)),
         }
     }
 
-    /// One reply's text, retrying errors that may pass.
-    async fn complete(&self, request: LlmRequest) -> Result<String, LlmError> {
+    /// One reply's text, retrying errors that may pass; `usage` gains its tokens.
+    async fn complete(&self, request: LlmRequest, usage: &mut Usage) -> Result<String, LlmError> {
         let mut wait = self.backoff;
         let mut attempt = 1;
         loop {
-            match collect(self.backend.as_ref(), request.clone()).await {
-                Ok(text) => return Ok(text),
+            match crate::llm::complete(self.backend.as_ref(), request.clone()).await {
+                Ok(reply) => {
+                    usage.input_tokens += reply.usage.input_tokens;
+                    usage.output_tokens += reply.usage.output_tokens;
+                    return Ok(reply.text);
+                }
                 Err(e) if e.kind.is_retryable() && attempt < self.backend_attempts => {
                     let delay = match &e.kind {
                         crate::llm::LlmErrorKind::RateLimited {
@@ -126,9 +166,10 @@ impl LlmEvaluator {
         let mut messages = vec![Message::User(vec![Part::Text(task)])];
         let mut log = Vec::new();
         let mut last_error = String::new();
+        let mut usage = Usage::default();
         for attempt in 1..=2 {
             let text = self
-                .complete(self.request(messages.clone(), n))
+                .complete(self.request(messages.clone(), n), &mut usage)
                 .await
                 .map_err(|e| {
                     let mut log = log.clone();
@@ -138,6 +179,7 @@ impl LlmEvaluator {
                         format!("the evaluator backend {} failed: {e}", self.name),
                     )
                     .with_log(log)
+                    .with_usage(usage)
                 })?;
             log.push(format!("reply {attempt}: {}", clip(&text, 4000)));
             match parse_prompt_reply(&text, n) {
@@ -152,6 +194,7 @@ impl LlmEvaluator {
                         neutral,
                         understood: None,
                         notes,
+                        usage,
                     });
                 }
                 Err(e) => {
@@ -176,7 +219,8 @@ impl LlmEvaluator {
                 self.name
             ),
         )
-        .with_log(log))
+        .with_log(log)
+        .with_usage(usage))
     }
 }
 
@@ -188,11 +232,10 @@ impl Evaluator for LlmEvaluator {
     fn prompts<'a>(&'a self, description: &'a str, n: usize, _seed: u64) -> EvalFuture<'a> {
         Box::pin(self.prompt_set(description, n))
     }
-}
 
-/// Drains a backend's stream into the reply's visible text.
-async fn collect(backend: &dyn LlmBackend, request: LlmRequest) -> Result<String, LlmError> {
-    Ok(crate::llm::complete(backend, request).await?.text)
+    fn cost(&self, usage: Usage) -> f64 {
+        self.price.map_or(0.0, |p| p.cost(usage))
+    }
 }
 
 /// Reads an evaluator reply: the first `{` to the last `}` must be a JSON object with
@@ -307,6 +350,11 @@ mod tests {
                             .unwrap_or(0);
                         tx.send(LlmEvent::TextDelta(text[..cut].to_owned())).await;
                         tx.send(LlmEvent::TextDelta(text[cut..].to_owned())).await;
+                        tx.send(LlmEvent::Usage(Usage {
+                            input_tokens: 1000,
+                            output_tokens: 200,
+                        }))
+                        .await;
                         tx.send(LlmEvent::Finish(FinishReason::Stop)).await;
                     });
                     rx
@@ -341,11 +389,24 @@ mod tests {
     #[tokio::test]
     async fn a_bad_reply_is_retried_once_with_the_error() {
         let backend = Scripted::new(vec![Ok("I think red circles."), Ok(GOOD)]);
-        let set = LlmEvaluator::new(backend.clone())
+        let evaluator = LlmEvaluator::new(backend.clone()).with_price(Some(Price {
+            input_per_mtok: 2.0,
+            output_per_mtok: 10.0,
+        }));
+        let set = evaluator
             .prompts("red circles", 2, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(set.positive.len(), 2);
+        assert_eq!(
+            set.usage,
+            Usage {
+                input_tokens: 2000,
+                output_tokens: 400
+            },
+            "both replies counted"
+        );
+        assert!((evaluator.cost(set.usage) - 0.008).abs() < 1e-12);
         assert!(
             set.notes.iter().any(|n| n.contains("asked again")),
             "{:?}",
@@ -378,6 +439,7 @@ mod tests {
             err.reason
         );
         assert_eq!(err.log.len(), 4, "{:?}", err.log);
+        assert_eq!(err.usage.total(), 2400, "a failure keeps what it spent");
     }
 
     #[tokio::test]

@@ -39,8 +39,8 @@ pub use metrics::MeanCi;
 pub use probe::{ModelUnit, UnitProbe};
 pub use render::{ImageRenderer, Rendered, ToolRenderer};
 pub use score::{
-    DEFAULT_N, DEFAULT_PROBE_IMAGES, Score, ScoreConfig, Scorer, Summary, score_description,
-    summarize,
+    ControlSample, DEFAULT_N, DEFAULT_PROBE_IMAGES, Score, ScoreConfig, Scorer, Summary,
+    score_description, summarize,
 };
 pub use truth::{TruthScore, score_against_truth, synthetic_truth};
 
@@ -78,6 +78,9 @@ pub struct Failure {
     /// What was tried (evaluator replies, retries), oldest first, for the results file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
+    /// Tokens an evaluator's model used before it failed.
+    #[serde(default, skip_serializing_if = "crate::llm::Usage::is_zero")]
+    pub usage: crate::llm::Usage,
 }
 
 impl Failure {
@@ -87,12 +90,19 @@ impl Failure {
             kind,
             reason: reason.into(),
             log: Vec::new(),
+            usage: crate::llm::Usage::default(),
         }
     }
 
     /// Adds log lines.
     pub fn with_log(mut self, log: Vec<String>) -> Self {
         self.log = log;
+        self
+    }
+
+    /// Records the tokens spent before the failure.
+    pub fn with_usage(mut self, usage: crate::llm::Usage) -> Self {
+        self.usage = usage;
         self
     }
 }

@@ -122,6 +122,17 @@ pub struct Score {
     /// control standard deviations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cosy_mad: Option<f64>,
+    /// What CoSy's control sample was (`192 shapes-world dataset scenes`, `200 images of
+    /// DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosy_control: Option<String>,
+    /// Tokens the evaluator's model used to write the prompts (none for the world
+    /// evaluator).
+    #[serde(default, skip_serializing_if = "crate::llm::Usage::is_zero")]
+    pub evaluator_usage: crate::llm::Usage,
+    /// What those tokens cost, by the config's `[prices]`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evaluator_cost_usd: f64,
     /// The unit never fired on the evaluation or probe images.
     pub dead: bool,
     /// Why it could not be scored.
@@ -133,6 +144,10 @@ pub struct Score {
     /// The images, with prompts and activations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ScoredImage>,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 impl Score {
@@ -153,6 +168,9 @@ impl Score {
             mean_neutral: None,
             cosy_auc: None,
             cosy_mad: None,
+            cosy_control: None,
+            evaluator_usage: crate::llm::Usage::default(),
+            evaluator_cost_usd: 0.0,
             dead: false,
             failure: None,
             notes: Vec::new(),
@@ -211,6 +229,18 @@ pub struct Scorer {
     config: ScoreConfig,
     probes: OnceLock<Result<Arc<Vec<Image>>, Failure>>,
     probe_activations: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+    control: Option<ControlSample>,
+}
+
+/// CoSy's control sample from the model's own data set, in place of the shapes world's
+/// dataset scenes. Its images join the probe set (a unit that fires on its data is not
+/// dead).
+#[derive(Clone)]
+pub struct ControlSample {
+    /// What it is, for the score (`200 images of /data/val`).
+    pub label: String,
+    /// The images.
+    pub images: Arc<Vec<Image>>,
 }
 
 impl Scorer {
@@ -222,6 +252,32 @@ impl Scorer {
             config,
             probes: OnceLock::new(),
             probe_activations: Mutex::new(HashMap::new()),
+            control: None,
+        }
+    }
+
+    /// Uses `control` as CoSy's control sample (empty: keep the dataset scenes).
+    pub fn with_control(mut self, control: ControlSample) -> Self {
+        if !control.images.is_empty() {
+            self.control = Some(control);
+        }
+        self
+    }
+
+    /// The probe images that are CoSy's control, and what they are.
+    fn control_part<'a>(&self, probe_acts: &'a [f32]) -> (&'a [f32], String) {
+        match &self.control {
+            Some(control) => {
+                let start = probe_acts.len().saturating_sub(control.images.len());
+                (&probe_acts[start..], control.label.clone())
+            }
+            None => {
+                let end = self.config.probe_images.min(probe_acts.len());
+                (
+                    &probe_acts[..end],
+                    format!("{end} shapes-world dataset scenes"),
+                )
+            }
         }
     }
 
@@ -250,15 +306,20 @@ impl Scorer {
         let prompts = match prompts {
             Ok(p) => p,
             Err(failure) => {
-                return Score::failed(
+                let usage = failure.usage;
+                let mut score = Score::failed(
                     description,
                     evaluator.name(),
                     unit.label(),
                     &self.config,
                     failure,
                 );
+                score.evaluator_usage = usage;
+                score.evaluator_cost_usd = evaluator.cost(usage);
+                return score;
             }
         };
+        let (usage, cost) = (prompts.usage, evaluator.cost(prompts.usage));
         let this = Arc::clone(self);
         let (description, name) = (description.to_owned(), evaluator.name().to_owned());
         let label = unit.label();
@@ -268,7 +329,7 @@ impl Scorer {
                 this.score_prompts(&description, &name, &prompts, unit.as_ref())
             })
         };
-        match work.await {
+        let mut score = match work.await {
             Ok(score) => score,
             Err(e) => Score::failed(
                 &description,
@@ -277,7 +338,10 @@ impl Scorer {
                 &self.config,
                 Failure::new(FailureKind::Unit, format!("scoring stopped: {e}")),
             ),
-        }
+        };
+        score.evaluator_usage = usage;
+        score.evaluator_cost_usd = cost;
+        score
     }
 
     /// Scores with the [`WorldEvaluator`], synchronously (no runtime needed).
@@ -303,6 +367,7 @@ impl Scorer {
         let mut score = Score::empty(description, evaluator, unit.label(), &self.config);
         score.understood = prompts.understood.clone();
         score.notes = prompts.notes.clone();
+        score.evaluator_usage = prompts.usage;
         if let Err(failure) = self.fill(&mut score, prompts, unit) {
             score.failure = Some(failure);
         }
@@ -395,14 +460,13 @@ impl Scorer {
             ));
             return Ok(());
         }
-        // CoSy's control: the probe's dataset scenes (not its one-per-concept scenes).
-        let control: Vec<f64> = probe_acts
-            .iter()
-            .take(self.config.probe_images)
-            .map(|&a| f64::from(a))
-            .collect();
+        // CoSy's control: the model's own data when given, else the probe's dataset
+        // scenes (not its one-per-concept scenes).
+        let (control, label) = self.control_part(&probe_acts);
+        let control: Vec<f64> = control.iter().map(|&a| f64::from(a)).collect();
         score.cosy_auc = metrics::cosy_auc(&pos, &control);
         score.cosy_mad = metrics::cosy_mad(&pos, &control);
+        score.cosy_control = Some(label);
         let (elo, ehi) = acts
             .iter()
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &a| {
@@ -519,13 +583,16 @@ impl Scorer {
                         }
                     }
                 }
-                if prompts.is_empty() {
-                    return Ok(Arc::new(Vec::new()));
+                let mut images = if prompts.is_empty() {
+                    Vec::new()
+                } else {
+                    let seed = held_out_seed(0, MAX_RENDER_CALLS - 1);
+                    self.renderer.render(&prompts, seed)?.images
+                };
+                if let Some(control) = &self.control {
+                    images.extend(control.images.iter().cloned());
                 }
-                let seed = held_out_seed(0, MAX_RENDER_CALLS - 1);
-                self.renderer
-                    .render(&prompts, seed)
-                    .map(|r| Arc::new(r.images))
+                Ok(Arc::new(images))
             })
             .clone()
     }
@@ -737,6 +804,43 @@ mod tests {
         assert!(
             wrong.cosy_auc < auc && wrong.cosy_mad < mad,
             "squares do not beat the control as circles do: {wrong:?}"
+        );
+    }
+
+    #[test]
+    fn a_control_sample_of_the_models_data_replaces_the_dataset_scenes() {
+        let renderer = Arc::new(LibraryRenderer::default());
+        let prompts: Vec<String> = ["a red circle", "a blue circle", "a green circle"]
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        let images = renderer
+            .render(&prompts, 5)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .images;
+        let controlled = Scorer::new(
+            renderer,
+            ScoreConfig {
+                n: 6,
+                seed: 3,
+                probe_images: 64,
+                probe_catalogue: false,
+            },
+        )
+        .with_control(ControlSample {
+            label: "3 images of circles/".into(),
+            images: Arc::new(images),
+        });
+        let score = controlled.score_world("circles", &unit("circle"));
+        assert_eq!(score.cosy_control.as_deref(), Some("3 images of circles/"));
+        // Every control image shows a circle: the positives do not beat it.
+        assert_eq!(score.cosy_auc, Some(0.5), "{score:?}");
+        // Without one, the dataset scenes are the control, and said so.
+        let (_, plain) = scorer(6);
+        let score = plain.score_world("circles", &unit("circle"));
+        assert_eq!(
+            score.cosy_control.as_deref(),
+            Some("8 shapes-world dataset scenes")
         );
     }
 

@@ -100,6 +100,7 @@ impl LlmSimulator {
                 tools: Vec::new(),
                 max_output_tokens: 512,
                 temperature: Some(0.0),
+                reply_schema: None,
             };
             let text = crate::llm::complete(self.backend.as_ref(), request)
                 .await

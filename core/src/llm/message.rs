@@ -17,6 +17,11 @@ pub struct LlmRequest {
     pub max_output_tokens: u32,
     /// Sampling temperature, if the caller sets one.
     pub temperature: Option<f32>,
+    /// A JSON schema the reply's text must follow, when the caller wants structured
+    /// output: OpenAI-compatible servers get it as `response_format` (llama.cpp and vLLM
+    /// turn it into a grammar, so even a small model replies in the shape asked);
+    /// backends without such an option leave it to the instructions.
+    pub reply_schema: Option<Value>,
 }
 
 /// A turn in the conversation.

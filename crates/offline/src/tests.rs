@@ -28,6 +28,7 @@ fn request(messages: Vec<Message>, tools: &[&str]) -> LlmRequest {
         tools: tools.iter().map(|t| spec(t)).collect(),
         max_output_tokens: 4096,
         temperature: None,
+        reply_schema: None,
     }
 }
 

@@ -105,12 +105,18 @@ impl RunSummary {
                     label: label.clone(),
                 });
             }
+            Event::Verification { candidates, .. } => {
+                for candidate in candidates {
+                    self.cost_usd += candidate.cost_usd;
+                    self.input_tokens += candidate.usage.input_tokens;
+                    self.output_tokens += candidate.usage.output_tokens;
+                }
+            }
             Event::RunEnded { status, reason } => self.ended = Some((*status, reason.clone())),
             Event::TextDelta { .. }
             | Event::ToolStarted { .. }
             | Event::ToolFinished { .. }
             | Event::InnerCall { .. }
-            | Event::Verification { .. }
             | Event::Note { .. }
             | Event::Nudge { .. }
             | Event::Paused { .. }

@@ -29,7 +29,7 @@ pub enum EvalCommand {
     /// text2image draws them on held-out seeds, the unit runs on them, and the labels are
     /// compared with the activations (Pearson, AUPRC, F1). Synthetic units are also scored
     /// against their ground truth.
-    Score(ScoreArgs),
+    Score(Box<ScoreArgs>),
     /// Evaluate the agent on synthetic units with known ground truth (mono, OR, AND,
     /// AND-NOT): per unit a full agent run, the exemplar-only baseline and a random
     /// control, all scored alike; writes eval/<id>/results.jsonl, summary.md and scores.png.
@@ -100,6 +100,9 @@ pub struct ScoreArgs {
     /// Feature units: --sae and --directions.
     #[command(flatten)]
     pub features: crate::feature_args::FeatureArgs,
+    /// CoSy's control sample: --control-data and --control-n.
+    #[command(flatten)]
+    pub control: ControlFlags,
     /// Print the score (and the ground-truth score) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -110,10 +113,62 @@ pub struct ScoreArgs {
     pub plugins: PluginArgs,
 }
 
+/// Where CoSy's control sample comes from (`eval score`, `report --score`, `batch gather
+/// --score`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ControlFlags {
+    /// CoSy's control sample from the model's own data (a folder, class folders, a list
+    /// file or tar shards): AUC and MAD compare the description's images with random
+    /// images of it. Default: the shapes world's dataset scenes, right for shapes-world
+    /// models only.
+    #[arg(long, value_name = "DIR")]
+    pub control_data: Option<std::path::PathBuf>,
+    /// Images in the control sample.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    pub control_n: u64,
+}
+
+impl ControlFlags {
+    /// The control sample, drawn with `seed`, when --control-data was given.
+    pub fn sample(&self, seed: u64) -> Result<Option<maia_core::eval::ControlSample>> {
+        let Some(data) = &self.control_data else {
+            return Ok(None);
+        };
+        let dataset = maia_core::dataset::Dataset::open(data)
+            .with_context(|| format!("--control-data {}", data.display()))?;
+        let n = usize::try_from(self.control_n).unwrap_or(usize::MAX);
+        let images: Vec<_> = dataset
+            .sample(n, seed)
+            .with_context(|| format!("--control-data {}", data.display()))?
+            .into_iter()
+            .map(|(_, image)| image)
+            .collect();
+        if images.len() < 2 {
+            anyhow::bail!(
+                "--control-data {} holds {} image(s); CoSy's control needs at least 2",
+                data.display(),
+                images.len()
+            );
+        }
+        Ok(Some(maia_core::eval::ControlSample {
+            label: format!("{} images of {}", images.len(), data.display()),
+            images: Arc::new(images),
+        }))
+    }
+
+    /// `scorer` with the control sample, if any.
+    pub fn apply(&self, scorer: Scorer, seed: u64) -> Result<Scorer> {
+        Ok(match self.sample(seed)? {
+            Some(control) => scorer.with_control(control),
+            None => scorer,
+        })
+    }
+}
+
 /// Runs `maia eval`.
 pub fn run(command: EvalCommand) -> Result<ExitCode> {
     match command {
-        EvalCommand::Score(args) => score(args),
+        EvalCommand::Score(args) => score(*args),
         EvalCommand::Synthetic(args) => suite::synthetic(*args),
         EvalCommand::Wild(args) => suite::wild(*args),
         EvalCommand::Bias(args) => bias::run(args),
@@ -143,14 +198,17 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
             .context("no target")?,
     );
     let n = usize::try_from(args.n).unwrap_or(DEFAULT_N);
-    let scorer = Arc::new(Scorer::new(
-        Arc::new(renderer),
-        ScoreConfig {
-            n,
-            seed: args.seed,
-            ..ScoreConfig::default()
-        },
-    ));
+    let scorer = Arc::new(args.control.apply(
+        Scorer::new(
+            Arc::new(renderer),
+            ScoreConfig {
+                n,
+                seed: args.seed,
+                ..ScoreConfig::default()
+            },
+        ),
+        args.seed,
+    )?);
     let score = match args.evaluator {
         EvaluatorKind::World => scorer.score_world(&args.description, unit.as_ref()),
         EvaluatorKind::Llm => llm_score(&args, &scorer, unit.clone(), image_context)?,
@@ -215,7 +273,8 @@ pub(crate) fn llm_evaluator(
     let backend = crate::backends::backends()
         .build(&config.run.backend, &config.run.model, &config, None)
         .with_context(|| format!("the {} evaluator", config.run.backend))?;
-    let evaluator = maia_core::eval::LlmEvaluator::new(backend);
+    let evaluator = maia_core::eval::LlmEvaluator::new(backend)
+        .with_price(config.prices.get(&config.run.model).copied());
     Ok(match image_context {
         Some(context) => evaluator.with_image_context(context),
         None => evaluator,
@@ -280,12 +339,27 @@ fn report(score: &Score, unit: &dyn UnitProbe, renderer: String, show_prompts: b
         ));
         if score.cosy_auc.is_some() {
             out.push_str(&format!(
-                "  CoSy       auc {}   mad {}   (positive images against {} dataset scenes)\n",
+                "  CoSy       auc {}   mad {}   (positive images against {})\n",
                 number(score.cosy_auc),
                 number(score.cosy_mad),
-                maia_core::eval::DEFAULT_PROBE_IMAGES
+                score
+                    .cosy_control
+                    .as_deref()
+                    .unwrap_or("the control sample")
             ));
         }
+    }
+    if !score.evaluator_usage.is_zero() {
+        out.push_str(&format!(
+            "  evaluator  {} tokens in, {} out{}\n",
+            score.evaluator_usage.input_tokens,
+            score.evaluator_usage.output_tokens,
+            if score.evaluator_cost_usd > 0.0 {
+                format!(", ${:.4}", score.evaluator_cost_usd)
+            } else {
+                String::new()
+            }
+        ));
     }
     if show_prompts && !score.images.is_empty() {
         out.push('\n');

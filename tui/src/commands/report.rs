@@ -70,6 +70,9 @@ pub struct ScoreFlags {
     /// With --score --evaluator llm: the model that writes the prompts.
     #[command(flatten)]
     pub agent: crate::agent_choice::AgentChoice,
+    /// With --score: CoSy's control sample.
+    #[command(flatten)]
+    pub control: crate::commands::eval::ControlFlags,
 }
 
 /// Runs `maia report`.
@@ -164,7 +167,11 @@ fn score_answer(
         seed: args.scoring.seed,
         ..ScoreConfig::default()
     };
-    let scorer = Arc::new(Scorer::new(Arc::new(renderer), config));
+    let scorer = Arc::new(
+        args.scoring
+            .control
+            .apply(Scorer::new(Arc::new(renderer), config), args.scoring.seed)?,
+    );
     let score = if llm {
         let evaluator = crate::commands::eval::llm_evaluator(&args.scoring.agent, image_context)?;
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

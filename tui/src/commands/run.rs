@@ -445,7 +445,7 @@ async fn assemble(
     }
     let registry = Arc::new(registry);
     let verifier = (config.run.verify > 0)
-        .then(|| verifier_for(&registry, &unit, &backend, &config.run.target))
+        .then(|| verifier_for(&registry, &unit, &backend, config))
         .transpose()?;
     let tools = ToolContext {
         registry,
@@ -588,8 +588,9 @@ fn verifier_for(
     registry: &Arc<maia_core::ToolRegistry>,
     unit: &maia_core::target::TargetUnit,
     backend: &Arc<dyn maia_core::llm::LlmBackend>,
-    target: &str,
+    config: &maia_core::config::Config,
 ) -> Result<Arc<dyn maia_core::agent::verify::Verifier>> {
+    let target = config.run.target.as_str();
     use maia_core::eval::{Evaluator, LlmEvaluator, ModelUnit, ToolRenderer, WorldEvaluator};
     let renderer = ToolRenderer::new(registry.clone())
         .map_err(|f| anyhow::anyhow!("--verify needs a text2image tool to draw its images: {f}"))?;
@@ -597,7 +598,10 @@ fn verifier_for(
     let evaluator: Arc<dyn Evaluator> = if world || backend.name() == "offline" {
         Arc::new(WorldEvaluator)
     } else {
-        Arc::new(LlmEvaluator::new(backend.clone()))
+        Arc::new(
+            LlmEvaluator::new(backend.clone())
+                .with_price(config.prices.get(backend.model()).copied()),
+        )
     };
     let probe = ModelUnit::new(unit.model().clone(), unit.unit().clone())
         .map_err(|e| anyhow::anyhow!("--verify: {e}"))?;

@@ -125,6 +125,7 @@ pub async fn exemplar_only(
         tools: final_answer,
         max_output_tokens: config.run.max_output_tokens,
         temperature: None,
+        reply_schema: None,
     };
     let mut attempts = 0u32;
     let completion = loop {

@@ -40,6 +40,13 @@ pub struct MethodSummary {
     pub seconds: Option<MeanCi>,
     /// Dollars spent on the kind.
     pub cost_usd: f64,
+    /// Tokens the evaluator's model used to score the kind's descriptions (MAIA's
+    /// protocol; none with the world evaluator).
+    #[serde(default)]
+    pub scoring_tokens: u64,
+    /// What scoring them cost.
+    #[serde(default)]
+    pub scoring_cost_usd: f64,
 }
 
 /// One unit kind (or layer, or [`ALL`]).
@@ -107,6 +114,8 @@ fn method_summary(method: Method, units: &[&Vec<ResultLine>]) -> MethodSummary {
         truth_phi: truth_column(|t| t.pearson),
         seconds: mean_ci(&seconds, LEVEL),
         cost_usd: lines.iter().map(|l| l.cost_usd).sum(),
+        scoring_tokens: lines.iter().map(|l| l.score.evaluator_usage.total()).sum(),
+        scoring_cost_usd: lines.iter().map(|l| l.score.evaluator_cost_usd).sum(),
     }
 }
 
@@ -240,11 +249,20 @@ pub fn kind_table(k: &KindSummary, with_truth: bool) -> String {
     if with_truth {
         out.push_str(" truth IoU | truth phi |");
     }
-    out.push_str(" failed | s / unit | $ |\n|---|---:|---:|---:|---:|");
+    let with_scoring = k.methods.iter().any(|m| m.scoring_tokens > 0);
+    out.push_str(" failed | s / unit | $ |");
+    if with_scoring {
+        out.push_str(" scoring tokens | scoring $ |");
+    }
+    out.push_str("\n|---|---:|---:|---:|---:|");
     if with_truth {
         out.push_str("---:|---:|");
     }
-    out.push_str("---:|---:|---:|\n");
+    out.push_str("---:|---:|---:|");
+    if with_scoring {
+        out.push_str("---:|---:|");
+    }
+    out.push('\n');
     for m in &k.methods {
         let s = &m.summary;
         out.push_str(&format!(
@@ -263,13 +281,20 @@ pub fn kind_table(k: &KindSummary, with_truth: bool) -> String {
             ));
         }
         out.push_str(&format!(
-            " {} | {} | {:.4} |\n",
+            " {} | {} | {:.4} |",
             s.failed_description + s.failed_other,
             m.seconds
                 .as_ref()
                 .map_or_else(|| "—".to_owned(), |t| format!("{:.1}", t.mean)),
             m.cost_usd
         ));
+        if with_scoring {
+            out.push_str(&format!(
+                " {} | {:.4} |",
+                m.scoring_tokens, m.scoring_cost_usd
+            ));
+        }
+        out.push('\n');
     }
     out
 }

@@ -67,6 +67,17 @@ pub(super) fn request_body(model: &str, max_tokens: MaxTokensField, request: &Ll
     if let Some(t) = request.temperature {
         body.insert("temperature".into(), f64::from(t).into());
     }
+    if let Some(schema) = &request.reply_schema {
+        // Not strict: OpenAI's strict mode refuses keywords (string lengths) that
+        // llama.cpp's grammar uses to keep a small model's strings short.
+        body.insert(
+            "response_format".into(),
+            json!({
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "strict": false, "schema": schema},
+            }),
+        );
+    }
     // Some servers reject an empty `tools` list, so none is sent when there are none.
     if !request.tools.is_empty() {
         let tools = request.tools.iter().map(tool).collect();
@@ -163,5 +174,32 @@ mod sendable_tests {
         assert_eq!(sendable_arguments(r#"{"prompts":[" Hello"#), "{}");
         assert_eq!(sendable_arguments(""), "{}");
         assert_eq!(sendable_arguments("[1]"), "{}");
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::{MaxTokensField, request_body};
+    use crate::llm::LlmRequest;
+    use serde_json::json;
+
+    #[test]
+    fn a_reply_schema_becomes_a_non_strict_response_format() {
+        let mut request = LlmRequest {
+            system: String::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            max_output_tokens: 10,
+            temperature: None,
+            reply_schema: None,
+        };
+        let body = request_body("m", MaxTokensField::MaxTokens, &request);
+        assert!(body.get("response_format").is_none());
+        request.reply_schema = Some(json!({"type": "object"}));
+        let body = request_body("m", MaxTokensField::MaxTokens, &request);
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_schema", "json_schema": {"name": "reply", "strict": false, "schema": {"type": "object"}}})
+        );
     }
 }

@@ -10,7 +10,6 @@ use maia_core::ImageStore;
 use maia_core::eval::UnitProbe;
 use maia_core::eval::simulation::{LlmSimulator, Simulation, Simulator, WorldSimulator, simulate};
 use maia_core::exemplars::{Dataset, cache_dir, exemplars};
-use maia_core::rng::SplitMix;
 use maia_plugin_sdk::Image;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -111,14 +110,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         top.push((e.file.clone(), load(e.index)?, e.activation));
     }
     let taken: BTreeSet<usize> = ranked.iter().map(|e| e.index).collect();
-    let mut rng = SplitMix::new(args.seed, 0x51_u64);
-    let mut picked = BTreeSet::new();
-    while picked.len() < n {
-        let i = rng.below(dataset.len());
-        if !taken.contains(&i) {
-            picked.insert(i);
-        }
-    }
+    let picked = maia_core::dataset::sample::sample_indices(dataset.len(), n, args.seed, &taken);
     let images: Vec<Image> = picked.iter().map(|&i| load(i)).collect::<Result<_>>()?;
     let acts = unit
         .activations(&images)

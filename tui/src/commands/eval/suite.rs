@@ -297,6 +297,17 @@ fn run(
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
     let dataset =
         Dataset::open(&data).with_context(|| format!("opening the dataset {}", data.display()))?;
+    // CoSy's control: random images of the suite's own data set.
+    let control: Vec<_> = dataset
+        .sample(maia_core::eval::DEFAULT_PROBE_IMAGES, args.seed)
+        .with_context(|| format!("sampling CoSy's control from {}", data.display()))?
+        .into_iter()
+        .map(|(_, image)| image)
+        .collect();
+    let control = maia_core::eval::ControlSample {
+        label: format!("{} images of {}", control.len(), data.display()),
+        images: Arc::new(control),
+    };
     let describer = describer_for(&config, runtime.handle().clone())?;
     let (toolbox, problems) = Toolbox::load(
         &args.plugins.sandbox.loader(),
@@ -378,7 +389,7 @@ fn run(
         toolbox,
         evaluator,
         exemplars: passes,
-        scorer: Arc::new(Scorer::new(Arc::new(renderer), score)),
+        scorer: Arc::new(Scorer::new(Arc::new(renderer), score).with_control(control)),
         concurrency: usize::try_from(args.concurrency).unwrap_or(2),
     };
     eprintln!(
