@@ -178,3 +178,68 @@ fn a_small_synthetic_suite_runs_end_to_end_and_resumes_one_unit() {
         .map(|l| l.description.clone());
     assert_eq!(after, before);
 }
+
+/// `--simulate`: every description is also scored by dataset simulation on the unit's
+/// held-out data set images; results, summary and the agent's score.json carry it, and
+/// `report --score --simulate-data` computes it for any run.
+#[test]
+fn dataset_simulation_reaches_the_suite_and_the_report() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut cmd = maia();
+    cmd.args(["eval", "synthetic", "--units", "circle"])
+        .args(["--id", "sim", "--dataset-size", "300", "--simulate"])
+        .args(["--simulate-n", "12"])
+        .arg("--eval-dir")
+        .arg(root.path().join("eval"))
+        .env("MAIA_CACHE_DIR", root.path().join("cache"))
+        .current_dir(root.path());
+    let (code, out, err) = run(with_bundled(&mut cmd));
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = root.path().join("eval/sim");
+    let parsed: Vec<ResultLine> = lines(&dir.join("results.jsonl"))
+        .iter()
+        .map(|l| parse(l))
+        .collect();
+    assert_eq!(parsed.len(), 3);
+    for line in &parsed {
+        let sim = line
+            .simulation
+            .as_ref()
+            .unwrap_or_else(|| panic!("no simulation: {line:?}"));
+        assert_eq!(sim.simulator, "world");
+        assert!(sim.failure.is_none(), "{sim:?}");
+        if line.method == Method::Agent {
+            assert!(
+                sim.all > Some(0.9),
+                "the agent's right description predicts its data: {sim:?}"
+            );
+        }
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("## Dataset simulation"), "{summary}");
+    let agent_run = parsed
+        .iter()
+        .find(|l| l.method == Method::Agent && l.name == "circle")
+        .and_then(|l| l.run.clone())
+        .expect("the circle unit's run");
+    let run_dir = dir.join(&agent_run);
+    let run_id = agent_run.trim_start_matches("runs/").to_owned();
+    let saved: RunScore = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("score.json")).expect("score.json"),
+    )
+    .expect("a RunScore");
+    assert!(saved.simulation.is_some(), "{saved:?}");
+
+    // Any run: report --score --simulate-data computes it again and shows it.
+    let mut cmd = maia();
+    cmd.args(["report", &run_id, "--score", "--simulate-data"])
+        .arg(root.path().join("cache/datasets/shapes-n300-seed0"))
+        .arg("--runs-dir")
+        .arg(dir.join("runs"))
+        .env("MAIA_CACHE_DIR", root.path().join("cache"));
+    let (code, out, err) = run(with_bundled(&mut cmd));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("simulation r 1.000"), "{err}");
+    let page = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    assert!(page.contains("Dataset simulation by the world simulator"));
+}

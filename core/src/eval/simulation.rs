@@ -212,8 +212,60 @@ pub struct Simulation {
     /// Why it could not be scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    /// The images.
+    /// The images (left out of suite results).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<SimulatedImage>,
+}
+
+/// A held-out image: its dataset file, the image, the unit's activation.
+pub type HeldOutImage = (String, Image, f32);
+
+/// The images a simulation rates: the `n` most activating after the `shown` exemplars
+/// the agent saw, and `n` random others.
+#[derive(Clone)]
+pub struct HeldOut {
+    /// The top-activating half.
+    pub top: Vec<HeldOutImage>,
+    /// The random half.
+    pub random: Vec<HeldOutImage>,
+}
+
+impl HeldOut {
+    /// Reads the held-out images of a unit from `dataset`: `ranked` is its exemplar list
+    /// (highest first, at least `shown + n` long for a full top half); the random half is
+    /// drawn with `seed` from the images not in `ranked` and run through `unit`.
+    pub fn read(
+        dataset: &crate::dataset::Dataset,
+        ranked: &[crate::exemplars::Exemplar],
+        shown: usize,
+        n: usize,
+        seed: u64,
+        unit: &dyn super::UnitProbe,
+    ) -> Result<HeldOut, Failure> {
+        let load = |index: usize| {
+            dataset.image(index).map_err(|e| {
+                Failure::new(
+                    FailureKind::Unit,
+                    format!("reading {}: {e}", dataset.file_name(index)),
+                )
+            })
+        };
+        let mut top = Vec::new();
+        for e in ranked.iter().skip(shown).take(n) {
+            top.push((e.file.clone(), load(e.index)?, e.activation));
+        }
+        let taken: std::collections::BTreeSet<usize> = ranked.iter().map(|e| e.index).collect();
+        let picked = crate::dataset::sample::sample_indices(dataset.len(), n, seed, &taken);
+        let images: Vec<Image> = picked.iter().map(|&i| load(i)).collect::<Result<_, _>>()?;
+        let acts = unit.activations(&images)?;
+        let random = picked
+            .iter()
+            .zip(images)
+            .zip(acts)
+            .map(|((&i, image), a)| (dataset.file_name(i), image, a))
+            .collect();
+        Ok(HeldOut { top, random })
+    }
 }
 
 /// Rates `top` and `random` held-out images (`(file, image, activation)`) with

@@ -340,6 +340,23 @@ fn compute_batch(
 }
 
 impl LayerExemplars {
+    /// The first `k` exemplars of each unit (as a pass with `k` would give, ties aside):
+    /// one pass with more serves views that need fewer.
+    pub fn truncated(&self, k: usize) -> LayerExemplars {
+        if k >= self.k {
+            return self.clone();
+        }
+        LayerExemplars {
+            k,
+            units: self
+                .units
+                .iter()
+                .map(|u| u.iter().take(k).cloned().collect())
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The median over the layer's units of each unit's top activation: what "strong"
     /// means in this layer, so a unit is judged weak or dead against its neighbours, not
     /// against an absolute number. `None` for a layer with no exemplars.
@@ -405,5 +422,39 @@ impl LayerExemplars {
                 Ok((e.clone(), Image::new(png, caption).with_meta(meta)))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::{Exemplar, LayerExemplars};
+
+    #[test]
+    fn a_longer_pass_truncated_keeps_each_units_first_k() {
+        let unit = |n: usize| -> Vec<Exemplar> {
+            (0..n)
+                .map(|i| Exemplar {
+                    index: i,
+                    file: format!("{i}.png"),
+                    activation: (n - i) as f32,
+                })
+                .collect()
+        };
+        let layer = LayerExemplars {
+            key: "k".into(),
+            layer: "l".into(),
+            k: 5,
+            data_dir: "d".into(),
+            images: 9,
+            units: vec![unit(5), unit(3)],
+            skipped: 0,
+            skipped_files: Vec::new(),
+            damaged_shards: Vec::new(),
+        };
+        let short = layer.truncated(2);
+        assert_eq!(short.k, 2);
+        assert_eq!(short.units[0], unit(5)[..2].to_vec());
+        assert_eq!(short.units[1].len(), 2);
+        assert_eq!(layer.truncated(9), layer, "asking for more keeps all");
     }
 }

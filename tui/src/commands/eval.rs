@@ -4,7 +4,7 @@
 //! `maia eval bias` scores bias discovery against a planted subgroup.
 
 mod bias;
-mod simulate;
+pub(crate) mod simulate;
 mod suite;
 
 pub use bias::BiasArgs;
@@ -263,6 +263,21 @@ pub(crate) fn llm_evaluator(
     agent: &crate::agent_choice::AgentChoice,
     image_context: Option<String>,
 ) -> Result<maia_core::eval::LlmEvaluator> {
+    let (backend, price) = evaluator_backend(agent)?;
+    let evaluator = maia_core::eval::LlmEvaluator::new(backend).with_price(price);
+    Ok(match image_context {
+        Some(context) => evaluator.with_image_context(context),
+        None => evaluator,
+    })
+}
+
+/// The backend of `--evaluator llm` (or `--simulator llm`) and its model's price.
+pub(crate) fn evaluator_backend(
+    agent: &crate::agent_choice::AgentChoice,
+) -> Result<(
+    Arc<dyn maia_core::llm::LlmBackend>,
+    Option<maia_core::config::Price>,
+)> {
     use maia_core::config::Config;
     if agent.backend == "offline" {
         anyhow::bail!(
@@ -273,12 +288,8 @@ pub(crate) fn llm_evaluator(
     let backend = crate::backends::backends()
         .build(&config.run.backend, &config.run.model, &config, None)
         .with_context(|| format!("the {} evaluator", config.run.backend))?;
-    let evaluator = maia_core::eval::LlmEvaluator::new(backend)
-        .with_price(config.prices.get(&config.run.model).copied());
-    Ok(match image_context {
-        Some(context) => evaluator.with_image_context(context),
-        None => evaluator,
-    })
+    let price = config.prices.get(backend.model()).copied();
+    Ok((backend, price))
 }
 
 /// Scores with MAIA's protocol: the chosen model writes the prompts.

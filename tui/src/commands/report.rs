@@ -73,6 +73,15 @@ pub struct ScoreFlags {
     /// With --score: CoSy's control sample.
     #[command(flatten)]
     pub control: crate::commands::eval::ControlFlags,
+    /// With --score: also simulate the answer on held-out images of this data set
+    /// (dataset simulation; the simulator is the evaluator: the shapes world's, or the
+    /// --evaluator llm model, which must take images).
+    #[arg(long, value_name = "DIR", requires = "score")]
+    pub simulate_data: Option<PathBuf>,
+    /// With --simulate-data: held-out images per half (top-activating after the 15
+    /// exemplars the agent saw, and random).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=500))]
+    pub simulate_n: u64,
 }
 
 /// Runs `maia report`.
@@ -179,11 +188,28 @@ fn score_answer(
     } else {
         scorer.score_world(&answer.description, unit.as_ref())
     };
+    let simulation = match &args.scoring.simulate_data {
+        Some(data) => {
+            use crate::commands::eval::simulate::{Held, simulate_description, simulator};
+            let simulator = simulator(args.scoring.evaluator, &args.scoring.agent)?;
+            let held = Held {
+                shown: maia_core::exemplars::DEFAULT_K,
+                n: usize::try_from(args.scoring.simulate_n).unwrap_or(10),
+                seed: args.scoring.seed,
+            };
+            Some(
+                simulate_description(&unit, data, &answer.description, held, simulator.as_ref())
+                    .with_context(|| format!("--simulate-data {}", data.display()))?,
+            )
+        }
+        None => None,
+    };
     let mut run_score = RunScore {
         score,
         truth_said: None,
         truth: None,
         truth_failure: None,
+        simulation,
     };
     if let Some(concept) = synthetic_truth(&start.target, unit.unit()) {
         run_score.truth_said = Some(
@@ -215,6 +241,17 @@ fn summary(s: &RunScore) -> String {
     };
     if let Some(t) = &s.truth {
         line.push_str(&format!("; against truth iou {}  f1 {}", n(t.iou), n(t.f1)));
+    }
+    if let Some(sim) = &s.simulation {
+        match &sim.failure {
+            Some(f) => line.push_str(&format!("; simulation failed: {}", f.reason)),
+            None => line.push_str(&format!(
+                "; simulation r {} (top {}, random {})",
+                n(sim.all),
+                n(sim.top),
+                n(sim.random)
+            )),
+        }
     }
     line
 }

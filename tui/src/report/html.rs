@@ -561,6 +561,25 @@ impl Page {
                 opt(sc.mean_neutral)
             );
         }
+        if let (Some(auc), Some(mad)) = (sc.cosy_auc, sc.cosy_mad) {
+            let _ = writeln!(
+                self.out,
+                "<p>CoSy: AUC {auc:.3}, MAD {mad:.3} (positive images against {}).</p>",
+                escape(sc.cosy_control.as_deref().unwrap_or("the control sample"))
+            );
+        }
+        if !sc.evaluator_usage.is_zero() {
+            let _ = writeln!(
+                self.out,
+                "<p class=\"muted\">The evaluator used {} input and {} output tokens (${:.4}).</p>",
+                sc.evaluator_usage.input_tokens,
+                sc.evaluator_usage.output_tokens,
+                sc.evaluator_cost_usd
+            );
+        }
+        if let Some(sim) = &s.simulation {
+            self.simulation(sim);
+        }
         if let Some(said) = &s.truth_said {
             let _ = writeln!(self.out, "<p>Ground truth: <b>{}</b></p>", escape(said));
         }
@@ -592,6 +611,28 @@ impl Page {
             }
             self.out.push_str("</ul>\n");
         }
+    }
+
+    fn simulation(&mut self, sim: &maia_core::eval::simulation::Simulation) {
+        if let Some(f) = &sim.failure {
+            let _ = writeln!(
+                self.out,
+                "<p class=\"not-scored error\"><b>dataset simulation failed</b> [{}]: {}</p>",
+                escape(f.kind.name()),
+                escape(&f.reason)
+            );
+            return;
+        }
+        let _ = writeln!(
+            self.out,
+            "<p>Dataset simulation by the {} simulator: its ratings of held-out dataset images against the unit's activations (Pearson r).</p>\n\
+             <table class=\"metrics\"><tr><th>top-activating</th><th>random</th><th>all</th></tr>\n\
+             <tr><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+            escape(&sim.simulator),
+            opt(sim.top),
+            opt(sim.random),
+            opt(sim.all)
+        );
     }
 
     fn footer(&mut self, input: &PageInput<'_>) {

@@ -26,6 +26,10 @@ pub struct RunScore {
     /// Why the ground-truth comparison could not be made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_failure: Option<Failure>,
+    /// Dataset simulation of the description (`--simulate-data`, or a suite's
+    /// `--simulate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<maia_core::eval::simulation::Simulation>,
 }
 
 /// What the page says about the score.

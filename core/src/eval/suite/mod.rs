@@ -27,6 +27,7 @@ pub use results::{RESULTS_FILE, ResultLine, ResultsFile};
 pub use summary::{KindSummary, MethodSummary};
 pub use units::{SYNTHETIC_TARGET, SuiteUnit, layer_units, synthetic_named, synthetic_units};
 
+use super::simulation::{HeldOut, Simulation, Simulator, simulate};
 use super::{
     Evaluator, Failure, FailureKind, ModelUnit, Score, Scorer, TruthScore, UnitProbe,
     random_description, score_against_truth,
@@ -113,6 +114,24 @@ pub struct SuiteManifest {
     pub k: usize,
     /// The agent's round limit.
     pub max_rounds: u32,
+    /// Dataset simulation's simulator, when every description is also simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator: Option<String>,
+}
+
+/// Dataset simulation in a suite: every description is also rated on each unit's held-out
+/// dataset images (the `n` most activating after the `shown` exemplars, and `n` random).
+/// The suite's exemplar passes must keep `shown + n` per unit; the agent and the baseline
+/// see the first `shown`.
+pub struct SuiteSimulation {
+    /// Who rates.
+    pub simulator: Arc<dyn Simulator>,
+    /// The suite's data set.
+    pub dataset: Arc<crate::dataset::Dataset>,
+    /// Exemplars the agent saw (skipped).
+    pub shown: usize,
+    /// Images per half.
+    pub n: usize,
 }
 
 /// Everything a suite run needs, built by the caller (`maia eval synthetic|wild`).
@@ -135,7 +154,8 @@ pub struct SuiteParts {
     pub prompts: Prompts,
     /// The tools, loaded once.
     pub toolbox: Arc<Toolbox>,
-    /// Exemplar passes over `manifest.data`.
+    /// Exemplar passes over `manifest.data` (with `manifest.k` per unit, or more with
+    /// [`SuiteSimulation`]).
     pub exemplars: Arc<ExemplarPasses>,
     /// The scorer every description goes through.
     pub scorer: Arc<Scorer>,
@@ -144,6 +164,8 @@ pub struct SuiteParts {
     pub evaluator: Arc<dyn Evaluator>,
     /// Units evaluated at once (at least 1).
     pub concurrency: usize,
+    /// Dataset simulation, when asked for.
+    pub simulation: Option<SuiteSimulation>,
 }
 
 /// Progress of a suite.
@@ -456,9 +478,16 @@ read counts at chance level (Pearson 0).\n\n",
     out.push_str("## Mean predictive correlation (Pearson r)\n\n");
     out.push_str(&summary::pearson_table(kinds));
     out.push_str(
-        "\n## CoSy (Kopf et al., NeurIPS 2024)\n\nAUC: the chance that an image drawn from the description's positive prompts activates the unit more than a control image (the scorer's dataset probe scenes), ties half; MAD: their mean activation above the control's, in control standard deviations.\n\n",
+        "\n## CoSy (Kopf et al., NeurIPS 2024)\n\nAUC: the chance that an image drawn from the description's positive prompts activates the unit more than a control image (random images of the suite's data set), ties half; MAD: their mean activation above the control's, in control standard deviations.\n\n",
     );
     out.push_str(&summary::cosy_table(kinds));
+    if let Some(table) = summary::simulation_table(kinds) {
+        out.push_str(&format!(
+            "\n## Dataset simulation\n\nThe simulator ({}) rated each unit's held-out dataset images — the most activating after the exemplars the agent saw, and as many random ones — by how well the description applies; mean Pearson r of the ratings with the unit's activations over both.\n\n",
+            m.simulator.as_deref().unwrap_or("?")
+        ));
+        out.push_str(&table);
+    }
     out.push_str("\n## By unit kind\n\n");
     for k in kinds {
         out.push_str(&summary::kind_table(k, with_truth));
@@ -675,6 +704,8 @@ struct RunScoreFile<'a> {
     truth: Option<&'a TruthScore>,
     #[serde(skip_serializing_if = "Option::is_none")]
     truth_failure: Option<&'a Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulation: Option<&'a Simulation>,
 }
 
 /// One unit: the three descriptions, their scores, its result lines.
@@ -683,7 +714,7 @@ async fn evaluate_unit(
     unit: &SuiteUnit,
     events: &mpsc::UnboundedSender<SuiteEvent>,
 ) -> Result<Vec<ResultLine>, String> {
-    let exemplars = {
+    let all_exemplars = {
         let (passes, model, layer) = (
             parts.exemplars.clone(),
             parts.model.clone(),
@@ -693,6 +724,11 @@ async fn evaluate_unit(
             .await
             .map_err(|e| format!("the exemplar pass stopped: {e}"))?
             .map_err(|e| e.to_string())?
+    };
+    let exemplars = if all_exemplars.k > parts.manifest.k {
+        Arc::new(all_exemplars.truncated(parts.manifest.k))
+    } else {
+        all_exemplars.clone()
     };
     let run_rel = format!("runs/{}", unit.slug());
     let run_dir = parts.dir.join(&run_rel);
@@ -715,14 +751,30 @@ async fn evaluate_unit(
     let (a, b, c) = tokio::join!(
         score_one(parts, unit, probe.clone(), agent_description),
         score_one(parts, unit, probe.clone(), baseline_description),
-        score_one(parts, unit, probe, Ok(control.clone())),
+        score_one(parts, unit, probe.clone(), Ok(control.clone())),
     );
+    let simulations = match &parts.simulation {
+        Some(simulation) => {
+            simulate_unit(
+                simulation,
+                parts,
+                unit,
+                &all_exemplars,
+                probe,
+                [&a.0.description, &b.0.description, &control],
+            )
+            .await
+        }
+        None => [None, None, None],
+    };
+    let [sim_a, sim_b, sim_c] = simulations;
     if agent.answer.is_some() {
         let file = RunScoreFile {
             score: &a.0,
             truth_said: unit.truth_said.as_ref(),
             truth: a.1.as_ref(),
             truth_failure: a.2.as_ref(),
+            simulation: sim_a.as_ref(),
         };
         let path = maia_run::RunDir::new(&run_dir).score();
         let tmp = run_dir.join("score.json.tmp");
@@ -751,6 +803,7 @@ async fn evaluate_unit(
             tokens: 0,
             cost_usd: 0.0,
             seconds: 0.0,
+            simulation: None,
         }
     };
     let agent_line = ResultLine {
@@ -761,6 +814,7 @@ async fn evaluate_unit(
         tokens: agent.tokens,
         cost_usd: agent.cost_usd,
         seconds: agent.seconds,
+        simulation: sim_a,
         ..line(Method::Agent, a)
     };
     let baseline_line = ResultLine {
@@ -769,7 +823,78 @@ async fn evaluate_unit(
         tokens: baseline.usage.input_tokens + baseline.usage.output_tokens,
         cost_usd: baseline.cost_usd,
         seconds: baseline_seconds,
+        simulation: sim_b,
         ..line(Method::Baseline, b)
     };
-    Ok(vec![agent_line, baseline_line, line(Method::Control, c)])
+    let control_line = ResultLine {
+        simulation: sim_c,
+        ..line(Method::Control, c)
+    };
+    Ok(vec![agent_line, baseline_line, control_line])
+}
+
+/// Dataset simulation of a unit's three descriptions on its held-out images (read once).
+/// An empty description gets none; a unit whose images cannot be read gets a failure on
+/// each.
+async fn simulate_unit(
+    simulation: &SuiteSimulation,
+    parts: &SuiteParts,
+    unit: &SuiteUnit,
+    exemplars: &Arc<LayerExemplars>,
+    probe: Arc<dyn UnitProbe>,
+    descriptions: [&String; 3],
+) -> [Option<Simulation>; 3] {
+    let (layer, dataset) = (exemplars.clone(), simulation.dataset.clone());
+    let (target, shown, n, seed) = (
+        unit.unit.clone(),
+        simulation.shown,
+        simulation.n,
+        parts.scorer.config().seed,
+    );
+    let held_out = tokio::task::spawn_blocking(move || {
+        let ranked = layer.units.get(target.unit).ok_or_else(|| {
+            Failure::new(
+                FailureKind::Unit,
+                format!("no exemplars for unit {}", target.unit),
+            )
+        })?;
+        HeldOut::read(&dataset, ranked, shown, n, seed, probe.as_ref())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(Failure::new(
+            FailureKind::Unit,
+            format!("reading the held-out images stopped: {e}"),
+        ))
+    });
+    let mut out = [None, None, None];
+    for (slot, description) in out.iter_mut().zip(descriptions) {
+        if description.trim().is_empty() {
+            continue;
+        }
+        *slot = Some(match &held_out {
+            Ok(h) => {
+                simulate(
+                    description,
+                    simulation.simulator.as_ref(),
+                    h.top.clone(),
+                    h.random.clone(),
+                )
+                .await
+            }
+            Err(failure) => Simulation {
+                description: description.clone(),
+                simulator: simulation.simulator.name().to_owned(),
+                top: None,
+                random: None,
+                all: None,
+                failure: Some(failure.clone()),
+                images: Vec::new(),
+            },
+        });
+        if let Some(s) = slot.as_mut() {
+            s.images.clear();
+        }
+    }
+    out
 }

@@ -56,6 +56,9 @@ pub struct ResultLine {
     /// Seconds the method took to write its description (scoring not included).
     #[serde(default)]
     pub seconds: f64,
+    /// Dataset simulation of the description (`--simulate`; images left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<crate::eval::simulation::Simulation>,
 }
 
 /// The lines of `path` that parse (none when the file does not exist) and how many did
@@ -195,6 +198,7 @@ mod tests {
             tokens: 0,
             cost_usd: 0.0,
             seconds: 0.0,
+            simulation: None,
         }
     }
 

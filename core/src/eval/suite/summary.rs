@@ -35,6 +35,10 @@ pub struct MethodSummary {
     /// CoSy's MAD, over scored units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cosy_mad: Option<MeanCi>,
+    /// Dataset simulation: mean correlation of the simulator's ratings with the unit's
+    /// activations over both halves (`--simulate`; failed simulations left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<MeanCi>,
     /// Mean seconds to write a description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<MeanCi>,
@@ -108,6 +112,13 @@ fn method_summary(method: Method, units: &[&Vec<ResultLine>]) -> MethodSummary {
     MethodSummary {
         cosy_auc: cosy(|s| s.cosy_auc),
         cosy_mad: cosy(|s| s.cosy_mad),
+        simulation: {
+            let values: Vec<f64> = lines
+                .iter()
+                .filter_map(|l| l.simulation.as_ref()?.all)
+                .collect();
+            mean_ci(&values, LEVEL)
+        },
         method,
         summary: summarize(&scores, LEVEL),
         truth_iou: truth_column(|t| t.iou),
@@ -200,6 +211,29 @@ pub fn pearson_table(kinds: &[KindSummary]) -> String {
         ));
     }
     out
+}
+
+/// Dataset simulation per kind: the agent's, the baseline's and the control's mean
+/// correlation of ratings with activations; `None` when no description was simulated.
+pub fn simulation_table(kinds: &[KindSummary]) -> Option<String> {
+    if !kinds
+        .iter()
+        .any(|k| k.methods.iter().any(|m| m.simulation.is_some()))
+    {
+        return None;
+    }
+    let mut out = String::from("| kind | agent | baseline | control |\n|---|---:|---:|---:|\n");
+    for k in kinds {
+        let get = |m: Method| cell(k.method(m).and_then(|s| s.simulation.as_ref()));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            k.kind,
+            get(Method::Agent),
+            get(Method::Baseline),
+            get(Method::Control)
+        ));
+    }
+    Some(out)
 }
 
 /// CoSy's metrics (Kopf et al., NeurIPS 2024) per kind: AUC and MAD of the agent's, the
@@ -335,6 +369,7 @@ mod tests {
             tokens: 0,
             cost_usd: 0.0,
             seconds: 1.0,
+            simulation: None,
         }
     }
 

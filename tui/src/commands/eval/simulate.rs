@@ -8,11 +8,12 @@ use crate::target_args::TargetArgs;
 use anyhow::{Context, Result, bail};
 use maia_core::ImageStore;
 use maia_core::eval::UnitProbe;
-use maia_core::eval::simulation::{LlmSimulator, Simulation, Simulator, WorldSimulator, simulate};
+use maia_core::eval::simulation::{
+    HeldOut, LlmSimulator, Simulation, Simulator, WorldSimulator, simulate,
+};
 use maia_core::exemplars::{Dataset, cache_dir, exemplars};
-use maia_plugin_sdk::Image;
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use maia_core::target::TargetUnit;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -78,66 +79,18 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let unit = target
         .open(Arc::new(ImageStore::new()))?
         .context("no target")?;
-    let dataset = Dataset::open(&args.data)
-        .with_context(|| format!("opening the data set {}", args.data.display()))?;
-    if dataset.len() < args.shown + 2 * n {
-        bail!(
-            "the data set {} has {} images: too few for {} shown exemplars and {n} held-out images per half (lower --n or --shown)",
-            args.data.display(),
-            dataset.len(),
-            args.shown
-        );
-    }
-    let (layer, _) = exemplars(
-        unit.model().as_ref(),
-        &unit.unit().layer,
+    let simulator = simulator(args.simulator, &args.agent)?;
+    let result = simulate_description(
+        &unit,
         &args.data,
-        args.shown + n,
-        cache_dir().as_deref(),
-        &mut |_, _| {},
+        &args.description,
+        Held {
+            shown: args.shown,
+            n,
+            seed: args.seed,
+        },
+        simulator.as_ref(),
     )?;
-    let ranked = layer
-        .units
-        .get(unit.unit().unit)
-        .with_context(|| format!("no exemplars for unit {}", unit.unit().unit))?;
-    let load = |index: usize| -> Result<Image> {
-        dataset
-            .image(index)
-            .with_context(|| format!("reading {}", dataset.file_name(index)))
-    };
-    let mut top = Vec::new();
-    for e in ranked.iter().skip(args.shown).take(n) {
-        top.push((e.file.clone(), load(e.index)?, e.activation));
-    }
-    let taken: BTreeSet<usize> = ranked.iter().map(|e| e.index).collect();
-    let picked = maia_core::dataset::sample::sample_indices(dataset.len(), n, args.seed, &taken);
-    let images: Vec<Image> = picked.iter().map(|&i| load(i)).collect::<Result<_>>()?;
-    let acts = unit
-        .activations(&images)
-        .map_err(|f| anyhow::anyhow!("running the unit: {}", f.reason))?;
-    let random: Vec<(String, Image, f32)> = picked
-        .iter()
-        .zip(images)
-        .zip(acts)
-        .map(|((&i, image), a)| (dataset.file_name(i), image, a))
-        .collect();
-    let simulator: Box<dyn Simulator> = match args.simulator {
-        EvaluatorKind::World => Box::new(WorldSimulator),
-        EvaluatorKind::Llm => {
-            if args.agent.backend == "offline" {
-                bail!(
-                    "--simulator llm needs a vision model: give --backend openai or anthropic (with --model, and --base-url for a local server)"
-                );
-            }
-            let (config, _) = maia_core::config::Config::resolve(None, args.agent.overrides())?;
-            let backend = crate::backends::backends()
-                .build(&config.run.backend, &config.run.model, &config, None)
-                .with_context(|| format!("the {} simulator", config.run.backend))?;
-            Box::new(LlmSimulator::new(backend))
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let result = runtime.block_on(simulate(&args.description, simulator.as_ref(), top, random));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -148,6 +101,73 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Which held-out images: `n` per half after `shown` exemplars, the random half drawn
+/// with `seed`.
+pub(crate) struct Held {
+    pub shown: usize,
+    pub n: usize,
+    pub seed: u64,
+}
+
+/// The simulator `kind` names: the shapes world's, or a vision model chosen by `agent`.
+pub(crate) fn simulator(
+    kind: EvaluatorKind,
+    agent: &crate::agent_choice::AgentChoice,
+) -> Result<Box<dyn Simulator>> {
+    Ok(match kind {
+        EvaluatorKind::World => Box::new(WorldSimulator),
+        EvaluatorKind::Llm => {
+            if agent.backend == "offline" {
+                bail!(
+                    "--simulator llm needs a vision model: give --backend openai or anthropic (with --model, and --base-url for a local server)"
+                );
+            }
+            Box::new(LlmSimulator::new(super::evaluator_backend(agent)?.0))
+        }
+    })
+}
+
+/// Simulates `description` of `unit` on held-out images of the data set at `data`.
+pub(crate) fn simulate_description(
+    unit: &TargetUnit,
+    data: &Path,
+    description: &str,
+    held: Held,
+    simulator: &dyn Simulator,
+) -> Result<Simulation> {
+    let dataset =
+        Dataset::open(data).with_context(|| format!("opening the data set {}", data.display()))?;
+    let Held { shown, n, seed } = held;
+    if dataset.len() < shown + 2 * n {
+        bail!(
+            "the data set {} has {} images: too few for {shown} shown exemplars and {n} held-out images per half (lower --n or --shown)",
+            data.display(),
+            dataset.len(),
+        );
+    }
+    let (layer, _) = exemplars(
+        unit.model().as_ref(),
+        &unit.unit().layer,
+        data,
+        shown + n,
+        cache_dir().as_deref(),
+        &mut |_, _| {},
+    )?;
+    let ranked = layer
+        .units
+        .get(unit.unit().unit)
+        .with_context(|| format!("no exemplars for unit {}", unit.unit().unit))?;
+    let held_out = HeldOut::read(&dataset, ranked, shown, n, seed, unit)
+        .map_err(|f| anyhow::anyhow!(f.reason))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    Ok(runtime.block_on(simulate(
+        description,
+        simulator,
+        held_out.top,
+        held_out.random,
+    )))
 }
 
 fn report(s: &Simulation, unit: &str) -> String {

@@ -10,10 +10,11 @@ use maia_core::agent::setup::{
     ExemplarPasses, Toolbox, ToolboxOptions, describer_for, world_dataset,
 };
 use maia_core::config::Config;
+use maia_core::eval::simulation::{LlmSimulator, Simulator, WorldSimulator};
 use maia_core::eval::suite::{
     Method, PLOT_FILE, RESULTS_FILE, SUMMARY_FILE, SYNTHETIC_TARGET, SuiteEvent, SuiteManifest,
-    SuiteParts, SuiteUnit, layer_units, run_suite, synthetic_named, synthetic_units,
-    units::SYNTHETIC_KINDS,
+    SuiteParts, SuiteSimulation, SuiteUnit, layer_units, run_suite, synthetic_named,
+    synthetic_units, units::SYNTHETIC_KINDS,
 };
 use maia_core::eval::{DEFAULT_N, Evaluator, ScoreConfig, Scorer, ToolRenderer, WorldEvaluator};
 use maia_core::exemplars::{DEFAULT_K, Dataset};
@@ -86,6 +87,16 @@ pub struct SuiteArgs {
     /// With --evaluator llm: its API base URL (llama.cpp, vLLM, Ollama).
     #[arg(long, value_name = "URL")]
     pub evaluator_base_url: Option<String>,
+    /// Also score every description by dataset simulation: a simulator rates each unit's
+    /// held-out data set images (the --simulate-n most activating after the exemplars
+    /// the agent saw, and as many random ones) and the ratings are correlated with the
+    /// unit's activations. The simulator is the evaluator: the shapes world's, or with
+    /// --evaluator llm the same model (it must take images).
+    #[arg(long)]
+    pub simulate: bool,
+    /// With --simulate: held-out images per half.
+    #[arg(long, default_value_t = 10, requires = "simulate", value_parser = clap::value_parser!(u64).range(2..=500))]
+    pub simulate_n: u64,
     /// How the agent experiments: tools or program (`run_program`; config run.mode). The
     /// default eval id gains `-program` in program mode.
     #[arg(long, value_parser = ["tools", "program"])]
@@ -271,6 +282,9 @@ fn run(
         if args.evaluator == super::EvaluatorKind::Llm {
             id.push_str("-llm");
         }
+        if args.simulate {
+            id.push_str("-sim");
+        }
         id
     });
     check_id(&id)?;
@@ -295,8 +309,9 @@ fn run(
     let units = pick_units(model.as_ref())?;
     let data = dataset(args)?;
     let prompts = Prompts::load(config.run.prompts.as_deref())?;
-    let dataset =
-        Dataset::open(&data).with_context(|| format!("opening the dataset {}", data.display()))?;
+    let dataset = Arc::new(
+        Dataset::open(&data).with_context(|| format!("opening the dataset {}", data.display()))?,
+    );
     // CoSy's control: random images of the suite's own data set.
     let control: Vec<_> = dataset
         .sample(maia_core::eval::DEFAULT_PROBE_IMAGES, args.seed)
@@ -316,21 +331,47 @@ fn run(
             describer,
             describe_prompt: prompts.render("describe-images.md", &[]),
             summarize_prompt: prompts.render("summarize-images.md", &[]),
-            dataset: Some(Arc::new(dataset)),
+            dataset: Some(dataset.clone()),
         },
     )?;
     warn_problems(&problems);
     let toolbox = Arc::new(toolbox);
     let registry = toolbox.registry();
+    let evaluator_choice = crate::agent_choice::AgentChoice {
+        backend: args.evaluator_backend.clone(),
+        model: args.evaluator_model.clone(),
+        base_url: args.evaluator_base_url.clone(),
+        max_rounds: None,
+    };
+    let simulation = if args.simulate {
+        let simulator: Arc<dyn Simulator> = match args.evaluator {
+            super::EvaluatorKind::World => Arc::new(WorldSimulator),
+            super::EvaluatorKind::Llm => Arc::new(LlmSimulator::new(
+                super::evaluator_backend(&evaluator_choice)?.0,
+            )),
+        };
+        let n = usize::try_from(args.simulate_n).unwrap_or(10);
+        let shown = usize::try_from(args.k).unwrap_or(DEFAULT_K);
+        if dataset.len() < shown + 2 * n {
+            bail!(
+                "--simulate: the data set {} has {} images, too few for {shown} exemplars and {n} held-out images per half (lower --simulate-n)",
+                data.display(),
+                dataset.len()
+            );
+        }
+        Some(SuiteSimulation {
+            simulator,
+            dataset: dataset.clone(),
+            shown,
+            n,
+        })
+    } else {
+        None
+    };
     let evaluator: Arc<dyn Evaluator> = match args.evaluator {
         super::EvaluatorKind::World => Arc::new(WorldEvaluator),
         super::EvaluatorKind::Llm => Arc::new(super::llm_evaluator(
-            &crate::agent_choice::AgentChoice {
-                backend: args.evaluator_backend.clone(),
-                model: args.evaluator_model.clone(),
-                base_url: args.evaluator_base_url.clone(),
-                max_rounds: None,
-            },
+            &evaluator_choice,
             registry
                 .get("text2image")
                 .map(|t| t.spec.description.clone()),
@@ -338,9 +379,11 @@ fn run(
     };
     let renderer = ToolRenderer::new(registry).map_err(|f| anyhow::anyhow!(f))?;
     let k = usize::try_from(args.k).unwrap_or(DEFAULT_K);
+    // With --simulate one pass keeps the held-out top half too; runs see the first k.
+    let kept = k + simulation.as_ref().map_or(0, |s| s.n);
     let passes = Arc::new(ExemplarPasses::new(
         &data,
-        k,
+        kept,
         maia_core::exemplars::cache_dir(),
     ));
     let mut layers: Vec<&str> = units.iter().map(|u| u.unit.layer.as_str()).collect();
@@ -354,6 +397,7 @@ fn run(
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         })?;
+
         bar.finish_and_clear();
         eprintln!(
             "exemplars of {layer} over {}: ready in {:.1} s",
@@ -376,6 +420,7 @@ fn run(
         data: data.clone(),
         k,
         max_rounds: config.run.max_rounds,
+        simulator: simulation.as_ref().map(|s| s.simulator.name().to_owned()),
     };
     let parts = SuiteParts {
         dir: dir.clone(),
@@ -391,6 +436,7 @@ fn run(
         exemplars: passes,
         scorer: Arc::new(Scorer::new(Arc::new(renderer), score).with_control(control)),
         concurrency: usize::try_from(args.concurrency).unwrap_or(2),
+        simulation,
     };
     eprintln!(
         "eval {id}: {} units of {target}, agent {}, {} at a time, in {}",
