@@ -243,3 +243,57 @@ fn dataset_simulation_reaches_the_suite_and_the_report() {
     let page = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
     assert!(page.contains("Dataset simulation by the world simulator"));
 }
+
+/// `eval compare`: two evaluations of the same descriptions, joined on unit and method;
+/// a folder without results is refused with what to give.
+#[test]
+fn two_evaluations_of_the_same_descriptions_are_compared() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let line = |unit: &str, method: &str, description: &str, pearson: f64| {
+        serde_json::json!({
+            "unit": unit, "name": unit, "kind": "mono", "method": method,
+            "description": description,
+            "score": {"description": description, "evaluator": "x", "unit": unit, "n": 4,
+                      "n_positive": 4, "n_neutral": 4, "seed": 0, "pearson": pearson,
+                      "auprc": 0.5, "f1": 0.5, "mean_pos": 1.0, "mean_neutral": 0.0,
+                      "dead": false}
+        })
+        .to_string()
+    };
+    for (id, scores, evaluator) in [
+        ("a", [0.9, 0.1, 0.8], "world"),
+        ("b", [0.6, 0.2, 0.7], "llm:openai/m"),
+    ] {
+        let dir = root.path().join(id);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let text = [
+            line("synthetic:0", "agent", "circles", scores[0]),
+            line("synthetic:0", "control", "blue dots", scores[1]),
+            line("synthetic:1", "agent", "stars", scores[2]),
+        ]
+        .join("\n");
+        std::fs::write(dir.join("results.jsonl"), text + "\n").expect("write");
+        std::fs::write(
+            dir.join("suite.json"),
+            serde_json::json!({"evaluator": evaluator}).to_string(),
+        )
+        .expect("write");
+    }
+    let (code, out, err) = run(maia()
+        .args(["eval", "compare"])
+        .arg(root.path().join("a"))
+        .arg(root.path().join("b")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(llm:openai/m)") && out.contains("(world)"),
+        "{out}"
+    );
+    assert!(out.contains("| all | 3 |"), "{out}");
+    assert!(out.contains("the same way in both: 1 of 1 units"), "{out}");
+    let (code, _, err) = run(maia()
+        .args(["eval", "compare"])
+        .arg(root.path().join("a"))
+        .arg(root.path().join("missing")));
+    assert_ne!(code, 0);
+    assert!(err.contains("no results.jsonl there"), "{err}");
+}

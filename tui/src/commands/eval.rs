@@ -48,6 +48,11 @@ pub enum EvalCommand {
     /// for how well the description applies; the score is the correlation of the ratings
     /// with the unit's activations, per half and together. Needs no image generator.
     Simulate(Box<simulate::SimulateArgs>),
+    /// How far two evaluations of the same descriptions agree — e.g. `eval synthetic`
+    /// scored by the world evaluator and again with `--evaluator llm`: per method, the
+    /// correlation of the descriptions' scores, their mean absolute difference, and how
+    /// often both rank the agent against the random control the same way.
+    Compare(CompareArgs),
 }
 
 /// Which evaluator writes the prompts.
@@ -113,6 +118,60 @@ pub struct ScoreArgs {
     pub plugins: PluginArgs,
 }
 
+/// `maia eval compare`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  maia eval synthetic --n 20 --id world\n  maia eval synthetic --n 20 --id llm --evaluator llm --evaluator-model M --evaluator-base-url URL\n  maia eval compare eval/world eval/llm"
+)]
+pub struct CompareArgs {
+    /// One eval folder (or its results.jsonl).
+    pub a: std::path::PathBuf,
+    /// The other.
+    pub b: std::path::PathBuf,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn compare(args: CompareArgs) -> Result<ExitCode> {
+    use maia_core::eval::suite::{RESULTS_FILE, compare, results};
+    let read = |path: &std::path::Path| -> Result<(Vec<_>, String)> {
+        let (dir, file) = if path.is_dir() {
+            (path.to_path_buf(), path.join(RESULTS_FILE))
+        } else {
+            (
+                path.parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default(),
+                path.to_path_buf(),
+            )
+        };
+        if !file.is_file() {
+            anyhow::bail!(
+                "{}: no {RESULTS_FILE} there; give an eval folder (eval/<id>) or its results file",
+                path.display()
+            );
+        }
+        let (lines, _) =
+            results::read_lines(&file).with_context(|| format!("reading {}", file.display()))?;
+        let evaluator = std::fs::read_to_string(dir.join("suite.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["evaluator"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".to_owned());
+        Ok((lines, format!("{} ({evaluator})", path.display())))
+    };
+    let (a, a_name) = read(&args.a)?;
+    let (b, b_name) = read(&args.b)?;
+    let comparison = compare::compare(&a, &b);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&comparison)?);
+    } else {
+        print!("{}", compare::markdown(&comparison, &a_name, &b_name));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Where CoSy's control sample comes from (`eval score`, `report --score`, `batch gather
 /// --score`).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -173,6 +232,7 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Wild(args) => suite::wild(*args),
         EvalCommand::Bias(args) => bias::run(args),
         EvalCommand::Simulate(args) => simulate::run(*args),
+        EvalCommand::Compare(args) => compare(args),
     }
 }
 

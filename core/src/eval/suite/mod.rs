@@ -18,6 +18,7 @@
 //! `scores.png` ([`plot`]) are written. Progress is reported as [`SuiteEvent`]s.
 
 pub mod baseline;
+pub mod compare;
 pub mod plot;
 pub mod results;
 pub mod summary;
