@@ -82,6 +82,7 @@ fn one_run(runtime: &tokio::runtime::Runtime, root: &Path, n: usize) -> Duration
             registry: Arc::new(registry),
             store,
             unit: None,
+            image_price_usd: 0.0,
         },
         prompts: Prompts::embedded(),
         config,

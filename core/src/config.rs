@@ -77,6 +77,9 @@ pub struct RunConfig {
     /// the default) or `http` (the `http-images` plugin, real diffusion servers,
     /// configured under `[plugins.http-images]`).
     pub images_from: String,
+    /// Dollars per image the `http` image source draws (a paid image API); counted in a
+    /// run's cost and `--max-cost`. The shapes world is free.
+    pub image_price_usd: f64,
     /// How the agent experiments: `tools` (one schema-checked tool call at a time, the
     /// default) or `program` (Python programs through `run_program` that compose the tools;
     /// see `prompts/program-mode.md`).
@@ -161,6 +164,7 @@ impl Default for RunConfig {
             context_tokens: None,
             max_retries: 5,
             images_from: "shapes".into(),
+            image_price_usd: 0.0,
             mode: "tools".into(),
             verify: 0,
         }
@@ -356,6 +360,16 @@ impl Config {
     /// keys live only in the environment, and only their variable names appear here.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Dollars per image the run's image source draws: `run.image_price_usd` when it is
+    /// the `http` plugin (a paid API may be behind it); the shapes world is free.
+    pub fn image_price(&self) -> f64 {
+        if self.run.images_from == "http" {
+            self.run.image_price_usd.max(0.0)
+        } else {
+            0.0
+        }
     }
 
     /// Dollar cost of a request, if the model has a price.

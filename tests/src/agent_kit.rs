@@ -147,6 +147,7 @@ pub fn tool_context(spec: &str, store: Arc<ImageStore>) -> Result<ToolContext, c
         registry: shared_registry()?,
         store,
         unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
+        image_price_usd: 0.0,
     })
 }
 

@@ -263,6 +263,7 @@ mod tests {
                 }],
                 data: serde_json::Value::Null,
                 elapsed_ms: 12,
+                cost_usd: 0.0,
             },
         );
         assert_eq!(

@@ -51,7 +51,7 @@ fn images_from_in_maia_toml_is_checked_too() {
 /// plugin's cache.
 #[test]
 fn maia_run_on_a_torchvision_model_with_images_from_a_diffusion_server() {
-    use maia_tests::image_servers::{A1111_TXT2IMG, ImageServer};
+    use maia_tests::image_servers::{A1111_IMG2IMG, A1111_TXT2IMG, ImageServer};
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     let python = workspace().join(".venv/bin/python");
@@ -87,7 +87,7 @@ json.dump({"format": "maia-model", "format_version": 1, "name": "resnet18", "lay
     std::fs::write(
         root.join("maia.toml"),
         format!(
-            "[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
+            "[run]\nimage_price_usd = 0.5\n[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
             server.url()
         ),
     )
@@ -122,6 +122,21 @@ json.dump({"format": "maia-model", "format_version": 1, "name": "resnet18", "lay
         journal.contains(r#""backend":"a1111""#),
         "images carry their backend in their metadata:\n{journal}"
     );
+    // Every image the server drew cost the configured price, in the run's journal.
+    let tool_cost = |journal: &str| -> f64 {
+        journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["type"] == "tool_finished")
+            .filter_map(|e| e["cost_usd"].as_f64())
+            .sum()
+    };
+    let drawn = generated + server.count(A1111_IMG2IMG);
+    assert!(
+        (tool_cost(&journal) - 0.5 * drawn as f64).abs() < 1e-9,
+        "{} for {drawn} images drawn",
+        tool_cost(&journal)
+    );
     // The same experiments again: every image comes from the cache.
     let again = run_once("second");
     assert_eq!(
@@ -130,6 +145,7 @@ json.dump({"format": "maia-model", "format_version": 1, "name": "resnet18", "lay
         "a repeated run paid the server again"
     );
     assert!(again.contains(r#""cached":true"#), "{again}");
+    assert_eq!(tool_cost(&again), 0.0, "cached images cost nothing");
 }
 
 /// An OpenAI Images server that wants a key: `maia run --images-from http` reads it from the

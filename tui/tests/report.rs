@@ -590,6 +590,7 @@ fn model_and_tool_strings_are_escaped() {
             }],
             data: serde_json::json!({ "k": evil }),
             elapsed_ms: 1,
+            cost_usd: 0.0,
         },
         Event::Warning { text: evil.into() },
         Event::Retry {

@@ -191,6 +191,7 @@ mod tests {
                 }],
                 data: serde_json::Value::Null,
                 elapsed_ms: 1,
+                cost_usd: 0.0,
             });
         }
         events

@@ -170,8 +170,10 @@ impl Conversation {
                 text,
                 images,
                 data,
+                cost_usd,
                 ..
             } => {
+                self.cost_usd += cost_usd;
                 for image in images {
                     self.captions
                         .insert(image.id.clone(), image.caption.clone());

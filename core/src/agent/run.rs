@@ -489,6 +489,7 @@ impl Agent {
                     images: Vec::new(),
                     data: serde_json::Value::Null,
                     elapsed_ms: 0,
+                    cost_usd: 0.0,
                 },
                 answer: None,
                 alternatives: Vec::new(),

@@ -250,6 +250,7 @@ impl Toolbox {
             registry: Arc::new(registry),
             store,
             unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
+            image_price_usd: 0.0,
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::images::ImageStore;
 use crate::llm::RequestedToolCall;
 use crate::program::{InnerRecord, Limits, ProgramRun, RUN_PROGRAM};
 use crate::tools::ToolRegistry;
-use maia_plugin_sdk::{ToolCall, ToolError, ToolOutput};
+use maia_plugin_sdk::{ImageId, ToolCall, ToolError, ToolOutput};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +35,25 @@ pub struct ToolContext {
     pub store: Arc<ImageStore>,
     /// The target unit, if any.
     pub unit: Option<Arc<dyn UnitCaller>>,
+    /// Dollars per image an image tool draws ([`IMAGE_TOOLS`]; 0: free).
+    pub image_price_usd: f64,
+}
+
+/// The tools that draw images from the run's image source.
+pub const IMAGE_TOOLS: [&str; 2] = ["text2image", "edit_images"];
+
+impl ToolContext {
+    /// Prices images by the configuration: `run.image_price_usd` when the image source is
+    /// the `http` plugin (a paid API may be behind it), else free.
+    pub fn with_image_price(mut self, config: &crate::config::Config) -> Self {
+        self.image_price_usd = config.image_price();
+        self
+    }
+}
+
+/// Whether drawing `image` was paid for: not served from the image plugin's cache.
+fn paid(image: &maia_plugin_sdk::Image) -> bool {
+    image.meta.get("cached").and_then(Value::as_bool) != Some(true)
 }
 
 /// Parses a call's argument text: an empty string is `{}`; anything else must be JSON.
@@ -66,13 +85,29 @@ pub fn run_call_observed(
     observer: &mut dyn FnMut(&InnerRecord),
 ) -> Finished {
     let started = Instant::now();
+    let mut drawn = 0usize;
+    let mut counting = |record: &InnerRecord| {
+        if IMAGE_TOOLS.contains(&record.name.as_str()) && record.error.is_none() {
+            drawn += record
+                .images
+                .iter()
+                .filter_map(|i| ctx.store.get_or_error(&ImageId::from(i.id.as_str())).ok())
+                .filter(|image| paid(image))
+                .count();
+        }
+        observer(record);
+    };
     let result = parse_args(call)
         .map_err(ToolError::invalid_args)
         .and_then(reserve_evaluation_seeds)
-        .and_then(|args| execute(ctx, call, args, replay, observer));
+        .and_then(|args| execute(ctx, call, args, replay, &mut counting));
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(output) => {
+            if IMAGE_TOOLS.contains(&call.name.as_str()) {
+                drawn += output.images.iter().filter(|image| paid(image)).count();
+            }
+            let cost_usd = drawn as f64 * ctx.image_price_usd;
             let answer = (call.name == FINAL_ANSWER)
                 .then(|| answer_of(&output.data))
                 .flatten();
@@ -107,6 +142,7 @@ pub fn run_call_observed(
                     images,
                     data: output.data,
                     elapsed_ms,
+                    cost_usd,
                 },
                 answer,
                 alternatives,
@@ -128,6 +164,7 @@ pub fn run_call_observed(
                     images: Vec::new(),
                     data: Value::Null,
                     elapsed_ms,
+                    cost_usd: 0.0,
                 },
                 answer: None,
                 alternatives: Vec::new(),

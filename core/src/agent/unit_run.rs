@@ -143,7 +143,8 @@ pub async fn run_unit(
     let tools = parts
         .toolbox
         .context(target_unit, store, exemplars)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_image_price(parts.config);
     let config = parts.config;
     let agent_parts = AgentParts {
         backend: parts.backend.clone(),

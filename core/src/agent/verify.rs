@@ -74,6 +74,7 @@ pub struct ScoreVerifier {
     /// The scorer of the latest seed: the candidates of one verification share it, so its
     /// probe images are drawn and run once per verification, not once per candidate.
     scorer: std::sync::Mutex<Option<(u64, Arc<Scorer>)>>,
+    image_price_usd: f64,
 }
 
 impl ScoreVerifier {
@@ -88,7 +89,14 @@ impl ScoreVerifier {
             evaluator,
             unit,
             scorer: std::sync::Mutex::new(None),
+            image_price_usd: 0.0,
         }
+    }
+
+    /// Prices the images each verification draws (a paid image source).
+    pub fn with_image_price(mut self, usd_per_image: f64) -> Self {
+        self.image_price_usd = usd_per_image;
+        self
     }
 
     fn scorer(&self, seed: u64) -> Arc<Scorer> {
@@ -99,15 +107,18 @@ impl ScoreVerifier {
         match &*latest {
             Some((s, scorer)) if *s == seed => scorer.clone(),
             _ => {
-                let scorer = Arc::new(Scorer::new(
-                    self.renderer.clone(),
-                    ScoreConfig {
-                        n: VERIFY_N,
-                        seed: VERIFY_SEED_BASE + seed,
-                        probe_images: 32,
-                        probe_catalogue: false,
-                    },
-                ));
+                let scorer = Arc::new(
+                    Scorer::new(
+                        self.renderer.clone(),
+                        ScoreConfig {
+                            n: VERIFY_N,
+                            seed: VERIFY_SEED_BASE + seed,
+                            probe_images: 32,
+                            probe_catalogue: false,
+                        },
+                    )
+                    .with_image_price(self.image_price_usd),
+                );
                 *latest = Some((seed, scorer.clone()));
                 scorer
             }
@@ -137,7 +148,7 @@ impl Verifier for ScoreVerifier {
             Verified {
                 score: result,
                 usage: score.evaluator_usage,
-                cost_usd: score.evaluator_cost_usd,
+                cost_usd: Scorer::cost_of(&score),
             }
         })
     }

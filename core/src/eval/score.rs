@@ -133,6 +133,10 @@ pub struct Score {
     /// What those tokens cost, by the config's `[prices]`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub evaluator_cost_usd: f64,
+    /// What drawing the evaluation images cost (a paid image source,
+    /// `run.image_price_usd`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_cost_usd: f64,
     /// The unit never fired on the evaluation or probe images.
     pub dead: bool,
     /// Why it could not be scored.
@@ -171,6 +175,7 @@ impl Score {
             cosy_control: None,
             evaluator_usage: crate::llm::Usage::default(),
             evaluator_cost_usd: 0.0,
+            images_cost_usd: 0.0,
             dead: false,
             failure: None,
             notes: Vec::new(),
@@ -230,6 +235,7 @@ pub struct Scorer {
     probes: OnceLock<Result<Arc<Vec<Image>>, Failure>>,
     probe_activations: Mutex<HashMap<String, Arc<Vec<f32>>>>,
     control: Option<ControlSample>,
+    image_price_usd: f64,
 }
 
 /// CoSy's control sample from the model's own data set, in place of the shapes world's
@@ -253,7 +259,20 @@ impl Scorer {
             probes: OnceLock::new(),
             probe_activations: Mutex::new(HashMap::new()),
             control: None,
+            image_price_usd: 0.0,
         }
+    }
+
+    /// Prices each evaluation image drawn (a paid image source); the score's
+    /// `images_cost_usd` says what its images cost.
+    pub fn with_image_price(mut self, usd_per_image: f64) -> Self {
+        self.image_price_usd = usd_per_image.max(0.0);
+        self
+    }
+
+    /// Everything a score cost: its evaluator's tokens and its images.
+    pub fn cost_of(score: &Score) -> f64 {
+        score.evaluator_cost_usd + score.images_cost_usd
     }
 
     /// Uses `control` as CoSy's control sample (empty: keep the dataset scenes).
@@ -368,6 +387,8 @@ impl Scorer {
         score.understood = prompts.understood.clone();
         score.notes = prompts.notes.clone();
         score.evaluator_usage = prompts.usage;
+        score.images_cost_usd =
+            (prompts.positive.len() + prompts.neutral.len()) as f64 * self.image_price_usd;
         if let Err(failure) = self.fill(&mut score, prompts, unit) {
             score.failure = Some(failure);
         }

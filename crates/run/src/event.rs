@@ -143,6 +143,10 @@ pub enum Event {
         data: Value,
         /// Milliseconds the call took.
         elapsed_ms: u64,
+        /// Dollars the call cost: images drawn by a paid image source (`run.image_price_usd`),
+        /// a program's inner calls included. Counted in the run's cost and `--max-cost`.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cost_usd: f64,
     },
     /// A tool call a program (`run_program`) made while it ran, journaled as it finished,
     /// under the program's call id. A resumed run replays these instead of calling again.

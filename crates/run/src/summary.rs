@@ -112,10 +112,10 @@ impl RunSummary {
                     self.output_tokens += candidate.usage.output_tokens;
                 }
             }
+            Event::ToolFinished { cost_usd, .. } => self.cost_usd += cost_usd,
             Event::RunEnded { status, reason } => self.ended = Some((*status, reason.clone())),
             Event::TextDelta { .. }
             | Event::ToolStarted { .. }
-            | Event::ToolFinished { .. }
             | Event::InnerCall { .. }
             | Event::Note { .. }
             | Event::Nudge { .. }

@@ -451,7 +451,9 @@ async fn assemble(
         registry,
         store,
         unit: Some(Arc::new(unit) as Arc<dyn UnitCaller>),
-    };
+        image_price_usd: 0.0,
+    }
+    .with_image_price(config);
     Ok((
         AgentParts {
             backend,
@@ -605,9 +607,13 @@ fn verifier_for(
     };
     let probe = ModelUnit::new(unit.model().clone(), unit.unit().clone())
         .map_err(|e| anyhow::anyhow!("--verify: {e}"))?;
-    Ok(Arc::new(maia_core::agent::verify::ScoreVerifier::new(
-        Arc::new(renderer),
-        evaluator,
-        Arc::new(probe),
-    )))
+    let image_price = config.image_price();
+    Ok(Arc::new(
+        maia_core::agent::verify::ScoreVerifier::new(
+            Arc::new(renderer),
+            evaluator,
+            Arc::new(probe),
+        )
+        .with_image_price(image_price),
+    ))
 }

@@ -534,6 +534,7 @@ mod tests {
                     images: vec![],
                     data: Value::Null,
                     elapsed_ms: 3,
+                    cost_usd: 0.0,
                 },
             ),
             rec(
@@ -623,6 +624,7 @@ mod tests {
                     images: Vec::new(),
                     data: Value::Null,
                     elapsed_ms: 9,
+                    cost_usd: 0.0,
                 },
             ),
         ];

@@ -787,6 +787,7 @@ mod tests {
                     images: vec![image],
                     data: Value::Null,
                     elapsed_ms: 12,
+                    cost_usd: 0.0,
                 },
             ),
         ];

@@ -92,7 +92,7 @@ pub fn compare(a: &[ResultLine], b: &[ResultLine]) -> Comparison {
             (find(unit, Method::Agent), find(unit, Method::Control))
         {
             ordered_units += 1;
-            if (agent.0 - control.0).signum() == (agent.1 - control.1).signum() {
+            if order(agent.0, control.0) == order(agent.1, control.1) {
                 same_order += 1;
             }
         }
@@ -102,6 +102,17 @@ pub fn compare(a: &[ResultLine], b: &[ResultLine]) -> Comparison {
         same_order,
         ordered_units,
         unmatched,
+    }
+}
+
+/// -1, 0 or 1 as `x` is below, level with (within 1e-9) or above `y`.
+fn order(x: f64, y: f64) -> i8 {
+    if (x - y).abs() < 1e-9 {
+        0
+    } else if x > y {
+        1
+    } else {
+        -1
     }
 }
 
@@ -197,7 +208,7 @@ mod tests {
         let b = vec![
             line("u1", Method::Agent, "red", 0.7),
             line("u1", Method::Control, "blue", 0.0),
-            line("u2", Method::Agent, "star", 0.1),
+            line("u2", Method::Agent, "star", 0.3),
             line("u2", Method::Control, "dots", 0.3),
             line("u3", Method::Agent, "other words", 0.5),
         ];
@@ -208,7 +219,7 @@ mod tests {
         assert_eq!(c.unmatched, 1, "u3's words differ");
         assert_eq!((c.same_order, c.ordered_units), (1, 2));
         let diff = all.mean_abs_diff.expect("diff");
-        assert!((diff - (0.2 + 0.1 + 0.7 + 0.1) / 4.0).abs() < 1e-12);
+        assert!((diff - (0.2 + 0.1 + 0.5 + 0.1) / 4.0).abs() < 1e-12);
         assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
         let md = markdown(&c, "world", "llm");
         assert!(md.contains("| all | 4 |"), "{md}");

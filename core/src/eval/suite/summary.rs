@@ -126,7 +126,10 @@ fn method_summary(method: Method, units: &[&Vec<ResultLine>]) -> MethodSummary {
         seconds: mean_ci(&seconds, LEVEL),
         cost_usd: lines.iter().map(|l| l.cost_usd).sum(),
         scoring_tokens: lines.iter().map(|l| l.score.evaluator_usage.total()).sum(),
-        scoring_cost_usd: lines.iter().map(|l| l.score.evaluator_cost_usd).sum(),
+        scoring_cost_usd: lines
+            .iter()
+            .map(|l| crate::eval::Scorer::cost_of(&l.score))
+            .sum(),
     }
 }
 
@@ -283,7 +286,10 @@ pub fn kind_table(k: &KindSummary, with_truth: bool) -> String {
     if with_truth {
         out.push_str(" truth IoU | truth phi |");
     }
-    let with_scoring = k.methods.iter().any(|m| m.scoring_tokens > 0);
+    let with_scoring = k
+        .methods
+        .iter()
+        .any(|m| m.scoring_tokens > 0 || m.scoring_cost_usd > 0.0);
     out.push_str(" failed | s / unit | $ |");
     if with_scoring {
         out.push_str(" scoring tokens | scoring $ |");

@@ -410,6 +410,7 @@ fn run(
         seed: args.seed,
         ..ScoreConfig::default()
     };
+    let image_price = config.image_price();
     let manifest = SuiteManifest {
         suite: suite.to_owned(),
         target: target.to_owned(),
@@ -434,7 +435,11 @@ fn run(
         toolbox,
         evaluator,
         exemplars: passes,
-        scorer: Arc::new(Scorer::new(Arc::new(renderer), score).with_control(control)),
+        scorer: Arc::new(
+            Scorer::new(Arc::new(renderer), score)
+                .with_control(control)
+                .with_image_price(image_price),
+        ),
         concurrency: usize::try_from(args.concurrency).unwrap_or(2),
         simulation,
     };
