@@ -456,3 +456,86 @@ fn cosy_takes_its_control_sample_from_the_given_data() {
         "{stderr}"
     );
 }
+
+/// MAIA's protocol on a unit of a torch model, every part real but the paid services: a
+/// loopback OpenAI-compatible server writes the prompts, a loopback AUTOMATIC1111 server
+/// draws them through the http-images plugin, the unit runs on them, and CoSy's control
+/// comes from a data set of the model's own images. The score keeps the evaluator's
+/// tokens and names its control.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torch_unit_is_scored_with_an_llm_evaluator_and_a_diffusion_server() {
+    use maia_tests::image_servers::{A1111_TXT2IMG, ImageServer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let (model, _) = crate::support::small_planted_classifier(&root);
+    let data = root.join("data");
+    let made = maia()
+        .args(["world", "dataset", "--n", "30"])
+        .arg(&data)
+        .output()
+        .expect("maia runs");
+    assert!(made.status.success(), "{made:?}");
+    let images = ImageServer::a1111().await;
+    std::fs::write(
+        root.join("maia.toml"),
+        format!(
+            "[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
+            images.url()
+        ),
+    )
+    .expect("write maia.toml");
+    let llm = LlmServer::start().await;
+    llm.push(
+        prompts_reply(
+            &["a red circle", "a blue circle", "a green circle"],
+            &["a red square", "a yellow star", "a blue triangle"],
+        )
+        .openai(),
+    );
+    let mut cmd = maia();
+    cmd.current_dir(&root)
+        .env("MAIA_CONFIG_DIR", &root)
+        .env("MAIA_CACHE_DIR", root.join("cache"))
+        .env("OPENAI_API_KEY", "sk-eval-test")
+        .args(["eval", "score", "--target"])
+        .arg(format!("torch:{}", model.display()))
+        .args(["--unit", "conv4:3", "-d", "circles", "--n", "3", "--json"])
+        .args([
+            "--device",
+            "cpu",
+            "--images-from",
+            "http",
+            "--evaluator",
+            "llm",
+        ])
+        .args(["--backend", "openai", "--model", "gpt-test", "--base-url"])
+        .arg(format!("{}/v1", llm.url()))
+        .args(["--control-n", "20", "--control-data"])
+        .arg(&data);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
+        .await
+        .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let score = &json["score"];
+    assert_eq!(score["n_positive"], 3, "{score}");
+    assert_eq!(score["evaluator_usage"]["input_tokens"], 420, "{score}");
+    assert_eq!(
+        score["cosy_control"],
+        format!("20 images of {}", data.display()),
+        "{score}"
+    );
+    assert!(score["pearson"].is_number(), "{score}");
+    // The six evaluation prompts and the probe scenes were drawn by the server.
+    assert!(
+        images.count(A1111_TXT2IMG) >= 6,
+        "{}",
+        images.count(A1111_TXT2IMG)
+    );
+}
