@@ -164,36 +164,9 @@ pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{Failure, FailureKind, Score, ScoreConfig};
 
     fn line(unit: &str, method: Method, description: &str, pearson: f64) -> ResultLine {
-        let mut score = Score::failed(
-            description,
-            "x",
-            unit.into(),
-            &ScoreConfig::default(),
-            Failure::new(FailureKind::Render, "placeholder"),
-        );
-        score.failure = None;
-        score.pearson = Some(pearson);
-        ResultLine {
-            unit: unit.into(),
-            name: unit.into(),
-            kind: "mono".into(),
-            method,
-            description: description.into(),
-            label: String::new(),
-            score,
-            truth: None,
-            truth_failure: None,
-            run: None,
-            status: None,
-            rounds: 0,
-            tokens: 0,
-            cost_usd: 0.0,
-            seconds: 0.0,
-            simulation: None,
-        }
+        ResultLine::sample(unit, "mono", method, description, pearson)
     }
 
     #[test]

@@ -171,25 +171,35 @@ impl ResultsFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::eval::ScoreConfig;
-
-    fn line(unit: &str, method: Method) -> ResultLine {
+impl ResultLine {
+    /// A line for tests: `description` of `unit` (of `kind`) by `method`, scored with
+    /// Pearson `pearson` (AUPRC and F1 0.5), one second to write.
+    pub(crate) fn sample(
+        unit: &str,
+        kind: &str,
+        method: Method,
+        description: &str,
+        pearson: f64,
+    ) -> ResultLine {
+        let mut score = Score::failed(
+            description,
+            "world",
+            unit.into(),
+            &crate::eval::ScoreConfig::default(),
+            Failure::new(crate::eval::FailureKind::Render, "placeholder"),
+        );
+        score.failure = None;
+        score.pearson = Some(pearson);
+        score.auprc = Some(0.5);
+        score.f1 = Some(0.5);
         ResultLine {
             unit: unit.into(),
             name: unit.into(),
-            kind: "mono".into(),
+            kind: kind.into(),
             method,
-            description: "red".into(),
+            description: description.into(),
             label: String::new(),
-            score: Score::failed(
-                "red",
-                "world",
-                unit.into(),
-                &ScoreConfig::default(),
-                Failure::new(crate::eval::FailureKind::Render, "test"),
-            ),
+            score,
             truth: None,
             truth_failure: None,
             run: None,
@@ -197,9 +207,18 @@ mod tests {
             rounds: 0,
             tokens: 0,
             cost_usd: 0.0,
-            seconds: 0.0,
+            seconds: 1.0,
             simulation: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(unit: &str, method: Method) -> ResultLine {
+        ResultLine::sample(unit, "mono", method, "red", 0.0)
     }
 
     #[test]

@@ -342,41 +342,16 @@ pub fn kind_table(k: &KindSummary, with_truth: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{Score, ScoreConfig};
 
     fn line(unit: &str, kind: &str, method: Method, pearson: f64, dead: bool) -> ResultLine {
-        let mut score = Score::failed(
-            "x",
-            "world",
-            unit.into(),
-            &ScoreConfig::default(),
-            crate::eval::Failure::new(FailureKind::Render, "placeholder"),
-        );
-        score.failure = None;
-        score.dead = dead;
-        if !dead {
-            score.pearson = Some(pearson);
-            score.auprc = Some(0.5);
-            score.f1 = Some(0.5);
+        let mut line = ResultLine::sample(unit, kind, method, "x", pearson);
+        if dead {
+            line.score.dead = true;
+            line.score.pearson = None;
+            line.score.auprc = None;
+            line.score.f1 = None;
         }
-        ResultLine {
-            unit: unit.into(),
-            name: unit.into(),
-            kind: kind.into(),
-            method,
-            description: "x".into(),
-            label: String::new(),
-            score,
-            truth: None,
-            truth_failure: None,
-            run: None,
-            status: None,
-            rounds: 0,
-            tokens: 0,
-            cost_usd: 0.0,
-            seconds: 1.0,
-            simulation: None,
-        }
+        line
     }
 
     fn unit(name: &str, kind: &str, values: [f64; 3], dead: bool) -> (String, Vec<ResultLine>) {
