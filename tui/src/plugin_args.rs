@@ -126,6 +126,16 @@ impl PluginArgs {
         }
     }
 
+    /// Dollars per image for scoring outside a run (`eval score`, `report --score`): the
+    /// config's `run.image_price_usd` when `--images-from http` draws the images, else 0.
+    pub fn image_price(&self) -> anyhow::Result<f64> {
+        if self.images_from.as_deref() != Some("http") {
+            return Ok(0.0);
+        }
+        let (config, _) = Config::resolve(None, toml::Table::new())?;
+        Ok(config.run.image_price_usd.max(0.0))
+    }
+
     /// `--images-from`, else the config's `run.images_from`; checked.
     pub fn images_from(&self, config: &Config) -> anyhow::Result<String> {
         let choice = self

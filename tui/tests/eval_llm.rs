@@ -479,7 +479,7 @@ async fn a_torch_unit_is_scored_with_an_llm_evaluator_and_a_diffusion_server() {
     std::fs::write(
         root.join("maia.toml"),
         format!(
-            "[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
+            "[run]\nimage_price_usd = 0.25\n[plugins.http-images]\nbackend = \"a1111\"\nbase_url = \"{}\"\nsteps = 4\n",
             images.url()
         ),
     )
@@ -532,6 +532,10 @@ async fn a_torch_unit_is_scored_with_an_llm_evaluator_and_a_diffusion_server() {
         "{score}"
     );
     assert!(score["pearson"].is_number(), "{score}");
+    assert_eq!(
+        score["images_cost_usd"], 1.5,
+        "six images at $0.25: {score}"
+    );
     // The six evaluation prompts and the probe scenes were drawn by the server.
     assert!(
         images.count(A1111_TXT2IMG) >= 6,

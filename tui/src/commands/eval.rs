@@ -258,17 +258,20 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
             .context("no target")?,
     );
     let n = usize::try_from(args.n).unwrap_or(DEFAULT_N);
-    let scorer = Arc::new(args.control.apply(
-        Scorer::new(
-            Arc::new(renderer),
-            ScoreConfig {
-                n,
-                seed: args.seed,
-                ..ScoreConfig::default()
-            },
-        ),
-        args.seed,
-    )?);
+    let scorer = Arc::new(
+        args.control.apply(
+            Scorer::new(
+                Arc::new(renderer),
+                ScoreConfig {
+                    n,
+                    seed: args.seed,
+                    ..ScoreConfig::default()
+                },
+            )
+            .with_image_price(args.plugins.image_price()?),
+            args.seed,
+        )?,
+    );
     let score = match args.evaluator {
         EvaluatorKind::World => scorer.score_world(&args.description, unit.as_ref()),
         EvaluatorKind::Llm => llm_score(&args, &scorer, unit.clone(), image_context)?,
@@ -419,6 +422,12 @@ fn report(score: &Score, unit: &dyn UnitProbe, renderer: String, show_prompts: b
                     .unwrap_or("the control sample")
             ));
         }
+    }
+    if score.images_cost_usd > 0.0 {
+        out.push_str(&format!(
+            "  images     ${:.4} to draw\n",
+            score.images_cost_usd
+        ));
     }
     if !score.evaluator_usage.is_zero() {
         out.push_str(&format!(

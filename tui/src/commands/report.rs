@@ -176,11 +176,10 @@ fn score_answer(
         seed: args.scoring.seed,
         ..ScoreConfig::default()
     };
-    let scorer = Arc::new(
-        args.scoring
-            .control
-            .apply(Scorer::new(Arc::new(renderer), config), args.scoring.seed)?,
-    );
+    let scorer = Arc::new(args.scoring.control.apply(
+        Scorer::new(Arc::new(renderer), config).with_image_price(args.plugins.image_price()?),
+        args.scoring.seed,
+    )?);
     let score = if llm {
         let evaluator = crate::commands::eval::llm_evaluator(&args.scoring.agent, image_context)?;
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
