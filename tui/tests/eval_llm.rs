@@ -27,9 +27,26 @@ async fn score(server: &LlmServer, description: &str) -> Output {
         .args(["--backend", "openai", "--model", "gpt-test", "--base-url"])
         .arg(format!("{}/v1", server.url()))
         .env("OPENAI_API_KEY", "sk-eval-test");
+    output(cmd).await
+}
+
+/// Runs `cmd` on a blocking thread, so the loopback servers keep serving meanwhile.
+async fn output(mut cmd: std::process::Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
         .await
         .expect("joined")
+}
+
+/// `out`'s standard output as JSON, once it is known to have exited 0.
+fn success_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,14 +70,7 @@ async fn an_llm_writes_the_prompts_and_the_unit_separates_them() {
         .openai(),
     );
     let out = score(&server, "red circles").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let json = success_json(&out);
     let score = &json["score"];
     assert_eq!(score["evaluator"], "llm:openai/gpt-test", "{score}");
     assert_eq!(
@@ -119,9 +129,7 @@ async fn a_reply_that_is_not_the_json_asked_for_is_asked_again_once_then_fails_w
     let mut cmd = maia();
     cmd.args(["eval", "score", "--target", "synthetic:red_and_circle"])
         .args(["-d", "red circles", "--evaluator", "llm"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
+    let out = output(cmd).await;
     assert_ne!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--evaluator llm needs a language model"),
@@ -159,9 +167,7 @@ async fn report_scores_a_torch_models_run_with_the_llm_evaluator() {
         "--runs-dir",
     ])
     .arg(&runs);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
+    let out = output(cmd).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -294,9 +300,7 @@ async fn a_suite_scores_every_description_with_the_llm_evaluator() {
         .env("OPENAI_API_KEY", "sk-eval-test")
         .current_dir(root.path());
     crate::support::with_bundled(&mut cmd);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
+    let out = output(cmd).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let dir = root.path().join("eval/synthetic-offline-llm");
@@ -366,18 +370,9 @@ async fn dataset_simulation_correlates_a_models_ratings_with_the_unit() {
             .usage(900, 30)
             .openai(),
     );
-    let mut cmd = simulate(&server, "circles");
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let cmd = simulate(&server, "circles");
+    let out = output(cmd).await;
+    let json = success_json(&out);
     assert_eq!(json["simulator"], "llm:openai/vlm-test");
     assert_eq!(json["images"].as_array().map(Vec::len), Some(8));
     let all = json["all"].as_f64().expect("a correlation");
@@ -392,10 +387,8 @@ async fn dataset_simulation_correlates_a_models_ratings_with_the_unit() {
     for text in ["I think they are all circles.", "{\"ratings\": [1, 2]}"] {
         server.push(ScriptedReply::new().text(text).usage(100, 10).openai());
     }
-    let mut cmd = simulate(&server, "circles");
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
+    let cmd = simulate(&server, "circles");
+    let out = output(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("json even when it fails");
@@ -512,17 +505,8 @@ async fn a_torch_unit_is_scored_with_an_llm_evaluator_and_a_diffusion_server() {
         .arg(format!("{}/v1", llm.url()))
         .args(["--control-n", "20", "--control-data"])
         .arg(&data);
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("maia runs"))
-        .await
-        .expect("joined");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let out = output(cmd).await;
+    let json = success_json(&out);
     let score = &json["score"];
     assert_eq!(score["n_positive"], 3, "{score}");
     assert_eq!(score["evaluator_usage"]["input_tokens"], 420, "{score}");

@@ -91,8 +91,8 @@ pub fn run_call_observed(
             drawn += record
                 .images
                 .iter()
-                .filter_map(|i| ctx.store.get_or_error(&ImageId::from(i.id.as_str())).ok())
-                .filter(|image| paid(image))
+                .filter_map(|i| ctx.store.get(&ImageId::from(i.id.as_str())))
+                .filter(|stored| paid(&stored.image))
                 .count();
         }
         observer(record);

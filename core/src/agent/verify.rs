@@ -37,17 +37,6 @@ pub struct Verified {
     pub cost_usd: f64,
 }
 
-impl Verified {
-    /// A result that used no model.
-    pub fn free(score: Result<f64, String>) -> Self {
-        Verified {
-            score,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-        }
-    }
-}
-
 /// Scores a candidate description on fresh images.
 pub trait Verifier: Send + Sync {
     /// Scores `description` on the images of `seed`.

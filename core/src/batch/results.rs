@@ -58,7 +58,7 @@ pub struct RowScore {
     /// Tokens the evaluator's model used (MAIA's protocol; none with the world evaluator).
     #[serde(default)]
     pub tokens: u64,
-    /// What they cost.
+    /// What scoring cost: the evaluator's tokens and the images drawn.
     #[serde(default)]
     pub cost_usd: f64,
 }
@@ -66,26 +66,20 @@ pub struct RowScore {
 impl RowScore {
     /// Reads `score.json` in `run_dir`, if there is a readable one.
     pub fn read(run_dir: &std::path::Path) -> Option<RowScore> {
-        let text = std::fs::read_to_string(run_dir.join("score.json")).ok()?;
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let score = value.get("score")?;
+        /// The part of `score.json` read here.
+        #[derive(Deserialize)]
+        struct ScoreFile {
+            score: crate::eval::Score,
+        }
+        let text = std::fs::read_to_string(maia_run::RunDir::new(run_dir).score()).ok()?;
+        let score = serde_json::from_str::<ScoreFile>(&text).ok()?.score;
         Some(RowScore {
-            evaluator: score.get("evaluator")?.as_str()?.to_owned(),
-            pearson: score.get("pearson").and_then(serde_json::Value::as_f64),
-            auprc: score.get("auprc").and_then(serde_json::Value::as_f64),
-            failure: score
-                .get("failure")
-                .and_then(|f| f.get("reason"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
-            tokens: ["input_tokens", "output_tokens"]
-                .iter()
-                .filter_map(|k| score.get("evaluator_usage")?.get(k)?.as_u64())
-                .sum(),
-            cost_usd: score
-                .get("evaluator_cost_usd")
-                .and_then(serde_json::Value::as_f64)
-                .unwrap_or(0.0),
+            tokens: score.evaluator_usage.total(),
+            cost_usd: crate::eval::Scorer::cost_of(&score),
+            failure: score.failure.map(|f| f.reason),
+            evaluator: score.evaluator,
+            pearson: score.pearson,
+            auprc: score.auprc,
         })
     }
 }

@@ -249,6 +249,27 @@ pub struct ControlSample {
     pub images: Arc<Vec<Image>>,
 }
 
+impl ControlSample {
+    /// `n` random images of `dataset` (fewer if it is smaller), drawn with `seed`;
+    /// `name` is how the label calls the data set (its path).
+    pub fn from_dataset(
+        dataset: &crate::dataset::Dataset,
+        name: &str,
+        n: usize,
+        seed: u64,
+    ) -> Result<Self, crate::dataset::DatasetError> {
+        let images: Vec<Image> = dataset
+            .sample(n, seed)?
+            .into_iter()
+            .map(|(_, image)| image)
+            .collect();
+        Ok(ControlSample {
+            label: format!("{} images of {name}", images.len()),
+            images: Arc::new(images),
+        })
+    }
+}
+
 impl Scorer {
     /// A scorer; `config.n` is clamped to 1..=[`MAX_N`].
     pub fn new(renderer: Arc<dyn ImageRenderer>, mut config: ScoreConfig) -> Self {
@@ -322,44 +343,39 @@ impl Scorer {
         let prompts = evaluator
             .prompts(description, self.config.n, self.config.seed)
             .await;
-        let prompts = match prompts {
-            Ok(p) => p,
-            Err(failure) => {
-                let usage = failure.usage;
-                let mut score = Score::failed(
-                    description,
-                    evaluator.name(),
-                    unit.label(),
-                    &self.config,
-                    failure,
-                );
-                score.evaluator_usage = usage;
-                score.evaluator_cost_usd = evaluator.cost(usage);
-                return score;
+        // What the evaluator spent, whether or not its prompts could be used.
+        let usage = match &prompts {
+            Ok(p) => p.usage,
+            Err(f) => f.usage,
+        };
+        let mut score = match prompts {
+            Err(failure) => Score::failed(
+                description,
+                evaluator.name(),
+                unit.label(),
+                &self.config,
+                failure,
+            ),
+            Ok(prompts) => {
+                let this = Arc::clone(self);
+                let (text, name) = (description.to_owned(), evaluator.name().to_owned());
+                let label = unit.label();
+                let work = tokio::task::spawn_blocking(move || {
+                    this.score_prompts(&text, &name, &prompts, unit.as_ref())
+                });
+                work.await.unwrap_or_else(|e| {
+                    Score::failed(
+                        description,
+                        evaluator.name(),
+                        label,
+                        &self.config,
+                        Failure::new(FailureKind::Unit, format!("scoring stopped: {e}")),
+                    )
+                })
             }
         };
-        let (usage, cost) = (prompts.usage, evaluator.cost(prompts.usage));
-        let this = Arc::clone(self);
-        let (description, name) = (description.to_owned(), evaluator.name().to_owned());
-        let label = unit.label();
-        let work = {
-            let (description, name) = (description.clone(), name.clone());
-            tokio::task::spawn_blocking(move || {
-                this.score_prompts(&description, &name, &prompts, unit.as_ref())
-            })
-        };
-        let mut score = match work.await {
-            Ok(score) => score,
-            Err(e) => Score::failed(
-                &description,
-                &name,
-                label,
-                &self.config,
-                Failure::new(FailureKind::Unit, format!("scoring stopped: {e}")),
-            ),
-        };
         score.evaluator_usage = usage;
-        score.evaluator_cost_usd = cost;
+        score.evaluator_cost_usd = evaluator.cost(usage);
         score
     }
 

@@ -217,17 +217,18 @@ pub struct Simulation {
     pub images: Vec<SimulatedImage>,
 }
 
-/// A held-out image: its dataset file, the image, the unit's activation.
-pub type HeldOutImage = (String, Image, f32);
-
 /// The images a simulation rates: the `n` most activating after the `shown` exemplars
-/// the agent saw, and `n` random others.
-#[derive(Clone)]
+/// the agent saw, then `n` random others — read once, rated for every description.
+#[derive(Clone, Default)]
 pub struct HeldOut {
-    /// The top-activating half.
-    pub top: Vec<HeldOutImage>,
-    /// The random half.
-    pub random: Vec<HeldOutImage>,
+    /// Each image's dataset file.
+    pub files: Vec<String>,
+    /// The images, the top-activating half first.
+    pub images: Vec<Image>,
+    /// The unit's activation on each.
+    pub activations: Vec<f32>,
+    /// How many lead from the top-activating half.
+    pub tops: usize,
 }
 
 impl HeldOut {
@@ -250,76 +251,69 @@ impl HeldOut {
                 )
             })
         };
-        let mut top = Vec::new();
+        let mut held = HeldOut::default();
         for e in ranked.iter().skip(shown).take(n) {
-            top.push((e.file.clone(), load(e.index)?, e.activation));
+            held.files.push(e.file.clone());
+            held.images.push(load(e.index)?);
+            held.activations.push(e.activation);
         }
+        held.tops = held.images.len();
         let taken: std::collections::BTreeSet<usize> = ranked.iter().map(|e| e.index).collect();
         let picked = crate::dataset::sample::sample_indices(dataset.len(), n, seed, &taken);
-        let images: Vec<Image> = picked.iter().map(|&i| load(i)).collect::<Result<_, _>>()?;
-        let acts = unit.activations(&images)?;
-        let random = picked
-            .iter()
-            .zip(images)
-            .zip(acts)
-            .map(|((&i, image), a)| (dataset.file_name(i), image, a))
-            .collect();
-        Ok(HeldOut { top, random })
+        let random: Vec<Image> = picked.iter().map(|&i| load(i)).collect::<Result<_, _>>()?;
+        held.activations.extend(unit.activations(&random)?);
+        held.files
+            .extend(picked.iter().map(|&i| dataset.file_name(i)));
+        held.images.extend(random);
+        Ok(held)
     }
 }
 
-/// Rates `top` and `random` held-out images (`(file, image, activation)`) with
-/// `simulator` and correlates the ratings with the activations.
-pub async fn simulate(
-    description: &str,
-    simulator: &dyn Simulator,
-    top: Vec<(String, Image, f32)>,
-    random: Vec<(String, Image, f32)>,
-) -> Simulation {
-    let mut out = Simulation {
+impl Simulation {
+    /// A simulation of `description` that could not be made.
+    pub fn failed(description: &str, simulator: &str, failure: Failure) -> Self {
+        Simulation {
+            description: description.to_owned(),
+            simulator: simulator.to_owned(),
+            top: None,
+            random: None,
+            all: None,
+            failure: Some(failure),
+            images: Vec::new(),
+        }
+    }
+}
+
+/// Rates the `held` images with `simulator` and correlates the ratings with the unit's
+/// activations, per half and together.
+pub async fn simulate(description: &str, simulator: &dyn Simulator, held: &HeldOut) -> Simulation {
+    let ratings = match simulator.rate(description, &held.images).await {
+        Ok(r) => r,
+        Err(failure) => return Simulation::failed(description, simulator.name(), failure),
+    };
+    let tops = held.tops;
+    let acts: Vec<f64> = held.activations.iter().map(|&a| f64::from(a)).collect();
+    Simulation {
         description: description.to_owned(),
         simulator: simulator.name().to_owned(),
-        top: None,
-        random: None,
-        all: None,
+        top: correlation(&ratings[..tops], &acts[..tops]),
+        random: correlation(&ratings[tops..], &acts[tops..]),
+        all: correlation(&ratings, &acts),
         failure: None,
-        images: Vec::new(),
-    };
-    let tops = top.len();
-    let (files, images, acts): (Vec<String>, Vec<Image>, Vec<f32>) =
-        top.into_iter().chain(random).fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |(mut f, mut i, mut a), (file, image, act)| {
-                f.push(file);
-                i.push(image);
-                a.push(act);
-                (f, i, a)
-            },
-        );
-    let ratings = match simulator.rate(description, &images).await {
-        Ok(r) => r,
-        Err(failure) => {
-            out.failure = Some(failure);
-            return out;
-        }
-    };
-    let acts: Vec<f64> = acts.iter().map(|&a| f64::from(a)).collect();
-    out.top = correlation(&ratings[..tops], &acts[..tops]);
-    out.random = correlation(&ratings[tops..], &acts[tops..]);
-    out.all = correlation(&ratings, &acts);
-    out.images = files
-        .into_iter()
-        .zip(acts)
-        .zip(ratings)
-        .enumerate()
-        .map(|(i, ((file, activation), rating))| SimulatedImage {
-            file,
-            top: i < tops,
-            activation,
-            rating,
-        })
-        .collect();
-    out
+        images: held
+            .files
+            .iter()
+            .zip(&acts)
+            .zip(&ratings)
+            .enumerate()
+            .map(|(i, ((file, &activation), &rating))| SimulatedImage {
+                file: file.clone(),
+                top: i < tops,
+                activation,
+                rating,
+            })
+            .collect(),
+    }
 }
 
 /// Pearson's r; 0 when the ratings are constant but the activations vary (the description

@@ -196,23 +196,21 @@ impl ControlFlags {
         let dataset = maia_core::dataset::Dataset::open(data)
             .with_context(|| format!("--control-data {}", data.display()))?;
         let n = usize::try_from(self.control_n).unwrap_or(usize::MAX);
-        let images: Vec<_> = dataset
-            .sample(n, seed)
-            .with_context(|| format!("--control-data {}", data.display()))?
-            .into_iter()
-            .map(|(_, image)| image)
-            .collect();
-        if images.len() < 2 {
+        let control = maia_core::eval::ControlSample::from_dataset(
+            &dataset,
+            &data.display().to_string(),
+            n,
+            seed,
+        )
+        .with_context(|| format!("--control-data {}", data.display()))?;
+        if control.images.len() < 2 {
             anyhow::bail!(
                 "--control-data {} holds {} image(s); CoSy's control needs at least 2",
                 data.display(),
-                images.len()
+                control.images.len()
             );
         }
-        Ok(Some(maia_core::eval::ControlSample {
-            label: format!("{} images of {}", images.len(), data.display()),
-            images: Arc::new(images),
-        }))
+        Ok(Some(control))
     }
 
     /// `scorer` with the control sample, if any.

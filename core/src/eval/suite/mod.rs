@@ -873,29 +873,14 @@ async fn simulate_unit(
         if description.trim().is_empty() {
             continue;
         }
-        *slot = Some(match &held_out {
-            Ok(h) => {
-                simulate(
-                    description,
-                    simulation.simulator.as_ref(),
-                    h.top.clone(),
-                    h.random.clone(),
-                )
-                .await
+        let mut simulated = match &held_out {
+            Ok(held) => simulate(description, simulation.simulator.as_ref(), held).await,
+            Err(failure) => {
+                Simulation::failed(description, simulation.simulator.name(), failure.clone())
             }
-            Err(failure) => Simulation {
-                description: description.clone(),
-                simulator: simulation.simulator.name().to_owned(),
-                top: None,
-                random: None,
-                all: None,
-                failure: Some(failure.clone()),
-                images: Vec::new(),
-            },
-        });
-        if let Some(s) = slot.as_mut() {
-            s.images.clear();
-        }
+        };
+        simulated.images.clear();
+        *slot = Some(simulated);
     }
     out
 }

@@ -162,12 +162,7 @@ pub(crate) fn simulate_description(
     let held_out = HeldOut::read(&dataset, ranked, shown, n, seed, unit)
         .map_err(|f| anyhow::anyhow!(f.reason))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    Ok(runtime.block_on(simulate(
-        description,
-        simulator,
-        held_out.top,
-        held_out.random,
-    )))
+    Ok(runtime.block_on(simulate(description, simulator, &held_out)))
 }
 
 fn report(s: &Simulation, unit: &str) -> String {

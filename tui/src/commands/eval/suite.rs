@@ -313,16 +313,13 @@ fn run(
         Dataset::open(&data).with_context(|| format!("opening the dataset {}", data.display()))?,
     );
     // CoSy's control: random images of the suite's own data set.
-    let control: Vec<_> = dataset
-        .sample(maia_core::eval::DEFAULT_PROBE_IMAGES, args.seed)
-        .with_context(|| format!("sampling CoSy's control from {}", data.display()))?
-        .into_iter()
-        .map(|(_, image)| image)
-        .collect();
-    let control = maia_core::eval::ControlSample {
-        label: format!("{} images of {}", control.len(), data.display()),
-        images: Arc::new(control),
-    };
+    let control = maia_core::eval::ControlSample::from_dataset(
+        &dataset,
+        &data.display().to_string(),
+        maia_core::eval::DEFAULT_PROBE_IMAGES,
+        args.seed,
+    )
+    .with_context(|| format!("sampling CoSy's control from {}", data.display()))?;
     let describer = describer_for(&config, runtime.handle().clone())?;
     let (toolbox, problems) = Toolbox::load(
         &args.plugins.sandbox.loader(),
