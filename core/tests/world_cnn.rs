@@ -170,8 +170,8 @@ fn same_seed_trains_identical_models_and_another_seed_does_not() -> TestResult {
 /// training): the planted phase changes the heads and nothing under them.
 #[test]
 fn a_head_only_phase_leaves_the_pretrained_backbone_as_it_was() -> TestResult {
-    use maia_core::world_cnn::Pretrain;
     use maia_core::world_cnn::planted::PlantedFlaw;
+    use maia_core::world_cnn::{Disentangle, Pretrain};
     let config = |epochs| WorldCnnConfig {
         train_images: 64,
         epochs,
@@ -182,6 +182,10 @@ fn a_head_only_phase_leaves_the_pretrained_backbone_as_it_was() -> TestResult {
             epochs: 1,
             learning_rate: 1e-2,
             head_only: true,
+            disentangle: Some(Disentangle {
+                background_units: 2,
+                invariance: 2.0,
+            }),
         }),
         ..WorldCnnConfig::tiny(8)
     };

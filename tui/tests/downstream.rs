@@ -81,8 +81,8 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
             .contains("circle, square, star, triangle")
     );
 
-    // The offline agent chooses among a batch's descriptions: objects kept, per class or
-    // shared, backgrounds left out.
+    // The offline agent chooses among a batch's descriptions: objects kept (by their shape,
+    // size, texture or own colour), per class or shared; backgrounds left out.
     let described = dir.path().join("results.jsonl");
     let row = |unit: &str, state: &str, description: &str| {
         serde_json::json!({"unit": unit, "layer": "conv4", "state": state,
@@ -117,13 +117,13 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
         .arg(&out));
     assert_eq!(code, 0, "{stdout}{err}");
     for line in [
-        "the agent keeps 3 units",
-        "left out 2 that respond to a background, 1 tuned to a colour",
+        "the agent keeps 4 units",
+        "left out 2 that respond to a background and 0 that never fired",
         "  circle: conv4:2\n",
         "  star: conv4:8\n",
         "  triangle: none\n",
-        "  shared: conv4:12\n",
-        "| selected units | 3 |",
+        "  shared: conv4:12, conv4:13\n",
+        "| selected units | 4 |",
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }
@@ -132,7 +132,7 @@ fn maia_spurious_sets_a_selection_beside_every_baseline() {
     )
     .expect("json");
     assert_eq!(selection["per_class"]["circle"], serde_json::json!([2]));
-    assert_eq!(selection["shared"], serde_json::json!([12]));
+    assert_eq!(selection["shared"], serde_json::json!([12, 13]));
 
     // Units of another layer, and data whose classes differ, are refused with the reason.
     let (code, _, err) = spurious("conv3:1", &test);

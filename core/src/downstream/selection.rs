@@ -175,11 +175,12 @@ pub fn parse(
 
 /// The selection a careful reader of shapes-world descriptions makes when the classes are
 /// shapes: a unit whose description names one of the classes' shapes (not negated) goes to
-/// that class; one that names only the object's form (another shape, size, texture) is
-/// shared. Left out: a unit whose description names a background, and one that names a
-/// colour, since colour does not tell shapes apart and a unit tuned to a colour answers
-/// to it behind the object too (negated attributes do not count); dead units and
-/// descriptions the reader cannot read.
+/// that class; one that names only other attributes of the object (another shape, its
+/// size, texture or colour) is shared. Left out: a unit whose description names a
+/// background, even beside the object (negated attributes do not count); dead units and
+/// descriptions the reader cannot read. The object's colour is kept: the descriptions tell
+/// an object's colour from the background's, and the sparse fit gives little weight to a
+/// unit that does not tell the classes apart.
 pub fn by_rules(described: &[(usize, String)], classes: &[String]) -> Selection {
     use maia_shapes_world::{Atom, Concept, read_description};
     fn positive(concept: &Concept, out: &mut Vec<Atom>) {
@@ -197,7 +198,7 @@ pub fn by_rules(described: &[(usize, String)], classes: &[String]) -> Selection 
         per_class: classes.iter().map(|c| (c.clone(), Vec::new())).collect(),
         ..Selection::default()
     };
-    let (mut background, mut colour, mut dead) = (0, 0, 0);
+    let (mut background, mut dead) = (0, 0);
     for (unit, description) in described {
         // A unit that never fired (the offline agent's "no response found: … covered every
         // shape, …") names shapes only in passing.
@@ -221,10 +222,6 @@ pub fn by_rules(described: &[(usize, String)], classes: &[String]) -> Selection 
             background += 1;
             continue;
         }
-        if atoms.iter().any(|a| matches!(a, Atom::Color(_))) {
-            colour += 1;
-            continue;
-        }
         let mut named = false;
         for atom in &atoms {
             if let Atom::Shape(shape) = atom
@@ -241,7 +238,7 @@ pub fn by_rules(described: &[(usize, String)], classes: &[String]) -> Selection 
         }
     }
     selection.reasoning = format!(
-        "Kept units whose descriptions name the object's form (its shape, size or texture); left out {background} that respond to a background, {colour} tuned to a colour (which tells no shape from another and shows behind the object too) and {dead} that never fired."
+        "Kept units whose descriptions name the object (its shape, size, texture or colour); left out {background} that respond to a background and {dead} that never fired."
     );
     selection
 }
@@ -280,7 +277,8 @@ mod tests {
     #[test]
     fn rules_keep_object_units_per_class_and_leave_backgrounds_out() {
         let selection = by_rules(&described(), &classes());
-        assert_eq!(selection.per_class["circle"], vec![0]);
+        // An object's own colour is the object's: "red circles" tracks circles.
+        assert_eq!(selection.per_class["circle"], vec![0, 7]);
         assert_eq!(selection.per_class["square"], vec![6]);
         assert_eq!(selection.per_class["triangle"], vec![6]);
         assert!(
@@ -289,11 +287,13 @@ mod tests {
         );
         // A negated background is not a background the unit needs.
         assert_eq!(selection.shared, vec![2, 4]);
-        assert_eq!(selection.units(), vec![0, 2, 4, 6]);
+        assert_eq!(selection.units(), vec![0, 2, 4, 6, 7]);
         assert!(
             selection
                 .reasoning
-                .contains("left out 2 that respond to a background, 1 tuned to a colour")
+                .contains("left out 2 that respond to a background and 1 that never fired"),
+            "{}",
+            selection.reasoning
         );
     }
 

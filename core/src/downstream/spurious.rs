@@ -143,6 +143,30 @@ pub fn activations(
     })
 }
 
+/// One row: a regression on `units`, fitted on the training activations and measured on
+/// the balanced evaluation half (the table's "selected units" row under another name, for
+/// a selection known some other way, such as a preset's planted truth).
+pub fn subset_row(
+    train: &Activations,
+    balanced: &Activations,
+    classes: usize,
+    method: &str,
+    units: &[usize],
+    config: &LogRegConfig,
+) -> Result<Row, SpuriousError> {
+    let (_, odd) = halves(balanced.y.size()[0]);
+    let model = LogReg::fit(&train.x, &train.y, classes as i64, units, config)?;
+    Ok(Row {
+        method: method.to_owned(),
+        units: units.len(),
+        accuracy: model.accuracy(
+            &balanced.x.index_select(0, &odd),
+            &balanced.y.index_select(0, &odd),
+        ),
+        sd: None,
+    })
+}
+
 /// The table: `selected` units (if any) beside all units, the ℓ1 top-k with the same k
 /// (`k` when nothing is selected), random k over `seeds` seeds, and the oracle.
 pub fn table(
@@ -154,49 +178,28 @@ pub fn table(
     seeds: u64,
     config: &LogRegConfig,
 ) -> Result<Vec<Row>, SpuriousError> {
-    let classes = classes as i64;
     let width = train.x.size()[1] as usize;
     let n = balanced.y.size()[0];
-    let (even, odd) = halves(n);
+    let (even, _) = halves(n);
     let (fit_x, fit_y) = (
         balanced.x.index_select(0, &even),
         balanced.y.index_select(0, &even),
     );
-    let (eval_x, eval_y) = (
-        balanced.x.index_select(0, &odd),
-        balanced.y.index_select(0, &odd),
-    );
     let all: Vec<usize> = (0..width).collect();
-    let accuracy = |features: &[usize]| -> Result<f64, SpuriousError> {
-        let model = LogReg::fit(&train.x, &train.y, classes, features, config)?;
-        Ok(model.accuracy(&eval_x, &eval_y))
+    let row = |method: &str, features: &[usize]| {
+        subset_row(train, balanced, classes, method, features, config)
     };
     let k = selected.map_or(k, <[usize]>::len).clamp(1, width);
     let mut rows = Vec::new();
     if let Some(units) = selected {
-        rows.push(Row {
-            method: "selected units".into(),
-            units: units.len(),
-            accuracy: accuracy(units)?,
-            sd: None,
-        });
+        rows.push(row("selected units", units)?);
     }
-    rows.push(Row {
-        method: "all units".into(),
-        units: width,
-        accuracy: accuracy(&all)?,
-        sd: None,
-    });
-    let l1 = LogReg::fit(&train.x, &train.y, classes, &all, config)?;
-    rows.push(Row {
-        method: format!("ℓ1 top-{k}"),
-        units: k,
-        accuracy: accuracy(&l1.top(k))?,
-        sd: None,
-    });
+    rows.push(row("all units", &all)?);
+    let l1 = LogReg::fit(&train.x, &train.y, classes as i64, &all, config)?;
+    rows.push(row(&format!("ℓ1 top-{k}"), &l1.top(k))?);
     let mut randoms = Vec::new();
     for seed in 0..seeds.max(1) {
-        randoms.push(accuracy(&random_subset(width, k, seed))?);
+        randoms.push(row("random", &random_subset(width, k, seed))?.accuracy);
     }
     let mean = randoms.iter().sum::<f64>() / randoms.len() as f64;
     let sd = (randoms.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
@@ -208,11 +211,15 @@ pub fn table(
         accuracy: mean,
         sd: Some(sd),
     });
-    let oracle = LogReg::fit(&fit_x, &fit_y, classes, &all, config)?;
+    let oracle = LogReg::fit(&fit_x, &fit_y, classes as i64, &all, config)?;
+    let (_, odd) = halves(n);
     rows.push(Row {
         method: "oracle (balanced data)".into(),
         units: width,
-        accuracy: oracle.accuracy(&eval_x, &eval_y),
+        accuracy: oracle.accuracy(
+            &balanced.x.index_select(0, &odd),
+            &balanced.y.index_select(0, &odd),
+        ),
         sd: None,
     });
     Ok(rows)

@@ -61,6 +61,27 @@ pub struct Pretrain {
     /// Then train only the heads, on the frozen backbone (its batch-norm statistics
     /// included): a linear probe on pretrained features.
     pub head_only: bool,
+    /// Pretrain the last layer's units in two kinds: most that the background colour does
+    /// not move, and a few that read it (absent: no such split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disentangle: Option<Disentangle>,
+}
+
+/// A planted split of the last layer's units, made in pretraining: the last
+/// `background_units` channels feed a background-colour probe (a linear read-out used only
+/// in pretraining), and every other channel is trained to keep its pooled response when
+/// the same scene is shown on another background colour. A classifier fitted on top can
+/// then take the background as a shortcut through the background units, while the object
+/// units carry the shapes and nothing of the background: the planted truth of which units
+/// a spurious-feature removal should keep.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Disentangle {
+    /// The last layer's channels that read the background colour (its last ones).
+    pub background_units: i64,
+    /// Weight of the invariance term: the object units' pooled responses to a scene and
+    /// to the same scene on another background should agree (squared difference, in units
+    /// of each response's variance over the batch).
+    pub invariance: f64,
 }
 
 impl Default for WorldCnnConfig {
@@ -87,7 +108,8 @@ impl Default for WorldCnnConfig {
 impl WorldCnnConfig {
     /// The classifier of a planted-flaw preset ([`super::planted`]), on the world CNN's
     /// architecture. The spurious preset is pretrained as the world CNN is (18 000 world
-    /// scenes, 12 epochs), then only its heads are fitted on 8 000 planted scenes for 3
+    /// scenes, 12 epochs), with conv4 split into 96 object units and 32 background units
+    /// ([`Disentangle`]), then only its heads are fitted on 8 000 planted scenes for 3
     /// epochs, as a classifier is fitted on a pretrained backbone; the bias preset is
     /// trained from scratch on 8 000 planted scenes for 8 epochs, so its subgroup failure
     /// is learned in every layer.
@@ -109,11 +131,36 @@ impl WorldCnnConfig {
                     epochs: 12,
                     learning_rate: 1e-2,
                     head_only: true,
+                    disentangle: Some(Disentangle {
+                        background_units: 32,
+                        invariance: 0.5,
+                    }),
                 }),
                 ..base
             },
             super::planted::PlantedFlaw::Bias => base,
         }
+    }
+
+    /// The last layer's units pretrained to ignore the background (all but the
+    /// [`Disentangle`] split's background units), or `None` without a split: the planted
+    /// truth of which units a spurious-feature removal should keep.
+    pub fn planted_object_units(&self) -> Option<Vec<usize>> {
+        let split = self.pretrain?.disentangle?;
+        let objects = (self.channels[3] - split.background_units).max(0) as usize;
+        Some((0..objects).collect())
+    }
+
+    /// The [`Disentangle`] split in words (for the trainer's report and the sidecar
+    /// reader; never for the agent), or `None` without one.
+    pub fn planted_units_text(&self) -> Option<String> {
+        let split = self.pretrain?.disentangle?;
+        let objects = self.channels[3] - split.background_units;
+        Some(format!(
+            "conv4 units 0-{} were pretrained to keep their response when the background colour changes (object units), units {objects}-{} to read the background colour",
+            objects - 1,
+            self.channels[3] - 1
+        ))
     }
 
     /// A config that trains in seconds, for tests: a few hundred scenes, one epoch.
@@ -149,6 +196,22 @@ impl WorldCnnConfig {
                 format!("{:?}", self.channels),
                 "every block needs 1..=1024 channels",
             );
+        }
+        if let Some(split) = self.pretrain.and_then(|p| p.disentangle) {
+            if !(1..self.channels[3]).contains(&split.background_units) {
+                return bad(
+                    "pretrain.disentangle.background_units",
+                    split.background_units.to_string(),
+                    "use 1..channels[3]: some of the last block's channels, not all",
+                );
+            }
+            if !(split.invariance.is_finite() && (0.0..=100.0).contains(&split.invariance)) {
+                return bad(
+                    "pretrain.disentangle.invariance",
+                    split.invariance.to_string(),
+                    "use a weight in 0..=100, for example 2",
+                );
+            }
         }
         self.plan().validate()
     }
@@ -280,6 +343,7 @@ mod tests {
                     epochs: 1,
                     learning_rate: 1e-2,
                     head_only: true,
+                    disentangle: None,
                 }),
                 ..base.clone()
             },

@@ -78,6 +78,11 @@ pub(crate) struct WorldData {
     pub shapes: Tensor,
     /// `[N]` int64 color classes of the dominant objects.
     pub colors: Tensor,
+    /// `[N]` int64 color classes of the backgrounds.
+    pub backgrounds: Tensor,
+    /// With [`Scenes::swap_background`]: every scene again on another background colour
+    /// (`[N, 3, S, S]` uint8) and that colour's classes (`[N]`).
+    pub swapped: Option<(Tensor, Tensor)>,
     /// The world indices of the scenes, in order.
     pub indices: Vec<usize>,
 }
@@ -94,6 +99,9 @@ struct Rendered {
     rgba: Vec<u8>,
     shape: i64,
     color: i64,
+    background: i64,
+    /// The scene on another background colour, and that colour's class.
+    swapped: Option<(Vec<u8>, i64)>,
 }
 
 /// Where a set's scenes come from.
@@ -106,6 +114,9 @@ pub(crate) struct Scenes {
     pub min_dominance: f32,
     /// Planted-flaw scenes instead of the world's, and whether they are held out.
     pub planted: Option<(PlantedFlaw, bool)>,
+    /// Render every scene a second time on another background colour (one no object of
+    /// the scene has), for training units that the background does not move.
+    pub swap_background: bool,
 }
 
 /// Scene `index`, rendered, if its dominant object is at least `min_dominance` times
@@ -135,17 +146,42 @@ fn render_one(index: usize, scenes: Scenes) -> Result<Option<Rendered>, WorldCnn
             (scene, object, object.shape)
         }
     };
-    let rgba = render_rgba(&scene).map_err(|source| WorldCnnError::Render {
-        index,
-        seed: world_seed,
-        source,
-    })?;
+    let render = |scene: &Scene| {
+        render_rgba(scene).map_err(|source| WorldCnnError::Render {
+            index,
+            seed: world_seed,
+            source,
+        })
+    };
+    let swapped = if scenes.swap_background {
+        let mut other = scene.clone();
+        other.background.color = swapped_background(&scene, index, world_seed);
+        Some((render(&other)?, color_class(other.background.color)))
+    } else {
+        None
+    };
     Ok(Some(Rendered {
         index,
-        rgba,
+        rgba: render(&scene)?,
         shape: shape_class(label),
         color: color_class(object.color),
+        background: color_class(scene.background.color),
+        swapped,
     }))
+}
+
+/// The background colour scene `index` is rendered on a second time: drawn from the
+/// scene's index and world seed among the colours that are neither its background nor
+/// any of its objects' colours.
+fn swapped_background(scene: &Scene, index: usize, world_seed: u64) -> Color {
+    let free: Vec<Color> = Color::ALL
+        .into_iter()
+        .filter(|&c| c != scene.background.color && scene.objects.iter().all(|o| o.color != c))
+        .collect();
+    let draw = super::config::derive_seed(world_seed ^ 0xB6C0_10E5, index as u64);
+    free.get((draw % free.len().max(1) as u64) as usize)
+        .copied()
+        .unwrap_or(scene.background.color)
 }
 
 /// Renders the first `n` scenes of `world_seed` whose dominance is at least
@@ -165,6 +201,7 @@ pub(crate) fn render_set(
         world_seed,
         min_dominance,
         planted: None,
+        swap_background: false,
     };
     render_scenes(n, scenes, side, threads, progress)
 }
@@ -181,8 +218,11 @@ pub(crate) fn render_scenes(
     let side = i64::from(side);
     let full = i64::from(SOURCE_SIDE);
     let images = Tensor::zeros([n as i64, 3, side, side], (Kind::Uint8, tch::Device::Cpu));
+    let swapped_images = scenes.swap_background.then(|| images.zeros_like());
     let mut shapes = Vec::with_capacity(n);
     let mut colors = Vec::with_capacity(n);
+    let mut backgrounds = Vec::with_capacity(n);
+    let mut swapped_backgrounds = Vec::with_capacity(n);
     let mut indices = Vec::with_capacity(n);
     let threads = threads.clamp(1, 16);
     let mut next = 0;
@@ -200,22 +240,38 @@ pub(crate) fn render_scenes(
         if chunk.is_empty() {
             continue;
         }
-        let mut bytes = Vec::with_capacity(chunk.len() * 4 * (full * full) as usize);
-        for r in &chunk {
-            bytes.extend_from_slice(&r.rgba);
-        }
         let start = indices.len() as i64;
-        let rgb = Tensor::from_slice(&bytes)
-            .view([chunk.len() as i64, full, full, 4])
-            .narrow(3, 0, 3)
-            .permute([0, 3, 1, 2]);
+        let resized = |pixels: &mut dyn Iterator<Item = &Vec<u8>>| {
+            let mut bytes = Vec::with_capacity(chunk.len() * 4 * (full * full) as usize);
+            for rgba in pixels {
+                bytes.extend_from_slice(rgba);
+            }
+            let rgb = Tensor::from_slice(&bytes)
+                .view([chunk.len() as i64, full, full, 4])
+                .narrow(3, 0, 3)
+                .permute([0, 3, 1, 2]);
+            area_resize(&rgb, side)
+        };
         images
             .narrow(0, start, chunk.len() as i64)
-            .copy_(&area_resize(&rgb, side));
+            .copy_(&resized(&mut chunk.iter().map(|r| &r.rgba)));
+        if let Some(swapped_images) = &swapped_images {
+            swapped_images
+                .narrow(0, start, chunk.len() as i64)
+                .copy_(&resized(
+                    &mut chunk
+                        .iter()
+                        .filter_map(|r| r.swapped.as_ref().map(|(p, _)| p)),
+                ));
+        }
         for r in chunk {
             indices.push(r.index);
             shapes.push(r.shape);
             colors.push(r.color);
+            backgrounds.push(r.background);
+            if let Some((_, background)) = r.swapped {
+                swapped_backgrounds.push(background);
+            }
         }
         progress(indices.len(), n);
     }
@@ -223,6 +279,8 @@ pub(crate) fn render_scenes(
         images,
         shapes: Tensor::from_slice(&shapes),
         colors: Tensor::from_slice(&colors),
+        backgrounds: Tensor::from_slice(&backgrounds),
+        swapped: swapped_images.map(|swapped| (swapped, Tensor::from_slice(&swapped_backgrounds))),
         indices,
     })
 }
@@ -385,6 +443,46 @@ mod tests {
             assert!((0.0..=1.0).contains(&mean[c]), "{mean:?}");
             assert!(std[c] > 0.0 && std[c] < 1.0, "{std:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn swapped_scenes_differ_only_in_a_free_background_colour() -> Result<(), WorldCnnError> {
+        let scenes = Scenes {
+            world_seed: 4,
+            min_dominance: 1.0,
+            planted: None,
+            swap_background: true,
+        };
+        let data = render_scenes(16, scenes, 32, 2, &mut |_, _| {})?;
+        let Some((swapped, backgrounds)) = &data.swapped else {
+            panic!("no swapped scenes");
+        };
+        assert_eq!(swapped.size(), data.images.size());
+        assert!(!swapped.equal(&data.images), "nothing was re-rendered");
+        for (k, &index) in data.indices.iter().enumerate() {
+            let scene = scene_at_on(index, 4, Canvas::default());
+            let other = backgrounds.int64_value(&[k as i64]);
+            assert_eq!(
+                data.backgrounds.int64_value(&[k as i64]),
+                color_class(scene.background.color)
+            );
+            assert_ne!(other, color_class(scene.background.color), "scene {index}");
+            assert!(
+                scene.objects.iter().all(|o| color_class(o.color) != other),
+                "scene {index}: an object has the new background's colour"
+            );
+            assert_eq!(
+                other,
+                color_class(swapped_background(&scene, index, 4)),
+                "drawn from the scene alone"
+            );
+        }
+        assert!(
+            render_set(4, 4, 32, 1.0, 1, &mut |_, _| {})?
+                .swapped
+                .is_none()
+        );
         Ok(())
     }
 

@@ -53,7 +53,7 @@ mod vit_config;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{CODE_VERSION, Pretrain, WorldCnnConfig};
+pub use config::{CODE_VERSION, Disentangle, Pretrain, WorldCnnConfig};
 pub use data::{SOURCE_SIDE, color_class, dominant_object, shape_class};
 pub use error::WorldCnnError;
 pub use model_config::WorldModelConfig;

@@ -37,6 +37,14 @@ pub(crate) trait WorldNet {
     /// One forward pass over a normalised `[N, 3, S, S]` batch; `train` selects training
     /// behaviour (batch statistics for batch norm) where the network has any.
     fn forward(&self, xs: &Tensor, train: bool) -> Outputs;
+    /// [`forward`](Self::forward) with the heads blind to the last layer's last `ignored`
+    /// channels (zeroed before pooling), for pretraining a [`super::Disentangle`] split;
+    /// the layers' outputs are unchanged. Only the CNN takes a split (the config allows
+    /// none elsewhere); by default the heads read everything.
+    fn forward_heads_ignoring(&self, xs: &Tensor, train: bool, ignored: i64) -> Outputs {
+        let _ = ignored;
+        self.forward(xs, train)
+    }
     /// The layers `forward` yields, in order, as the sidecar describes them.
     fn layers(&self) -> Vec<LayerDoc>;
     /// What the two heads read, in words.
@@ -76,7 +84,11 @@ impl Outputs {
 
 impl WorldNet for Net {
     fn forward(&self, xs: &Tensor, train: bool) -> Outputs {
-        Net::forward(self, xs, train)
+        Net::forward(self, xs, train, 0)
+    }
+
+    fn forward_heads_ignoring(&self, xs: &Tensor, train: bool, ignored: i64) -> Outputs {
+        Net::forward(self, xs, train, ignored)
     }
 
     fn layers(&self) -> Vec<LayerDoc> {
@@ -135,8 +147,9 @@ impl Net {
     }
 
     /// One forward pass over a normalised `[N, 3, S, S]` batch; `train` selects batch
-    /// statistics (and updates the running ones) instead of the running statistics.
-    pub(crate) fn forward(&self, xs: &Tensor, train: bool) -> Outputs {
+    /// statistics (and updates the running ones) instead of the running statistics. The
+    /// heads do not read the last layer's last `ignored` channels.
+    pub(crate) fn forward(&self, xs: &Tensor, train: bool, ignored: i64) -> Outputs {
         let mut features = Vec::with_capacity(self.blocks.len());
         let mut x = xs.shallow_clone();
         let last = self.blocks.len().saturating_sub(1);
@@ -148,6 +161,20 @@ impl Net {
                 a.shallow_clone()
             };
             features.push(a);
+        }
+        if ignored > 0 {
+            let channels = x.size()[1];
+            let ignored = ignored.min(channels);
+            let mask = Tensor::cat(
+                &[
+                    Tensor::ones([channels - ignored], (Kind::Float, x.device())),
+                    Tensor::zeros([ignored], (Kind::Float, x.device())),
+                ],
+                0,
+            )
+            .view([1, -1, 1, 1]);
+            // Out of place: `x` shares its storage with the exported conv4 output.
+            x = x.g_mul(&mask);
         }
         // Average pooling measures how much of each feature the image holds (the dominant
         // object is the largest); max pooling how strongly it occurs anywhere.
@@ -162,6 +189,44 @@ impl Net {
             features,
             shape_logits: self.shape_head.forward(&pooled),
             color_logits: self.color_head.forward(&pooled),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn heads_ignoring_channels_do_not_read_them() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), [4, 4, 8, 8], 5, 12);
+        let xs = Tensor::randn([3, 3, 32, 32], (Kind::Float, Device::Cpu));
+        let plain = WorldNet::forward(&net, &xs, false);
+        let none = net.forward_heads_ignoring(&xs, false, 0);
+        assert!(plain.shape_logits.equal(&none.shape_logits));
+        // Blind to every channel, the heads answer their bias whatever the image.
+        let blind = net.forward_heads_ignoring(&xs, false, 8);
+        let first = blind.shape_logits.get(0);
+        for k in 1..3 {
+            assert!(
+                blind
+                    .shape_logits
+                    .get(k)
+                    .allclose(&first, 1e-6, 1e-6, false)
+            );
+        }
+        // Blind to some, they answer differently from the full read-out, and the layers'
+        // outputs are the same either way.
+        let some = net.forward_heads_ignoring(&xs, false, 4);
+        assert!(
+            !some
+                .shape_logits
+                .allclose(&plain.shape_logits, 1e-6, 1e-6, false)
+        );
+        for (a, b) in some.features.iter().zip(&plain.features) {
+            assert!(a.equal(b));
         }
     }
 }

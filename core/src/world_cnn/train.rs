@@ -12,9 +12,10 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
+use tch::{Device, Kind, Tensor, nn, nn::Module, nn::OptimizerConfig};
 
 use super::WorldCnnError;
+use super::config::Disentangle;
 use super::config::derive_seed;
 use super::data::{Scenes, WorldData, channel_stats, render_scenes};
 use super::model_config::{Optimiser, WorldModelConfig};
@@ -97,6 +98,61 @@ fn learning_rate(peak: f64, step: usize, total: usize) -> f64 {
     peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
+/// The pretraining read-out of a [`Disentangle`] split: a linear background-colour
+/// classifier on the background units' pooled responses, and the invariance term on the
+/// object units'. Lives in the trainer's variable store (frozen in head-only phases) and is
+/// not exported.
+struct BackgroundProbe {
+    split: Disentangle,
+    linear: nn::Linear,
+}
+
+impl BackgroundProbe {
+    fn new(root: &nn::Path, split: Disentangle) -> BackgroundProbe {
+        let colors = maia_shapes_world::Color::ALL.len() as i64;
+        BackgroundProbe {
+            split,
+            linear: nn::linear(
+                root / "background_probe",
+                2 * split.background_units,
+                colors,
+                Default::default(),
+            ),
+        }
+    }
+
+    /// For a `[2B, C, H, W]` last layer whose second half is the first half on other
+    /// backgrounds: the background units' colour cross-entropy against `backgrounds`
+    /// (`[2B]`), plus the invariance term on the object units.
+    fn loss(&self, last: &Tensor, backgrounds: &Tensor) -> Tensor {
+        let channels = last.size()[1];
+        let objects = channels - self.split.background_units;
+        let pool = |x: &Tensor| {
+            Tensor::cat(
+                &[
+                    x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+                    x.amax([2i64, 3].as_slice(), false),
+                ],
+                1,
+            )
+        };
+        let background = pool(&last.narrow(1, objects, self.split.background_units));
+        let colour = self
+            .linear
+            .forward(&background)
+            .cross_entropy_for_logits(backgrounds);
+        let object = pool(&last.narrow(1, 0, objects));
+        let half = object.size()[0] / 2;
+        let (a, b) = (object.narrow(0, 0, half), object.narrow(0, half, half));
+        // Each response's spread over the batch, held fixed: the term is the share of a
+        // unit's variation that the background swap causes, so shrinking every response
+        // does not satisfy it.
+        let spread = object.var_dim([0i64].as_slice(), false, false).detach() + 1e-3;
+        let invariance = ((a - b).square() / spread).mean(Kind::Float);
+        colour + invariance * self.split.invariance
+    }
+}
+
 /// One phase of training: its scenes, passes over them and peak learning rate.
 struct Phase {
     data: WorldData,
@@ -104,6 +160,9 @@ struct Phase {
     learning_rate: f64,
     /// Train only the heads, with the backbone frozen (batch-norm in eval mode).
     head_only: bool,
+    /// Split the last layer's units into object and background units (the data then
+    /// holds every scene on a second background).
+    disentangle: Option<Disentangle>,
 }
 
 /// Renders the data, trains (after a pretraining phase on world scenes, if the plan has
@@ -129,18 +188,23 @@ pub(crate) fn train(
         rendered += n;
         Ok(data)
     };
-    let scenes = |world_seed, planted| Scenes {
+    let scenes = |world_seed, planted, swap_background| Scenes {
         world_seed,
         min_dominance: config.min_dominance,
         planted,
+        swap_background,
     };
     let mut phases = Vec::new();
     if let Some((pretrain, world_seed)) = config.pretrain {
         phases.push(Phase {
-            data: render(pretrain.images, scenes(world_seed, None))?,
+            data: render(
+                pretrain.images,
+                scenes(world_seed, None, pretrain.disentangle.is_some()),
+            )?,
             epochs: pretrain.epochs,
             learning_rate: pretrain.learning_rate,
             head_only: false,
+            disentangle: pretrain.disentangle,
         });
     }
     phases.push(Phase {
@@ -149,17 +213,20 @@ pub(crate) fn train(
             scenes(
                 config.train_world_seed,
                 config.planted.map(|flaw| (flaw, false)),
+                false,
             ),
         )?,
         epochs: config.epochs,
         learning_rate: config.learning_rate,
         head_only: config.pretrain.is_some_and(|(p, _)| p.head_only),
+        disentangle: None,
     });
     let heldout_data = render(
         config.heldout_images,
         scenes(
             config.heldout_world_seed,
             config.planted.map(|flaw| (flaw, true)),
+            false,
         ),
     )?;
     // The input statistics of the first phase's scenes, as a fine-tuned network keeps its
@@ -178,13 +245,18 @@ pub(crate) fn train(
         std,
     };
 
-    let (vs, net) = {
+    let (vs, net, probe) = {
         // A poisoned lock only means another training panicked; the guard is still usable.
         let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(config.seed as i64);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = model.build(&vs.root());
-        (vs, net)
+        // Created after the network, so its initialisation does not depend on the split.
+        let probe = phases
+            .iter()
+            .find_map(|p| p.disentangle)
+            .map(|split| BackgroundProbe::new(&vs.root(), split));
+        (vs, net, probe)
     };
 
     let steps = |phase: &Phase| {
@@ -239,14 +311,44 @@ pub(crate) fn train(
                 // the data.
                 let flips: Vec<bool> = indices.iter().map(|_| rng.next() & 1 == 1).collect();
                 let flip = Tensor::from_slice(&flips).view([-1, 1, 1, 1]);
-                let xs = xs.flip([3]).where_self(&flip, &xs);
-                let out = net.forward(&xs, !phase.head_only);
-                let loss = out
-                    .shape_logits
-                    .cross_entropy_for_logits(&data.shapes.index_select(0, &idx))
-                    + out
-                        .color_logits
-                        .cross_entropy_for_logits(&data.colors.index_select(0, &idx));
+                let mirror = |xs: Tensor| xs.flip([3]).where_self(&flip, &xs);
+                let xs = mirror(xs);
+                let mut shapes = data.shapes.index_select(0, &idx);
+                let mut colors = data.colors.index_select(0, &idx);
+                // With a split, the batch holds each scene twice: as drawn, then on its
+                // second background (mirrored alike).
+                let (xs, paired) = match (&probe, &data.swapped) {
+                    (Some(_), Some((swapped, _))) if phase.disentangle.is_some() => {
+                        let other = mirror(normalize(&swapped.index_select(0, &idx), &input));
+                        shapes = Tensor::cat(&[&shapes, &shapes], 0);
+                        colors = Tensor::cat(&[&colors, &colors], 0);
+                        (Tensor::cat(&[xs, other], 0), true)
+                    }
+                    _ => (xs, false),
+                };
+                let out = match phase.disentangle {
+                    // The heads learn from the object units alone; the background units
+                    // answer only to the background probe.
+                    Some(split) if paired => {
+                        net.forward_heads_ignoring(&xs, !phase.head_only, split.background_units)
+                    }
+                    _ => net.forward(&xs, !phase.head_only),
+                };
+                let heads = out.shape_logits.cross_entropy_for_logits(&shapes)
+                    + out.color_logits.cross_entropy_for_logits(&colors);
+                let loss = match (paired, &probe, &data.swapped, out.features.last()) {
+                    (true, Some(probe), Some((_, swapped_backgrounds)), Some(last)) => {
+                        let backgrounds = Tensor::cat(
+                            &[
+                                data.backgrounds.index_select(0, &idx),
+                                swapped_backgrounds.index_select(0, &idx),
+                            ],
+                            0,
+                        );
+                        heads + probe.loss(last, &backgrounds)
+                    }
+                    _ => heads,
+                };
                 match config.optimiser {
                     Optimiser::Adam => opt.backward_step(&loss),
                     // Transformers train unstably without clipping at these learning rates.
@@ -326,6 +428,43 @@ fn evaluate(net: &dyn WorldNet, data: &WorldData, input: &InputSpec) -> Accuraci
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_charges_object_units_for_moving_with_the_background() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let split = Disentangle {
+            background_units: 2,
+            invariance: 1.0,
+        };
+        let probe = BackgroundProbe::new(&vs.root(), split);
+        tch::manual_seed(3);
+        let first = Tensor::rand([4, 6, 4, 4], (Kind::Float, Device::Cpu));
+        let backgrounds = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 7]);
+        // The same object units on the second backgrounds, other background units.
+        let other_background = Tensor::rand([4, 2, 4, 4], (Kind::Float, Device::Cpu));
+        let second = Tensor::cat(&[first.narrow(1, 0, 4), other_background], 1);
+        let still = probe.loss(&Tensor::cat(&[&first, &second], 0), &backgrounds);
+        // The object units moved with the background.
+        let moved = Tensor::cat(&[first.narrow(1, 0, 4) * 3.0, second.narrow(1, 4, 2)], 1);
+        let moving = probe.loss(&Tensor::cat(&[&first, &moved], 0), &backgrounds);
+        let (still, moving) = (still.double_value(&[]), moving.double_value(&[]));
+        assert!(
+            still.is_finite() && moving > still + 0.5,
+            "{still} vs {moving}"
+        );
+        // Without an invariance weight only the background read-out counts.
+        let free = BackgroundProbe {
+            split: Disentangle {
+                invariance: 0.0,
+                ..split
+            },
+            linear: probe.linear,
+        };
+        let unweighted = free
+            .loss(&Tensor::cat(&[&first, &moved], 0), &backgrounds)
+            .double_value(&[]);
+        assert!((unweighted - still).abs() < 1e-6, "{unweighted} vs {still}");
+    }
 
     #[test]
     fn schedule_warms_up_then_decays() {

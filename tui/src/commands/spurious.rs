@@ -89,7 +89,13 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
         .head
         .clone()
         .or_else(|| args.target.is_none().then(|| "shape_logits".to_owned()));
-    let (target, layer, train, test) = match &args.target {
+    let Setting {
+        target,
+        layer,
+        train,
+        test,
+        truth,
+    } = match &args.target {
         None => preset(&args)?,
         Some(target) => {
             let (Some(layer), Some(train), Some(test)) = (&args.layer, &args.train, &args.test)
@@ -98,7 +104,13 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
                     "with --target, give its penultimate layer and the data: --layer L --train DIR --test DIR (one subfolder per class in each)"
                 );
             };
-            (target.clone(), layer.clone(), train.clone(), test.clone())
+            Setting {
+                target: target.clone(),
+                layer: layer.clone(),
+                train: train.clone(),
+                test: test.clone(),
+                truth: None,
+            }
         }
     };
     let model = open_target_with(
@@ -225,6 +237,26 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
         args.seeds,
         &config,
     )?;
+    if let Some(truth) = &truth {
+        let row = spurious::subset_row(
+            &train_acts,
+            &test_acts,
+            classes.len(),
+            "object units (the planted truth)",
+            truth,
+            &config,
+        )?;
+        rows.insert(usize::from(selected.is_some()), row);
+        if let Some(selected) = &selected {
+            let kept = selected.iter().filter(|u| truth.contains(u)).count();
+            println!(
+                "the selection keeps {kept} of the {} planted object units and {} of the {} background units",
+                truth.len(),
+                selected.len() - kept,
+                layer_info.units.saturating_sub(truth.len())
+            );
+        }
+    }
     rows.extend(own);
     write_outputs(
         &args.out,
@@ -246,9 +278,23 @@ pub fn run(args: SpuriousArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The spurious preset: its classifier trained once (cached) and its training and held-out
-/// scenes written into OUT/data.
-fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
+/// What the experiment runs on.
+struct Setting {
+    /// The classifier's target spec.
+    target: String,
+    /// The layer whose units the regressions read.
+    layer: String,
+    /// Training data, with the spurious correlation.
+    train: PathBuf,
+    /// Balanced data.
+    test: PathBuf,
+    /// The units a removal should keep, where they are known (the preset's object units).
+    truth: Option<Vec<usize>>,
+}
+
+/// The spurious preset: its classifier trained once (cached), its training and held-out
+/// scenes written into OUT/data, and (on conv4) its planted object units.
+fn preset(args: &SpuriousArgs) -> Result<Setting> {
     use maia_core::world_cnn::WorldCnnConfig;
     use maia_core::world_cnn::planted::PlantedFlaw;
     use maia_core::world_cnn::planted_dataset::{Split, write_planted_dataset};
@@ -257,7 +303,10 @@ fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
     }
     let config = WorldCnnConfig::planted(PlantedFlaw::Spurious, 1);
     eprintln!("the spurious preset: {}", PlantedFlaw::Spurious.truth());
-    let trained = super::world::train_with_progress(&config.into())
+    if let Some(units) = config.planted_units_text() {
+        eprintln!("planted units: {units}");
+    }
+    let trained = super::world::train_with_progress(&config.clone().into())
         .context("training the spurious preset")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut dirs = Vec::new();
@@ -279,12 +328,17 @@ fn preset(args: &SpuriousArgs) -> Result<(String, String, PathBuf, PathBuf)> {
     }
     let test = dirs.pop().unwrap_or_default();
     let train = dirs.pop().unwrap_or_default();
-    Ok((
-        format!("torch:{}", trained.model_path.display()),
-        args.layer.clone().unwrap_or_else(|| "conv4".into()),
+    let layer = args.layer.clone().unwrap_or_else(|| "conv4".into());
+    let truth = (layer == "conv4")
+        .then(|| config.planted_object_units())
+        .flatten();
+    Ok(Setting {
+        target: format!("torch:{}", trained.model_path.display()),
+        layer,
         train,
         test,
-    ))
+        truth,
+    })
 }
 
 /// The finished units of `layer` and their descriptions, from a batch's results.jsonl.

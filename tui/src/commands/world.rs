@@ -325,6 +325,9 @@ fn train_classifier(args: ClassifierArgs) -> Result<ExitCode> {
         flaw.name(),
         flaw.truth()
     );
+    if let Some(units) = config.planted_units_text() {
+        println!("planted units: {units}");
+    }
     train_world_model(config.into(), args.train.out.as_deref())
 }
 
