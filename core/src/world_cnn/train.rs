@@ -145,8 +145,8 @@ impl BackgroundProbe {
         let half = object.size()[0] / 2;
         let (a, b) = (object.narrow(0, 0, half), object.narrow(0, half, half));
         // Each response's spread over the batch, held fixed: the term is the share of a
-        // unit's variation that the background swap causes, so shrinking every response
-        // does not satisfy it.
+        // unit's variation that the background swap causes. A unit that stops firing meets
+        // it too; the heads, which read only the object units, keep enough of them alive.
         let spread = object.var_dim([0i64].as_slice(), false, false).detach() + 1e-3;
         let invariance = ((a - b).square() / spread).mean(Kind::Float);
         colour + invariance * self.split.invariance

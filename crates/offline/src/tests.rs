@@ -683,6 +683,7 @@ fn a_selection_request_is_answered_with_one_select_units_call() {
     let chosen = selection::parse(&reply.tool_calls[0].arguments, &classes, &described);
     let chosen = chosen.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(chosen.per_class["star"], vec![0]);
-    assert_eq!(chosen.shared, vec![2]);
-    assert!(reply.text.contains("I keep 2 of 4 units"), "{}", reply.text);
+    // The object's own colour is the object's; the background is left out.
+    assert_eq!(chosen.shared, vec![2, 3]);
+    assert!(reply.text.contains("I keep 3 of 4 units"), "{}", reply.text);
 }
