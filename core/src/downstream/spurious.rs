@@ -154,46 +154,17 @@ pub fn subset_row(
     units: &[usize],
     config: &LogRegConfig,
 ) -> Result<Row, SpuriousError> {
-    Halves::of(balanced).row(train, classes, method, units, config)
-}
-
-/// The balanced activations split in two by position: the oracle fits on the even half,
-/// every row is measured on the odd half.
-struct Halves {
-    fit_x: Tensor,
-    fit_y: Tensor,
-    eval_x: Tensor,
-    eval_y: Tensor,
-}
-
-impl Halves {
-    fn of(balanced: &Activations) -> Halves {
-        let (even, odd) = halves(balanced.y.size()[0]);
-        Halves {
-            fit_x: balanced.x.index_select(0, &even),
-            fit_y: balanced.y.index_select(0, &even),
-            eval_x: balanced.x.index_select(0, &odd),
-            eval_y: balanced.y.index_select(0, &odd),
-        }
-    }
-
-    /// A regression on `units` fitted on `train`, measured on the evaluation half.
-    fn row(
-        &self,
-        train: &Activations,
-        classes: usize,
-        method: &str,
-        units: &[usize],
-        config: &LogRegConfig,
-    ) -> Result<Row, SpuriousError> {
-        let model = LogReg::fit(&train.x, &train.y, classes as i64, units, config)?;
-        Ok(Row {
-            method: method.to_owned(),
-            units: units.len(),
-            accuracy: model.accuracy(&self.eval_x, &self.eval_y),
-            sd: None,
-        })
-    }
+    let (_, odd) = halves(balanced.y.size()[0]);
+    let model = LogReg::fit(&train.x, &train.y, classes as i64, units, config)?;
+    Ok(Row {
+        method: method.to_owned(),
+        units: units.len(),
+        accuracy: model.accuracy(
+            &balanced.x.index_select(0, &odd),
+            &balanced.y.index_select(0, &odd),
+        ),
+        sd: None,
+    })
 }
 
 /// The table: `selected` units (if any) beside all units, the ℓ1 top-k with the same k
@@ -208,10 +179,16 @@ pub fn table(
     config: &LogRegConfig,
 ) -> Result<Vec<Row>, SpuriousError> {
     let width = train.x.size()[1] as usize;
-    let halves = Halves::of(balanced);
+    let n = balanced.y.size()[0];
+    let (even, _) = halves(n);
+    let (fit_x, fit_y) = (
+        balanced.x.index_select(0, &even),
+        balanced.y.index_select(0, &even),
+    );
     let all: Vec<usize> = (0..width).collect();
-    let row =
-        |method: &str, features: &[usize]| halves.row(train, classes, method, features, config);
+    let row = |method: &str, features: &[usize]| {
+        subset_row(train, balanced, classes, method, features, config)
+    };
     let k = selected.map_or(k, <[usize]>::len).clamp(1, width);
     let mut rows = Vec::new();
     if let Some(units) = selected {
@@ -234,11 +211,15 @@ pub fn table(
         accuracy: mean,
         sd: Some(sd),
     });
-    let oracle = LogReg::fit(&halves.fit_x, &halves.fit_y, classes as i64, &all, config)?;
+    let oracle = LogReg::fit(&fit_x, &fit_y, classes as i64, &all, config)?;
+    let (_, odd) = halves(n);
     rows.push(Row {
         method: "oracle (balanced data)".into(),
         units: width,
-        accuracy: oracle.accuracy(&halves.eval_x, &halves.eval_y),
+        accuracy: oracle.accuracy(
+            &balanced.x.index_select(0, &odd),
+            &balanced.y.index_select(0, &odd),
+        ),
         sd: None,
     });
     Ok(rows)

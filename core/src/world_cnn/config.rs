@@ -154,10 +154,11 @@ impl WorldCnnConfig {
     /// The [`Disentangle`] split in words (for the trainer's report and the sidecar
     /// reader; never for the agent), or `None` without one.
     pub fn planted_units_text(&self) -> Option<String> {
-        let objects = self.planted_object_units()?.len();
+        let split = self.pretrain?.disentangle?;
+        let objects = self.channels[3] - split.background_units;
         Some(format!(
             "conv4 units 0-{} were pretrained to keep their response when the background colour changes (object units), units {objects}-{} to read the background colour",
-            objects.saturating_sub(1),
+            objects - 1,
             self.channels[3] - 1
         ))
     }

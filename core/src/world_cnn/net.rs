@@ -176,26 +176,21 @@ impl Net {
             // Out of place: `x` shares its storage with the exported conv4 output.
             x = x.g_mul(&mask);
         }
-        let pooled = pool(&x);
+        // Average pooling measures how much of each feature the image holds (the dominant
+        // object is the largest); max pooling how strongly it occurs anywhere.
+        let pooled = Tensor::cat(
+            &[
+                x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+                x.amax([2i64, 3].as_slice(), false),
+            ],
+            1,
+        );
         Outputs {
             features,
             shape_logits: self.shape_head.forward(&pooled),
             color_logits: self.color_head.forward(&pooled),
         }
     }
-}
-
-/// What the heads read of a `[N, C, H, W]` map: each channel's spatial mean, then its
-/// spatial max (`[N, 2C]`). Average pooling measures how much of each feature the image
-/// holds (the dominant object is the largest); max pooling how strongly it occurs anywhere.
-pub(crate) fn pool(x: &Tensor) -> Tensor {
-    Tensor::cat(
-        &[
-            x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
-            x.amax([2i64, 3].as_slice(), false),
-        ],
-        1,
-    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::config::Disentangle;
 use super::config::derive_seed;
 use super::data::{Scenes, WorldData, channel_stats, render_scenes};
 use super::model_config::{Optimiser, WorldModelConfig};
-use super::net::{Outputs, WorldNet, pool};
+use super::net::WorldNet;
 use super::sidecar::{Accuracies, InputSpec, normalize};
 
 /// Serialises seeding + initialisation across threads (libtorch's generator is global).
@@ -127,6 +127,15 @@ impl BackgroundProbe {
     fn loss(&self, last: &Tensor, backgrounds: &Tensor) -> Tensor {
         let channels = last.size()[1];
         let objects = channels - self.split.background_units;
+        let pool = |x: &Tensor| {
+            Tensor::cat(
+                &[
+                    x.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+                    x.amax([2i64, 3].as_slice(), false),
+                ],
+                1,
+            )
+        };
         let background = pool(&last.narrow(1, objects, self.split.background_units));
         let colour = self
             .linear
@@ -287,11 +296,6 @@ pub(crate) fn train(
         let steps_per_epoch = (n / batch).max(1);
         let phase_steps = steps_per_epoch * phase.epochs;
         let mut order: Vec<i64> = (0..n as i64).collect();
-        // A phase with a split trains on its scenes and their second backgrounds.
-        let pairing = match (phase.disentangle, &probe, &data.swapped) {
-            (Some(_), Some(probe), Some(swapped)) => Some((probe, swapped)),
-            _ => None,
-        };
         for phase_epoch in 1..=phase.epochs {
             epoch += 1;
             let mut rng = SplitMix(derive_seed(config.seed, 1000 + epoch as u64));
@@ -309,26 +313,31 @@ pub(crate) fn train(
                 let flip = Tensor::from_slice(&flips).view([-1, 1, 1, 1]);
                 let mirror = |xs: Tensor| xs.flip([3]).where_self(&flip, &xs);
                 let xs = mirror(xs);
-                let shapes = data.shapes.index_select(0, &idx);
-                let colors = data.colors.index_select(0, &idx);
-                let heads = |out: &Outputs, shapes: &Tensor, colors: &Tensor| {
-                    out.shape_logits.cross_entropy_for_logits(shapes)
-                        + out.color_logits.cross_entropy_for_logits(colors)
-                };
-                let loss = match pairing {
-                    None => heads(&net.forward(&xs, !phase.head_only), &shapes, &colors),
-                    // The batch holds each scene twice: as drawn, then on its second
-                    // background (mirrored alike). The heads learn from the object units
-                    // alone; the background units answer only to the probe.
-                    Some((probe, (swapped, swapped_backgrounds))) => {
+                let mut shapes = data.shapes.index_select(0, &idx);
+                let mut colors = data.colors.index_select(0, &idx);
+                // With a split, the batch holds each scene twice: as drawn, then on its
+                // second background (mirrored alike).
+                let (xs, paired) = match (&probe, &data.swapped) {
+                    (Some(_), Some((swapped, _))) if phase.disentangle.is_some() => {
                         let other = mirror(normalize(&swapped.index_select(0, &idx), &input));
-                        let xs = Tensor::cat(&[xs, other], 0);
-                        let out = net.forward_heads_ignoring(
-                            &xs,
-                            !phase.head_only,
-                            probe.split.background_units,
-                        );
-                        let twice = |t: &Tensor| Tensor::cat(&[t, t], 0);
+                        shapes = Tensor::cat(&[&shapes, &shapes], 0);
+                        colors = Tensor::cat(&[&colors, &colors], 0);
+                        (Tensor::cat(&[xs, other], 0), true)
+                    }
+                    _ => (xs, false),
+                };
+                let out = match phase.disentangle {
+                    // The heads learn from the object units alone; the background units
+                    // answer only to the background probe.
+                    Some(split) if paired => {
+                        net.forward_heads_ignoring(&xs, !phase.head_only, split.background_units)
+                    }
+                    _ => net.forward(&xs, !phase.head_only),
+                };
+                let heads = out.shape_logits.cross_entropy_for_logits(&shapes)
+                    + out.color_logits.cross_entropy_for_logits(&colors);
+                let loss = match (paired, &probe, &data.swapped, out.features.last()) {
+                    (true, Some(probe), Some((_, swapped_backgrounds)), Some(last)) => {
                         let backgrounds = Tensor::cat(
                             &[
                                 data.backgrounds.index_select(0, &idx),
@@ -336,12 +345,9 @@ pub(crate) fn train(
                             ],
                             0,
                         );
-                        let background = out.features.last().map_or_else(
-                            || Tensor::from(0.0),
-                            |last| probe.loss(last, &backgrounds),
-                        );
-                        heads(&out, &twice(&shapes), &twice(&colors)) + background
+                        heads + probe.loss(last, &backgrounds)
                     }
+                    _ => heads,
                 };
                 match config.optimiser {
                     Optimiser::Adam => opt.backward_step(&loss),
